@@ -1,0 +1,106 @@
+#include "autoconfig.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct config g_config;
+
+/* One row per integer setting: the table is the documentation. */
+struct int_setting {
+	const char *env;
+	size_t offset;   /* of the int64_t field in struct config */
+	int64_t def, min, max;
+};
+
+static const struct int_setting int_settings[] = {
+	{ "ANYON_MAX_BODY", offsetof(struct config, max_body), 1 << 20, 1024, 64 << 20 },
+	{ "ANYON_SESSION_TTL", offsetof(struct config, session_ttl_s), 7 * 86400, 60, 365 * 86400 },
+	{ "ANYON_SESSION_MAX", offsetof(struct config, session_max_s), 30 * 86400, 60, 365 * 86400 },
+	{ "ANYON_JOB_LEASE_S", offsetof(struct config, lease_s), 30, 1, 3600 },
+	{ "ANYON_HEARTBEAT_S", offsetof(struct config, heartbeat_s), 5, 1, 600 },
+	{ "ANYON_WORKER_POLL_MS", offsetof(struct config, worker_poll_ms), 200, 10, 60000 },
+	{ "ANYON_JOB_MAX_ATTEMPTS", offsetof(struct config, job_max_attempts), 3, 1, 100 },
+};
+
+static int path_setting(char *dst, const char *env, const char *def_dir,
+			const char *def_name, char *err, size_t errlen)
+{
+	const char *v = getenv(env);
+	int n;
+
+	if (v && *v)
+		n = snprintf(dst, CONFIG_PATH_MAX, "%s", v);
+	else if (def_dir)
+		n = snprintf(dst, CONFIG_PATH_MAX, "%s/%s", def_dir, def_name);
+	else
+		n = snprintf(dst, CONFIG_PATH_MAX, "%s", def_name);
+	if (n < 0 || n >= CONFIG_PATH_MAX) {
+		snprintf(err, errlen, "%s is too long (at most %d bytes)", env, CONFIG_PATH_MAX - 1);
+		return -1;
+	}
+	return 0;
+}
+
+static int bool_setting(bool *dst, const char *env, char *err, size_t errlen)
+{
+	const char *v = getenv(env);
+
+	*dst = false;
+	if (!v || !*v || strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+		return 0;
+	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
+		*dst = true;
+		return 0;
+	}
+	snprintf(err, errlen, "%s must be 0 or 1, not '%s'", env, v);
+	return -1;
+}
+
+int config_load(struct config *cfg, char *err, size_t errlen)
+{
+	int64_t children = 4;
+	const char *v;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (path_setting(cfg->data_dir, "ANYON_DATA_DIR", NULL, "./var", err, errlen) ||
+	    path_setting(cfg->db_path, "ANYON_DB", cfg->data_dir, "anyon.db", err, errlen) ||
+	    path_setting(cfg->fcgi_socket, "ANYON_FCGI_SOCKET", cfg->data_dir, "run/fcgi.sock", err, errlen) ||
+	    path_setting(cfg->docker_socket, "ANYON_DOCKER_SOCKET", NULL, "/var/run/docker.sock", err, errlen) ||
+	    bool_setting(&cfg->cloud, "ANYON_CLOUD", err, errlen))
+		return -1;
+
+	v = getenv("ANYON_FCGI_CHILDREN");
+	if (v && *v && parse_i64(v, 1, 256, &children)) {
+		snprintf(err, errlen, "ANYON_FCGI_CHILDREN must be a number from 1 to 256, not '%s'", v);
+		return -1;
+	}
+	cfg->fcgi_children = (int)children;
+
+	for (size_t i = 0; i < ARRAY_SIZE(int_settings); i++) {
+		const struct int_setting *s = &int_settings[i];
+		int64_t *field = (int64_t *)((char *)cfg + s->offset);
+
+		*field = s->def;
+		v = getenv(s->env);
+		if (v && *v && parse_i64(v, s->min, s->max, field)) {
+			snprintf(err, errlen, "%s must be a number from %lld to %lld, not '%s'",
+				 s->env, (long long)s->min, (long long)s->max, v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void config_load_global(void)
+{
+	char err[256];
+
+	if (config_load(&g_config, err, sizeof(err)))
+		die("configuration: %s", err);
+}

@@ -1,0 +1,39 @@
+/* config.h - settings read once from the environment at start-up.
+ *
+ * Every program calls config_load() before forking; the struct is then
+ * read-only. Strings live in fixed arrays so the struct owns nothing. */
+#ifndef ANYON_CONFIG_H
+#define ANYON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX 512
+
+struct config {
+	char data_dir[CONFIG_PATH_MAX];      /* ANYON_DATA_DIR, default ./var */
+	char db_path[CONFIG_PATH_MAX];       /* ANYON_DB, default DATA_DIR/anyon.db */
+	char fcgi_socket[CONFIG_PATH_MAX];   /* ANYON_FCGI_SOCKET, default DATA_DIR/run/fcgi.sock */
+	char docker_socket[CONFIG_PATH_MAX]; /* ANYON_DOCKER_SOCKET, default /var/run/docker.sock */
+	bool cloud;                 /* ANYON_CLOUD=1: multi-user sign-in */
+	int fcgi_children;          /* ANYON_FCGI_CHILDREN, 1..256, default 4 */
+	int64_t max_body;           /* ANYON_MAX_BODY bytes, default 1 MiB */
+	int64_t session_ttl_s;      /* ANYON_SESSION_TTL idle lifetime, default 7 days */
+	int64_t session_max_s;      /* ANYON_SESSION_MAX absolute lifetime, default 30 days */
+	int64_t lease_s;            /* ANYON_JOB_LEASE_S, default 30 */
+	int64_t heartbeat_s;        /* ANYON_HEARTBEAT_S, default 5 */
+	int64_t worker_poll_ms;     /* ANYON_WORKER_POLL_MS idle poll, default 200 */
+	int64_t job_max_attempts;   /* ANYON_JOB_MAX_ATTEMPTS, default 3 */
+};
+
+/* Fills cfg from the environment. On a bad value writes a message to err
+ * and returns -1. */
+int config_load(struct config *cfg, char *err, size_t errlen);
+
+/* The process-wide configuration, loaded by config_load_global(), which
+ * dies with a clear message on a bad value. */
+extern struct config g_config;
+void config_load_global(void);
+
+#endif

@@ -1,0 +1,72 @@
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/jobkinds.h"
+#include "common/util.h"
+
+static int echo_validate(json_object *args, char *err, size_t errlen)
+{
+	json_object *lines;
+	const char *stream;
+	int64_t n;
+	int rc;
+
+	if (!json_object_object_get_ex(args, "lines", &lines) ||
+	    !json_object_is_type(lines, json_type_array)) {
+		snprintf(err, errlen, "args.lines must be an array of strings");
+		return -1;
+	}
+	if (json_object_array_length(lines) > ECHO_MAX_LINES) {
+		snprintf(err, errlen, "args.lines has more than %d entries", ECHO_MAX_LINES);
+		return -1;
+	}
+	for (size_t i = 0; i < json_object_array_length(lines); i++) {
+		json_object *l = json_object_array_get_idx(lines, i);
+
+		if (!json_object_is_type(l, json_type_string) ||
+		    json_object_get_string_len(l) > ECHO_MAX_LINE) {
+			snprintf(err, errlen, "args.lines[%zu] must be a string of at most %d bytes",
+				 i, ECHO_MAX_LINE);
+			return -1;
+		}
+	}
+	rc = json_get_i64(args, "delay_ms", &n);
+	if (rc < 0 || (rc == 0 && (n < 0 || n > ECHO_MAX_DELAY_MS))) {
+		snprintf(err, errlen, "args.delay_ms must be a number from 0 to %d", ECHO_MAX_DELAY_MS);
+		return -1;
+	}
+	rc = json_get_i64(args, "exit_code", &n);
+	if (rc < 0 || (rc == 0 && (n < 0 || n > 255))) {
+		snprintf(err, errlen, "args.exit_code must be a number from 0 to 255");
+		return -1;
+	}
+	rc = json_get_str(args, "stream", &stream);
+	if (rc < 0 || (rc == 0 && strcmp(stream, "stdout") && strcmp(stream, "stderr"))) {
+		snprintf(err, errlen, "args.stream must be \"stdout\" or \"stderr\"");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *kind;
+	int (*validate)(json_object *args, char *err, size_t errlen);
+} kinds[] = {
+	{ "echo", echo_validate },
+};
+
+int jobkind_validate(const char *kind, json_object *args, char *err, size_t errlen)
+{
+	if (!args || !json_object_is_type(args, json_type_object)) {
+		snprintf(err, errlen, "args must be a JSON object");
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (strcmp(kinds[i].kind, kind) == 0)
+			return kinds[i].validate(args, err, errlen);
+	snprintf(err, errlen, "unknown job kind");
+	return -1;
+}

@@ -1,0 +1,41 @@
+/* json.h - helpers over json-c: bounded parsing, typed field access and
+ * strings built from untrusted bytes. */
+#ifndef ANYON_JSON_H
+#define ANYON_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+/* Deepest nesting accepted from outside. */
+#define JSON_MAX_DEPTH 32
+
+/* Parses exactly len bytes as one JSON value, refusing trailing bytes,
+ * NUL bytes and nesting deeper than JSON_MAX_DEPTH. On success *out is a new
+ * reference the caller must json_object_put(). On failure returns -1 and
+ * writes a short reason (no input bytes) to err. */
+int json_parse(const char *buf, size_t len, json_object **out, char *err, size_t errlen);
+
+/* Field getters. Each returns 0 when the key is present with the right type,
+ * 1 when the key is absent (or null), -1 when present with the wrong type.
+ * Strings are borrowed from obj. */
+int json_get_str(json_object *obj, const char *key, const char **out);
+int json_get_i64(json_object *obj, const char *key, int64_t *out);
+int json_get_bool(json_object *obj, const char *key, bool *out);
+
+/* A JSON string from arbitrary bytes: invalid UTF-8 sequences become
+ * U+FFFD, so the result always serialises to valid JSON. New reference. */
+json_object *json_string_from_bytes(const char *data, size_t len);
+
+/* json_string_from_bytes() of a NUL-terminated string. */
+json_object *json_str(const char *s);
+
+/* Adds key: value to obj; NULL value means JSON null. Takes the reference. */
+void json_set(json_object *obj, const char *key, json_object *value);
+
+/* An integer or null when has is false. */
+json_object *json_i64_or_null(int64_t v, bool has);
+
+#endif

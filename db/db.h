@@ -1,0 +1,165 @@
+/* db.h - the data-access layer. Handlers, the worker and anyonctl talk to
+ * storage only through these functions, so a second backend can be added
+ * behind them without touching callers.
+ *
+ * A struct db is one connection. Open it after fork() and never share it
+ * across fork() or threads. Functions return DB_OK, DB_NOTFOUND,
+ * DB_CONFLICT or DB_ERROR (already logged). Out-structs own no heap memory
+ * unless their comment says so.
+ */
+#ifndef ANYON_DB_H
+#define ANYON_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum db_rc {
+	DB_ERROR = -1,
+	DB_OK = 0,
+	DB_NOTFOUND = 1,
+	DB_CONFLICT = 2,
+};
+
+struct db;
+
+/* Opens (creating if needed) the SQLite file: WAL, busy_timeout, foreign
+ * keys. With migrate, applies pending migrations first. Returns NULL on
+ * failure and writes the reason to err. */
+struct db *db_open(const char *path, bool migrate, char *err, size_t errlen);
+void db_close(struct db *db);
+
+/* Applies every pending migration, each in its own IMMEDIATE transaction
+ * (a failing one leaves the database as it was). *applied counts them. */
+int db_migrate(struct db *db, int *applied);
+/* Highest applied migration and highest known to this binary. */
+int db_schema_version(struct db *db, int *current, int *latest);
+
+/* Transactions. Use db_begin_write() (BEGIN IMMEDIATE) for every
+ * read-then-write sequence. */
+int db_begin_write(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+
+/* A cheap liveness query. */
+int db_ping(struct db *db);
+
+/* ---- users ---- */
+#define DB_LOGIN_MAX 64
+#define DB_NAME_MAX 128
+
+struct db_user {
+	int64_t id;
+	char login[DB_LOGIN_MAX];
+	char name[DB_NAME_MAX];
+	bool is_admin;
+	bool is_local;
+};
+
+int db_user_get(struct db *db, int64_t id, struct db_user *out);
+/* The implicit user of local mode. */
+int db_user_local(struct db *db, struct db_user *out);
+
+/* ---- sessions ---- */
+struct db_session {
+	int64_t id;
+	int64_t user_id;      /* 0: no user signed in */
+	int64_t created_at;
+	int64_t last_seen_at;
+	int64_t expires_at;
+};
+
+int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id,
+		      int64_t now, int64_t expires_at, struct db_session *out);
+/* Finds an unexpired session by token hash. */
+int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
+		    struct db_session *out);
+int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at);
+/* Gives a session a new token hash (and user), e.g. at sign-in. */
+int db_session_rotate(struct db *db, int64_t id, const unsigned char hash[32], int64_t user_id);
+int db_session_delete(struct db *db, int64_t id);
+int db_session_purge(struct db *db, int64_t now, int *deleted);
+
+/* ---- jobs ---- */
+#define DB_JOB_KIND_MAX 32
+#define DB_JOB_ERROR_MAX 512
+#define DB_JOB_OWNER_MAX 96
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED };
+const char *job_state_name(enum job_state s);
+bool job_state_final(enum job_state s);
+
+struct db_job {
+	int64_t id;
+	int64_t user_id;
+	char kind[DB_JOB_KIND_MAX];
+	char *args;                 /* JSON text, owned: free with db_job_clear() */
+	enum job_state state;
+	int attempts, max_attempts;
+	bool cancel_requested;
+	bool has_exit_code;
+	int exit_code;
+	char error[DB_JOB_ERROR_MAX];
+	int64_t created_at, started_at, finished_at; /* 0: not yet */
+};
+
+void db_job_clear(struct db_job *job);
+
+int db_job_create(struct db *db, int64_t user_id, const char *kind, const char *args_json,
+		  int max_attempts, int64_t now, int64_t *id_out);
+/* user_id 0 reads any user's job (worker, anyonctl); otherwise a job of
+ * another user is DB_NOTFOUND. */
+int db_job_get(struct db *db, int64_t id, int64_t user_id, struct db_job *out);
+
+/* Calls fn for the user's newest jobs (at most limit, ids below before when
+ * before > 0). The job passed to fn is cleared after fn returns. */
+typedef int (*db_job_fn)(const struct db_job *job, void *arg);
+int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
+		db_job_fn fn, void *arg);
+
+/* Claims the oldest queued job, or a running one whose lease expired, for
+ * owner until now + lease_s. Jobs that ran out of attempts are failed on
+ * the way. DB_NOTFOUND when there is nothing to do. */
+int db_job_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
+		 struct db_job *out);
+/* Extends the lease. DB_NOTFOUND when owner no longer holds it. Reports
+ * whether a cancel was requested. */
+int db_job_renew(struct db *db, int64_t id, const char *owner, int64_t now,
+		 int64_t lease_s, bool *cancel_requested);
+/* Appends one output chunk (next seq) while owner holds the lease. */
+int db_job_append(struct db *db, int64_t id, const char *owner, const char *stream,
+		  const void *data, size_t len, int64_t now, int64_t *seq_out);
+/* Ends the job in a final state while owner holds the lease. */
+int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state state,
+		  bool has_exit_code, int exit_code, const char *error, int64_t now);
+/* Hands a running job back to the queue (worker shutdown); the attempt
+ * does not count. */
+int db_job_release(struct db *db, int64_t id, const char *owner);
+/* Cancels a queued job at once, or flags a running one; *state_out gets
+ * the resulting state. DB_CONFLICT when already final. */
+int db_job_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now,
+		  enum job_state *state_out);
+
+struct db_chunk {
+	int64_t seq;
+	const char *stream;   /* borrowed, valid during the callback */
+	const void *data;     /* borrowed, valid during the callback */
+	size_t len;
+	int64_t created_at;
+};
+typedef int (*db_chunk_fn)(const struct db_chunk *chunk, void *arg);
+/* Calls fn for chunks with seq > after, in order, at most limit of them
+ * and at most max_bytes of data (always at least one chunk). *more is set
+ * when chunks may remain beyond what was passed. */
+int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
+		  db_chunk_fn fn, void *arg, bool *more);
+
+/* ---- workers ---- */
+int db_worker_heartbeat(struct db *db, const char *id, const char *host, int pid,
+			int64_t started_at, int64_t now, bool docker_ok,
+			const char *docker_version);
+int db_worker_stopped(struct db *db, const char *id, int64_t now);
+/* The freshest heartbeat of any worker; DB_NOTFOUND when none ever ran. */
+int db_worker_latest(struct db *db, int64_t *heartbeat_at, bool *docker_ok);
+
+#endif

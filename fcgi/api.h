@@ -1,0 +1,22 @@
+/* api.h - the handlers behind the route table, one file per resource. */
+#ifndef ANYON_API_H
+#define ANYON_API_H
+
+#include "fcgi/http.h"
+
+/* api_health.c */
+void api_health(struct req *r);
+void api_session_get(struct req *r);
+
+/* api_jobs.c */
+void api_jobs_create(struct req *r);
+void api_jobs_list(struct req *r);
+void api_jobs_get(struct req *r);
+void api_jobs_output(struct req *r);
+void api_jobs_cancel(struct req *r);
+
+/* Dispatches one accepted request: routing, size limit, session, CSRF,
+ * JSON body, handler. Never exits. (routes.c) */
+void http_dispatch(FCGX_Request *fx, struct db *db);
+
+#endif

@@ -1,0 +1,56 @@
+/* api_health.c - GET /api/health and GET /api/session. */
+#include "autoconfig.h"
+
+#include "common/config.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "fcgi/api.h"
+#include "fcgi/session.h"
+
+/* A worker whose heartbeat is older than this does not vouch for Docker. */
+#define HEARTBEAT_STALE_FACTOR 3
+
+void api_health(struct req *r)
+{
+	json_object *body = json_object_new_object(), *worker = json_object_new_object();
+	int64_t beat = 0, now = now_s();
+	bool docker_ok = false, db_ok;
+	int rc = DB_ERROR;
+
+	db_ok = db_ping(r->db) == DB_OK;
+	if (db_ok)
+		rc = db_worker_latest(r->db, &beat, &docker_ok);
+	json_set(body, "db", json_object_new_string(db_ok && rc != DB_ERROR ? "ok" : "error"));
+	json_set(worker, "last_heartbeat_s", json_i64_or_null(now - beat, rc == DB_OK));
+	json_set(body, "worker", worker);
+	/* The worker, not this process, talks to Docker: it reports what it saw. */
+	docker_ok = docker_ok && rc == DB_OK &&
+		    now - beat <= HEARTBEAT_STALE_FACTOR * g_config.heartbeat_s;
+	json_set(body, "docker", json_object_new_string(docker_ok ? "ok" : "unreachable"));
+	json_set(body, "version", json_object_new_string(PACKAGE_VERSION));
+	reply_json(r, db_ok && rc != DB_ERROR ? 200 : 503, body);
+}
+
+void api_session_get(struct req *r)
+{
+	json_object *body = json_object_new_object(), *features = json_object_new_object();
+	char csrf[SESSION_TOKEN_HEX + 1];
+
+	if (r->has_user) {
+		json_object *u = json_object_new_object();
+
+		json_set(u, "id", json_object_new_int64(r->user.id));
+		json_set(u, "login", json_str(r->user.login));
+		json_set(u, "name", json_str(r->user.name));
+		json_set(u, "is_admin", json_object_new_boolean(r->user.is_admin));
+		json_set(u, "is_local", json_object_new_boolean(r->user.is_local));
+		json_set(body, "user", u);
+	} else {
+		json_set(body, "user", NULL);
+	}
+	session_csrf_token(r, csrf);
+	json_set(body, "csrf_token", json_object_new_string(csrf));
+	json_set(features, "cloud", json_object_new_boolean(g_config.cloud));
+	json_set(body, "features", features);
+	reply_json(r, 200, body);
+}

@@ -1,0 +1,208 @@
+/* api_jobs.c - jobs: create, list, read, output by polling, cancel. */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "common/config.h"
+#include "common/jobkinds.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "fcgi/api.h"
+
+#define OUTPUT_MAX_CHUNKS 500
+#define OUTPUT_MAX_BYTES (256 * 1024)
+
+/* JSON view of a job. New reference. */
+static json_object *job_json(const struct db_job *job)
+{
+	json_object *o = json_object_new_object();
+	json_object *args = NULL;
+	char err[64];
+
+	json_set(o, "id", json_object_new_int64(job->id));
+	json_set(o, "kind", json_str(job->kind));
+	json_set(o, "state", json_object_new_string(job_state_name(job->state)));
+	if (json_parse(job->args, strlen(job->args), &args, err, sizeof(err)))
+		args = json_object_new_object();
+	json_set(o, "args", args);
+	json_set(o, "attempts", json_object_new_int(job->attempts));
+	json_set(o, "cancel_requested", json_object_new_boolean(job->cancel_requested));
+	json_set(o, "exit_code", json_i64_or_null(job->exit_code, job->has_exit_code));
+	json_set(o, "error", job->error[0] ? json_str(job->error) : NULL);
+	json_set(o, "created_at", json_object_new_int64(job->created_at));
+	json_set(o, "started_at", json_i64_or_null(job->started_at, job->started_at > 0));
+	json_set(o, "finished_at", json_i64_or_null(job->finished_at, job->finished_at > 0));
+	return o;
+}
+
+static void reply_job(struct req *r, int status, const struct db_job *job)
+{
+	json_object *body = json_object_new_object();
+
+	json_set(body, "job", job_json(job));
+	reply_json(r, status, body);
+}
+
+/* Loads the caller's job {id}; replies 404 (never 403) for anyone else's. */
+static int load_job(struct req *r, struct db_job *job)
+{
+	int64_t id;
+	int rc;
+
+	if (http_path_id(r, "id", &id))
+		return -1;
+	rc = db_job_get(r->db, id, r->user.id, job);
+	if (rc == DB_OK)
+		return 0;
+	if (rc == DB_NOTFOUND)
+		reply_error(r, 404, "not_found", "no such job");
+	else
+		reply_error(r, 500, "internal", "reading the job failed");
+	return -1;
+}
+
+void api_jobs_create(struct req *r)
+{
+	const char *kind;
+	json_object *args;
+	struct db_job job;
+	char err[256];
+	int64_t id;
+
+	if (json_get_str(r->json, "kind", &kind) != 0) {
+		reply_error(r, 400, "invalid_field", "'kind' must be a string");
+		return;
+	}
+	if (!json_object_object_get_ex(r->json, "args", &args))
+		args = NULL;
+	if (!args) {
+		args = json_object_new_object();
+		json_set(r->json, "args", args);
+	}
+	if (jobkind_validate(kind, args, err, sizeof(err))) {
+		reply_error(r, 400, "invalid_field", "%s", err);
+		return;
+	}
+	if (db_job_create(r->db, r->user.id, kind,
+			  json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
+			  (int)g_config.job_max_attempts, now_s(), &id) ||
+	    db_job_get(r->db, id, r->user.id, &job) != DB_OK) {
+		reply_error(r, 500, "internal", "storing the job failed");
+		return;
+	}
+	reply_job(r, 201, &job);
+	db_job_clear(&job);
+}
+
+static int list_one(const struct db_job *job, void *arg)
+{
+	return json_object_array_add(arg, job_json(job));
+}
+
+void api_jobs_list(struct req *r)
+{
+	json_object *body, *jobs;
+	int64_t before, limit;
+
+	if (http_query_i64(r, "before", 0, INT64_MAX, 0, &before) ||
+	    http_query_i64(r, "limit", 1, 200, 50, &limit))
+		return;
+	jobs = json_object_new_array();
+	if (db_job_list(r->db, r->user.id, before, (int)limit, list_one, jobs)) {
+		json_object_put(jobs);
+		reply_error(r, 500, "internal", "listing jobs failed");
+		return;
+	}
+	body = json_object_new_object();
+	json_set(body, "jobs", jobs);
+	reply_json(r, 200, body);
+}
+
+void api_jobs_get(struct req *r)
+{
+	struct db_job job;
+
+	if (load_job(r, &job))
+		return;
+	reply_job(r, 200, &job);
+	db_job_clear(&job);
+}
+
+struct output_ctx {
+	json_object *chunks;
+	int64_t last;
+};
+
+static int output_one(const struct db_chunk *c, void *arg)
+{
+	struct output_ctx *ctx = arg;
+	json_object *o = json_object_new_object();
+
+	json_set(o, "seq", json_object_new_int64(c->seq));
+	json_set(o, "stream", json_str(c->stream ? c->stream : ""));
+	json_set(o, "data", json_string_from_bytes(c->data, c->len));
+	json_set(o, "at", json_object_new_int64(c->created_at));
+	ctx->last = c->seq;
+	return json_object_array_add(ctx->chunks, o);
+}
+
+void api_jobs_output(struct req *r)
+{
+	struct output_ctx ctx;
+	struct db_job job;
+	json_object *body;
+	int64_t after, limit;
+	bool done, more;
+
+	if (http_query_i64(r, "after", 0, INT64_MAX, 0, &after) ||
+	    http_query_i64(r, "limit", 1, OUTPUT_MAX_CHUNKS, OUTPUT_MAX_CHUNKS, &limit))
+		return;
+	/* Read the state before the chunks: a job seen final here has written
+	 * all its output, so "done" never hides a last chunk. */
+	if (load_job(r, &job))
+		return;
+	ctx.chunks = json_object_new_array();
+	ctx.last = after;
+	if (db_job_output(r->db, job.id, after, (int)limit, OUTPUT_MAX_BYTES, output_one, &ctx, &more)) {
+		json_object_put(ctx.chunks);
+		db_job_clear(&job);
+		reply_error(r, 500, "internal", "reading output failed");
+		return;
+	}
+	done = job_state_final(job.state) && !more;
+	body = json_object_new_object();
+	json_set(body, "chunks", ctx.chunks);
+	json_set(body, "next_after", json_object_new_int64(ctx.last));
+	json_set(body, "state", json_object_new_string(job_state_name(job.state)));
+	json_set(body, "exit_code", json_i64_or_null(job.exit_code, job.has_exit_code));
+	json_set(body, "done", json_object_new_boolean(done));
+	reply_json(r, 200, body);
+	db_job_clear(&job);
+}
+
+void api_jobs_cancel(struct req *r)
+{
+	enum job_state state;
+	struct db_job job;
+	int64_t id;
+	int rc;
+
+	if (http_path_id(r, "id", &id))
+		return;
+	rc = db_job_cancel(r->db, id, r->user.id, now_s(), &state);
+	if (rc == DB_NOTFOUND) {
+		reply_error(r, 404, "not_found", "no such job");
+		return;
+	}
+	if (rc == DB_CONFLICT) {
+		reply_error(r, 409, "job_finished", "the job already ended (%s)", job_state_name(state));
+		return;
+	}
+	if (rc != DB_OK || db_job_get(r->db, id, r->user.id, &job) != DB_OK) {
+		reply_error(r, 500, "internal", "cancelling the job failed");
+		return;
+	}
+	reply_job(r, 202, &job);
+	db_job_clear(&job);
+}

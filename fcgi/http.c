@@ -1,0 +1,272 @@
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "common/config.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "fcgi/http.h"
+
+static const struct {
+	int status;
+	const char *reason;
+} reasons[] = {
+	{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" }, { 204, "No Content" },
+	{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
+	{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
+	{ 410, "Gone" }, { 413, "Payload Too Large" }, { 415, "Unsupported Media Type" },
+	{ 422, "Unprocessable Entity" }, { 429, "Too Many Requests" },
+	{ 500, "Internal Server Error" }, { 502, "Bad Gateway" },
+	{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
+};
+
+static const char *reason_phrase(int status)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(reasons); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Unknown";
+}
+
+const char *http_param(struct req *r, const char *name)
+{
+	return FCGX_GetParam(name, r->fx->envp);
+}
+
+int http_read_request(struct req *r, FCGX_Request *fx, struct db *db)
+{
+	const char *method, *uri, *qs, *addr, *https, *clen;
+	size_t plen;
+
+	memset(r, 0, sizeof(*r));
+	r->fx = fx;
+	r->db = db;
+	r->content_length = -1;
+
+	method = http_param(r, "REQUEST_METHOD");
+	uri = http_param(r, "REQUEST_URI");
+	qs = http_param(r, "QUERY_STRING");
+	addr = http_param(r, "REMOTE_ADDR");
+	https = http_param(r, "HTTPS");
+	clen = http_param(r, "CONTENT_LENGTH");
+
+	str_copy(r->remote_addr, sizeof(r->remote_addr), addr ? addr : "");
+	r->https = https && *https && strcmp(https, "off") != 0;
+	if (!method || !str_copy(r->method, sizeof(r->method), method)) {
+		reply_error(r, 400, "bad_request", "unsupported request method");
+		return -1;
+	}
+	if (!uri || uri[0] != '/') {
+		reply_error(r, 400, "bad_request", "missing request path");
+		return -1;
+	}
+	plen = strcspn(uri, "?#");
+	if (plen >= sizeof(r->path)) {
+		reply_error(r, 404, "not_found", "no such path");
+		return -1;
+	}
+	memcpy(r->path, uri, plen);
+	r->path[plen] = '\0';
+	r->query = strdup(qs ? qs : "");
+	if (!r->query) {
+		reply_error(r, 500, "internal", "out of memory");
+		return -1;
+	}
+	if (clen && *clen && parse_i64(clen, 0, INT64_MAX, &r->content_length)) {
+		reply_error(r, 400, "bad_request", "bad Content-Length");
+		return -1;
+	}
+	return 0;
+}
+
+int http_read_body(struct req *r, int64_t limit)
+{
+	size_t want, got = 0;
+
+	if (r->content_length <= 0)
+		return 0;
+	if (r->content_length > limit) {
+		reply_error(r, 413, "body_too_large",
+			    "request body is larger than %lld bytes", (long long)limit);
+		return -1;
+	}
+	want = (size_t)r->content_length;
+	r->body = malloc(want + 1);
+	if (!r->body) {
+		reply_error(r, 500, "internal", "out of memory");
+		return -1;
+	}
+	while (got < want) {
+		int n = FCGX_GetStr(r->body + got, (int)(want - got), r->fx->in);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != want) {
+		reply_error(r, 400, "bad_request", "request body ended early");
+		return -1;
+	}
+	r->body[got] = '\0';
+	r->body_len = got;
+	return 0;
+}
+
+int http_parse_json_object(struct req *r)
+{
+	char err[128];
+
+	if (json_parse(r->body ? r->body : "", r->body_len, &r->json, err, sizeof(err))) {
+		reply_error(r, 400, "invalid_json", "request body is not valid JSON: %s", err);
+		return -1;
+	}
+	if (!json_object_is_type(r->json, json_type_object)) {
+		reply_error(r, 400, "invalid_json", "request body must be a JSON object");
+		return -1;
+	}
+	return 0;
+}
+
+void http_reset(struct req *r)
+{
+	free(r->query);
+	if (r->body) {
+		/* Bodies may carry secrets (pasted codes, tokens). */
+		OPENSSL_cleanse(r->body, r->body_len);
+		free(r->body);
+	}
+	json_object_put(r->json);
+	OPENSSL_cleanse(r->token, sizeof(r->token));
+	memset(r, 0, sizeof(*r));
+}
+
+int http_query(struct req *r, const char *name, char *out, size_t outlen)
+{
+	size_t nlen = strlen(name);
+	const char *p = r->query;
+
+	while (p && *p) {
+		const char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+
+		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			const char *val = p + nlen + 1;
+			size_t vlen = len - nlen - 1;
+			char *raw, *dec;
+			int declen = 0, ok;
+
+			if (vlen > 3 * outlen)
+				return -1;
+			raw = strndup(val, vlen);
+			if (!raw)
+				return -1;
+			for (char *c = raw; *c; c++)
+				if (*c == '+')
+					*c = ' ';
+			dec = curl_easy_unescape(NULL, raw, (int)vlen, &declen);
+			free(raw);
+			if (!dec)
+				return -1;
+			ok = declen >= 0 && (size_t)declen < outlen && !memchr(dec, '\0', (size_t)declen);
+			if (ok)
+				memcpy(out, dec, (size_t)declen + 1);
+			curl_free(dec);
+			return ok ? 1 : -1;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,
+		   int64_t def, int64_t *out)
+{
+	char buf[32];
+	int rc = http_query(r, name, buf, sizeof(buf));
+
+	*out = def;
+	if (rc == 0)
+		return 0;
+	if (rc < 0 || parse_i64(buf, min, max, out)) {
+		reply_error(r, 400, "invalid_parameter", "query parameter '%s' must be a number from %lld to %lld",
+			    name, (long long)min, (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+int http_path_id(struct req *r, const char *name, int64_t *out)
+{
+	const char *v = route_param(&r->params, name);
+
+	if (!v || parse_i64(v, 1, INT64_MAX, out)) {
+		reply_error(r, 404, "not_found", "no such %s", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* The one place response headers are written. */
+static void write_head(struct req *r, int status)
+{
+	FCGX_Stream *out = r->fx->out;
+
+	FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason_phrase(status));
+	FCGX_FPrintF(out, "Content-Type: application/json\r\n");
+	FCGX_FPrintF(out, "Cache-Control: no-store\r\n");
+	if (r->allow[0])
+		FCGX_FPrintF(out, "Allow: %s\r\n", r->allow);
+	if (r->retry_after > 0)
+		FCGX_FPrintF(out, "Retry-After: %d\r\n", r->retry_after);
+	if (r->set_cookie)
+		FCGX_FPrintF(out, "Set-Cookie: " SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s\r\n",
+			     r->token, (long long)g_config.session_max_s, r->https ? "; Secure" : "");
+	else if (r->clear_cookie)
+		FCGX_FPrintF(out, "Set-Cookie: " SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s\r\n",
+			     r->https ? "; Secure" : "");
+	FCGX_PutS("\r\n", out);
+}
+
+void reply_json(struct req *r, int status, json_object *body)
+{
+	const char *text;
+	size_t len;
+
+	if (r->responded) {
+		log_error("BUG: second reply to %s %s", r->method, r->path);
+		json_object_put(body);
+		return;
+	}
+	if (!body)
+		body = json_object_new_object();
+	r->responded = true;
+	r->status = status;
+	write_head(r, status);
+	text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+	FCGX_PutStr(text, (int)len, r->fx->out);
+	FCGX_PutS("\n", r->fx->out);
+	json_object_put(body);
+}
+
+void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+{
+	json_object *body = json_object_new_object(), *err = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		log_warn("%s %s -> %d %s: %s", r->method, r->path, status, code, msg);
+	json_set(err, "code", json_object_new_string(code));
+	json_set(err, "message", json_string_from_bytes(msg, strlen(msg)));
+	json_set(body, "error", err);
+	reply_json(r, status, body);
+}

@@ -1,0 +1,97 @@
+/* http.h - one request's context and the only code that writes responses.
+ *
+ * A struct req lives for one request. Everything read from FastCGI params
+ * is copied into it (libfcgi frees params at the next accept); http_reset()
+ * frees what the request owned. Handlers finish by calling exactly one of
+ * reply_json() or reply_error(); the dispatcher answers 500 if none did.
+ */
+#ifndef ANYON_HTTP_H
+#define ANYON_HTTP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "db/db.h"
+#include "fcgi/router.h"
+
+#define SESSION_TOKEN_BYTES 32
+#define SESSION_TOKEN_HEX (2 * SESSION_TOKEN_BYTES)
+#define SESSION_COOKIE "anyon_session"
+
+struct req {
+	FCGX_Request *fx;               /* borrowed from the accept loop */
+	struct db *db;                  /* this process's connection, borrowed */
+	const struct route *route;
+	struct route_params params;
+
+	char method[8];
+	char path[1024];
+	char *query;                    /* owned copy of QUERY_STRING */
+	char remote_addr[64];
+	bool https;
+	int64_t content_length;         /* -1 when absent */
+	char *body;                     /* owned, NUL-terminated, body_len bytes */
+	size_t body_len;
+	json_object *json;              /* owned: the parsed body, if any */
+
+	/* session state, filled by session_load() */
+	bool has_session;
+	struct db_session session;
+	char token[SESSION_TOKEN_HEX + 1];   /* the raw cookie token; wiped by http_reset() */
+	bool set_cookie;                /* send token in Set-Cookie */
+	bool clear_cookie;              /* expire the cookie */
+	bool has_user;
+	struct db_user user;
+
+	/* response state */
+	bool responded;
+	int status;
+	char allow[64];                 /* Allow header for 405 */
+	int retry_after;                /* Retry-After header when > 0 */
+};
+
+/* Fills r from the FastCGI params of fx. Returns 0, or -1 when the request
+ * line itself is unusable (then an error reply was sent). */
+int http_read_request(struct req *r, FCGX_Request *fx, struct db *db);
+
+/* Reads exactly content_length bytes of body into r->body. Returns 0, or -1
+ * after replying 400/413. */
+int http_read_body(struct req *r, int64_t limit);
+
+/* Parses r->body as a JSON object into r->json. Returns 0, or -1 after
+ * replying 400 invalid_json. */
+int http_parse_json_object(struct req *r);
+
+/* Frees what r owns and wipes the session token. */
+void http_reset(struct req *r);
+
+/* Value of a request header (CGI name, e.g. "HTTP_X_CSRF_TOKEN"), borrowed
+ * until the next accept, or NULL. */
+const char *http_param(struct req *r, const char *name);
+
+/* Decoded value of query parameter name into out. Returns 1 when present,
+ * 0 when absent, -1 when present but too long or badly encoded. */
+int http_query(struct req *r, const char *name, char *out, size_t outlen);
+
+/* Integer query parameter in [min, max], def when absent. Returns 0, or -1
+ * after replying 400 invalid_parameter. */
+int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,
+		   int64_t def, int64_t *out);
+
+/* Integer path capture (e.g. {id}) >= 1. Returns 0, or -1 after replying 404. */
+int http_path_id(struct req *r, const char *name, int64_t *out);
+
+/* Sends status and body. Takes the reference to body (may be NULL for an
+ * empty object). */
+void reply_json(struct req *r, int status, json_object *body);
+
+/* Sends {"error":{"code":code,"message":...}}. */
+void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,310 @@
+/* anyon-fcgi - the FastCGI responder: a prefork pool of N children on one
+ * socket. The parent migrates the schema, opens the socket, forks, and
+ * replaces any child that dies. SIGTERM/SIGINT stop the pool gracefully:
+ * each child finishes the request it is serving, then exits. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "db/db.h"
+#include "fcgi/api.h"
+
+/* A child that dies this soon after start is restarted only after a pause,
+ * so a crash loop does not spin. */
+#define CRASH_WINDOW_MS 1000
+#define STOP_GRACE_MS 10000
+
+static volatile sig_atomic_t got_stop;
+static volatile sig_atomic_t got_child;
+
+/* Child side: the listen socket and a /dev/null fd to put in its place. */
+static int child_listen_fd = -1;
+static int child_devnull_fd = -1;
+
+static void parent_on_signal(int sig)
+{
+	if (sig == SIGCHLD)
+		got_child = 1;
+	else
+		got_stop = 1;
+}
+
+/* In a child, SIGTERM replaces the listen socket with /dev/null: an accept
+ * under way fails with EINTR, and any later one with ENOTSOCK, so the loop
+ * ends after the current request whatever moment the signal lands. */
+static void child_on_term(int sig)
+{
+	(void)sig;
+	got_stop = 1;
+	FCGX_ShutdownPending();
+	if (child_devnull_fd >= 0)
+		dup2(child_devnull_fd, child_listen_fd);
+}
+
+static void set_handler(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;   /* no SA_RESTART: accept() must see EINTR */
+	sigaction(sig, &sa, NULL);
+}
+
+static void child_main(int listen_fd)
+{
+	FCGX_Request fx;
+	struct db *db;
+	char err[256];
+	sigset_t none;
+
+	child_listen_fd = listen_fd;
+	child_devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	set_handler(SIGTERM, child_on_term);
+	set_handler(SIGINT, child_on_term);
+	set_handler(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* A connection per process, opened after fork. */
+	db = db_open(g_config.db_path, false, err, sizeof(err));
+	if (!db) {
+		log_error("%s", err);
+		_exit(1);
+	}
+	if (FCGX_InitRequest(&fx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR)) {
+		log_error("cannot initialise FastCGI request");
+		_exit(1);
+	}
+	while (!got_stop && FCGX_Accept_r(&fx) >= 0) {
+		http_dispatch(&fx, db);
+		FCGX_Finish_r(&fx);
+	}
+	FCGX_Free(&fx, 1);
+	db_close(db);
+	curl_global_cleanup();
+	exit(0);
+}
+
+struct pool {
+	pid_t *pids;            /* owned; n entries, 0 for an empty slot */
+	int64_t *started_ms;    /* owned; when each slot's child started */
+	int n;
+	int listen_fd;
+};
+
+static int spawn(struct pool *p, int slot)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		free(p->pids);
+		free(p->started_ms);
+		child_main(p->listen_fd);
+	}
+	p->pids[slot] = pid;
+	p->started_ms[slot] = mono_ms();
+	return 0;
+}
+
+static int slot_of(const struct pool *p, pid_t pid)
+{
+	for (int i = 0; i < p->n; i++)
+		if (p->pids[i] == pid)
+			return i;
+	return -1;
+}
+
+static int live_children(const struct pool *p)
+{
+	int live = 0;
+
+	for (int i = 0; i < p->n; i++)
+		live += p->pids[i] > 0;
+	return live;
+}
+
+/* Reaps dead children; with respawn, replaces them. */
+static void reap(struct pool *p, bool respawn)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int slot = slot_of(p, pid);
+
+		if (slot < 0)
+			continue;
+		p->pids[slot] = 0;
+		if (!respawn)
+			continue;
+		if (WIFSIGNALED(status))
+			log_warn("child %ld killed by signal %d; replacing it", (long)pid, WTERMSIG(status));
+		else
+			log_warn("child %ld exited with status %d; replacing it", (long)pid, WEXITSTATUS(status));
+		if (mono_ms() - p->started_ms[slot] < CRASH_WINDOW_MS)
+			sleep(1);
+		spawn(p, slot);
+	}
+}
+
+static void stop_pool(struct pool *p)
+{
+	int64_t deadline = mono_ms() + STOP_GRACE_MS;
+
+	for (int i = 0; i < p->n; i++)
+		if (p->pids[i] > 0)
+			kill(p->pids[i], SIGTERM);
+	while (live_children(p) > 0 && mono_ms() < deadline) {
+		reap(p, false);
+		if (live_children(p) > 0)
+			usleep(20 * 1000);
+	}
+	for (int i = 0; i < p->n; i++) {
+		if (p->pids[i] > 0) {
+			log_warn("child %ld did not stop in time; killing it", (long)p->pids[i]);
+			kill(p->pids[i], SIGKILL);
+			waitpid(p->pids[i], NULL, 0);
+		}
+	}
+}
+
+static void write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		die("cannot write pid file '%s': %s", path, strerror(errno));
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: anyon-fcgi [--socket PATH] [--children N] [--pid-file PATH]\n"
+		"Serves the anyon API over FastCGI. Settings come from ANYON_* variables;\n"
+		"see docs/DEPLOYMENT.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "children", required_argument, NULL, 'n' },
+		{ "pid-file", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *pid_file = NULL;
+	struct pool pool = { 0 };
+	sigset_t block, old;
+	struct db *db;
+	char err[256];
+	int64_t n;
+	int c;
+
+	log_init("anyon-fcgi");
+	config_load_global();
+	while ((c = getopt_long(argc, argv, "s:n:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (!str_copy(g_config.fcgi_socket, sizeof(g_config.fcgi_socket), optarg))
+				die("socket path too long");
+			break;
+		case 'n':
+			if (parse_i64(optarg, 1, 256, &n))
+				die("--children must be a number from 1 to 256");
+			g_config.fcgi_children = (int)n;
+			break;
+		case 'p':
+			pid_file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* Migrate in the parent, then close: no connection crosses fork(). */
+	db = db_open(g_config.db_path, true, err, sizeof(err));
+	if (!db)
+		die("%s", err);
+	db_close(db);
+
+	if (FCGX_Init())
+		die("cannot initialise libfcgi");
+	pool.listen_fd = FCGX_OpenSocket(g_config.fcgi_socket, 256);
+	if (pool.listen_fd < 0)
+		die("cannot listen on '%s': %s", g_config.fcgi_socket, strerror(errno));
+	/* nginx reaches the socket through the group; nobody else may. */
+	if (chmod(g_config.fcgi_socket, 0660))
+		die("cannot set the mode of '%s': %s", g_config.fcgi_socket, strerror(errno));
+	if (pid_file)
+		write_pid_file(pid_file);
+
+	pool.n = g_config.fcgi_children;
+	pool.pids = calloc((size_t)pool.n, sizeof(*pool.pids));
+	pool.started_ms = calloc((size_t)pool.n, sizeof(*pool.started_ms));
+	if (!pool.pids || !pool.started_ms)
+		die("out of memory");
+
+	/* Signals are handled only inside sigsuspend(), so none is lost
+	 * between checking the flags and waiting. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	set_handler(SIGCHLD, parent_on_signal);
+	set_handler(SIGTERM, parent_on_signal);
+	set_handler(SIGINT, parent_on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (int i = 0; i < pool.n; i++)
+		if (spawn(&pool, i))
+			die("cannot start the pool");
+	log_info("listening on %s with %d children", g_config.fcgi_socket, pool.n);
+
+	while (!got_stop) {
+		sigsuspend(&old);
+		if (got_child) {
+			got_child = 0;
+			reap(&pool, !got_stop);
+		}
+	}
+	log_info("stopping: letting children finish their requests");
+	stop_pool(&pool);
+	unlink(g_config.fcgi_socket);
+	if (pid_file)
+		unlink(pid_file);
+	free(pool.pids);
+	free(pool.started_ms);
+	curl_global_cleanup();
+	log_info("stopped");
+	return 0;
+}

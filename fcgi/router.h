@@ -1,0 +1,54 @@
+/* router.h - the route table: method, path pattern with {name} captures,
+ * handler and what authentication the route needs. */
+#ifndef ANYON_ROUTER_H
+#define ANYON_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct req;
+
+enum auth_need {
+	AUTH_NONE,      /* no session touched (health, static-like reads) */
+	AUTH_SESSION,   /* a session is created if the browser has none */
+	AUTH_USER,      /* a signed-in user is required: 401 otherwise */
+};
+
+typedef void (*route_handler)(struct req *r);
+
+struct route {
+	const char *method;      /* "GET", "POST", ... */
+	const char *pattern;     /* "/api/jobs/{id}/output" */
+	route_handler handler;
+	enum auth_need auth;
+	bool json_body;          /* the body must be a JSON object */
+};
+
+#define ROUTE_MAX_PARAMS 4
+#define ROUTE_PARAM_MAX 128
+
+struct route_params {
+	int n;
+	const char *name[ROUTE_MAX_PARAMS];   /* points into the pattern */
+	size_t name_len[ROUTE_MAX_PARAMS];
+	char value[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX];
+};
+
+enum route_result {
+	ROUTE_FOUND,
+	ROUTE_NOT_FOUND,
+	ROUTE_METHOD_NOT_ALLOWED,
+};
+
+/* Matches path against every pattern. On ROUTE_FOUND sets *found and
+ * params. On ROUTE_METHOD_NOT_ALLOWED writes the methods the path accepts,
+ * comma-separated, to allow. Captures match one non-empty segment of
+ * [A-Za-z0-9._~-] at most ROUTE_PARAM_MAX-1 bytes long. */
+enum route_result route_match(const struct route *table, size_t n, const char *method,
+			      const char *path, const struct route **found,
+			      struct route_params *params, char *allow, size_t allowlen);
+
+/* The value captured for name, or NULL. */
+const char *route_param(const struct route_params *params, const char *name);
+
+#endif

@@ -1,0 +1,85 @@
+/* routes.c - the route table and the checks every request passes before
+ * its handler: route (404/405), body size (413), session, CSRF (403),
+ * signed-in user (401), JSON body (400). */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "fcgi/api.h"
+#include "fcgi/session.h"
+
+#define JSON true
+#define NOBODY false
+
+static const struct route routes[] = {
+	{ "GET",  "/api/health",           api_health,      AUTH_NONE,    NOBODY },
+	{ "GET",  "/api/session",          api_session_get, AUTH_SESSION, NOBODY },
+	{ "GET",  "/api/jobs",             api_jobs_list,   AUTH_USER,    NOBODY },
+	{ "POST", "/api/jobs",             api_jobs_create, AUTH_USER,    JSON },
+	{ "GET",  "/api/jobs/{id}",        api_jobs_get,    AUTH_USER,    NOBODY },
+	{ "GET",  "/api/jobs/{id}/output", api_jobs_output, AUTH_USER,    NOBODY },
+	{ "POST", "/api/jobs/{id}/cancel", api_jobs_cancel, AUTH_USER,    NOBODY },
+};
+
+static bool is_write(const char *method)
+{
+	return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
+}
+
+static void dispatch(struct req *r)
+{
+	enum route_result rr;
+	bool write;
+
+	rr = route_match(routes, ARRAY_SIZE(routes), r->method, r->path, &r->route,
+			 &r->params, r->allow, sizeof(r->allow));
+	if (rr == ROUTE_NOT_FOUND) {
+		reply_error(r, 404, "not_found", "no such endpoint");
+		return;
+	}
+	if (rr == ROUTE_METHOD_NOT_ALLOWED) {
+		reply_error(r, 405, "method_not_allowed", "method %s is not allowed here", r->method);
+		return;
+	}
+	r->allow[0] = '\0';
+	if (r->content_length > g_config.max_body) {
+		reply_error(r, 413, "body_too_large", "request body is larger than %lld bytes",
+			    (long long)g_config.max_body);
+		return;
+	}
+	write = is_write(r->method);
+	if (r->route->auth != AUTH_NONE || write) {
+		/* A write never creates a session: it could not carry its token. */
+		if (session_load(r, !write))
+			return;
+	}
+	if (write && !session_csrf_ok(r)) {
+		reply_error(r, 403, "csrf_failed", "missing or wrong X-CSRF-Token header");
+		return;
+	}
+	if (r->route->auth == AUTH_USER && !r->has_user) {
+		reply_error(r, 401, "unauthenticated", "sign in first");
+		return;
+	}
+	if (http_read_body(r, g_config.max_body))
+		return;
+	if (r->route->json_body && http_parse_json_object(r))
+		return;
+	r->route->handler(r);
+}
+
+void http_dispatch(FCGX_Request *fx, struct db *db)
+{
+	struct req r;
+
+	if (http_read_request(&r, fx, db) == 0)
+		dispatch(&r);
+	if (!r.responded) {
+		log_error("BUG: %s %s: handler sent no reply", r.method, r.path);
+		reply_error(&r, 500, "internal", "the handler sent no reply");
+	}
+	http_reset(&r);
+}

@@ -1,0 +1,191 @@
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "fcgi/session.h"
+
+/* A session's last_seen is written at most this often, so reads stay reads. */
+#define TOUCH_INTERVAL_S 300
+
+int session_token_hash(const char *token_hex, unsigned char out[32])
+{
+	unsigned char raw[SESSION_TOKEN_BYTES];
+	int rc;
+
+	if (hex_decode(token_hex, raw, sizeof(raw)))
+		return -1;
+	rc = sha256(raw, sizeof(raw), out);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}
+
+/* Finds the session cookie's value in the Cookie header. */
+static bool cookie_token(struct req *r, char out[SESSION_TOKEN_HEX + 1])
+{
+	const char *p = http_param(r, "HTTP_COOKIE");
+	const size_t nlen = strlen(SESSION_COOKIE);
+
+	while (p && *p) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (strncmp(p, SESSION_COOKIE, nlen) == 0 && p[nlen] == '=') {
+			const char *v = p + nlen + 1;
+			size_t len = strcspn(v, "; ");
+			unsigned char raw[SESSION_TOKEN_BYTES];
+			bool ok;
+
+			if (len != SESSION_TOKEN_HEX)
+				return false;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			ok = hex_decode(out, raw, sizeof(raw)) == 0;
+			OPENSSL_cleanse(raw, sizeof(raw));
+			return ok;
+		}
+		p = strchr(p, ';');
+	}
+	return false;
+}
+
+static int64_t session_expiry(const struct db_session *s, int64_t now)
+{
+	int64_t idle = now + g_config.session_ttl_s;
+	int64_t cap = s->created_at + g_config.session_max_s;
+
+	return idle < cap ? idle : cap;
+}
+
+static int load_user(struct req *r)
+{
+	int rc;
+
+	r->has_user = false;
+	if (r->session.user_id <= 0)
+		return 0;
+	rc = db_user_get(r->db, r->session.user_id, &r->user);
+	if (rc == DB_ERROR)
+		return -1;
+	r->has_user = rc == DB_OK;
+	return 0;
+}
+
+/* Makes a new random token in r->token and its hash. */
+static int new_token(struct req *r, unsigned char hash[32])
+{
+	unsigned char raw[SESSION_TOKEN_BYTES];
+	int rc;
+
+	if (rand_bytes(raw, sizeof(raw)))
+		return -1;
+	hex_encode(raw, sizeof(raw), r->token);
+	rc = sha256(raw, sizeof(raw), hash);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}
+
+int session_load(struct req *r, bool create)
+{
+	unsigned char hash[32];
+	int64_t now = now_s(), user_id = 0;
+	struct db_user local;
+	int rc;
+
+	if (cookie_token(r, r->token) && session_token_hash(r->token, hash) == 0) {
+		rc = db_session_find(r->db, hash, now, &r->session);
+		if (rc == DB_ERROR)
+			goto fail;
+		if (rc == DB_OK) {
+			r->has_session = true;
+			if (now - r->session.last_seen_at >= TOUCH_INTERVAL_S) {
+				int64_t exp = session_expiry(&r->session, now);
+
+				if (db_session_touch(r->db, r->session.id, now, exp))
+					goto fail;
+				r->session.last_seen_at = now;
+				r->session.expires_at = exp;
+			}
+			if (load_user(r))
+				goto fail;
+			return 0;
+		}
+	}
+	OPENSSL_cleanse(r->token, sizeof(r->token));
+	if (!create)
+		return 0;
+
+	/* Local mode: every browser is the implicit local user. */
+	if (!g_config.cloud) {
+		rc = db_user_local(r->db, &local);
+		if (rc != DB_OK)
+			goto fail;
+		user_id = local.id;
+	}
+	if (new_token(r, hash))
+		goto fail;
+	if (db_session_create(r->db, hash, user_id, now, now + g_config.session_ttl_s, &r->session))
+		goto fail;
+	r->has_session = true;
+	r->set_cookie = true;
+	if (load_user(r))
+		goto fail;
+	return 0;
+fail:
+	reply_error(r, 500, "internal", "session storage failed");
+	return -1;
+}
+
+void session_csrf_token(const struct req *r, char out[SESSION_TOKEN_HEX + 1])
+{
+	static const char label[] = "anyon-csrf-v1:";
+	unsigned char buf[sizeof(label) - 1 + SESSION_TOKEN_HEX], digest[32];
+
+	memcpy(buf, label, sizeof(label) - 1);
+	memcpy(buf + sizeof(label) - 1, r->token, SESSION_TOKEN_HEX);
+	if (sha256(buf, sizeof(buf), digest))
+		memset(digest, 0, sizeof(digest));
+	hex_encode(digest, sizeof(digest), out);
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+bool session_csrf_ok(struct req *r)
+{
+	const char *got = http_param(r, "HTTP_X_CSRF_TOKEN");
+	char want[SESSION_TOKEN_HEX + 1];
+	bool ok;
+
+	if (!r->has_session || !got || strlen(got) != SESSION_TOKEN_HEX)
+		return false;
+	session_csrf_token(r, want);
+	ok = CRYPTO_memcmp(want, got, SESSION_TOKEN_HEX) == 0;
+	OPENSSL_cleanse(want, sizeof(want));
+	return ok;
+}
+
+int session_rotate(struct req *r, int64_t user_id)
+{
+	unsigned char hash[32];
+
+	if (!r->has_session || new_token(r, hash) ||
+	    db_session_rotate(r->db, r->session.id, hash, user_id) != DB_OK)
+		return -1;
+	r->session.user_id = user_id;
+	r->set_cookie = true;
+	return load_user(r);
+}
+
+int session_end(struct req *r)
+{
+	if (r->has_session && db_session_delete(r->db, r->session.id))
+		return -1;
+	r->has_session = false;
+	r->has_user = false;
+	r->set_cookie = false;
+	r->clear_cookie = true;
+	OPENSSL_cleanse(r->token, sizeof(r->token));
+	return 0;
+}

@@ -1,0 +1,263 @@
+"""anyontest - the library every system test in t/ imports.
+
+It gives TAP output (git-style: each check named, failures explained) and a
+Stack: the real nginx, FastCGI pool and worker, started with `./dev up
+--no-build` on a free loopback port with a scratch data directory, stopped
+with `./dev down`. After the stack stops, logs are checked for sanitizer
+reports, so an ASan build fails a test whose requests hit a memory error.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SRCDIR = os.environ.get("ANYON_SRCDIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILDDIR = os.environ.get("ANYON_BUILDDIR") or os.path.join(SRCDIR, "build")
+
+
+class TAP:
+    """Minimal TAP producer. Every check prints `ok N - name` or `not ok`."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, diag=None):
+        self.n += 1
+        print(("ok" if cond else "not ok") + " %d - %s" % (self.n, name), flush=True)
+        if not cond:
+            self.failed += 1
+            if diag is not None:
+                for line in str(diag).splitlines() or [""]:
+                    print("#   " + line, flush=True)
+        return bool(cond)
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def diag(self, msg):
+        for line in str(msg).splitlines():
+            print("# " + line, flush=True)
+
+    def bail(self, msg):
+        print("Bail out! " + msg, flush=True)
+        sys.exit(1)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case name -> list of values
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        v = self.headers.get(name.lower())
+        return v[0] if v else None
+
+    def error_code(self):
+        try:
+            return self.json["error"]["code"]
+        except (TypeError, KeyError):
+            return None
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.body[:300])
+
+
+class Client:
+    """One browser: keeps its cookies and sends the CSRF token on writes."""
+
+    def __init__(self, port, timeout=30):
+        self.port = port
+        self.timeout = timeout
+        self.cookies = {}
+        self.csrf = None
+
+    def request(self, method, path, body=None, headers=None, csrf=True, raw=False):
+        h = dict(headers or {})
+        if self.cookies:
+            h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+        if csrf and self.csrf and method not in ("GET", "HEAD"):
+            h.setdefault("X-CSRF-Token", self.csrf)
+        data = body
+        if body is not None and not raw and not isinstance(body, (bytes, str)):
+            data = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        if isinstance(data, str):
+            data = data.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            payload = r.read().decode("utf-8", "replace")
+            headers = {}
+            for k, v in r.getheaders():
+                headers.setdefault(k.lower(), []).append(v)
+        finally:
+            conn.close()
+        for c in headers.get("set-cookie", []):
+            name, _, rest = c.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in c:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return Response(r.status, headers, payload)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def session(self):
+        """GET /api/session and remember its CSRF token."""
+        r = self.get("/api/session")
+        if r.status == 200 and r.json:
+            self.csrf = r.json.get("csrf_token")
+        return r
+
+
+class Stack:
+    """The real service on a free port. Use as a context manager."""
+
+    def __init__(self, env=None, keep=False):
+        self.port = free_port()
+        self.data = tempfile.mkdtemp(prefix="anyon-t-")
+        self.keep = keep or os.environ.get("ANYON_TEST_KEEP") == "1"
+        self.env = dict(os.environ)
+        self.env.update({
+            "ANYON_PORT": str(self.port),
+            "ANYON_DATA_DIR": self.data,
+            "ANYON_BUILD_DIR": BUILDDIR,
+            "ANYON_FCGI_CHILDREN": "4",
+            "ANYON_HEARTBEAT_S": "1",
+            "ANYON_WORKER_POLL_MS": "50",
+            "ASAN_OPTIONS": "log_path=%s/log/asan:detect_leaks=1:abort_on_error=0" % self.data,
+            "UBSAN_OPTIONS": "log_path=%s/log/ubsan:print_stacktrace=1" % self.data,
+        })
+        self.env.update(env or {})
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.failed = False
+
+    def dev(self, *args, check=True):
+        r = subprocess.run([os.path.join(SRCDIR, "dev")] + list(args), env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        if check and r.returncode != 0:
+            raise RuntimeError("./dev %s failed (%d):\n%s\n%s" % (" ".join(args), r.returncode, r.stdout, self.logs()))
+        return r
+
+    def start(self):
+        self.dev("up", "--no-build")
+        # wait for the worker's first heartbeat, so health is meaningful
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            r = self.client().get("/api/health")
+            if r.status == 200 and r.json and r.json["worker"]["last_heartbeat_s"] is not None:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("stack did not become healthy:\n" + self.logs())
+
+    def stop(self):
+        self.dev("down", check=False)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        reports = self.sanitizer_reports()
+        if reports:
+            print("not ok - sanitizer reports in %s/log:" % self.data)
+            for line in reports.splitlines()[:80]:
+                print("#   " + line)
+            self.failed = True
+            self.keep = True
+        if exc[0] is not None:
+            self.keep = True
+        if self.keep:
+            print("# data kept in " + self.data, flush=True)
+        else:
+            shutil.rmtree(self.data, ignore_errors=True)
+        return False
+
+    def client(self):
+        return Client(self.port)
+
+    def pid(self, name):
+        with open(os.path.join(self.data, "run", name + ".pid")) as f:
+            return int(f.read().strip())
+
+    def children(self, parent):
+        out = subprocess.run(["pgrep", "-P", str(parent)], stdout=subprocess.PIPE, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def db_path(self):
+        return os.path.join(self.data, "anyon.db")
+
+    def sql(self, query):
+        """Runs a read-only query with the sqlite3 shell; returns rows of strings."""
+        out = subprocess.run(["sqlite3", "-readonly", "-separator", "\t", self.db_path(), query],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
+        return [line.split("\t") for line in out.splitlines()]
+
+    def logs(self):
+        out = []
+        logdir = os.path.join(self.data, "log")
+        if os.path.isdir(logdir):
+            for name in sorted(os.listdir(logdir)):
+                with open(os.path.join(logdir, name), errors="replace") as f:
+                    tail = f.read()[-3000:]
+                out.append("== %s ==\n%s" % (name, tail))
+        return "\n".join(out)
+
+    def sanitizer_reports(self):
+        logdir = os.path.join(self.data, "log")
+        found = []
+        if not os.path.isdir(logdir):
+            return ""
+        for name in sorted(os.listdir(logdir)):
+            path = os.path.join(logdir, name)
+            with open(path, errors="replace") as f:
+                text = f.read()
+            if name.startswith(("asan", "ubsan")) or "ERROR: AddressSanitizer" in text \
+                    or "runtime error:" in text or "ERROR: LeakSanitizer" in text:
+                found.append("== %s ==\n%s" % (name, text[:4000]))
+        return "\n".join(found)
+
+
+def wait_until(fn, timeout=10.0, interval=0.05):
+    """Polls fn until it returns something true; returns that or None."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() >= deadline:
+            return None
+        time.sleep(interval)

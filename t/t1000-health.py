@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Health: database, worker heartbeat, Docker as the worker sees it, version."""
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from anyontest import TAP, Stack, wait_until
+
+t = TAP()
+with Stack() as s:
+    c = s.client()
+    r = c.get("/api/health")
+    t.eq(r.status, 200, "health answers 200")
+    t.eq(r.json["db"], "ok", "db ok")
+    t.ok(isinstance(r.json["worker"]["last_heartbeat_s"], int) and r.json["worker"]["last_heartbeat_s"] <= 3,
+         "worker heartbeat is fresh", r.json)
+    t.ok(r.json["version"], "version reported")
+    t.eq(r.header("Cache-Control"), "no-store", "API answers are not cached")
+    t.ok(r.header("Content-Type").startswith("application/json"), "JSON content type", r.header("Content-Type"))
+    t.ok(r.header("X-Content-Type-Options") == "nosniff" and r.header("Content-Security-Policy"),
+         "security headers from the shipped nginx config")
+    t.ok("set-cookie" not in r.headers, "health creates no session")
+    # Docker runs on this machine (CI has it): the worker must see it.
+    docker_expected = os.path.exists("/var/run/docker.sock")
+    if os.environ.get("CI") and not docker_expected:
+        t.ok(False, "Docker is required in CI but /var/run/docker.sock is missing")
+    t.eq(r.json["docker"], "ok" if docker_expected else "unreachable", "docker state as the worker sees it")
+
+with Stack(env={"ANYON_DOCKER_SOCKET": "/nonexistent/docker.sock"}) as s:
+    r = s.client().get("/api/health")
+    t.eq(r.json["docker"], "unreachable", "a worker that cannot reach Docker reports unreachable")
+
+with Stack() as s:
+    os.kill(s.pid("worker"), 15)
+    ok = wait_until(lambda: s.client().get("/api/health").json["worker"]["last_heartbeat_s"] >= 4
+                    and s.client().get("/api/health").json["docker"] == "unreachable", timeout=15)
+    t.ok(ok, "with the worker gone the heartbeat ages and docker is no longer vouched for")
+t.done()

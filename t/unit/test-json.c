@@ -1,0 +1,68 @@
+/* JSON helpers: bounded parsing, typed getters, strings from raw bytes. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+
+#include "common/json.h"
+#include "t/unit/tap.h"
+
+static int parses(const char *s, size_t len)
+{
+	json_object *o = NULL;
+	char err[128];
+	int rc = json_parse(s, len, &o, err, sizeof(err));
+
+	json_object_put(o);
+	return rc == 0;
+}
+
+#define P(s) parses(s, sizeof(s) - 1)
+
+int main(void)
+{
+	json_object *o = NULL, *s;
+	const char *str;
+	int64_t n;
+	bool b;
+	char err[128], deep[200];
+
+	ok(P("{\"a\":1}"), "object parses");
+	ok(P("  [1,2,3]\n"), "array with whitespace parses");
+	ok(!P(""), "empty refused");
+	ok(!P("{\"a\":"), "truncated refused");
+	ok(!P("{\"a\":1} x"), "trailing junk refused");
+	ok(!P("{\"a\":1}{}"), "two values refused");
+	ok(!parses("{\"a\":1}\0", 8), "NUL byte refused");
+	ok(!P("null"), "bare null refused");
+	ok(!P("{\"a\":01}"), "leading zero refused");
+	ok(!P("{\"a\":1,}"), "trailing comma refused");
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 100);
+	ok(!parses(deep, sizeof(deep)), "nesting deeper than JSON_MAX_DEPTH refused");
+	ok(parses(deep + 100 - 10, 20), "shallow nesting accepted");
+
+	ok(json_parse("{\"s\":\"x\",\"i\":7,\"b\":true,\"n\":null}", 33, &o, err, sizeof(err)) == 0,
+	   "fixture parses");
+	is_int(json_get_str(o, "s", &str), 0, "string field");
+	is_str(str, "x", "string value");
+	is_int(json_get_i64(o, "i", &n), 0, "int field");
+	is_int(n, 7, "int value");
+	is_int(json_get_bool(o, "b", &b), 0, "bool field");
+	ok(b, "bool value");
+	is_int(json_get_str(o, "i", &str), -1, "wrong type is -1");
+	is_int(json_get_i64(o, "missing", &n), 1, "absent is 1");
+	is_int(json_get_str(o, "n", &str), 1, "null counts as absent");
+	json_object_put(o);
+
+	s = json_string_from_bytes("ok \xff\xfe bad \xc3\xa9 \xe2\x82", 15);
+	is_str(json_object_get_string(s), "ok \xef\xbf\xbd\xef\xbf\xbd bad \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd",
+	       "invalid UTF-8 becomes U+FFFD, valid kept");
+	json_object_put(s);
+	s = json_string_from_bytes("\xed\xa0\x80", 3);
+	is_str(json_object_get_string(s), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "surrogates refused");
+	json_object_put(s);
+	s = json_string_from_bytes("a\0b", 3);
+	is_str(json_object_get_string(s), "a\xef\xbf\xbd" "b", "NUL replaced");
+	json_object_put(s);
+	return done_testing();
+}

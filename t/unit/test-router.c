@@ -1,0 +1,73 @@
+/* Route matching: captures, 404 vs 405, Allow, bad segments. */
+#include "autoconfig.h"
+
+#include "fcgi/router.h"
+#include "t/unit/tap.h"
+
+static void h(struct req *r) { (void)r; }
+static void h2(struct req *r) { (void)r; }
+
+static const struct route table[] = {
+	{ "GET", "/api/health", h, AUTH_NONE, false },
+	{ "GET", "/api/jobs/{id}", h, AUTH_USER, false },
+	{ "DELETE", "/api/jobs/{id}", h2, AUTH_USER, false },
+	{ "GET", "/api/jobs/{id}/output", h2, AUTH_USER, false },
+	{ "POST", "/api/x/{a}/y/{b}", h, AUTH_USER, true },
+};
+#define N (sizeof(table) / sizeof(table[0]))
+
+int main(void)
+{
+	const struct route *found = NULL;
+	struct route_params p;
+	char allow[64];
+	char longseg[300];
+
+	is_int(route_match(table, N, "GET", "/api/health", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "static path matches");
+	ok(found == &table[0], "the right route");
+	is_int(p.n, 0, "no captures");
+
+	is_int(route_match(table, N, "GET", "/api/jobs/42", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "capture matches");
+	is_str(route_param(&p, "id"), "42", "capture value");
+	ok(route_param(&p, "nope") == NULL, "unknown capture is NULL");
+
+	is_int(route_match(table, N, "DELETE", "/api/jobs/7", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "same pattern, other method");
+	ok(found == &table[2], "picks the DELETE route");
+
+	is_int(route_match(table, N, "GET", "/api/jobs/7/output", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "nested path");
+	ok(found == &table[3], "picks the output route");
+
+	is_int(route_match(table, N, "POST", "/api/x/one/y/two", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "two captures");
+	is_str(route_param(&p, "a"), "one", "first capture");
+	is_str(route_param(&p, "b"), "two", "second capture");
+
+	is_int(route_match(table, N, "PUT", "/api/jobs/7", &found, &p, allow, sizeof(allow)),
+	       ROUTE_METHOD_NOT_ALLOWED, "known path, wrong method: 405");
+	is_str(allow, "GET, DELETE", "Allow lists the path's methods once each");
+	is_int(route_match(table, N, "POST", "/api/health", &found, &p, allow, sizeof(allow)),
+	       ROUTE_METHOD_NOT_ALLOWED, "POST to a GET route: 405");
+
+	is_int(route_match(table, N, "GET", "/api/nothing", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "unknown path: 404");
+	is_int(route_match(table, N, "GET", "/api/jobs/", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "empty capture does not match");
+	is_int(route_match(table, N, "GET", "/api/jobs/1/2", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "capture is one segment");
+	is_int(route_match(table, N, "GET", "/api/jobs/%2e%2e", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "percent signs are not segment characters");
+	is_int(route_match(table, N, "GET", "/api/health/", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "trailing slash is another path");
+	is_int(route_match(table, N, "GET", "/api/healthz", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "prefix is not a match");
+	memset(longseg, 'a', sizeof(longseg));
+	memcpy(longseg, "/api/jobs/", 10);
+	longseg[sizeof(longseg) - 1] = '\0';
+	is_int(route_match(table, N, "GET", longseg, &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "over-long capture refused");
+	return done_testing();
+}

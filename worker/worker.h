@@ -1,0 +1,49 @@
+/* worker.h - what a job executor sees of the worker: output, checkpoints. */
+#ifndef ANYON_WORKER_H
+#define ANYON_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db/db.h"
+
+/* One claimed job being run. */
+struct job_run {
+	struct db *db;              /* borrowed */
+	const char *owner;          /* lease owner id, borrowed */
+	struct db_job *job;         /* borrowed */
+	int64_t renewed_ms;         /* monotonic time of the last lease renewal */
+};
+
+enum checkpoint {
+	CP_CONTINUE,    /* keep going */
+	CP_CANCEL,      /* the user asked to stop: end as cancelled */
+	CP_SHUTDOWN,    /* the worker is stopping: hand the job back */
+	CP_LOST,        /* the lease is gone (another worker owns it): write nothing */
+};
+
+/* Renews the lease when due and reports whether to go on. Executors call
+ * it between steps and at least every second while waiting. */
+enum checkpoint job_checkpoint(struct job_run *run);
+
+/* Sleeps up to ms in short slices, returning early with what
+ * job_checkpoint() says when it is not CP_CONTINUE. */
+enum checkpoint job_sleep(struct job_run *run, long ms);
+
+/* Appends an output chunk. Returns 0, or -1 when the lease is lost or the
+ * database failed. */
+int job_write(struct job_run *run, const char *stream, const void *data, size_t len);
+
+/* What an executor reports when it ends. */
+struct job_result {
+	enum checkpoint stop;   /* CP_CONTINUE when it ran to the end */
+	int exit_code;
+	char error[256];
+};
+
+typedef void (*job_executor)(struct job_run *run, struct job_result *res);
+
+/* Executors (one file each). */
+void job_exec_echo(struct job_run *run, struct job_result *res);
+
+#endif
