@@ -3,6 +3,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,13 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
+#include "common/audit.h"
 #include "common/config.h"
+#include "common/keyring.h"
+#include "common/legacy.h"
+#include "common/secrets.h"
 #include "common/jobkinds.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -191,6 +197,279 @@ static int cmd_job(int argc, char **argv)
 	return rc;
 }
 
+
+static struct keyring keyring;
+
+/* Opens the database and the keyring into st. */
+static struct db *open_store(struct secret_store *st)
+{
+	struct db *db = open_db(true);
+
+	keyring_load_or_die(&keyring);
+	st->db = db;
+	st->kr = &keyring;
+	return db;
+}
+
+static void close_store(struct db *db)
+{
+	db_close(db);
+	keyring_wipe(&keyring);
+}
+
+static int cmd_init_keys(int argc, char **argv)
+{
+	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 160];
+	bool if_missing = argc > 1 && strcmp(argv[1], "--if-missing") == 0;
+
+	keyring_path(path, sizeof(path));
+	if (if_missing && access(path, F_OK) == 0)
+		return 0;
+	if (keyring_create(path, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
+	printf("created keyring %s (mode 0600). Back it up: without it no secret can be read.\n", path);
+	return 0;
+}
+
+/* Finds a user by login, or the local user when login is NULL. */
+static int find_user(struct db *db, const char *login, struct db_user *u)
+{
+	int rc = login ? db_user_by_login(db, login, u) : db_user_local(db, u);
+
+	if (rc != DB_OK)
+		fprintf(stderr, "anyonctl: no user '%s'\n", login ? login : "local");
+	return rc == DB_OK ? 0 : -1;
+}
+
+static int cmd_rotate_key(int argc, char **argv)
+{
+	const char *retire = NULL;
+	bool resume = false;
+	int64_t batch = 100, left;
+	struct secret_store st;
+	char err[CONFIG_PATH_MAX + 160];
+	struct db *db;
+	int rotated = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--resume") == 0)
+			resume = true;
+		else if (strcmp(argv[i], "--retire") == 0 && i + 1 < argc)
+			retire = argv[++i];
+		else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc &&
+			 parse_i64(argv[i + 1], 1, 1000, &batch) == 0)
+			i++;
+		else {
+			fprintf(stderr, "usage: anyonctl rotate-key [--batch N] | --resume | --retire KEY\n");
+			return 2;
+		}
+	}
+	db = open_store(&st);
+	if (retire) {
+		if (!keyring_find(&keyring, retire)) {
+			fprintf(stderr, "anyonctl: no key '%s' in the keyring\n", retire);
+			close_store(db);
+			return 1;
+		}
+		if (db_secret_count_under(db, retire, &left) || left > 0 ||
+		    keyring_active(&keyring) == keyring_find(&keyring, retire)) {
+			fprintf(stderr, "anyonctl: key '%s' still seals %lld secret(s)%s; not retired\n", retire,
+				(long long)left, keyring_active(&keyring) == keyring_find(&keyring, retire) ?
+				" and is the active key" : " (run: anyonctl rotate-key --resume)");
+			audit_event(db, 0, 0, "key.retired", "denied", "key=%s in use", retire);
+			close_store(db);
+			return 1;
+		}
+		rc = keyring_remove(&keyring, retire, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "anyonctl: %s\n", err);
+		else
+			printf("retired key %s\n", retire);
+		audit_event(db, 0, 0, "key.retired", rc ? "error" : "ok", "key=%s", retire);
+		close_store(db);
+		return rc ? 1 : 0;
+	}
+	if (!resume) {
+		const char *old = keyring_active(&keyring)->id;
+		char old_id[KEY_ID_MAX];
+
+		str_copy(old_id, sizeof(old_id), old);
+		if (keyring_add_active(&keyring, err, sizeof(err))) {
+			fprintf(stderr, "anyonctl: %s\n", err);
+			close_store(db);
+			return 1;
+		}
+		printf("new active key %s (was %s)\n", keyring_active(&keyring)->id, old_id);
+		audit_event(db, 0, 0, "key.rotated", "ok", "key=%s->%s", old_id, keyring_active(&keyring)->id);
+		fflush(stdout);
+	}
+	rc = secret_rotate(&st, (int)batch, &rotated);
+	printf("re-encrypted %d secret(s) under %s\n", rotated, keyring_active(&keyring)->id);
+	if (rc == SECRET_UNREADABLE)
+		fprintf(stderr, "anyonctl: some secrets do not decrypt and were left as they are (see the log)\n");
+	else if (rc != SECRET_OK)
+		fprintf(stderr, "anyonctl: rotation stopped on an error; run: anyonctl rotate-key --resume\n");
+	close_store(db);
+	return rc == SECRET_OK ? 0 : 1;
+}
+
+static int cmd_import_config(int argc, char **argv)
+{
+	const char *path = NULL, *login = NULL;
+	struct secret_store st;
+	char msg[1600];
+	struct db *db;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			login = argv[++i];
+		else if (!path && argv[i][0] != '-')
+			path = argv[i];
+		else
+			path = NULL, i = argc;
+	}
+	if (!path) {
+		fprintf(stderr, "usage: anyonctl import-config PATH [--user LOGIN]\n");
+		return 2;
+	}
+	db = open_store(&st);
+	rc = legacy_import(&st, path, login, msg, sizeof(msg));
+	fprintf(rc < 0 ? stderr : stdout, "%s%s\n", rc < 0 ? "anyonctl: " : "", msg);
+	close_store(db);
+	return rc < 0 ? 1 : 0;
+}
+
+/* Accepts seconds since the epoch or YYYY-MM-DD (UTC). */
+static int parse_since(const char *s, int64_t *out)
+{
+	struct tm tm;
+	char *end;
+
+	if (parse_i64(s, 0, INT64_MAX, out) == 0)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (!end || *end)
+		return -1;
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static int print_audit(const struct db_audit *ev, void *arg)
+{
+	char when[32];
+	time_t t = (time_t)ev->at;
+	struct tm tm;
+
+	(void)arg;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%-7lld %s user=%-4lld session=%-4lld %-12s %-18s %-6s %s\n", (long long)ev->id, when,
+	       (long long)ev->user_id, (long long)ev->session_id, ev->actor, ev->action, ev->outcome,
+	       ev->detail);
+	return 0;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+	const char *login = NULL;
+	int64_t since = 0, limit = 100;
+	struct db_user u = { 0 };
+	struct db *db;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			login = argv[++i];
+		else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc && parse_since(argv[i + 1], &since) == 0)
+			i++;
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc &&
+			 parse_i64(argv[i + 1], 1, 100000, &limit) == 0)
+			i++;
+		else {
+			fprintf(stderr, "usage: anyonctl audit [--user LOGIN] [--since EPOCH|YYYY-MM-DD] [--limit N]\n");
+			return 2;
+		}
+	}
+	db = open_db(true);
+	if (login && find_user(db, login, &u)) {
+		db_close(db);
+		return 1;
+	}
+	rc = db_audit_list(db, u.id, since, 0, (int)limit, print_audit, NULL);
+	db_close(db);
+	return rc ? 1 : 0;
+}
+
+static int print_secret(const struct db_secret *s, void *arg)
+{
+	(void)arg;
+	printf("%-22s key=%-4s updated=%lld last_used=%lld expires=%lld%s\n", s->kind, s->key_id,
+	       (long long)s->updated_at, (long long)s->last_used_at, (long long)s->expires_at,
+	       s->invalid ? " INVALID" : "");
+	return 0;
+}
+
+/* secret list | put KIND (value on stdin) | check KIND | delete KIND, [--user LOGIN] */
+static int cmd_secret(int argc, char **argv)
+{
+	const char *login = NULL, *verb = argc > 1 ? argv[1] : "", *kind = NULL;
+	struct secret_store st;
+	struct secret_value v;
+	struct db_user u;
+	struct db *db;
+	int rc = 1;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			login = argv[++i];
+		else if (!kind)
+			kind = argv[i];
+	}
+	if (strcmp(verb, "list") && (!kind || !secret_kind_ok(kind))) {
+		fprintf(stderr, "usage: anyonctl secret list | put KIND | check KIND | delete KIND [--user LOGIN]\n"
+			"  put reads the value from standard input, never from the command line\n");
+		return 2;
+	}
+	db = open_store(&st);
+	if (find_user(db, login, &u))
+		goto out;
+	if (strcmp(verb, "list") == 0) {
+		rc = db_secret_list(db, u.id, print_secret, NULL) ? 1 : 0;
+	} else if (strcmp(verb, "put") == 0) {
+		unsigned char buf[AEAD_MAX_PLAINTEXT + 1];
+		size_t n = fread(buf, 1, sizeof(buf), stdin);
+
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			n--;
+		if (n == 0 || n > AEAD_MAX_PLAINTEXT)
+			fprintf(stderr, "anyonctl: give the value (1 to %d bytes) on standard input\n", AEAD_MAX_PLAINTEXT);
+		else if (secret_put(&st, u.id, kind, buf, n, 0, 0) == SECRET_OK)
+			rc = 0, printf("stored %s for %s\n", kind, u.login);
+		OPENSSL_cleanse(buf, sizeof(buf));
+	} else if (strcmp(verb, "check") == 0) {
+		int r = secret_get(&st, u.id, kind, 0, &v);
+
+		if (r == SECRET_OK)
+			printf("%s for %s: decrypts (%zu bytes)\n", kind, u.login, v.len), rc = 0;
+		else
+			fprintf(stderr, "anyonctl: %s for %s: %s\n", kind, u.login,
+				r == SECRET_NOTFOUND ? "not stored" : "does NOT decrypt");
+		secret_value_free(&v);
+	} else if (strcmp(verb, "delete") == 0) {
+		rc = secret_delete(&st, u.id, kind, 0) == SECRET_OK ? 0 : 1;
+	} else {
+		fprintf(stderr, "anyonctl: unknown secret command '%s'\n", verb);
+		rc = 2;
+	}
+out:
+	close_store(db);
+	return rc;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -199,6 +478,11 @@ static const struct {
 	{ "migrate", cmd_migrate, "apply pending schema migrations" },
 	{ "doctor", cmd_doctor, "check a deployment: data dir, database, schema, worker, docker, socket" },
 	{ "job", cmd_job, "job echo [--wait] [--delay MS] LINE...: queue an echo job" },
+	{ "init-keys", cmd_init_keys, "[--if-missing]: create the keyring with one active key" },
+	{ "rotate-key", cmd_rotate_key, "[--batch N] | --resume | --retire KEY: new key, re-encrypt, retire" },
+	{ "import-config", cmd_import_config, "PATH [--user LOGIN]: move config.json tokens into the store" },
+	{ "audit", cmd_audit, "[--user LOGIN] [--since EPOCH|YYYY-MM-DD] [--limit N]: print audit events" },
+	{ "secret", cmd_secret, "list | put KIND | check KIND | delete KIND [--user LOGIN]" },
 };
 
 static void usage(FILE *to)
@@ -212,6 +496,7 @@ static void usage(FILE *to)
 int main(int argc, char **argv)
 {
 	log_init("anyonctl");
+	audit_set_actor("anyonctl");
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

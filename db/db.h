@@ -57,6 +57,10 @@ struct db_user {
 };
 
 int db_user_get(struct db *db, int64_t id, struct db_user *out);
+int db_user_by_login(struct db *db, const char *login, struct db_user *out);
+/* Creates a user; DB_CONFLICT when the login exists. */
+int db_user_create(struct db *db, const char *login, const char *name, int64_t now,
+		   struct db_user *out);
 /* The implicit user of local mode. */
 int db_user_local(struct db *db, struct db_user *out);
 
@@ -153,6 +157,66 @@ typedef int (*db_chunk_fn)(const struct db_chunk *chunk, void *arg);
  * when chunks may remain beyond what was passed. */
 int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
 		  db_chunk_fn fn, void *arg, bool *more);
+
+/* ---- secrets (ciphertext only; see common/secrets.h) ---- */
+#define DB_SECRET_KIND_MAX 32
+#define DB_KEY_ID_MAX 16
+#define DB_NONCE_LEN 12
+#define DB_TAG_LEN 16
+
+struct db_secret {
+	int64_t id;
+	int64_t user_id;
+	char kind[DB_SECRET_KIND_MAX];
+	char key_id[DB_KEY_ID_MAX];
+	unsigned char nonce[DB_NONCE_LEN];
+	unsigned char tag[DB_TAG_LEN];
+	unsigned char *ciphertext;   /* owned, NULL when only metadata was read;
+				      * free with db_secret_clear() */
+	size_t ct_len;
+	int64_t created_at, updated_at;
+	int64_t last_used_at, expires_at;   /* 0: never / no expiry */
+	bool invalid;
+};
+
+void db_secret_clear(struct db_secret *s);
+
+/* Inside a write transaction: the id of the (user, kind) row, inserting an
+ * empty placeholder when there is none, so the id can go into the AAD
+ * before the ciphertext is written with db_secret_store(). */
+int db_secret_reserve(struct db *db, int64_t user_id, const char *kind, int64_t now, int64_t *id);
+int db_secret_store(struct db *db, int64_t id, const char *key_id,
+		    const unsigned char nonce[DB_NONCE_LEN], const unsigned char *ct, size_t len,
+		    const unsigned char tag[DB_TAG_LEN], int64_t expires_at, int64_t now);
+int db_secret_get(struct db *db, int64_t user_id, const char *kind, bool with_ciphertext,
+		  struct db_secret *out);
+int db_secret_by_id(struct db *db, int64_t id, struct db_secret *out);
+typedef int (*db_secret_fn)(const struct db_secret *s, void *arg);
+int db_secret_list(struct db *db, int64_t user_id, db_secret_fn fn, void *arg);
+int db_secret_delete(struct db *db, int64_t user_id, const char *kind);
+int db_secret_touch(struct db *db, int64_t id, int64_t now);
+int db_secret_set_invalid(struct db *db, int64_t user_id, const char *kind, bool invalid);
+/* Up to max ids (> after) of rows not sealed by key_id, ascending. */
+int db_secret_ids_not_under(struct db *db, const char *key_id, int64_t after,
+			    int64_t *ids, int max, int *n);
+int db_secret_count_under(struct db *db, const char *key_id, int64_t *n);
+
+/* ---- audit ---- */
+struct db_audit {
+	int64_t id, at;
+	int64_t user_id;       /* 0: none */
+	int64_t session_id;    /* 0: none */
+	const char *actor;     /* program: anyon-fcgi, anyon-worker, anyonctl */
+	const char *action;    /* e.g. secret.stored */
+	const char *outcome;   /* ok | denied | error */
+	const char *detail;    /* short, never a secret value */
+};
+
+int db_audit_add(struct db *db, const struct db_audit *ev);
+typedef int (*db_audit_fn)(const struct db_audit *ev, void *arg);
+/* Newest first; user_id 0 lists everyone's; since and before_id 0 mean no bound. */
+int db_audit_list(struct db *db, int64_t user_id, int64_t since, int64_t before_id, int limit,
+		  db_audit_fn fn, void *arg);
 
 /* ---- workers ---- */
 int db_worker_heartbeat(struct db *db, const char *id, const char *host, int pid,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "common/log.h"
@@ -37,11 +38,29 @@ enum stmt_id {
 	S_JOB_CANCEL_QUEUED,
 	S_JOB_CANCEL_RUNNING,
 	S_JOB_OUTPUT,
+	S_USER_BY_LOGIN,
+	S_USER_CREATE,
+	S_SECRET_FIND,
+	S_SECRET_PLACEHOLDER,
+	S_SECRET_STORE,
+	S_SECRET_GET,
+	S_SECRET_BY_ID,
+	S_SECRET_LIST,
+	S_SECRET_DELETE,
+	S_SECRET_TOUCH,
+	S_SECRET_INVALID,
+	S_SECRET_NOT_UNDER,
+	S_SECRET_COUNT_UNDER,
+	S_AUDIT_ADD,
+	S_AUDIT_LIST,
 	S_WORKER_BEAT,
 	S_WORKER_STOPPED,
 	S_WORKER_LATEST,
 	S__COUNT
 };
+
+#define SECRET_COLS "id, user_id, kind, key_id, nonce, ciphertext, tag, created_at, updated_at, " \
+	"coalesce(last_used_at, 0), coalesce(expires_at, 0), invalid"
 
 #define JOB_COLS "id, user_id, kind, args, state, attempts, max_attempts, cancel_requested, " \
 	"exit_code, error, created_at, started_at, finished_at"
@@ -88,6 +107,28 @@ static const char *const stmt_sql[S__COUNT] = {
 		"WHERE id = ?1 AND (?2 = 0 OR user_id = ?2) AND state = 'running'",
 	[S_JOB_OUTPUT] = "SELECT seq, stream, data, created_at FROM job_output "
 		"WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+	[S_USER_BY_LOGIN] = "SELECT id, login, name, is_admin, is_local FROM users WHERE login = ?1",
+	[S_USER_CREATE] = "INSERT INTO users (login, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) "
+		"ON CONFLICT (login) DO NOTHING RETURNING id, login, name, is_admin, is_local",
+	[S_SECRET_FIND] = "SELECT id FROM secrets WHERE user_id = ?1 AND kind = ?2",
+	[S_SECRET_PLACEHOLDER] = "INSERT INTO secrets (user_id, kind, key_id, nonce, ciphertext, tag, "
+		"created_at, updated_at) VALUES (?1, ?2, '', zeroblob(12), x'', zeroblob(16), ?3, ?3) RETURNING id",
+	[S_SECRET_STORE] = "UPDATE secrets SET key_id = ?2, nonce = ?3, ciphertext = ?4, tag = ?5, "
+		"expires_at = nullif(?6, 0), updated_at = ?7, invalid = 0 WHERE id = ?1",
+	[S_SECRET_GET] = "SELECT " SECRET_COLS " FROM secrets WHERE user_id = ?1 AND kind = ?2 AND key_id <> ''",
+	[S_SECRET_BY_ID] = "SELECT " SECRET_COLS " FROM secrets WHERE id = ?1 AND key_id <> ''",
+	[S_SECRET_LIST] = "SELECT " SECRET_COLS " FROM secrets WHERE user_id = ?1 AND key_id <> '' ORDER BY kind",
+	[S_SECRET_DELETE] = "DELETE FROM secrets WHERE user_id = ?1 AND kind = ?2",
+	[S_SECRET_TOUCH] = "UPDATE secrets SET last_used_at = ?2 WHERE id = ?1",
+	[S_SECRET_INVALID] = "UPDATE secrets SET invalid = ?3 WHERE user_id = ?1 AND kind = ?2",
+	[S_SECRET_NOT_UNDER] = "SELECT id FROM secrets WHERE key_id <> ?1 AND key_id <> '' AND id > ?2 "
+		"ORDER BY id LIMIT ?3",
+	[S_SECRET_COUNT_UNDER] = "SELECT count(*) FROM secrets WHERE key_id = ?1",
+	[S_AUDIT_ADD] = "INSERT INTO audit (at, user_id, session_id, actor, action, outcome, detail) "
+		"VALUES (?1, nullif(?2, 0), nullif(?3, 0), ?4, ?5, ?6, ?7)",
+	[S_AUDIT_LIST] = "SELECT id, at, coalesce(user_id, 0), coalesce(session_id, 0), actor, action, "
+		"outcome, detail FROM audit WHERE (?1 = 0 OR user_id = ?1) AND at >= ?2 "
+		"AND (?3 <= 0 OR id < ?3) ORDER BY id DESC LIMIT ?4",
 	[S_WORKER_BEAT] = "INSERT INTO workers (id, host, pid, started_at, heartbeat_at, docker_ok, docker_version) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
 		"heartbeat_at = excluded.heartbeat_at, docker_ok = excluded.docker_ok, "
@@ -351,6 +392,31 @@ int db_user_get(struct db *db, int64_t id, struct db_user *out)
 		return DB_ERROR;
 	sqlite3_bind_int64(s, 1, id);
 	return user_row(db, s, out);
+}
+
+int db_user_by_login(struct db *db, const char *login, struct db_user *out)
+{
+	sqlite3_stmt *s = stmt(db, S_USER_BY_LOGIN);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, login, -1, SQLITE_STATIC);
+	return user_row(db, s, out);
+}
+
+int db_user_create(struct db *db, const char *login, const char *name, int64_t now,
+		   struct db_user *out)
+{
+	sqlite3_stmt *s = stmt(db, S_USER_CREATE);
+	int rc;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, login, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name ? name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now);
+	rc = user_row(db, s, out);
+	return rc == DB_NOTFOUND ? DB_CONFLICT : rc;
 }
 
 int db_user_local(struct db *db, struct db_user *out)
@@ -827,4 +893,289 @@ int db_worker_latest(struct db *db, int64_t *heartbeat_at, bool *docker_ok)
 	if (rc == SQLITE_ROW)
 		return DB_OK;
 	return rc == SQLITE_DONE ? DB_NOTFOUND : db_fail(db, "reading heartbeat");
+}
+
+/* ---- secrets ---- */
+
+void db_secret_clear(struct db_secret *s)
+{
+	if (s->ciphertext) {
+		OPENSSL_cleanse(s->ciphertext, s->ct_len);
+		free(s->ciphertext);
+	}
+	s->ciphertext = NULL;
+	s->ct_len = 0;
+}
+
+static int blob_exact(sqlite3_stmt *s, int col, unsigned char *dst, size_t len)
+{
+	const void *b = sqlite3_column_blob(s, col);
+
+	if ((size_t)sqlite3_column_bytes(s, col) != len || !b)
+		return -1;
+	memcpy(dst, b, len);
+	return 0;
+}
+
+static int secret_cols(sqlite3_stmt *s, bool with_ct, struct db_secret *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(s, 0);
+	out->user_id = sqlite3_column_int64(s, 1);
+	text_col(s, 2, out->kind, sizeof(out->kind));
+	text_col(s, 3, out->key_id, sizeof(out->key_id));
+	if (blob_exact(s, 4, out->nonce, sizeof(out->nonce)) ||
+	    blob_exact(s, 6, out->tag, sizeof(out->tag)))
+		return DB_ERROR;
+	if (with_ct) {
+		const void *ct = sqlite3_column_blob(s, 5);
+
+		out->ct_len = (size_t)sqlite3_column_bytes(s, 5);
+		out->ciphertext = malloc(out->ct_len ? out->ct_len : 1);
+		if (!out->ciphertext)
+			return DB_ERROR;
+		if (out->ct_len)
+			memcpy(out->ciphertext, ct, out->ct_len);
+	}
+	out->created_at = sqlite3_column_int64(s, 7);
+	out->updated_at = sqlite3_column_int64(s, 8);
+	out->last_used_at = sqlite3_column_int64(s, 9);
+	out->expires_at = sqlite3_column_int64(s, 10);
+	out->invalid = sqlite3_column_int(s, 11) != 0;
+	return DB_OK;
+}
+
+static int secret_row(struct db *db, sqlite3_stmt *s, bool with_ct, struct db_secret *out)
+{
+	int rc = sqlite3_step(s), ret;
+
+	if (rc == SQLITE_ROW) {
+		ret = secret_cols(s, with_ct, out);
+		if (ret != DB_OK)
+			db_secret_clear(out);
+	} else {
+		ret = rc == SQLITE_DONE ? DB_NOTFOUND : db_fail(db, "reading secret");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+int db_secret_reserve(struct db *db, int64_t user_id, const char *kind, int64_t now, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_FIND);
+	int rc;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return DB_OK;
+	if (rc != SQLITE_DONE)
+		return db_fail(db, "finding secret");
+	s = stmt(db, S_SECRET_PLACEHOLDER);
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? DB_OK : db_fail(db, "reserving secret");
+}
+
+int db_secret_store(struct db *db, int64_t id, const char *key_id,
+		    const unsigned char nonce[DB_NONCE_LEN], const unsigned char *ct, size_t len,
+		    const unsigned char tag[DB_TAG_LEN], int64_t expires_at, int64_t now)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_STORE);
+	int changes = 0;
+
+	if (!s || len > 0x7fffffff)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 3, nonce, DB_NONCE_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 4, len ? (const void *)ct : "", (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 5, tag, DB_TAG_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, expires_at);
+	sqlite3_bind_int64(s, 7, now);
+	if (exec_stmt(db, s, "storing secret", &changes))
+		return DB_ERROR;
+	return changes ? DB_OK : DB_NOTFOUND;
+}
+
+int db_secret_get(struct db *db, int64_t user_id, const char *kind, bool with_ciphertext,
+		  struct db_secret *out)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_GET);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	return secret_row(db, s, with_ciphertext, out);
+}
+
+int db_secret_by_id(struct db *db, int64_t id, struct db_secret *out)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_BY_ID);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, id);
+	return secret_row(db, s, true, out);
+}
+
+int db_secret_list(struct db *db, int64_t user_id, db_secret_fn fn, void *arg)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_LIST);
+	struct db_secret sec;
+	int rc, ret = DB_OK;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (secret_cols(s, false, &sec) || fn(&sec, arg)) {
+			ret = DB_ERROR;
+			break;
+		}
+	}
+	if (ret == DB_OK && rc != SQLITE_DONE)
+		ret = db_fail(db, "listing secrets");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int db_secret_delete(struct db *db, int64_t user_id, const char *kind)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_DELETE);
+	int changes = 0;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	if (exec_stmt(db, s, "deleting secret", &changes))
+		return DB_ERROR;
+	return changes ? DB_OK : DB_NOTFOUND;
+}
+
+int db_secret_touch(struct db *db, int64_t id, int64_t now)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_TOUCH);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	return exec_stmt(db, s, "touching secret", NULL);
+}
+
+int db_secret_set_invalid(struct db *db, int64_t user_id, const char *kind, bool invalid)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_INVALID);
+	int changes = 0;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, invalid);
+	if (exec_stmt(db, s, "flagging secret", &changes))
+		return DB_ERROR;
+	return changes ? DB_OK : DB_NOTFOUND;
+}
+
+int db_secret_ids_not_under(struct db *db, const char *key_id, int64_t after,
+			    int64_t *ids, int max, int *n)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_NOT_UNDER);
+	int rc;
+
+	*n = 0;
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, after);
+	sqlite3_bind_int(s, 3, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < max)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? DB_OK : db_fail(db, "listing secrets to rotate");
+}
+
+int db_secret_count_under(struct db *db, const char *key_id, int64_t *n)
+{
+	sqlite3_stmt *s = stmt(db, S_SECRET_COUNT_UNDER);
+	int rc;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, key_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? DB_OK : db_fail(db, "counting secrets");
+}
+
+/* ---- audit ---- */
+
+int db_audit_add(struct db *db, const struct db_audit *ev)
+{
+	sqlite3_stmt *s = stmt(db, S_AUDIT_ADD);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, ev->at);
+	sqlite3_bind_int64(s, 2, ev->user_id);
+	sqlite3_bind_int64(s, 3, ev->session_id);
+	sqlite3_bind_text(s, 4, ev->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, ev->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, ev->outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, ev->detail ? ev->detail : "", -1, SQLITE_STATIC);
+	return exec_stmt(db, s, "writing audit event", NULL);
+}
+
+int db_audit_list(struct db *db, int64_t user_id, int64_t since, int64_t before_id, int limit,
+		  db_audit_fn fn, void *arg)
+{
+	sqlite3_stmt *s = stmt(db, S_AUDIT_LIST);
+	int rc, ret = DB_OK;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, since);
+	sqlite3_bind_int64(s, 3, before_id);
+	sqlite3_bind_int(s, 4, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct db_audit ev = {
+			.id = sqlite3_column_int64(s, 0),
+			.at = sqlite3_column_int64(s, 1),
+			.user_id = sqlite3_column_int64(s, 2),
+			.session_id = sqlite3_column_int64(s, 3),
+			.actor = (const char *)sqlite3_column_text(s, 4),
+			.action = (const char *)sqlite3_column_text(s, 5),
+			.outcome = (const char *)sqlite3_column_text(s, 6),
+			.detail = (const char *)sqlite3_column_text(s, 7),
+		};
+
+		if (fn(&ev, arg)) {
+			ret = DB_ERROR;
+			break;
+		}
+	}
+	if (ret == DB_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(db, "listing audit events");
+	sqlite3_reset(s);
+	return ret;
 }

@@ -15,8 +15,14 @@ void api_jobs_get(struct req *r);
 void api_jobs_output(struct req *r);
 void api_jobs_cancel(struct req *r);
 
+/* api_secrets.c */
+void api_secrets_list(struct req *r);
+void api_secrets_put(struct req *r);
+void api_secrets_delete(struct req *r);
+void api_audit_list(struct req *r);
+
 /* Dispatches one accepted request: routing, size limit, session, CSRF,
  * JSON body, handler. Never exits. (routes.c) */
-void http_dispatch(FCGX_Request *fx, struct db *db);
+void http_dispatch(FCGX_Request *fx, struct secret_store *st);
 
 #endif

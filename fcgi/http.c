@@ -39,14 +39,15 @@ const char *http_param(struct req *r, const char *name)
 	return FCGX_GetParam(name, r->fx->envp);
 }
 
-int http_read_request(struct req *r, FCGX_Request *fx, struct db *db)
+int http_read_request(struct req *r, FCGX_Request *fx, struct secret_store *st)
 {
 	const char *method, *uri, *qs, *addr, *https, *clen;
 	size_t plen;
 
 	memset(r, 0, sizeof(*r));
 	r->fx = fx;
-	r->db = db;
+	r->db = st->db;
+	r->secrets = st;
 	r->content_length = -1;
 
 	method = http_param(r, "REQUEST_METHOD");

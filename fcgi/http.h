@@ -16,6 +16,7 @@
 #include <fcgiapp.h>
 #include <json-c/json.h>
 
+#include "common/secrets.h"
 #include "db/db.h"
 #include "fcgi/router.h"
 
@@ -26,6 +27,7 @@
 struct req {
 	FCGX_Request *fx;               /* borrowed from the accept loop */
 	struct db *db;                  /* this process's connection, borrowed */
+	struct secret_store *secrets;   /* this process's store, borrowed */
 	const struct route *route;
 	struct route_params params;
 
@@ -57,7 +59,7 @@ struct req {
 
 /* Fills r from the FastCGI params of fx. Returns 0, or -1 when the request
  * line itself is unusable (then an error reply was sent). */
-int http_read_request(struct req *r, FCGX_Request *fx, struct db *db);
+int http_read_request(struct req *r, FCGX_Request *fx, struct secret_store *st);
 
 /* Reads exactly content_length bytes of body into r->body. Returns 0, or -1
  * after replying 400/413. */

@@ -18,7 +18,10 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "common/audit.h"
 #include "common/config.h"
+#include "common/keyring.h"
+#include "common/legacy.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "db/db.h"
@@ -28,6 +31,9 @@
  * so a crash loop does not spin. */
 #define CRASH_WINDOW_MS 1000
 #define STOP_GRACE_MS 10000
+
+/* Loaded by the parent before fork; every child inherits its copy. */
+static struct keyring keyring;
 
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_child;
@@ -69,6 +75,7 @@ static void set_handler(int sig, void (*fn)(int))
 
 static void child_main(int listen_fd)
 {
+	struct secret_store store;
 	FCGX_Request fx;
 	struct db *db;
 	char err[256];
@@ -93,12 +100,15 @@ static void child_main(int listen_fd)
 		log_error("cannot initialise FastCGI request");
 		_exit(1);
 	}
+	store.db = db;
+	store.kr = &keyring;
 	while (!got_stop && FCGX_Accept_r(&fx) >= 0) {
-		http_dispatch(&fx, db);
+		http_dispatch(&fx, &store);
 		FCGX_Finish_r(&fx);
 	}
 	FCGX_Free(&fx, 1);
 	db_close(db);
+	keyring_wipe(&keyring);
 	curl_global_cleanup();
 	exit(0);
 }
@@ -225,6 +235,7 @@ int main(int argc, char **argv)
 	int c;
 
 	log_init("anyon-fcgi");
+	audit_set_actor("anyon-fcgi");
 	config_load_global();
 	while ((c = getopt_long(argc, argv, "s:n:p:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -250,10 +261,12 @@ int main(int argc, char **argv)
 	}
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	keyring_load_or_die(&keyring);
 	/* Migrate in the parent, then close: no connection crosses fork(). */
 	db = db_open(g_config.db_path, true, err, sizeof(err));
 	if (!db)
 		die("%s", err);
+	legacy_import_from_env(db, &keyring);
 	db_close(db);
 
 	if (FCGX_Init())
@@ -304,6 +317,7 @@ int main(int argc, char **argv)
 		unlink(pid_file);
 	free(pool.pids);
 	free(pool.started_ms);
+	keyring_wipe(&keyring);
 	curl_global_cleanup();
 	log_info("stopped");
 	return 0;

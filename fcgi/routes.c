@@ -22,6 +22,10 @@ static const struct route routes[] = {
 	{ "GET",  "/api/jobs/{id}",        api_jobs_get,    AUTH_USER,    NOBODY },
 	{ "GET",  "/api/jobs/{id}/output", api_jobs_output, AUTH_USER,    NOBODY },
 	{ "POST", "/api/jobs/{id}/cancel", api_jobs_cancel, AUTH_USER,    NOBODY },
+	{ "GET",  "/api/secrets",          api_secrets_list, AUTH_USER,   NOBODY },
+	{ "PUT",  "/api/secrets/{kind}",   api_secrets_put,  AUTH_USER,   JSON },
+	{ "DELETE", "/api/secrets/{kind}", api_secrets_delete, AUTH_USER, NOBODY },
+	{ "GET",  "/api/audit",            api_audit_list,   AUTH_USER,   NOBODY },
 };
 
 static bool is_write(const char *method)
@@ -71,11 +75,11 @@ static void dispatch(struct req *r)
 	r->route->handler(r);
 }
 
-void http_dispatch(FCGX_Request *fx, struct db *db)
+void http_dispatch(FCGX_Request *fx, struct secret_store *st)
 {
 	struct req r;
 
-	if (http_read_request(&r, fx, db) == 0)
+	if (http_read_request(&r, fx, st) == 0)
 		dispatch(&r);
 	if (!r.responded) {
 		log_error("BUG: %s %s: handler sent no reply", r.method, r.path);

@@ -17,7 +17,10 @@
 
 #include <curl/curl.h>
 
+#include "common/audit.h"
 #include "common/config.h"
+#include "common/keyring.h"
+#include "common/legacy.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "db/db.h"
@@ -41,6 +44,7 @@ static const struct {
 
 struct worker {
 	struct db *db;
+	struct keyring keyring;      /* secrets for jobs; wiped at exit */
 	char id[DB_JOB_OWNER_MAX];
 	char host[64];
 	int64_t started_at;
@@ -233,6 +237,7 @@ int main(int argc, char **argv)
 	int c;
 
 	log_init("anyon-worker");
+	audit_set_actor("anyon-worker");
 	config_load_global();
 	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -262,9 +267,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
+	keyring_load_or_die(&w.keyring);
 	w.db = db_open(g_config.db_path, true, err, sizeof(err));
 	if (!w.db)
 		die("%s", err);
+	legacy_import_from_env(w.db, &w.keyring);
 	if (gethostname(w.host, sizeof(w.host)))
 		str_copy(w.host, sizeof(w.host), "unknown");
 	w.host[sizeof(w.host) - 1] = '\0';
@@ -303,6 +310,7 @@ int main(int argc, char **argv)
 	}
 	db_worker_stopped(w.db, w.id, now_s());
 	db_close(w.db);
+	keyring_wipe(&w.keyring);
 	if (pid_file)
 		unlink(pid_file);
 	curl_global_cleanup();

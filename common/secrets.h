@@ -1,0 +1,58 @@
+/* secrets.h - the secret store: AES-256-GCM at rest, bound to its row.
+ *
+ * Each secret is one row per (user, kind), sealed under the keyring's
+ * active key with a fresh nonce. The AAD is "anyon:v1:<user>:<kind>:<row>",
+ * so a ciphertext copied to another row, kind or user does not open.
+ * Every put, use, delete and rotation writes an audit event. Plaintext is
+ * handed out in a struct secret_value the caller must release with
+ * secret_value_free(), which wipes it. */
+#ifndef ANYON_SECRETS_H
+#define ANYON_SECRETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/keyring.h"
+#include "db/db.h"
+
+enum secret_rc {
+	SECRET_UNREADABLE = -2,   /* row exists but does not open (key, tampering) */
+	SECRET_ERROR = -1,        /* database or crypto failure */
+	SECRET_OK = 0,
+	SECRET_NOTFOUND = 1,
+};
+
+struct secret_store {
+	struct db *db;            /* borrowed */
+	struct keyring *kr;       /* borrowed */
+};
+
+struct secret_value {
+	unsigned char *data;      /* owned; NUL-terminated for convenience */
+	size_t len;
+};
+
+/* The kinds anyon keeps; any other kind is refused. */
+bool secret_kind_ok(const char *kind);
+
+/* Stores (or replaces) the secret of kind for user. expires_at 0: none. */
+int secret_put(struct secret_store *st, int64_t user_id, const char *kind,
+	       const void *value, size_t len, int64_t expires_at, int64_t session_id);
+
+/* Decrypts the secret into out. Marks it used. */
+int secret_get(struct secret_store *st, int64_t user_id, const char *kind,
+	       int64_t session_id, struct secret_value *out);
+
+int secret_delete(struct secret_store *st, int64_t user_id, const char *kind, int64_t session_id);
+
+/* Metadata only (no decryption, no ciphertext). */
+int secret_meta(struct secret_store *st, int64_t user_id, const char *kind, struct db_secret *out);
+
+/* Re-seals every row not under the active key, batch rows per transaction.
+ * Safe to interrupt at any point and to run again. *rotated counts rows. */
+int secret_rotate(struct secret_store *st, int batch, int *rotated);
+
+void secret_value_free(struct secret_value *v);
+
+#endif

@@ -1,0 +1,185 @@
+/* api_secrets.c - the caller's secrets (metadata only, never values) and
+ * the audit log. */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "common/json.h"
+#include "common/secrets.h"
+#include "common/util.h"
+#include "fcgi/api.h"
+
+#define SECRET_VALUE_MAX 4096
+
+/* Kinds a user may set by hand; the others come from sign-in flows. */
+static const char *const settable_kinds[] = {
+	"anthropic_api_key",
+	"github_pat",
+};
+
+static bool settable(const char *kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settable_kinds); i++)
+		if (strcmp(settable_kinds[i], kind) == 0)
+			return true;
+	return false;
+}
+
+static json_object *secret_json(const struct db_secret *s)
+{
+	json_object *o = json_object_new_object();
+
+	json_set(o, "kind", json_str(s->kind));
+	json_set(o, "key_id", json_str(s->key_id));
+	json_set(o, "created_at", json_object_new_int64(s->created_at));
+	json_set(o, "updated_at", json_object_new_int64(s->updated_at));
+	json_set(o, "last_used_at", json_i64_or_null(s->last_used_at, s->last_used_at > 0));
+	json_set(o, "expires_at", json_i64_or_null(s->expires_at, s->expires_at > 0));
+	json_set(o, "invalid", json_object_new_boolean(s->invalid));
+	return o;
+}
+
+static int list_one(const struct db_secret *s, void *arg)
+{
+	return json_object_array_add(arg, secret_json(s));
+}
+
+void api_secrets_list(struct req *r)
+{
+	json_object *list = json_object_new_array(), *body;
+
+	if (db_secret_list(r->db, r->user.id, list_one, list)) {
+		json_object_put(list);
+		reply_error(r, 500, "internal", "listing secrets failed");
+		return;
+	}
+	body = json_object_new_object();
+	json_set(body, "secrets", list);
+	reply_json(r, 200, body);
+}
+
+/* A token-like value: printable ASCII without spaces. */
+static bool value_ok(const char *v, size_t len)
+{
+	if (len == 0 || len > SECRET_VALUE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (v[i] <= ' ' || v[i] > '~')
+			return false;
+	return true;
+}
+
+void api_secrets_put(struct req *r)
+{
+	const char *kind = route_param(&r->params, "kind"), *value;
+	json_object *v, *body;
+	struct db_secret meta;
+	size_t len;
+	int rc;
+
+	if (!kind || !secret_kind_ok(kind)) {
+		reply_error(r, 404, "not_found", "no such secret kind");
+		return;
+	}
+	if (!settable(kind)) {
+		reply_error(r, 403, "not_settable", "this secret is set by its sign-in flow, not by hand");
+		return;
+	}
+	if (!json_object_object_get_ex(r->json, "value", &v) || !json_object_is_type(v, json_type_string)) {
+		reply_error(r, 400, "invalid_field", "'value' must be a string");
+		return;
+	}
+	value = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (!value_ok(value, len)) {
+		reply_error(r, 400, "invalid_field",
+			    "'value' must be 1 to %d printable characters without spaces", SECRET_VALUE_MAX);
+	} else {
+		rc = secret_put(r->secrets, r->user.id, kind, value, len, 0, r->session.id);
+		if (rc != SECRET_OK || secret_meta(r->secrets, r->user.id, kind, &meta) != SECRET_OK) {
+			reply_error(r, 500, "internal", "storing the secret failed");
+		} else {
+			body = json_object_new_object();
+			json_set(body, "secret", secret_json(&meta));
+			reply_json(r, 200, body);
+		}
+	}
+	/* json-c frees without wiping: wipe the value in the parsed body. */
+	OPENSSL_cleanse((char *)value, len);
+}
+
+void api_secrets_delete(struct req *r)
+{
+	const char *kind = route_param(&r->params, "kind");
+	json_object *body;
+	int rc;
+
+	if (!kind || !secret_kind_ok(kind)) {
+		reply_error(r, 404, "not_found", "no such secret kind");
+		return;
+	}
+	rc = secret_delete(r->secrets, r->user.id, kind, r->session.id);
+	if (rc == SECRET_NOTFOUND) {
+		reply_error(r, 404, "not_found", "no %s is stored", kind);
+		return;
+	}
+	if (rc != SECRET_OK) {
+		reply_error(r, 500, "internal", "deleting the secret failed");
+		return;
+	}
+	body = json_object_new_object();
+	json_set(body, "deleted", json_str(kind));
+	reply_json(r, 200, body);
+}
+
+struct audit_page {
+	json_object *events;
+	int64_t last_id;
+	int n;
+};
+
+static int audit_one(const struct db_audit *ev, void *arg)
+{
+	struct audit_page *p = arg;
+	json_object *o = json_object_new_object();
+
+	json_set(o, "id", json_object_new_int64(ev->id));
+	json_set(o, "at", json_object_new_int64(ev->at));
+	json_set(o, "user_id", json_i64_or_null(ev->user_id, ev->user_id > 0));
+	json_set(o, "session_id", json_i64_or_null(ev->session_id, ev->session_id > 0));
+	json_set(o, "actor", json_str(ev->actor ? ev->actor : ""));
+	json_set(o, "action", json_str(ev->action ? ev->action : ""));
+	json_set(o, "outcome", json_str(ev->outcome ? ev->outcome : ""));
+	json_set(o, "detail", json_str(ev->detail ? ev->detail : ""));
+	p->last_id = ev->id;
+	p->n++;
+	return json_object_array_add(p->events, o);
+}
+
+void api_audit_list(struct req *r)
+{
+	struct audit_page page = { 0 };
+	int64_t before, limit, since, user;
+	json_object *body;
+
+	if (http_query_i64(r, "before", 0, INT64_MAX, 0, &before) ||
+	    http_query_i64(r, "limit", 1, 200, 50, &limit) ||
+	    http_query_i64(r, "since", 0, INT64_MAX, 0, &since) ||
+	    http_query_i64(r, "user", 0, INT64_MAX, 0, &user))
+		return;
+	/* Users see their own events; an admin sees everyone's (or one user's). */
+	if (!r->user.is_admin)
+		user = r->user.id;
+	page.events = json_object_new_array();
+	if (db_audit_list(r->db, user, since, before, (int)limit, audit_one, &page)) {
+		json_object_put(page.events);
+		reply_error(r, 500, "internal", "reading the audit log failed");
+		return;
+	}
+	body = json_object_new_object();
+	json_set(body, "events", page.events);
+	json_set(body, "next_before", json_i64_or_null(page.last_id, page.n == limit));
+	reply_json(r, 200, body);
+}
