@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -26,7 +27,56 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_HEARTBEAT_S", offsetof(struct config, heartbeat_s), 5, 1, 600 },
 	{ "ANYON_WORKER_POLL_MS", offsetof(struct config, worker_poll_ms), 200, 10, 60000 },
 	{ "ANYON_JOB_MAX_ATTEMPTS", offsetof(struct config, job_max_attempts), 3, 1, 100 },
+	{ "ANYON_GITHUB_TIMEOUT_MS", offsetof(struct config, github_timeout_ms), 15000, 100, 120000 },
 };
+
+static int string_setting(char *dst, size_t size, const char *env, const char *def,
+			  char *err, size_t errlen)
+{
+	const char *v = getenv(env);
+
+	if (!str_copy(dst, size, v && *v ? v : def)) {
+		snprintf(err, errlen, "%s is too long (at most %zu bytes)", env, size - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Base URLs: http(s) only, no trailing slash kept. */
+static int url_setting(char *dst, const char *env, const char *def, char *err, size_t errlen)
+{
+	size_t n;
+
+	if (string_setting(dst, CONFIG_PATH_MAX, env, def, err, errlen))
+		return -1;
+	if (strncmp(dst, "https://", 8) && strncmp(dst, "http://", 7)) {
+		snprintf(err, errlen, "%s must start with https:// or http://", env);
+		return -1;
+	}
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == '/')
+		dst[--n] = '\0';
+	return 0;
+}
+
+bool config_list_has(const char *list, const char *item)
+{
+	size_t len = strlen(item);
+	const char *p = list;
+
+	if (len == 0)
+		return false;
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, ", \t\n");
+		n = strcspn(p, ", \t\n");
+		if (n == len && strncasecmp(p, item, len) == 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
 
 static int path_setting(char *dst, const char *env, const char *def_dir,
 			const char *def_name, char *err, size_t errlen)
@@ -72,9 +122,21 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    path_setting(cfg->db_path, "ANYON_DB", cfg->data_dir, "anyon.db", err, errlen) ||
 	    path_setting(cfg->fcgi_socket, "ANYON_FCGI_SOCKET", cfg->data_dir, "run/fcgi.sock", err, errlen) ||
 	    path_setting(cfg->docker_socket, "ANYON_DOCKER_SOCKET", NULL, "/var/run/docker.sock", err, errlen) ||
-	    bool_setting(&cfg->cloud, "ANYON_CLOUD", err, errlen))
+	    bool_setting(&cfg->cloud, "ANYON_CLOUD", err, errlen) ||
+	    url_setting(cfg->github_url, "ANYON_GITHUB_URL", "https://github.com", err, errlen) ||
+	    url_setting(cfg->github_api_url, "ANYON_GITHUB_API_URL", "https://api.github.com", err, errlen) ||
+	    string_setting(cfg->github_client_id, sizeof(cfg->github_client_id), "ANYON_GITHUB_CLIENT_ID",
+			   "", err, errlen) ||
+	    string_setting(cfg->allowed_github, sizeof(cfg->allowed_github), "ANYON_ALLOWED_GITHUB",
+			   "", err, errlen) ||
+	    string_setting(cfg->admin_github, sizeof(cfg->admin_github), "ANYON_ADMIN_GITHUB",
+			   "", err, errlen))
 		return -1;
 
+	if (cfg->cloud && !cfg->github_client_id[0]) {
+		snprintf(err, errlen, "cloud mode (ANYON_CLOUD=1) needs ANYON_GITHUB_CLIENT_ID for sign-in");
+		return -1;
+	}
 	v = getenv("ANYON_FCGI_CHILDREN");
 	if (v && *v && parse_i64(v, 1, 256, &children)) {
 		snprintf(err, errlen, "ANYON_FCGI_CHILDREN must be a number from 1 to 256, not '%s'", v);

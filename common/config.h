@@ -25,7 +25,17 @@ struct config {
 	int64_t heartbeat_s;        /* ANYON_HEARTBEAT_S, default 5 */
 	int64_t worker_poll_ms;     /* ANYON_WORKER_POLL_MS idle poll, default 200 */
 	int64_t job_max_attempts;   /* ANYON_JOB_MAX_ATTEMPTS, default 3 */
+	char github_url[CONFIG_PATH_MAX];      /* ANYON_GITHUB_URL, default https://github.com */
+	char github_api_url[CONFIG_PATH_MAX];  /* ANYON_GITHUB_API_URL, default https://api.github.com */
+	char github_client_id[128];            /* ANYON_GITHUB_CLIENT_ID, OAuth/GitHub App client id */
+	char allowed_github[4096];  /* ANYON_ALLOWED_GITHUB: logins allowed to sign in (cloud mode) */
+	char admin_github[1024];    /* ANYON_ADMIN_GITHUB: logins that are admins (cloud mode) */
+	int64_t github_timeout_ms;  /* ANYON_GITHUB_TIMEOUT_MS per call, default 15000 */
 };
+
+/* True when item is in list (comma- or space-separated, case-insensitive,
+ * as GitHub logins are). */
+bool config_list_has(const char *list, const char *item);
 
 /* Fills cfg from the environment. On a bad value writes a message to err
  * and returns -1. */

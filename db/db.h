@@ -54,6 +54,10 @@ struct db_user {
 	char name[DB_NAME_MAX];
 	bool is_admin;
 	bool is_local;
+	int64_t github_id;                /* 0: no GitHub account connected */
+	char github_login[DB_LOGIN_MAX];
+	char email[256];
+	char avatar_url[512];
 };
 
 int db_user_get(struct db *db, int64_t id, struct db_user *out);
@@ -63,6 +67,14 @@ int db_user_create(struct db *db, const char *login, const char *name, int64_t n
 		   struct db_user *out);
 /* The implicit user of local mode. */
 int db_user_local(struct db *db, struct db_user *out);
+
+/* Cloud sign-in: the user with this GitHub id (matched by login the first
+ * time), created when new; name, email, avatar and admin flag refreshed. */
+int db_user_upsert_github(struct db *db, int64_t github_id, const char *login, const char *name,
+			  const char *email, const char *avatar_url, bool is_admin, int64_t now,
+			  struct db_user *out);
+/* Local mode: which GitHub account the user connected (0/NULL: none). */
+int db_user_set_github(struct db *db, int64_t user_id, int64_t github_id, const char *github_login);
 
 /* ---- sessions ---- */
 struct db_session {
@@ -217,6 +229,61 @@ typedef int (*db_audit_fn)(const struct db_audit *ev, void *arg);
 /* Newest first; user_id 0 lists everyone's; since and before_id 0 mean no bound. */
 int db_audit_list(struct db *db, int64_t user_id, int64_t since, int64_t before_id, int limit,
 		  db_audit_fn fn, void *arg);
+
+/* ---- GitHub device flows ---- */
+#define DB_FLOW_ID_HEX 32
+#define DB_FLOW_CODE_MAX 256
+
+struct db_flow {
+	char id[DB_FLOW_ID_HEX + 1];
+	int64_t session_id;
+	char remote_addr[64];
+	char key_id[DB_KEY_ID_MAX];
+	unsigned char nonce[DB_NONCE_LEN];
+	unsigned char tag[DB_TAG_LEN];
+	unsigned char code_ct[DB_FLOW_CODE_MAX];   /* the sealed device code */
+	size_t code_len;
+	char user_code[32];
+	char verification_uri[512];
+	int64_t interval_s, expires_at, next_poll_at, created_at;
+	char status[16];                           /* pending complete expired denied error */
+	char message[256];
+	int64_t user_id;                           /* set when complete */
+};
+
+int db_flow_create(struct db *db, const struct db_flow *f);
+/* The flow with id started by session_id; DB_NOTFOUND for any other session. */
+int db_flow_get(struct db *db, const char *id, int64_t session_id, struct db_flow *out);
+/* Takes the right to poll GitHub now: DB_OK (next_poll_at moved one
+ * interval plus margin_s on), DB_CONFLICT when it is too early or the flow is over
+ * (out tells which), DB_NOTFOUND for another session's flow. */
+int db_flow_claim_poll(struct db *db, const char *id, int64_t session_id, int64_t now,
+		       int64_t margin_s, struct db_flow *out);
+/* Records a poll's outcome; the sealed device code is erased once the
+ * flow is over. */
+int db_flow_update(struct db *db, const char *id, const char *status, int64_t interval_s,
+		   int64_t next_poll_at, const char *message, int64_t user_id);
+int db_flow_count_since(struct db *db, int64_t session_id, const char *remote_addr, int64_t since,
+			int64_t *by_session, int64_t *by_addr);
+int db_flow_purge(struct db *db, int64_t before, int *deleted);
+
+/* ---- projects ---- */
+struct db_project {
+	int64_t id, user_id;
+	char name[128];
+	char github_full_name[256];   /* "" for a project not from GitHub */
+	char clone_url[512];
+	char default_branch[256];
+	bool private;
+	char description[512];
+	int64_t created_at;
+};
+
+/* Inserts p (p->id set). DB_CONFLICT when the user has that repository already. */
+int db_project_create(struct db *db, struct db_project *p);
+int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project *out);
+typedef int (*db_project_fn)(const struct db_project *p, void *arg);
+int db_project_list(struct db *db, int64_t user_id, db_project_fn fn, void *arg);
 
 /* ---- workers ---- */
 int db_worker_heartbeat(struct db *db, const char *id, const char *host, int pid,

@@ -53,11 +53,29 @@ enum stmt_id {
 	S_SECRET_COUNT_UNDER,
 	S_AUDIT_ADD,
 	S_AUDIT_LIST,
+	S_USER_BY_GITHUB,
+	S_USER_GITHUB_UPDATE,
+	S_USER_GITHUB_INSERT,
+	S_USER_SET_GITHUB,
+	S_FLOW_CREATE,
+	S_FLOW_GET,
+	S_FLOW_NEXT_POLL,
+	S_FLOW_UPDATE,
+	S_FLOW_COUNT,
+	S_FLOW_PURGE,
+	S_PROJECT_CREATE,
+	S_PROJECT_GET,
+	S_PROJECT_LIST,
 	S_WORKER_BEAT,
 	S_WORKER_STOPPED,
 	S_WORKER_LATEST,
 	S__COUNT
 };
+
+#define USER_COLS "id, login, name, is_admin, is_local, coalesce(github_id, 0), " \
+	"coalesce(github_login, ''), email, avatar_url"
+#define PROJECT_COLS "id, user_id, name, coalesce(github_full_name, ''), clone_url, default_branch, " \
+	"private, description, created_at"
 
 #define SECRET_COLS "id, user_id, kind, key_id, nonce, ciphertext, tag, created_at, updated_at, " \
 	"coalesce(last_used_at, 0), coalesce(expires_at, 0), invalid"
@@ -66,9 +84,8 @@ enum stmt_id {
 	"exit_code, error, created_at, started_at, finished_at"
 
 static const char *const stmt_sql[S__COUNT] = {
-	[S_USER_GET] = "SELECT id, login, name, is_admin, is_local FROM users WHERE id = ?1",
-	[S_USER_LOCAL] = "SELECT id, login, name, is_admin, is_local FROM users "
-		"WHERE is_local = 1 ORDER BY id LIMIT 1",
+	[S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+	[S_USER_LOCAL] = "SELECT " USER_COLS " FROM users WHERE is_local = 1 ORDER BY id LIMIT 1",
 	[S_SESSION_CREATE] = "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) "
 		"VALUES (?1, ?2, ?3, ?3, ?4) RETURNING id",
 	[S_SESSION_FIND] = "SELECT id, coalesce(user_id, 0), created_at, last_seen_at, expires_at "
@@ -107,9 +124,34 @@ static const char *const stmt_sql[S__COUNT] = {
 		"WHERE id = ?1 AND (?2 = 0 OR user_id = ?2) AND state = 'running'",
 	[S_JOB_OUTPUT] = "SELECT seq, stream, data, created_at FROM job_output "
 		"WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-	[S_USER_BY_LOGIN] = "SELECT id, login, name, is_admin, is_local FROM users WHERE login = ?1",
+	[S_USER_BY_LOGIN] = "SELECT " USER_COLS " FROM users WHERE login = ?1",
 	[S_USER_CREATE] = "INSERT INTO users (login, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) "
-		"ON CONFLICT (login) DO NOTHING RETURNING id, login, name, is_admin, is_local",
+		"ON CONFLICT (login) DO NOTHING RETURNING " USER_COLS,
+	[S_USER_BY_GITHUB] = "SELECT " USER_COLS " FROM users WHERE github_id = ?1 "
+		"OR (github_id IS NULL AND is_local = 0 AND login = ?2) ORDER BY github_id IS NULL LIMIT 1",
+	[S_USER_GITHUB_UPDATE] = "UPDATE users SET login = ?2, name = ?3, email = ?4, avatar_url = ?5, "
+		"is_admin = ?6, github_id = ?7, github_login = ?2, updated_at = ?8 WHERE id = ?1 RETURNING " USER_COLS,
+	[S_USER_GITHUB_INSERT] = "INSERT INTO users (login, name, email, avatar_url, is_admin, github_id, "
+		"github_login, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1, ?7, ?7) RETURNING " USER_COLS,
+	[S_USER_SET_GITHUB] = "UPDATE users SET github_id = nullif(?2, 0), github_login = ?3 WHERE id = ?1",
+	[S_FLOW_CREATE] = "INSERT INTO device_flows (id, session_id, remote_addr, key_id, code_nonce, "
+		"code_ciphertext, code_tag, user_code, verification_uri, interval_s, expires_at, next_poll_at, "
+		"created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	[S_FLOW_GET] = "SELECT id, session_id, remote_addr, key_id, code_nonce, code_ciphertext, code_tag, "
+		"user_code, verification_uri, interval_s, expires_at, next_poll_at, created_at, status, "
+		"message, coalesce(user_id, 0) FROM device_flows WHERE id = ?1 AND session_id = ?2",
+	[S_FLOW_NEXT_POLL] = "UPDATE device_flows SET next_poll_at = ?2 WHERE id = ?1",
+	[S_FLOW_UPDATE] = "UPDATE device_flows SET status = ?2, interval_s = ?3, next_poll_at = ?4, "
+		"message = ?5, user_id = nullif(?6, 0), "
+		"code_ciphertext = CASE WHEN ?2 = 'pending' THEN code_ciphertext ELSE x'' END WHERE id = ?1",
+	[S_FLOW_COUNT] = "SELECT (SELECT count(*) FROM device_flows WHERE session_id = ?1 AND created_at >= ?3), "
+		"(SELECT count(*) FROM device_flows WHERE remote_addr = ?2 AND created_at >= ?3)",
+	[S_FLOW_PURGE] = "DELETE FROM device_flows WHERE created_at < ?1",
+	[S_PROJECT_CREATE] = "INSERT INTO projects (user_id, name, github_full_name, clone_url, default_branch, "
+		"private, description, created_at) VALUES (?1, ?2, nullif(?3, ''), ?4, ?5, ?6, ?7, ?8) "
+		"ON CONFLICT (user_id, github_full_name) DO NOTHING RETURNING id",
+	[S_PROJECT_GET] = "SELECT " PROJECT_COLS " FROM projects WHERE id = ?1 AND user_id = ?2",
+	[S_PROJECT_LIST] = "SELECT " PROJECT_COLS " FROM projects WHERE user_id = ?1 ORDER BY id DESC",
 	[S_SECRET_FIND] = "SELECT id FROM secrets WHERE user_id = ?1 AND kind = ?2",
 	[S_SECRET_PLACEHOLDER] = "INSERT INTO secrets (user_id, kind, key_id, nonce, ciphertext, tag, "
 		"created_at, updated_at) VALUES (?1, ?2, '', zeroblob(12), x'', zeroblob(16), ?3, ?3) RETURNING id",
@@ -377,6 +419,10 @@ static int user_row(struct db *db, sqlite3_stmt *s, struct db_user *out)
 		text_col(s, 2, out->name, sizeof(out->name));
 		out->is_admin = sqlite3_column_int(s, 3) != 0;
 		out->is_local = sqlite3_column_int(s, 4) != 0;
+		out->github_id = sqlite3_column_int64(s, 5);
+		text_col(s, 6, out->github_login, sizeof(out->github_login));
+		text_col(s, 7, out->email, sizeof(out->email));
+		text_col(s, 8, out->avatar_url, sizeof(out->avatar_url));
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
@@ -1176,6 +1222,290 @@ int db_audit_list(struct db *db, int64_t user_id, int64_t since, int64_t before_
 	}
 	if (ret == DB_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = db_fail(db, "listing audit events");
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* ---- users, GitHub side ---- */
+
+int db_user_upsert_github(struct db *db, int64_t github_id, const char *login, const char *name,
+			  const char *email, const char *avatar_url, bool is_admin, int64_t now,
+			  struct db_user *out)
+{
+	struct db_user found;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (db_begin_write(db))
+		return DB_ERROR;
+	s = stmt(db, S_USER_BY_GITHUB);
+	if (!s)
+		goto fail;
+	sqlite3_bind_int64(s, 1, github_id);
+	sqlite3_bind_text(s, 2, login, -1, SQLITE_STATIC);
+	rc = user_row(db, s, &found);
+	if (rc == DB_ERROR)
+		goto fail;
+	s = stmt(db, rc == DB_OK ? S_USER_GITHUB_UPDATE : S_USER_GITHUB_INSERT);
+	if (!s)
+		goto fail;
+	if (rc == DB_OK) {
+		sqlite3_bind_int64(s, 1, found.id);
+		sqlite3_bind_text(s, 2, login, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, email, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, avatar_url, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 6, is_admin);
+		sqlite3_bind_int64(s, 7, github_id);
+		sqlite3_bind_int64(s, 8, now);
+	} else {
+		sqlite3_bind_text(s, 1, login, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, email, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, avatar_url, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 5, is_admin);
+		sqlite3_bind_int64(s, 6, github_id);
+		sqlite3_bind_int64(s, 7, now);
+	}
+	/* A login taken by another row (a renamed account) fails the UNIQUE
+	 * constraint here: reported as an error, nothing half-written. */
+	if (user_row(db, s, out) != DB_OK || db_commit(db))
+		goto fail;
+	return DB_OK;
+fail:
+	db_rollback(db);
+	return DB_ERROR;
+}
+
+int db_user_set_github(struct db *db, int64_t user_id, int64_t github_id, const char *github_login)
+{
+	sqlite3_stmt *s = stmt(db, S_USER_SET_GITHUB);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	sqlite3_bind_int64(s, 2, github_id);
+	if (github_login && *github_login)
+		sqlite3_bind_text(s, 3, github_login, -1, SQLITE_STATIC);
+	return exec_stmt(db, s, "recording GitHub account", NULL);
+}
+
+/* ---- device flows ---- */
+
+int db_flow_create(struct db *db, const struct db_flow *f)
+{
+	sqlite3_stmt *s = stmt(db, S_FLOW_CREATE);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, f->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, f->session_id);
+	sqlite3_bind_text(s, 3, f->remote_addr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, f->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 5, f->nonce, DB_NONCE_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 6, f->code_ct, (int)f->code_len, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 7, f->tag, DB_TAG_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, f->user_code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, f->verification_uri, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 10, f->interval_s);
+	sqlite3_bind_int64(s, 11, f->expires_at);
+	sqlite3_bind_int64(s, 12, f->next_poll_at);
+	sqlite3_bind_int64(s, 13, f->created_at);
+	return exec_stmt(db, s, "creating device flow", NULL);
+}
+
+int db_flow_get(struct db *db, const char *id, int64_t session_id, struct db_flow *out)
+{
+	sqlite3_stmt *s = stmt(db, S_FLOW_GET);
+	int rc, ret = DB_OK;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, session_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		text_col(s, 0, out->id, sizeof(out->id));
+		out->session_id = sqlite3_column_int64(s, 1);
+		text_col(s, 2, out->remote_addr, sizeof(out->remote_addr));
+		text_col(s, 3, out->key_id, sizeof(out->key_id));
+		out->code_len = (size_t)sqlite3_column_bytes(s, 5);
+		if (blob_exact(s, 4, out->nonce, DB_NONCE_LEN) || blob_exact(s, 6, out->tag, DB_TAG_LEN) ||
+		    out->code_len > DB_FLOW_CODE_MAX)
+			ret = DB_ERROR;
+		else if (out->code_len)
+			memcpy(out->code_ct, sqlite3_column_blob(s, 5), out->code_len);
+		text_col(s, 7, out->user_code, sizeof(out->user_code));
+		text_col(s, 8, out->verification_uri, sizeof(out->verification_uri));
+		out->interval_s = sqlite3_column_int64(s, 9);
+		out->expires_at = sqlite3_column_int64(s, 10);
+		out->next_poll_at = sqlite3_column_int64(s, 11);
+		out->created_at = sqlite3_column_int64(s, 12);
+		text_col(s, 13, out->status, sizeof(out->status));
+		text_col(s, 14, out->message, sizeof(out->message));
+		out->user_id = sqlite3_column_int64(s, 15);
+	} else {
+		ret = rc == SQLITE_DONE ? DB_NOTFOUND : db_fail(db, "reading device flow");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+int db_flow_claim_poll(struct db *db, const char *id, int64_t session_id, int64_t now,
+		       int64_t margin_s, struct db_flow *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_flow_get(db, id, session_id, out);
+	if (rc != DB_OK)
+		goto done;
+	if (strcmp(out->status, "pending") || now < out->next_poll_at) {
+		rc = DB_CONFLICT;
+		goto done;
+	}
+	s = stmt(db, S_FLOW_NEXT_POLL);
+	if (!s)
+		goto fail;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now + out->interval_s + margin_s);
+	if (exec_stmt(db, s, "claiming poll", NULL) || db_commit(db))
+		goto fail;
+	out->next_poll_at = now + out->interval_s + margin_s;
+	return DB_OK;
+done:
+	db_rollback(db);
+	return rc;
+fail:
+	db_rollback(db);
+	return DB_ERROR;
+}
+
+int db_flow_update(struct db *db, const char *id, const char *status, int64_t interval_s,
+		   int64_t next_poll_at, const char *message, int64_t user_id)
+{
+	sqlite3_stmt *s = stmt(db, S_FLOW_UPDATE);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, interval_s);
+	sqlite3_bind_int64(s, 4, next_poll_at);
+	sqlite3_bind_text(s, 5, message ? message : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, user_id);
+	return exec_stmt(db, s, "updating device flow", NULL);
+}
+
+int db_flow_count_since(struct db *db, int64_t session_id, const char *remote_addr, int64_t since,
+			int64_t *by_session, int64_t *by_addr)
+{
+	sqlite3_stmt *s = stmt(db, S_FLOW_COUNT);
+	int rc;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, session_id);
+	sqlite3_bind_text(s, 2, remote_addr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, since);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*by_session = sqlite3_column_int64(s, 0);
+		*by_addr = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? DB_OK : db_fail(db, "counting device flows");
+}
+
+int db_flow_purge(struct db *db, int64_t before, int *deleted)
+{
+	sqlite3_stmt *s = stmt(db, S_FLOW_PURGE);
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, before);
+	return exec_stmt(db, s, "purging device flows", deleted);
+}
+
+/* ---- projects ---- */
+
+static void project_cols(sqlite3_stmt *s, struct db_project *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->id = sqlite3_column_int64(s, 0);
+	p->user_id = sqlite3_column_int64(s, 1);
+	text_col(s, 2, p->name, sizeof(p->name));
+	text_col(s, 3, p->github_full_name, sizeof(p->github_full_name));
+	text_col(s, 4, p->clone_url, sizeof(p->clone_url));
+	text_col(s, 5, p->default_branch, sizeof(p->default_branch));
+	p->private = sqlite3_column_int(s, 6) != 0;
+	text_col(s, 7, p->description, sizeof(p->description));
+	p->created_at = sqlite3_column_int64(s, 8);
+}
+
+int db_project_create(struct db *db, struct db_project *p)
+{
+	sqlite3_stmt *s = stmt(db, S_PROJECT_CREATE);
+	int rc;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, p->user_id);
+	sqlite3_bind_text(s, 2, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, p->github_full_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, p->clone_url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, p->default_branch, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 6, p->private);
+	sqlite3_bind_text(s, 7, p->description, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, p->created_at);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		p->id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return DB_OK;
+	return rc == SQLITE_DONE ? DB_CONFLICT : db_fail(db, "creating project");
+}
+
+int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project *out)
+{
+	sqlite3_stmt *s = stmt(db, S_PROJECT_GET);
+	int rc;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, user_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		project_cols(s, out);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return DB_OK;
+	return rc == SQLITE_DONE ? DB_NOTFOUND : db_fail(db, "reading project");
+}
+
+int db_project_list(struct db *db, int64_t user_id, db_project_fn fn, void *arg)
+{
+	sqlite3_stmt *s = stmt(db, S_PROJECT_LIST);
+	struct db_project p;
+	int rc, ret = DB_OK;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_int64(s, 1, user_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		project_cols(s, &p);
+		if (fn(&p, arg)) {
+			ret = DB_ERROR;
+			break;
+		}
+	}
+	if (ret == DB_OK && rc != SQLITE_DONE)
+		ret = db_fail(db, "listing projects");
 	sqlite3_reset(s);
 	return ret;
 }

@@ -21,6 +21,19 @@ void api_secrets_put(struct req *r);
 void api_secrets_delete(struct req *r);
 void api_audit_list(struct req *r);
 
+/* api_github.c */
+void api_github_device_start(struct req *r);
+void api_github_device_poll(struct req *r);
+void api_github_status(struct req *r);
+void api_github_disconnect(struct req *r);
+void api_auth_logout(struct req *r);
+void api_github_repositories(struct req *r);
+void api_projects_from_github(struct req *r);
+void api_projects_list(struct req *r);
+void api_projects_get(struct req *r);
+/* {connected, login, token_invalid} of the session's user. New reference. */
+json_object *github_status_json(struct req *r);
+
 /* Dispatches one accepted request: routing, size limit, session, CSRF,
  * JSON body, handler. Never exits. (routes.c) */
 void http_dispatch(FCGX_Request *fx, struct secret_store *st);

@@ -48,6 +48,7 @@ void api_session_get(struct req *r)
 	} else {
 		json_set(body, "user", NULL);
 	}
+	json_set(body, "github", github_status_json(r));
 	session_csrf_token(r, csrf);
 	json_set(body, "csrf_token", json_object_new_string(csrf));
 	json_set(features, "cloud", json_object_new_boolean(g_config.cloud));

@@ -26,6 +26,15 @@ static const struct route routes[] = {
 	{ "PUT",  "/api/secrets/{kind}",   api_secrets_put,  AUTH_USER,   JSON },
 	{ "DELETE", "/api/secrets/{kind}", api_secrets_delete, AUTH_USER, NOBODY },
 	{ "GET",  "/api/audit",            api_audit_list,   AUTH_USER,   NOBODY },
+	{ "POST", "/api/auth/github/device/start", api_github_device_start, AUTH_SESSION, NOBODY },
+	{ "POST", "/api/auth/github/device/poll",  api_github_device_poll,  AUTH_SESSION, JSON },
+	{ "GET",  "/api/auth/github/status",       api_github_status,       AUTH_USER,    NOBODY },
+	{ "DELETE", "/api/auth/github",            api_github_disconnect,   AUTH_USER,    NOBODY },
+	{ "POST", "/api/auth/logout",              api_auth_logout,         AUTH_SESSION, NOBODY },
+	{ "GET",  "/api/github/repositories",      api_github_repositories, AUTH_USER,    NOBODY },
+	{ "POST", "/api/projects/from-github",     api_projects_from_github, AUTH_USER,   JSON },
+	{ "GET",  "/api/projects",                 api_projects_list,       AUTH_USER,    NOBODY },
+	{ "GET",  "/api/projects/{id}",            api_projects_get,        AUTH_USER,    NOBODY },
 };
 
 static bool is_write(const char *method)

@@ -1,0 +1,261 @@
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "common/config.h"
+#include "common/github.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define USER_AGENT "anyon/" PACKAGE_VERSION
+#define API_VERSION_HEADER "X-GitHub-Api-Version: 2022-11-28"
+#define CONNECT_TIMEOUT_MS 5000L
+
+void gh_response_free(struct gh_response *r)
+{
+	if (r->body) {
+		OPENSSL_cleanse(r->body, r->len);
+		free(r->body);
+	}
+	json_object_put(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+bool gh_unavailable(const struct gh_response *r)
+{
+	return r->status == 0 || r->status >= 500;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct gh_response *r = arg;
+	size_t len = size * n;
+	char *grown;
+
+	if (r->len + len > GH_MAX_BODY)
+		return 0;   /* aborts the transfer */
+	grown = realloc(r->body, r->len + len + 1);
+	if (!grown)
+		return 0;
+	r->body = grown;
+	memcpy(r->body + r->len, data, len);
+	r->len += len;
+	r->body[r->len] = '\0';
+	return len;
+}
+
+/* Picks rel="next" out of a Link header: <url>; rel="next", <url>; rel="last" */
+static void parse_link(const char *v, size_t len, char *next, size_t nextlen)
+{
+	const char *end = v + len;
+
+	while (v < end) {
+		const char *lt = memchr(v, '<', (size_t)(end - v)), *gt, *comma, *rel;
+
+		if (!lt || !(gt = memchr(lt, '>', (size_t)(end - lt))))
+			return;
+		comma = memchr(gt, ',', (size_t)(end - gt));
+		if (!comma)
+			comma = end;
+		for (rel = gt; rel + 10 <= comma; rel++) {
+			if (strncmp(rel, "rel=\"next\"", 10) == 0) {
+				size_t ulen = (size_t)(gt - lt - 1);
+
+				if (ulen < nextlen) {
+					memcpy(next, lt + 1, ulen);
+					next[ulen] = '\0';
+				}
+				return;
+			}
+		}
+		v = comma + 1;
+	}
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct gh_response *r = arg;
+	size_t len = size * n;
+
+	if (len > 5 && strncasecmp(data, "link:", 5) == 0)
+		parse_link(data + 5, len - 5, r->next_url, sizeof(r->next_url));
+	return len;
+}
+
+/* One request. form (may be NULL) makes it a form-encoded POST. The token,
+ * when given, goes in the Authorization header through curl's bearer auth. */
+static int perform(const char *url, const char *form, const char *token, bool api,
+		   struct gh_response *out)
+{
+	char curl_err[CURL_ERROR_SIZE] = "", jerr[64];
+	struct curl_slist *hdrs = NULL;
+	CURL *c = curl_easy_init();
+	CURLcode rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!c) {
+		snprintf(out->error, sizeof(out->error), "out of memory");
+		return -1;
+	}
+	hdrs = curl_slist_append(hdrs, api ? "Accept: application/vnd.github+json" : "Accept: application/json");
+	hdrs = curl_slist_append(hdrs, API_VERSION_HEADER);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)g_config.github_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+	if (token) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, token);
+	}
+	if (form)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	} else {
+		out->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		/* curl's message names the host, never credentials */
+		snprintf(out->error, sizeof(out->error), "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK)
+		return -1;
+	if (out->body && json_parse(out->body, out->len, &out->json, jerr, sizeof(jerr)))
+		out->json = NULL;
+	return 0;
+}
+
+int gh_escape(const char *s, char *out, size_t outlen)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	int rc = -1;
+
+	if (e && strlen(e) < outlen) {
+		memcpy(out, e, strlen(e) + 1);
+		rc = 0;
+	}
+	if (e) {
+		OPENSSL_cleanse(e, strlen(e));
+		curl_free(e);
+	}
+	return rc;
+}
+
+/* Builds "k1=v1&k2=v2..." with escaped values into a heap string (caller
+ * wipes and frees). NULL-terminated pairs. */
+static char *form_encode(const char *const *pairs)
+{
+	size_t cap = 1, len = 0;
+	char *out;
+
+	for (int i = 0; pairs[i]; i += 2)
+		cap += strlen(pairs[i]) + 3 * strlen(pairs[i + 1]) + 2;
+	out = calloc(1, cap);
+	if (!out)
+		return NULL;
+	for (int i = 0; pairs[i]; i += 2) {
+		char *e = curl_easy_escape(NULL, pairs[i + 1], 0);
+
+		if (!e) {
+			OPENSSL_cleanse(out, cap);
+			free(out);
+			return NULL;
+		}
+		len += (size_t)snprintf(out + len, cap - len, "%s%s=%s", i ? "&" : "", pairs[i], e);
+		OPENSSL_cleanse(e, strlen(e));
+		curl_free(e);
+	}
+	return out;
+}
+
+static int post_form(const char *path, const char *const *pairs, struct gh_response *out)
+{
+	char url[GH_URL_MAX];
+	char *form = form_encode(pairs);
+	int rc;
+
+	if (!form) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->error, sizeof(out->error), "out of memory");
+		return -1;
+	}
+	snprintf(url, sizeof(url), "%s%s", g_config.github_url, path);
+	rc = perform(url, form, NULL, false, out);
+	OPENSSL_cleanse(form, strlen(form));
+	free(form);
+	return rc;
+}
+
+int gh_device_code(const char *scope, struct gh_response *out)
+{
+	const char *pairs[] = { "client_id", g_config.github_client_id, "scope", scope, NULL };
+
+	return post_form("/login/device/code", pairs, out);
+}
+
+int gh_poll_token(const char *device_code, struct gh_response *out)
+{
+	const char *pairs[] = {
+		"client_id", g_config.github_client_id,
+		"device_code", device_code,
+		"grant_type", "urn:ietf:params:oauth:grant-type:device_code",
+		NULL,
+	};
+
+	return post_form("/login/oauth/access_token", pairs, out);
+}
+
+int gh_refresh_token(const char *refresh_token, struct gh_response *out)
+{
+	const char *pairs[] = {
+		"client_id", g_config.github_client_id,
+		"grant_type", "refresh_token",
+		"refresh_token", refresh_token,
+		NULL,
+	};
+
+	return post_form("/login/oauth/access_token", pairs, out);
+}
+
+int gh_api_get(const char *token, const char *path, struct gh_response *out)
+{
+	char url[GH_URL_MAX];
+
+	if (path[0] != '/' ||
+	    (size_t)snprintf(url, sizeof(url), "%s%s", g_config.github_api_url, path) >= sizeof(url)) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->error, sizeof(out->error), "path too long");
+		return -1;
+	}
+	return perform(url, NULL, token, true, out);
+}
+
+int gh_api_get_url(const char *token, const char *url, struct gh_response *out)
+{
+	size_t base = strlen(g_config.github_api_url);
+
+	if (strncmp(url, g_config.github_api_url, base) || url[base] != '/') {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->error, sizeof(out->error), "refusing to follow a link off the API host");
+		log_warn("github: refused a Link URL outside %s", g_config.github_api_url);
+		return -1;
+	}
+	return perform(url, NULL, token, true, out);
+}

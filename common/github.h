@@ -1,0 +1,54 @@
+/* github.h - the calls anyon makes to GitHub, through libcurl.
+ *
+ * Every call sends User-Agent, Accept and X-GitHub-Api-Version, has a
+ * connect and a total timeout (ANYON_GITHUB_TIMEOUT_MS), reads at most
+ * GH_MAX_BODY bytes, and never puts a token in a URL. Base URLs come from
+ * ANYON_GITHUB_URL and ANYON_GITHUB_API_URL (tests, GitHub Enterprise). */
+#ifndef ANYON_GITHUB_H
+#define ANYON_GITHUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#define GH_MAX_BODY (8 * 1024 * 1024)
+#define GH_URL_MAX 2048
+
+struct gh_response {
+	long status;              /* HTTP status; 0 when there was no answer */
+	bool timed_out;
+	char error[256];          /* transport problem, when status is 0 */
+	char *body;               /* owned, NUL-terminated; wiped by gh_response_free() */
+	size_t len;
+	json_object *json;        /* owned: body parsed, NULL if not JSON */
+	char next_url[GH_URL_MAX];/* Link rel="next", "" on the last page */
+};
+
+/* Frees and wipes (bodies can carry tokens). */
+void gh_response_free(struct gh_response *r);
+
+/* True when the call got no usable answer: timeout, connection failure or 5xx. */
+bool gh_unavailable(const struct gh_response *r);
+
+/* POST {github_url}/login/device/code with client_id and scope. */
+int gh_device_code(const char *scope, struct gh_response *out);
+
+/* POST {github_url}/login/oauth/access_token for a device code. */
+int gh_poll_token(const char *device_code, struct gh_response *out);
+
+/* POST {github_url}/login/oauth/access_token with grant_type=refresh_token. */
+int gh_refresh_token(const char *refresh_token, struct gh_response *out);
+
+/* GET {github_api_url}{path} with the token. path starts with '/' and may
+ * carry a query string built with gh_escape(). */
+int gh_api_get(const char *token, const char *path, struct gh_response *out);
+
+/* GET an absolute URL from a Link header. Refused (-1) unless it is on the
+ * API host, so a token never goes anywhere else. */
+int gh_api_get_url(const char *token, const char *url, struct gh_response *out);
+
+/* URL-encodes s into out (through curl). Returns 0, or -1 if it does not fit. */
+int gh_escape(const char *s, char *out, size_t outlen);
+
+#endif

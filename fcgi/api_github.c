@@ -1,0 +1,791 @@
+/* api_github.c - GitHub: device-flow sign-in per session, connection
+ * status, repositories, import as a project. Every bit of flow state is a
+ * row (device_flows), so any process of the pool can serve any poll. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "common/audit.h"
+#include "common/config.h"
+#include "common/crypto.h"
+#include "common/github.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/secrets.h"
+#include "common/util.h"
+#include "fcgi/api.h"
+#include "fcgi/session.h"
+
+#define GH_SCOPES "repo read:user user:email"
+#define FLOW_WINDOW_S 600
+#define FLOWS_PER_SESSION 5       /* device flows a session may start per window */
+#define FLOWS_PER_ADDRESS 30      /* ... and an address */
+#define SEARCH_MAX_PAGES 10       /* pages of 100 scanned to answer ?q= */
+#define REFRESH_MARGIN_S 60
+/* Times are whole seconds: one more second keeps every poll at least a
+ * full interval after the previous one, as GitHub demands. */
+#define POLL_MARGIN_S 1
+
+/* ---- small checks on what GitHub sends ---- */
+
+static bool charset_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr(extra, c)))
+			return false;
+	}
+	return true;
+}
+
+static bool http_url_ok(const char *s)
+{
+	return strlen(s) < 500 && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
+	       !strpbrk(s, " \"<>\\\r\n\t");
+}
+
+/* Wipes a string member of a json-c object in place before it is freed. */
+static void json_wipe_str(json_object *obj, const char *key)
+{
+	json_object *v;
+
+	if (obj && json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
+		OPENSSL_cleanse((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
+static void gh_free_wiped(struct gh_response *g)
+{
+	json_wipe_str(g->json, "access_token");
+	json_wipe_str(g->json, "refresh_token");
+	json_wipe_str(g->json, "device_code");
+	gh_response_free(g);
+}
+
+/* Replies for a failed GitHub call; 401 marks the stored token invalid. */
+static void reply_gh_failure(struct req *r, const struct gh_response *g, const char *what)
+{
+	if (gh_unavailable(g)) {
+		if (g->status == 0)
+			log_warn("github %s: %s", what, g->error);
+		else
+			log_warn("github %s: HTTP %ld", what, g->status);
+		reply_error(r, 502, "github_unavailable", "GitHub did not answer (%s); try again shortly",
+			    g->timed_out ? "timeout" : g->status ? "server error" : "connection failed");
+		return;
+	}
+	if (g->status == 401) {
+		db_secret_set_invalid(r->db, r->user.id, "github_token", true);
+		audit_event(r->db, r->user.id, r->session.id, "github.token_invalid", "error",
+			    "GitHub answered 401 to %s", what);
+		reply_error(r, 401, "github_token_invalid",
+			    "GitHub no longer accepts your token (expired or revoked); sign in to GitHub again");
+		return;
+	}
+	if (g->status == 403 || g->status == 429) {
+		reply_error(r, 429, "github_rate_limited", "GitHub refused the request (rate limit or permissions)");
+		return;
+	}
+	reply_error(r, 502, "github_error", "GitHub answered HTTP %ld to %s", g->status, what);
+}
+
+/* ---- the stored token ---- */
+
+/* Stores the token answer of GitHub (access and optional refresh token). */
+static int store_tokens(struct req *r, int64_t user_id, json_object *ans)
+{
+	const char *tok, *refresh;
+	int64_t exp = 0, rexp = 0, now = now_s();
+
+	if (json_get_str(ans, "access_token", &tok) || !*tok || strlen(tok) > 1024)
+		return -1;
+	if (json_get_i64(ans, "expires_in", &exp) == 0 && exp > 0)
+		exp += now;
+	else
+		exp = 0;
+	if (secret_put(r->secrets, user_id, "github_token", tok, strlen(tok), exp, r->session.id))
+		return -1;
+	if (json_get_str(ans, "refresh_token", &refresh) == 0 && *refresh && strlen(refresh) <= 1024) {
+		if (json_get_i64(ans, "refresh_token_expires_in", &rexp) == 0 && rexp > 0)
+			rexp += now;
+		else
+			rexp = 0;
+		if (secret_put(r->secrets, user_id, "github_refresh_token", refresh, strlen(refresh), rexp,
+			       r->session.id))
+			return -1;
+	}
+	return 0;
+}
+
+/* Refreshes an expiring GitHub App user token. Returns 0 when tok now holds
+ * a usable token, -1 after replying. */
+static int refresh_token(struct req *r, struct secret_value *tok)
+{
+	struct secret_value rt;
+	struct gh_response g;
+	const char *err;
+	int rc;
+
+	rc = secret_get(r->secrets, r->user.id, "github_refresh_token", r->session.id, &rt);
+	if (rc != SECRET_OK) {
+		db_secret_set_invalid(r->db, r->user.id, "github_token", true);
+		reply_error(r, 401, "github_token_invalid", "your GitHub token expired; sign in to GitHub again");
+		return -1;
+	}
+	rc = gh_refresh_token((const char *)rt.data, &g);
+	secret_value_free(&rt);
+	if (rc || gh_unavailable(&g)) {
+		reply_gh_failure(r, &g, "token refresh");
+		gh_free_wiped(&g);
+		return -1;
+	}
+	if (json_get_str(g.json, "error", &err) == 0 || store_tokens(r, r->user.id, g.json)) {
+		db_secret_set_invalid(r->db, r->user.id, "github_token", true);
+		audit_event(r->db, r->user.id, r->session.id, "github.token_refreshed", "error", "refresh refused");
+		gh_free_wiped(&g);
+		reply_error(r, 401, "github_token_invalid", "your GitHub token expired; sign in to GitHub again");
+		return -1;
+	}
+	audit_event(r->db, r->user.id, r->session.id, "github.token_refreshed", "ok", "%s", "refreshed");
+	gh_free_wiped(&g);
+	secret_value_free(tok);
+	rc = secret_get(r->secrets, r->user.id, "github_token", r->session.id, tok);
+	if (rc != SECRET_OK) {
+		reply_error(r, 500, "internal", "reading the refreshed token failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* The caller's GitHub token, refreshed when about to expire. Returns 0, or
+ * -1 after replying (not connected, invalid, unreadable). */
+static int user_token(struct req *r, struct secret_value *tok)
+{
+	struct db_secret meta;
+	int rc;
+
+	memset(tok, 0, sizeof(*tok));
+	rc = secret_meta(r->secrets, r->user.id, "github_token", &meta);
+	if (rc == SECRET_NOTFOUND) {
+		reply_error(r, 401, "github_not_connected", "connect your GitHub account first");
+		return -1;
+	}
+	if (rc != SECRET_OK) {
+		reply_error(r, 500, "internal", "reading the GitHub token failed");
+		return -1;
+	}
+	if (meta.invalid) {
+		reply_error(r, 401, "github_token_invalid",
+			    "GitHub no longer accepts your token (expired or revoked); sign in to GitHub again");
+		return -1;
+	}
+	rc = secret_get(r->secrets, r->user.id, "github_token", r->session.id, tok);
+	if (rc != SECRET_OK) {
+		reply_error(r, 500, "secret_unreadable", "your stored GitHub token cannot be decrypted; sign in again");
+		return -1;
+	}
+	if (meta.expires_at > 0 && now_s() >= meta.expires_at - REFRESH_MARGIN_S)
+		return refresh_token(r, tok);
+	return 0;
+}
+
+/* ---- device flow ---- */
+
+static int flow_aad(char *buf, size_t len, const char *flow_id, int64_t session_id)
+{
+	return snprintf(buf, len, "anyon:v1:flow:%s:%lld", flow_id, (long long)session_id);
+}
+
+void api_github_device_start(struct req *r)
+{
+	const char *device_code, *user_code, *uri, *err;
+	int64_t expires_in, interval, by_session = 0, by_addr = 0, now = now_s();
+	unsigned char rnd[DB_FLOW_ID_HEX / 2];
+	const struct key *k;
+	struct gh_response g;
+	struct db_flow f;
+	json_object *body;
+	char ad[128];
+
+	if (!g_config.github_client_id[0]) {
+		reply_error(r, 503, "github_not_configured",
+			    "GitHub sign-in is not configured on this server (ANYON_GITHUB_CLIENT_ID)");
+		return;
+	}
+	if (db_flow_count_since(r->db, r->session.id, r->remote_addr, now - FLOW_WINDOW_S,
+				&by_session, &by_addr)) {
+		reply_error(r, 500, "internal", "reading sign-in state failed");
+		return;
+	}
+	if (by_session >= FLOWS_PER_SESSION || by_addr >= FLOWS_PER_ADDRESS) {
+		r->retry_after = 60;
+		audit_event(r->db, r->user.id, r->session.id, "github.device_start", "denied", "rate limited");
+		reply_error(r, 429, "rate_limited", "too many sign-in attempts; wait a minute and try again");
+		return;
+	}
+	if (gh_device_code(GH_SCOPES, &g) || gh_unavailable(&g)) {
+		reply_gh_failure(r, &g, "device code request");
+		gh_free_wiped(&g);
+		return;
+	}
+	if (json_get_str(g.json, "error", &err) == 0) {
+		const char *desc = NULL;
+
+		json_get_str(g.json, "error_description", &desc);
+		reply_error(r, 502, "github_error", "GitHub refused to start sign-in: %.64s%s%.200s", err,
+			    desc ? ": " : "", desc ? desc : "");
+		gh_free_wiped(&g);
+		return;
+	}
+	if (g.status != 200 || json_get_str(g.json, "device_code", &device_code) ||
+	    json_get_str(g.json, "user_code", &user_code) ||
+	    json_get_str(g.json, "verification_uri", &uri) ||
+	    json_get_i64(g.json, "expires_in", &expires_in) || json_get_i64(g.json, "interval", &interval) ||
+	    strlen(device_code) == 0 || strlen(device_code) > DB_FLOW_CODE_MAX ||
+	    !charset_ok(user_code, 31, "-") || !http_url_ok(uri) || expires_in < 1 || expires_in > 7200 ||
+	    interval < 0 || interval > 600) {
+		reply_gh_failure(r, &g, "device code request");
+		gh_free_wiped(&g);
+		return;
+	}
+	if (interval < 1)
+		interval = 5;
+
+	memset(&f, 0, sizeof(f));
+	k = keyring_active(r->secrets->kr);
+	if (rand_bytes(rnd, sizeof(rnd)) || !k) {
+		gh_free_wiped(&g);
+		reply_error(r, 500, "internal", "no randomness");
+		return;
+	}
+	hex_encode(rnd, sizeof(rnd), f.id);
+	f.session_id = r->session.id;
+	str_copy(f.remote_addr, sizeof(f.remote_addr), r->remote_addr);
+	str_copy(f.key_id, sizeof(f.key_id), k->id);
+	f.code_len = strlen(device_code);
+	flow_aad(ad, sizeof(ad), f.id, f.session_id);
+	if (aead_seal(k->bytes, ad, strlen(ad), device_code, f.code_len, f.nonce, f.code_ct, f.tag)) {
+		gh_free_wiped(&g);
+		reply_error(r, 500, "internal", "sealing the device code failed");
+		return;
+	}
+	str_copy(f.user_code, sizeof(f.user_code), user_code);
+	str_copy(f.verification_uri, sizeof(f.verification_uri), uri);
+	f.interval_s = interval;
+	f.created_at = now;
+	f.expires_at = now + expires_in;
+	f.next_poll_at = now + interval + POLL_MARGIN_S;   /* one interval before the first poll too */
+	if (db_flow_create(r->db, &f)) {
+		gh_free_wiped(&g);
+		reply_error(r, 500, "internal", "storing the sign-in flow failed");
+		return;
+	}
+	audit_event(r->db, r->user.id, r->session.id, "github.device_start", "ok", "flow=%.8s", f.id);
+	body = json_object_new_object();
+	json_set(body, "flow_id", json_object_new_string(f.id));
+	json_set(body, "user_code", json_str(f.user_code));
+	json_set(body, "verification_uri", json_str(f.verification_uri));
+	json_set(body, "expires_in", json_object_new_int64(expires_in));
+	json_set(body, "interval", json_object_new_int64(interval));
+	gh_free_wiped(&g);
+	reply_json(r, 200, body);
+}
+
+static json_object *user_json(const struct db_user *u)
+{
+	json_object *o = json_object_new_object();
+
+	json_set(o, "id", json_object_new_int64(u->id));
+	json_set(o, "login", json_str(u->login));
+	json_set(o, "name", json_str(u->name));
+	json_set(o, "is_admin", json_object_new_boolean(u->is_admin));
+	json_set(o, "is_local", json_object_new_boolean(u->is_local));
+	json_set(o, "avatar_url", json_str(u->avatar_url));
+	return o;
+}
+
+static void reply_flow(struct req *r, const struct db_flow *f, int64_t retry_after)
+{
+	json_object *body = json_object_new_object();
+
+	json_set(body, "status", json_str(f->status));
+	json_set(body, "interval", json_object_new_int64(f->interval_s));
+	if (retry_after > 0)
+		json_set(body, "retry_after", json_object_new_int64(retry_after));
+	if (f->message[0])
+		json_set(body, "message", json_str(f->message));
+	if (strcmp(f->status, "complete") == 0 && r->has_user)
+		json_set(body, "user", user_json(&r->user));
+	reply_json(r, 200, body);
+}
+
+static void end_flow(struct req *r, struct db_flow *f, const char *status, const char *message)
+{
+	str_copy(f->status, sizeof(f->status), status);
+	str_copy(f->message, sizeof(f->message), message);
+	if (db_flow_update(r->db, f->id, status, f->interval_s, f->next_poll_at, message, f->user_id)) {
+		reply_error(r, 500, "internal", "updating the sign-in flow failed");
+		return;
+	}
+	reply_flow(r, f, 0);
+}
+
+/* The token arrived: who is it, may they in, and keep the token. */
+static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
+{
+	const char *access, *login, *name = "", *email = "", *avatar = "";
+	struct gh_response u;
+	struct db_user user;
+	int64_t gh_id;
+	char msg[256];
+
+	json_get_str(ans, "access_token", &access);
+	if (gh_api_get(access, "/user", &u) || u.status != 200 ||
+	    json_get_i64(u.json, "id", &gh_id) || json_get_str(u.json, "login", &login) ||
+	    !charset_ok(login, DB_LOGIN_MAX - 1, "-_") || gh_id <= 0) {
+		log_warn("github sign-in: /user failed (HTTP %ld)", u.status);
+		gh_response_free(&u);
+		end_flow(r, f, "error", "GitHub did not say who you are; start again");
+		return;
+	}
+	json_get_str(u.json, "name", &name);
+	json_get_str(u.json, "email", &email);
+	json_get_str(u.json, "avatar_url", &avatar);
+	if (strlen(name) >= DB_NAME_MAX)
+		name = "";
+	if (strlen(email) > 200)
+		email = "";
+	if (!http_url_ok(avatar))
+		avatar = "";
+
+	if (g_config.cloud) {
+		if (!config_list_has(g_config.allowed_github, login)) {
+			audit_event(r->db, 0, r->session.id, "github.signin", "denied",
+				    "login=%s not on the allow list", login);
+			snprintf(msg, sizeof(msg), "GitHub user '%s' is not allowed to use this anyon; "
+				 "ask its administrator to add you", login);
+			gh_response_free(&u);
+			end_flow(r, f, "denied", msg);
+			return;
+		}
+		if (db_user_upsert_github(r->db, gh_id, login, name, email, avatar,
+					  config_list_has(g_config.admin_github, login), now_s(), &user)) {
+			gh_response_free(&u);
+			end_flow(r, f, "error", "could not record your account; try again");
+			return;
+		}
+	} else {
+		user = r->user;
+		if (db_user_set_github(r->db, user.id, gh_id, login)) {
+			gh_response_free(&u);
+			end_flow(r, f, "error", "could not record your account; try again");
+			return;
+		}
+	}
+	gh_response_free(&u);
+	if (store_tokens(r, user.id, ans) || session_rotate(r, user.id)) {
+		end_flow(r, f, "error", "could not store your token; try again");
+		return;
+	}
+	f->user_id = user.id;
+	audit_event(r->db, user.id, r->session.id, "github.signin", "ok", "login=%s", login);
+	end_flow(r, f, "complete", "");
+}
+
+/* GitHub's pending and final answers, as a table. */
+static const struct {
+	const char *error;
+	const char *status;       /* NULL: still pending */
+	const char *message;
+} poll_errors[] = {
+	{ "authorization_pending", NULL, "" },
+	{ "slow_down", NULL, "" },
+	{ "expired_token", "expired", "The code expired before it was entered. Start again." },
+	{ "access_denied", "denied", "The sign-in was cancelled on GitHub." },
+	{ "incorrect_device_code", "error", "GitHub does not know this code any more. Start again." },
+	{ "device_flow_disabled", "error", "This server's GitHub app does not have the device flow enabled." },
+	{ "incorrect_client_credentials", "error", "This server's GitHub client id is wrong." },
+	{ "unsupported_grant_type", "error", "GitHub refused the request (unsupported grant type)." },
+};
+
+void api_github_device_poll(struct req *r)
+{
+	const char *flow_id, *err;
+	unsigned char code[DB_FLOW_CODE_MAX + 1];
+	struct gh_response g;
+	const struct key *k;
+	struct db_flow f;
+	int64_t now = now_s(), iv;
+	char ad[128];
+	int rc;
+
+	if (json_get_str(r->json, "flow_id", &flow_id) || strlen(flow_id) != DB_FLOW_ID_HEX ||
+	    strspn(flow_id, "0123456789abcdef") != DB_FLOW_ID_HEX) {
+		reply_error(r, 400, "invalid_field", "'flow_id' must be the id from device/start");
+		return;
+	}
+	rc = db_flow_claim_poll(r->db, flow_id, r->session.id, now, POLL_MARGIN_S, &f);
+	if (rc == DB_NOTFOUND) {
+		/* Another session's flow looks exactly like no flow. */
+		reply_error(r, 404, "not_found", "no such sign-in flow in this session");
+		return;
+	}
+	if (rc == DB_ERROR) {
+		reply_error(r, 500, "internal", "reading the sign-in flow failed");
+		return;
+	}
+	if (rc == DB_CONFLICT) {
+		/* Over, or too early: answered from the row, GitHub not asked. */
+		reply_flow(r, &f, strcmp(f.status, "pending") ? 0 : f.next_poll_at - now);
+		return;
+	}
+	if (now >= f.expires_at) {
+		end_flow(r, &f, "expired", "The code expired before it was entered. Start again.");
+		return;
+	}
+	k = keyring_find(r->secrets->kr, f.key_id);
+	if (!k && keyring_refresh(r->secrets->kr) == 0)
+		k = keyring_find(r->secrets->kr, f.key_id);
+	flow_aad(ad, sizeof(ad), f.id, f.session_id);
+	if (!k || aead_open(k->bytes, ad, strlen(ad), f.nonce, f.code_ct, f.code_len, f.tag, code)) {
+		end_flow(r, &f, "error", "The sign-in state cannot be read. Start again.");
+		return;
+	}
+	code[f.code_len] = '\0';
+	rc = gh_poll_token((const char *)code, &g);
+	OPENSSL_cleanse(code, sizeof(code));
+	if (rc || gh_unavailable(&g) || !g.json) {
+		reply_gh_failure(r, &g, "token poll");
+		gh_free_wiped(&g);
+		return;
+	}
+	if (json_get_str(g.json, "error", &err) == 0) {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(poll_errors) && strcmp(poll_errors[i].error, err); i++)
+			;
+		if (i == ARRAY_SIZE(poll_errors)) {
+			log_warn("github sign-in: unknown poll error '%.64s'", err);
+			end_flow(r, &f, "error", "GitHub refused the sign-in. Start again.");
+		} else if (poll_errors[i].status) {
+			end_flow(r, &f, poll_errors[i].status, poll_errors[i].message);
+		} else {
+			if (strcmp(err, "slow_down") == 0) {
+				/* GitHub says the new interval; else it is 5 s more. */
+				if (json_get_i64(g.json, "interval", &iv) || iv <= f.interval_s || iv > 600)
+					iv = f.interval_s + 5;
+				f.interval_s = iv;
+				f.next_poll_at = now + iv + POLL_MARGIN_S;
+				if (db_flow_update(r->db, f.id, "pending", f.interval_s, f.next_poll_at, "", 0)) {
+					gh_free_wiped(&g);
+					reply_error(r, 500, "internal", "updating the sign-in flow failed");
+					return;
+				}
+			}
+			reply_flow(r, &f, f.next_poll_at - now);
+		}
+		gh_free_wiped(&g);
+		return;
+	}
+	complete_signin(r, &f, g.json);
+	gh_free_wiped(&g);
+}
+
+/* ---- connection status ---- */
+
+/* {connected, login, token_invalid} for the session's user. */
+json_object *github_status_json(struct req *r)
+{
+	json_object *o = json_object_new_object();
+	struct db_secret meta;
+	bool connected = false, invalid = false;
+
+	if (r->has_user && secret_meta(r->secrets, r->user.id, "github_token", &meta) == SECRET_OK) {
+		connected = true;
+		invalid = meta.invalid;
+	}
+	json_set(o, "connected", json_object_new_boolean(connected));
+	json_set(o, "login", connected && r->user.github_login[0] ? json_str(r->user.github_login) : NULL);
+	json_set(o, "token_invalid", json_object_new_boolean(invalid));
+	return o;
+}
+
+void api_github_status(struct req *r)
+{
+	reply_json(r, 200, github_status_json(r));
+}
+
+void api_github_disconnect(struct req *r)
+{
+	int a = secret_delete(r->secrets, r->user.id, "github_token", r->session.id);
+	int b = secret_delete(r->secrets, r->user.id, "github_refresh_token", r->session.id);
+
+	if (a == SECRET_ERROR || b == SECRET_ERROR) {
+		reply_error(r, 500, "internal", "forgetting the token failed");
+		return;
+	}
+	if (!g_config.cloud)
+		db_user_set_github(r->db, r->user.id, 0, NULL);
+	audit_event(r->db, r->user.id, r->session.id, "github.disconnected", "ok", "%s", "token forgotten");
+	reply_json(r, 200, github_status_json(r));
+}
+
+void api_auth_logout(struct req *r)
+{
+	int64_t user = r->has_user ? r->user.id : 0, session = r->session.id;
+
+	if (session_end(r)) {
+		reply_error(r, 500, "internal", "ending the session failed");
+		return;
+	}
+	audit_event(r->db, user, session, "signout", "ok", "%s", "session ended");
+	reply_json(r, 200, NULL);
+}
+
+/* ---- repositories ---- */
+
+/* Cloud mode only (the seed's feature gate): elsewhere, no such endpoint. */
+static bool import_enabled(struct req *r)
+{
+	if (!g_config.cloud)
+		reply_error(r, 404, "not_found", "no such endpoint");
+	return g_config.cloud;
+}
+
+static json_object *repo_json(json_object *repo)
+{
+	static const char *const strs[] = {
+		"name", "full_name", "default_branch", "description", "updated_at", "clone_url", "html_url",
+	};
+	json_object *o = json_object_new_object();
+	const char *v;
+	bool priv = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
+		json_set(o, strs[i], json_get_str(repo, strs[i], &v) == 0 ? json_str(v) : NULL);
+	json_get_bool(repo, "private", &priv);
+	json_set(o, "private", json_object_new_boolean(priv));
+	return o;
+}
+
+static bool repo_matches(json_object *repo, const char *q)
+{
+	const char *name = "", *desc = "";
+
+	json_get_str(repo, "full_name", &name);
+	json_get_str(repo, "description", &desc);
+	return strcasestr(name, q) || strcasestr(desc, q);
+}
+
+void api_github_repositories(struct req *r)
+{
+	int64_t page, per_page;
+	struct secret_value tok;
+	struct gh_response g;
+	json_object *list, *body;
+	char q[128] = "", path[256];
+	bool has_next = false;
+	int rc;
+
+	if (!import_enabled(r))
+		return;
+	if (http_query_i64(r, "page", 1, 1000, 1, &page) ||
+	    http_query_i64(r, "per_page", 1, 100, 30, &per_page))
+		return;
+	if (http_query(r, "q", q, sizeof(q)) < 0) {
+		reply_error(r, 400, "invalid_parameter", "query parameter 'q' is too long or badly encoded");
+		return;
+	}
+	if (user_token(r, &tok))
+		return;
+	list = json_object_new_array();
+	if (!q[0]) {
+		snprintf(path, sizeof(path), "/user/repos?sort=updated&per_page=%lld&page=%lld",
+			 (long long)per_page, (long long)page);
+		rc = gh_api_get((const char *)tok.data, path, &g);
+		if (rc || g.status != 200 || !json_object_is_type(g.json, json_type_array)) {
+			reply_gh_failure(r, &g, "the repository list");
+			goto fail;
+		}
+		for (size_t i = 0; i < json_object_array_length(g.json); i++)
+			json_object_array_add(list, repo_json(json_object_array_get_idx(g.json, i)));
+		has_next = g.next_url[0] != '\0';
+		gh_response_free(&g);
+	} else {
+		/* GitHub has no filter on /user/repos: walk its pages (Link: next)
+		 * and keep the matches, then cut our page out of them. */
+		int64_t skip = (page - 1) * per_page, matched = 0;
+		char next[GH_URL_MAX] = "";
+
+		for (int pages = 0; pages < SEARCH_MAX_PAGES; pages++) {
+			if (pages == 0)
+				rc = gh_api_get((const char *)tok.data, "/user/repos?sort=updated&per_page=100", &g);
+			else
+				rc = gh_api_get_url((const char *)tok.data, next, &g);
+			if (rc || g.status != 200 || !json_object_is_type(g.json, json_type_array)) {
+				reply_gh_failure(r, &g, "the repository list");
+				goto fail;
+			}
+			for (size_t i = 0; i < json_object_array_length(g.json); i++) {
+				json_object *repo = json_object_array_get_idx(g.json, i);
+
+				if (!repo_matches(repo, q))
+					continue;
+				if (matched >= skip && matched < skip + per_page)
+					json_object_array_add(list, repo_json(repo));
+				else if (matched >= skip + per_page)
+					has_next = true;
+				matched++;
+			}
+			str_copy(next, sizeof(next), g.next_url);
+			gh_response_free(&g);
+			if (!next[0] || has_next)
+				break;
+		}
+	}
+	secret_value_free(&tok);
+	body = json_object_new_object();
+	json_set(body, "repositories", list);
+	json_set(body, "page", json_object_new_int64(page));
+	json_set(body, "per_page", json_object_new_int64(per_page));
+	json_set(body, "has_next", json_object_new_boolean(has_next));
+	reply_json(r, 200, body);
+	return;
+fail:
+	gh_response_free(&g);
+	secret_value_free(&tok);
+	json_object_put(list);
+}
+
+/* ---- projects ---- */
+
+static json_object *project_json(const struct db_project *p)
+{
+	json_object *o = json_object_new_object();
+
+	json_set(o, "id", json_object_new_int64(p->id));
+	json_set(o, "name", json_str(p->name));
+	json_set(o, "github_full_name", p->github_full_name[0] ? json_str(p->github_full_name) : NULL);
+	json_set(o, "clone_url", json_str(p->clone_url));
+	json_set(o, "default_branch", json_str(p->default_branch));
+	json_set(o, "private", json_object_new_boolean(p->private));
+	json_set(o, "description", json_str(p->description));
+	json_set(o, "created_at", json_object_new_int64(p->created_at));
+	return o;
+}
+
+void api_projects_from_github(struct req *r)
+{
+	const char *full, *v;
+	char owner[128], repo[128], path[800], eo[384], er[384];
+	struct secret_value tok;
+	struct db_project p;
+	struct gh_response g;
+	json_object *body;
+	bool priv = false;
+	int rc;
+
+	if (!import_enabled(r))
+		return;
+	if (json_get_str(r->json, "full_name", &full) || strlen(full) > 200 ||
+	    sscanf(full, "%127[A-Za-z0-9_.-]/%127[A-Za-z0-9_.-]", owner, repo) != 2 ||
+	    strlen(owner) + strlen(repo) + 1 != strlen(full)) {
+		reply_error(r, 400, "invalid_field", "'full_name' must look like owner/repository");
+		return;
+	}
+	if (user_token(r, &tok))
+		return;
+	gh_escape(owner, eo, sizeof(eo));
+	gh_escape(repo, er, sizeof(er));
+	snprintf(path, sizeof(path), "/repos/%s/%s", eo, er);
+	rc = gh_api_get((const char *)tok.data, path, &g);
+	secret_value_free(&tok);
+	if (rc == 0 && g.status == 404) {
+		gh_response_free(&g);
+		reply_error(r, 404, "not_found", "no repository %s, or your token cannot see it", full);
+		return;
+	}
+	if (rc || g.status != 200 || !json_object_is_type(g.json, json_type_object)) {
+		reply_gh_failure(r, &g, "the repository");
+		gh_response_free(&g);
+		return;
+	}
+	memset(&p, 0, sizeof(p));
+	p.user_id = r->user.id;
+	p.created_at = now_s();
+	str_copy(p.name, sizeof(p.name), json_get_str(g.json, "name", &v) == 0 ? v : repo);
+	str_copy(p.github_full_name, sizeof(p.github_full_name),
+		 json_get_str(g.json, "full_name", &v) == 0 && strcasecmp(v, full) == 0 ? v : full);
+	if (json_get_str(g.json, "clone_url", &v) == 0 && http_url_ok(v))
+		str_copy(p.clone_url, sizeof(p.clone_url), v);
+	if (json_get_str(g.json, "default_branch", &v) == 0)
+		str_copy(p.default_branch, sizeof(p.default_branch), v);
+	if (json_get_str(g.json, "description", &v) == 0)
+		str_copy(p.description, sizeof(p.description), v);
+	json_get_bool(g.json, "private", &priv);
+	p.private = priv;
+	gh_response_free(&g);
+	rc = db_project_create(r->db, &p);
+	if (rc == DB_CONFLICT) {
+		reply_error(r, 409, "already_imported", "%s is already a project", p.github_full_name);
+		return;
+	}
+	if (rc) {
+		reply_error(r, 500, "internal", "storing the project failed");
+		return;
+	}
+	audit_event(r->db, r->user.id, r->session.id, "project.imported", "ok", "repo=%s", p.github_full_name);
+	body = json_object_new_object();
+	json_set(body, "project", project_json(&p));
+	reply_json(r, 201, body);
+}
+
+static int project_one(const struct db_project *p, void *arg)
+{
+	return json_object_array_add(arg, project_json(p));
+}
+
+void api_projects_list(struct req *r)
+{
+	json_object *list = json_object_new_array(), *body;
+
+	if (db_project_list(r->db, r->user.id, project_one, list)) {
+		json_object_put(list);
+		reply_error(r, 500, "internal", "listing projects failed");
+		return;
+	}
+	body = json_object_new_object();
+	json_set(body, "projects", list);
+	reply_json(r, 200, body);
+}
+
+void api_projects_get(struct req *r)
+{
+	struct db_project p;
+	json_object *body;
+	int64_t id;
+	int rc;
+
+	if (http_path_id(r, "id", &id))
+		return;
+	rc = db_project_get(r->db, id, r->user.id, &p);
+	if (rc == DB_NOTFOUND) {
+		reply_error(r, 404, "not_found", "no such project");
+		return;
+	}
+	if (rc) {
+		reply_error(r, 500, "internal", "reading the project failed");
+		return;
+	}
+	body = json_object_new_object();
+	json_set(body, "project", project_json(&p));
+	reply_json(r, 200, body);
+}
