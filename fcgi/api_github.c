@@ -696,8 +696,9 @@ void api_projects_from_github(struct req *r)
 	if (!import_enabled(r))
 		return;
 	if (json_get_str(r->json, "full_name", &full) || strlen(full) > 200 ||
-	    sscanf(full, "%127[A-Za-z0-9_.-]/%127[A-Za-z0-9_.-]", owner, repo) != 2 ||
-	    strlen(owner) + strlen(repo) + 1 != strlen(full)) {
+	    sscanf(full, "%127[A-Za-z0-9-]/%127[A-Za-z0-9_.-]", owner, repo) != 2 ||
+	    strlen(owner) + strlen(repo) + 1 != strlen(full) ||
+	    strcmp(repo, ".") == 0 || strcmp(repo, "..") == 0) {
 		reply_error(r, 400, "invalid_field", "'full_name' must look like owner/repository");
 		return;
 	}

@@ -249,7 +249,7 @@ void reply_json(struct req *r, int status, json_object *body)
 	r->responded = true;
 	r->status = status;
 	write_head(r, status);
-	text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+	text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	FCGX_PutStr(text, (int)len, r->fx->out);
 	FCGX_PutS("\n", r->fx->out);
 	json_object_put(body);
