@@ -27,10 +27,17 @@ int json_parse(const char *buf, size_t len, json_object **out, char *err, size_t
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	/* Strings must be valid UTF-8: what is stored is served back as JSON. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	used = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* A bare number ("42") is complete only once the input ends. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		used = len;
+	}
 	json_tokener_free(tok);
 	if (!obj && jerr == json_tokener_success) {
 		/* a literal null */

@@ -9,7 +9,8 @@
 #include "common/util.h"
 #include "fcgi/session.h"
 
-/* A session's last_seen is written at most this often, so reads stay reads. */
+/* A session's last_seen is written at most this often, so reads stay reads;
+ * more often when the idle timeout is short (see touch_interval()). */
 #define TOUCH_INTERVAL_S 300
 
 int session_token_hash(const char *token_hex, unsigned char out[32])
@@ -60,6 +61,15 @@ static int64_t session_expiry(const struct db_session *s, int64_t now)
 	return idle < cap ? idle : cap;
 }
 
+/* Seconds between writes of last_seen: at most a quarter of the idle
+ * timeout, or an active session would expire between two writes. */
+static int64_t touch_interval(void)
+{
+	int64_t quarter = g_config.session_ttl_s / 4;
+
+	return quarter < TOUCH_INTERVAL_S ? quarter : TOUCH_INTERVAL_S;
+}
+
 static int load_user(struct req *r)
 {
 	int rc;
@@ -101,7 +111,7 @@ int session_load(struct req *r, bool create)
 			goto fail;
 		if (rc == DB_OK) {
 			r->has_session = true;
-			if (now - r->session.last_seen_at >= TOUCH_INTERVAL_S) {
+			if (now - r->session.last_seen_at >= touch_interval()) {
 				int64_t exp = session_expiry(&r->session, now);
 
 				if (db_session_touch(r->db, r->session.id, now, exp))

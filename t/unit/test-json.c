@@ -34,6 +34,10 @@ int main(void)
 	ok(!P("{\"a\":1}{}"), "two values refused");
 	ok(!parses("{\"a\":1}\0", 8), "NUL byte refused");
 	ok(!P("null"), "bare null refused");
+	ok(P("42"), "a bare number is a complete value");
+	ok(!P("{\"a\":\"\xff\"}"), "invalid UTF-8 inside a string refused");
+	ok(P("{\"a\":\"\xc3\xa9\"}"), "valid UTF-8 inside a string accepted");
+	ok(!P("[1,"), "open array refused");
 	ok(!P("{\"a\":01}"), "leading zero refused");
 	ok(!P("{\"a\":1,}"), "trailing comma refused");
 	memset(deep, '[', 100);
