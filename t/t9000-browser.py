@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Browser: the web shell in a real headless Chromium against the real stack.
+
+The page loads and shows the local session, local mode and a healthy dot; the
+session cookie is HttpOnly; an echo job run from the Jobs screen streams its
+lines (as text, never markup) into the output and ends succeeded; a running
+job can be cancelled; a bad input shows the server's error message in a
+toast; the browser console shows no errors. Chromium, chromedriver and
+Debian's python3-selenium are required: without them this test fails.
+"""
+import os, re, sys, time
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:
+    # python3-selenium is installed for Debian's Python; a pyenv or venv
+    # python3 first on PATH does not see it. Run again under the system one.
+    if os.path.exists(SYSTEM_PYTHON) and not os.environ.get("ANYON_T9000_SYSTEM_PYTHON"):
+        os.environ["ANYON_T9000_SYSTEM_PYTHON"] = "1"
+        sys.stdout.flush()
+        os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON] + sys.argv)
+    print("Bail out! python3-selenium is missing (apt-get install python3-selenium)", flush=True)
+    sys.exit(1)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from anyontest import TAP, Stack
+
+t = TAP()
+for path, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+    if not os.access(path, os.X_OK):
+        t.bail("%s is missing (apt-get install %s)" % (path, pkg))
+
+
+def start_browser():
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--disable-gpu", "--no-first-run"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+class Page:
+    """The driver plus explicit waits that report instead of raising."""
+
+    def __init__(self, driver):
+        self.d = driver
+        self.console = []  # every browser log entry seen so far
+
+    def find(self, css):
+        return self.d.find_element(By.CSS_SELECTOR, css)
+
+    def finds(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def text(self, css):
+        els = self.finds(css)
+        return els[0].text if els else None
+
+    def attr(self, css, name):
+        els = self.finds(css)
+        return els[0].get_attribute(name) if els else None
+
+    def wait(self, cond, timeout=10):
+        """Waits until cond(driver) is true; returns its value or None."""
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=(WebDriverException,)).until(cond)
+        except TimeoutException:
+            return None
+
+    def logs(self):
+        self.console += self.d.get_log("browser")
+        return self.console
+
+    def state(self):
+        """What the page shows, for a failing check's diagnostics."""
+        return "url: %s\ntoasts: %r\njob-state: %r\njob-output: %r" % (
+            self.d.current_url, [e.text for e in self.finds("#toasts .toast")],
+            self.text("#job-state"), self.text("#job-output"))
+
+
+def set_value(el, value):
+    el.clear()
+    el.send_keys(value)
+
+
+with Stack() as s:
+    driver = start_browser()
+    p = Page(driver)
+    try:
+        # --- the shell loads, with the session and health in the header ---
+        driver.get(s.url + "/")
+        loaded = p.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#main .screen"))
+        t.ok(loaded and driver.title.endswith("anyon"), "the page loads and renders a screen", p.state())
+        t.ok(driver.current_url.endswith("#/board"), "the default route is the board", driver.current_url)
+        t.ok(p.wait(lambda d: "GitHub import" in d.find_element(By.ID, "main").text),
+             "the board says projects come with GitHub import")
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "session-user").text == "local"),
+             "#session-user shows the local user", p.text("#session-user"))
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "mode-badge").text == "local"),
+             "#mode-badge says local", p.text("#mode-badge"))
+        # Like t1000: Docker is on this machine when its socket is.
+        want = "ok" if os.path.exists("/var/run/docker.sock") else "degraded"
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "health-dot").get_attribute("data-state") == want),
+             "the health dot reaches state %s" % want, p.attr("#health-dot", "data-state"))
+
+        cookies = {c["name"]: c for c in driver.get_cookies()}
+        sc = cookies.get("anyon_session")
+        t.ok(sc and sc.get("httpOnly") is True, "the session cookie is HttpOnly", cookies)
+        t.ok("anyon_session" not in driver.execute_script("return document.cookie"),
+             "scripts cannot read the session cookie")
+
+        # --- run an echo job from the Jobs screen and watch it finish ---
+        p.find('[data-testid="nav-jobs"]').click()
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "job-form")), "the Jobs screen shows the job form")
+        lines = ["t9000 alpha", "<b>bravo</b>", "charlie"]
+        set_value(p.find("#job-lines"), "\n".join(lines))
+        set_value(p.find("#job-delay"), "150")
+        p.find("#job-submit").click()
+        t.ok(p.wait(lambda d: re.search(r"#/jobs/\d+$", d.current_url)),
+             "submitting opens the new job", p.state())
+        job_id = driver.current_url.rsplit("/", 1)[1]
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "succeeded", timeout=20),
+             "#job-state reaches succeeded", p.state())
+        t.eq(p.text("#job-output"), "\n".join(lines), "#job-output holds the job's lines, in order")
+        t.eq(len(p.finds("#job-output b")), 0, "output is shown as text, not markup")
+        t.eq(p.text("#job-exit-code"), "exit 0", "the exit code is shown")
+        t.ok(not p.find("#job-cancel").is_displayed(), "no Cancel button once the job is over")
+        t.ok(p.wait(lambda d: d.find_element(
+                By.CSS_SELECTOR, '#job-list [data-job-id="%s"]' % job_id).get_attribute("data-state") == "succeeded"),
+             "#job-list shows the job as succeeded", p.text("#job-list"))
+
+        # --- cancel a running job ---
+        set_value(p.find("#job-lines"), "\n".join("slow %d" % i for i in range(8)))
+        set_value(p.find("#job-delay"), "700")
+        p.find("#job-submit").click()
+        t.ok(p.wait(lambda d: re.search(r"#/jobs/\d+$", d.current_url)
+                    and d.current_url.rsplit("/", 1)[1] != job_id
+                    and d.find_element(By.ID, "job-state").text == "running"
+                    and "slow 0" in d.find_element(By.ID, "job-output").text, timeout=15),
+             "a slow job runs and streams its first line", p.state())
+        p.find("#job-cancel").click()
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "cancelled", timeout=15),
+             "Cancel stops it: #job-state reaches cancelled", p.state())
+        out = p.text("#job-output") or ""
+        t.ok("slow 7" not in out and "cancelled" in out, "the output ends at the cancel", out)
+
+        # --- a bad input shows the server's message ---
+        c = s.client()
+        c.session()
+        r = c.post("/api/jobs", {"kind": "echo", "args": {"lines": ["x"], "delay_ms": 99999,
+                                                          "exit_code": 0, "stream": "stdout"}})
+        t.eq(r.error_code(), "invalid_field", "the API refuses delay_ms 99999")
+        message = r.json["error"]["message"]
+        set_value(p.find("#job-lines"), "x")
+        set_value(p.find("#job-delay"), "99999")
+        p.find("#job-submit").click()
+        toast = p.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#toasts .toast-error")
+                                  if message in e.text])
+        t.ok(toast, "an error toast carries the server's message", p.state())
+        t.ok(toast and toast[0].get_attribute("data-code") == "invalid_field", "the toast knows the error code")
+        t.eq(p.attr("#job-delay", "aria-invalid"), "true", "the delay field is marked invalid")
+
+        # --- settings show the health report ---
+        p.find('[data-testid="nav-settings"]').click()
+        t.ok(p.wait(lambda d: "0.1.0" in d.find_element(By.ID, "settings-health").text
+                    and d.find_element(By.CSS_SELECTOR, '[data-testid="health-db"]').text == "ok"),
+             "Settings shows the health report", p.text("#main"))
+
+        # --- no errors in the console, apart from the 400 we asked for ---
+        def expected(e):
+            return e.get("source") == "network" and "/api/jobs " in e["message"] and "status of 400" in e["message"]
+        severe = [e for e in p.logs() if e["level"] == "SEVERE" and not expected(e)]
+        t.ok(not severe, "no errors in the browser console", "\n".join(e["message"] for e in severe))
+        t.ok(any(expected(e) for e in p.logs()), "the console log was captured (the refused POST is in it)")
+
+        # --- api.js: a stale CSRF token is renewed and the write retried once ---
+        # (last, because the refused first try is a console error of its own)
+        r = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            (async () => {
+                const m = await import("/js/api.js");
+                const s = await m.session();
+                s.csrf_token = "0".repeat(64);
+                const seen = [];
+                window.addEventListener("anyon:api-error", (e) => seen.push(e.detail.code));
+                const { job } = await m.api.post("/api/jobs", { kind: "echo", args: { lines: ["csrf"] } });
+                let code = null;
+                try {
+                    await m.api.post("/api/jobs/" + job.id + "/nope", undefined, { toast: false });
+                } catch (e) {
+                    code = e instanceof m.ApiError ? e.status + " " + e.code : String(e);
+                }
+                done({ id: job.id, code, seen });
+            })().catch((e) => done({ error: String(e) }));
+        """)
+        t.ok(isinstance(r, dict) and isinstance(r.get("id"), int),
+             "a write with a stale CSRF token succeeds after one renewal", r)
+        t.ok(isinstance(r, dict) and r.get("code") == "404 not_found" and r.get("seen") == ["not_found"],
+             "a failed call throws ApiError and fires anyon:api-error with its code", r)
+    except Exception:
+        try:
+            driver.save_screenshot(os.path.join(s.data, "t9000-failure.png"))
+        except WebDriverException:
+            pass
+        raise
+    finally:
+        if t.failed:
+            s.keep = True
+            try:
+                driver.save_screenshot(os.path.join(s.data, "t9000-failure.png"))
+            except WebDriverException:
+                pass
+        driver.quit()
+t.done()
