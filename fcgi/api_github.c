@@ -341,21 +341,23 @@ static void end_flow(struct req *r, struct db_flow *f, const char *status, const
 /* The token arrived: who is it, may they in, and keep the token. */
 static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
 {
-	const char *access, *login, *name = "", *email = "", *avatar = "";
+	const char *access, *gh_login, *name = "", *email = "", *avatar = "";
+	char login[DB_LOGIN_MAX], msg[256];
 	struct gh_response u;
 	struct db_user user;
 	int64_t gh_id;
-	char msg[256];
 
 	json_get_str(ans, "access_token", &access);
 	if (gh_api_get(access, "/user", &u) || u.status != 200 ||
-	    json_get_i64(u.json, "id", &gh_id) || json_get_str(u.json, "login", &login) ||
-	    !charset_ok(login, DB_LOGIN_MAX - 1, "-_") || gh_id <= 0) {
+	    json_get_i64(u.json, "id", &gh_id) || json_get_str(u.json, "login", &gh_login) ||
+	    !charset_ok(gh_login, DB_LOGIN_MAX - 1, "-_") || gh_id <= 0) {
 		log_warn("github sign-in: /user failed (HTTP %ld)", u.status);
 		gh_response_free(&u);
 		end_flow(r, f, "error", "GitHub did not say who you are; start again");
 		return;
 	}
+	/* Copied: u (and everything borrowed from it) is freed before the end. */
+	str_copy(login, sizeof(login), gh_login);
 	json_get_str(u.json, "name", &name);
 	json_get_str(u.json, "email", &email);
 	json_get_str(u.json, "avatar_url", &avatar);
