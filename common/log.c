@@ -1,5 +1,6 @@
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,4 +70,15 @@ void die(const char *fmt, ...)
 	log_vmsg(LOG_ERROR, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+void write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		die("cannot write pid file '%s': %s", path, strerror(errno));
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f))
+		die("cannot write pid file '%s': %s", path, strerror(errno));
 }

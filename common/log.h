@@ -25,4 +25,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
  * inside a request handler or the worker's job loop. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* Writes the process id to path, or dies. Start-up only. */
+void write_pid_file(const char *path);
+
 #endif

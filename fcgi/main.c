@@ -200,16 +200,6 @@ static void stop_pool(struct pool *p)
 	}
 }
 
-static void write_pid_file(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		die("cannot write pid file '%s': %s", path, strerror(errno));
-	fprintf(f, "%ld\n", (long)getpid());
-	fclose(f);
-}
-
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: anyon-fcgi [--socket PATH] [--children N] [--pid-file PATH]\n"

@@ -212,6 +212,9 @@ static void heartbeat(struct worker *w)
 		w->last_purge = now_s();
 		if (db_session_purge(w->db, now_s(), &deleted) == DB_OK && deleted)
 			log_info("purged %d expired sessions", deleted);
+		/* Device flows live 15 minutes; a day later they are only clutter. */
+		if (db_flow_purge(w->db, now_s() - 86400, &deleted) == DB_OK && deleted)
+			log_info("purged %d old sign-in flows", deleted);
 	}
 }
 
@@ -280,14 +283,8 @@ int main(int argc, char **argv)
 	hex_encode(rnd, sizeof(rnd), rhex);
 	snprintf(w.id, sizeof(w.id), "%.40s:%ld:%s", w.host, (long)getpid(), rhex);
 	w.started_at = now_s();
-	if (pid_file) {
-		FILE *f = fopen(pid_file, "w");
-
-		if (!f)
-			die("cannot write pid file '%s': %s", pid_file, strerror(errno));
-		fprintf(f, "%ld\n", (long)getpid());
-		fclose(f);
-	}
+	if (pid_file)
+		write_pid_file(pid_file);
 	the_worker = &w;
 	log_info("worker %s started", w.id);
 	heartbeat(&w);
