@@ -338,11 +338,36 @@ static void end_flow(struct req *r, struct db_flow *f, const char *status, const
 	reply_flow(r, f, 0);
 }
 
+/* The primary, verified address from /user/emails, for users whose /user
+ * email is private. Empty when GitHub gives none. */
+static void primary_email(const char *token, char *out, size_t outlen)
+{
+	struct gh_response e;
+
+	out[0] = '\0';
+	if (gh_api_get(token, "/user/emails", &e) == 0 && e.status == 200 &&
+	    json_object_is_type(e.json, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(e.json); i++) {
+			json_object *m = json_object_array_get_idx(e.json, i);
+			const char *addr;
+			bool primary = false, verified = false;
+
+			json_get_bool(m, "primary", &primary);
+			json_get_bool(m, "verified", &verified);
+			if (primary && verified && json_get_str(m, "email", &addr) == 0 && strlen(addr) < outlen) {
+				str_copy(out, outlen, addr);
+				break;
+			}
+		}
+	}
+	gh_response_free(&e);
+}
+
 /* The token arrived: who is it, may they in, and keep the token. */
 static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
 {
 	const char *access, *gh_login, *name = "", *email = "", *avatar = "";
-	char login[DB_LOGIN_MAX], msg[256];
+	char login[DB_LOGIN_MAX], msg[256], email_buf[256];
 	struct gh_response u;
 	struct db_user user;
 	int64_t gh_id;
@@ -365,6 +390,10 @@ static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
 		name = "";
 	if (strlen(email) > 200)
 		email = "";
+	if (!*email) {
+		primary_email(access, email_buf, sizeof(email_buf));
+		email = email_buf;
+	}
 	if (!http_url_ok(avatar))
 		avatar = "";
 

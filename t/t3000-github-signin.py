@@ -35,7 +35,8 @@ def cloud_stack(gh, extra=None):
 
 with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
     gh.add_user("alice", "Alice A", "alice@example.com", repos=["one"])
-    gh.add_user("bob", "Bob B", "bob@example.com", repos=["two"])
+    # bob keeps his email private: /user says null, /user/emails has it
+    gh.add_user("bob", "Bob B", None, repos=["two"], emails=["bob@example.com", "b@old.example"])
     gh.add_user("mallory", "Mal", "mal@example.com")
     s = cloud_stack(gh)
     with s:
@@ -101,6 +102,10 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.eq(r.json, {"connected": True, "login": "bob", "token_invalid": False}, "status for bob")
         r = b.session()
         t.ok(r.json["user"]["is_admin"] is False, "bob is not an admin")
+        t.eq(s.sql("SELECT email FROM users WHERE login = 'bob'"), [["bob@example.com"]],
+             "a private email is read from /user/emails (the primary one)")
+        t.eq(s.sql("SELECT email FROM users WHERE login = 'alice'"), [["alice@example.com"]],
+             "a public email is taken from /user")
 
         # tokens: stored encrypted, never in URLs, headers sent on every call
         tokens = gh.tokens_for("alice") + gh.tokens_for("bob")
