@@ -32,6 +32,9 @@ void db_close(struct db *db);
 /* Applies every pending migration, each in its own IMMEDIATE transaction
  * (a failing one leaves the database as it was). *applied counts them. */
 int db_migrate(struct db *db, int *applied);
+/* The same over any list (ascending versions); for tests. */
+struct migration;
+int db_migrate_list(struct db *db, const struct migration *list, size_t n, int *applied);
 /* Highest applied migration and highest known to this binary. */
 int db_schema_version(struct db *db, int *current, int *latest);
 

@@ -347,12 +347,17 @@ static int applied_version(struct db *db, int *version)
 
 int db_migrate(struct db *db, int *applied)
 {
+	return db_migrate_list(db, migrations, migrations_count, applied);
+}
+
+int db_migrate_list(struct db *db, const struct migration *list, size_t n, int *applied)
+{
 	*applied = 0;
 	if (exec_sql(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"))
 		return DB_ERROR;
-	for (size_t i = 0; i < migrations_count; i++) {
-		const struct migration *m = &migrations[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct migration *m = &list[i];
 		sqlite3_stmt *s;
 		int current, rc;
 

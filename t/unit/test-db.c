@@ -5,9 +5,30 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "common/util.h"
 #include "db/db.h"
+#include "db/migrations.h"
 #include "t/unit/tap.h"
+
+/* Runs a one-number query on its own connection: the count, or -1. */
+static int system_sql(const char *path, const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	int n = -1;
+
+	if (sqlite3_open(path, &h) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(h);
+	return n;
+}
 
 static int count_chunks(const struct db_chunk *c, void *arg)
 {
@@ -125,6 +146,26 @@ int main(void)
 	ok(db_worker_heartbeat(db, "w1", "host", 1, now, now + 5, true, "v") == DB_OK &&
 	   db_worker_heartbeat(db, "w1", "host", 1, now, now + 9, false, NULL) == DB_OK, "heartbeats");
 	ok(db_worker_latest(db2, &beat, &dok) == DB_OK && beat == now + 9 && !dok, "latest heartbeat read");
+
+	/* A migration that fails half-way leaves the database as it was. */
+	{
+		const struct migration extra[] = {
+			{ 900, "900_good.sql", "CREATE TABLE t900 (x INTEGER); INSERT INTO t900 VALUES (1);" },
+			{ 901, "901_bad.sql", "CREATE TABLE t901 (x INTEGER); INSERT INTO t901 VALUES (1); "
+					      "INSERT INTO no_such_table VALUES (2);" },
+			{ 902, "902_after.sql", "CREATE TABLE t902 (x INTEGER);" },
+		};
+		int applied2 = -1, v = 0, l = 0;
+
+		ok(db_migrate_list(db, extra, 3, &applied2) == DB_ERROR && applied2 == 1,
+		   "a failing migration stops the run after the good one before it");
+		ok(db_schema_version(db, &v, &l) == DB_OK && v == 900, "version recorded up to the good one");
+		ok(db_ping(db) == DB_OK && system_sql(path, "SELECT count(*) FROM t900") == 1,
+		   "the good migration's table exists");
+		ok(system_sql(path, "SELECT count(*) FROM t901") == -1,
+		   "nothing of the failed migration remains (its first table was rolled back)");
+		ok(system_sql(path, "SELECT count(*) FROM t902") == -1, "later migrations were not applied");
+	}
 
 	db_close(db2);
 	db_close(db);
