@@ -231,6 +231,20 @@ int main(void)
 	   "another keyring with its own k1");
 	st.kr = &kr_other;
 	is_int(secret_get(&st, u1.id, "github_token", 0, &v), SECRET_UNREADABLE, "wrong key (same id): refused");
+	{
+		struct keyring lacking = { 0 };
+		char lpath[300];
+
+		snprintf(lpath, sizeof(lpath), "%s/lacking", dir);
+		write_file(lpath, "key k7 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff active\n", 0600);
+		ok(keyring_load(&lacking, lpath, err, sizeof(err)) == 0, "a keyring without k1");
+		st.kr = &lacking;
+		memset(&v, 0, sizeof(v));
+		is_int(secret_get(&st, u1.id, "github_token", 0, &v), SECRET_UNREADABLE,
+		       "missing key: refused, nothing returned");
+		ok(v.data == NULL, "... no plaintext handed out");
+		keyring_wipe(&lacking);
+	}
 	st.kr = &kr;
 
 	/* Rotation. */
