@@ -31,6 +31,8 @@ void api_github_repositories(struct req *r);
 void api_projects_from_github(struct req *r);
 void api_projects_list(struct req *r);
 void api_projects_get(struct req *r);
+/* The public view of a user (id, login, name, flags, avatar). New reference. */
+json_object *user_json(const struct db_user *u);
 /* {connected, login, token_invalid} of the session's user. New reference. */
 json_object *github_status_json(struct req *r);
 

@@ -299,7 +299,7 @@ void api_github_device_start(struct req *r)
 	reply_json(r, 200, body);
 }
 
-static json_object *user_json(const struct db_user *u)
+json_object *user_json(const struct db_user *u)
 {
 	json_object *o = json_object_new_object();
 

@@ -36,18 +36,7 @@ void api_session_get(struct req *r)
 	json_object *body = json_object_new_object(), *features = json_object_new_object();
 	char csrf[SESSION_TOKEN_HEX + 1];
 
-	if (r->has_user) {
-		json_object *u = json_object_new_object();
-
-		json_set(u, "id", json_object_new_int64(r->user.id));
-		json_set(u, "login", json_str(r->user.login));
-		json_set(u, "name", json_str(r->user.name));
-		json_set(u, "is_admin", json_object_new_boolean(r->user.is_admin));
-		json_set(u, "is_local", json_object_new_boolean(r->user.is_local));
-		json_set(body, "user", u);
-	} else {
-		json_set(body, "user", NULL);
-	}
+	json_set(body, "user", r->has_user ? user_json(&r->user) : NULL);
 	json_set(body, "github", github_status_json(r));
 	session_csrf_token(r, csrf);
 	json_set(body, "csrf_token", json_object_new_string(csrf));

@@ -94,6 +94,7 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.json["user"]["login"] == "alice" and r.json["user"]["is_admin"] is True
              and r.json["github"] == {"connected": True, "login": "alice", "token_invalid": False},
              "GET /api/session shows alice, admin, GitHub connected", r.json)
+        t.ok(r.json["user"]["avatar_url"].startswith("http"), "... with her avatar URL", r.json["user"])
         stale = s.client()
         stale.cookies["anyon_session"] = old_cookie
         r = stale.get("/api/session")

@@ -1,7 +1,12 @@
-// screens/settings.js - who you are and how the service is doing.
+// screens/settings.js - who you are, your integrations (GitHub) and how
+// the service is doing.
 
+import { api } from "../api.js";
+import { githubState, isCloud, onSession, refreshSession, signOut } from "../auth.js";
 import { ago, el, replaceChildren } from "../dom.js";
+import { githubMark, openDeviceFlow } from "../github.js";
 import { onHealth } from "../health.js";
+import { toastSuccess } from "../toast.js";
 
 function row(label, ...value) {
 	return [el("dt", {}, label), el("dd", {}, ...value)];
@@ -31,6 +36,102 @@ function sessionCard(s) {
 		row("Mode", cloud ? "Cloud \u2014 people sign in with GitHub"
 			: "Local \u2014 one implicit user, no sign-in"));
 	card.append(dl);
+	return card;
+}
+
+const GH_TEXT = {
+	connected: (login) => login ? `Connected as ${login}` : "Connected",
+	disconnected: () => "Not connected",
+	invalid: () => "Token invalid \u2014 sign in again",
+};
+
+// The GitHub card: #gh-card-state (data-state connected|disconnected|invalid),
+// #gh-connect, #gh-disconnect and, in cloud mode, #settings-signout.
+function githubCard(session, signal) {
+	const state = el("span", { id: "gh-card-state", class: "conn-state", role: "status" });
+	const detail = el("p", { class: "muted small integration-detail" });
+	const actions = el("div", { class: "integration-actions" });
+	const card = el("section", { id: "gh-card", class: "card integration", "aria-labelledby": "gh-card-title" },
+		el("div", { class: "integration-head" },
+			el("span", { class: "integration-logo", "aria-hidden": "true" }, githubMark()),
+			el("div", { class: "integration-title" },
+				el("h3", { id: "gh-card-title" }, "GitHub"),
+				state)),
+		detail,
+		actions);
+	let s = session;
+	let busy = false;
+
+	function draw() {
+		const cloud = isCloud(s);
+		const { state: st, login } = githubState(s);
+		card.dataset.state = st;
+		state.dataset.state = st;
+		replaceChildren(state, el("span", { class: "conn-dot", "aria-hidden": "true" }), GH_TEXT[st](login));
+		detail.textContent = st === "connected"
+			? (cloud ? "anyon lists and imports your repositories with this account."
+				: "anyon may use this account to reach your repositories.")
+			: st === "invalid"
+				? "GitHub refused the token anyon holds for you: it expired or was revoked. Sign in again to use your repositories."
+				: cloud ? "Connect GitHub to list and import your repositories."
+					: "The local user may connect a GitHub account for private repositories.";
+
+		const connect = el("button", { id: "gh-connect", class: "btn btn-primary", type: "button", disabled: busy,
+			hidden: st === "connected" },
+			githubMark(), st === "invalid" ? "Sign in again" : "Connect GitHub");
+		connect.addEventListener("click", () => openDeviceFlow({
+			purpose: st === "invalid" ? "relogin" : "connect",
+			onComplete: (ns) => { s = ns; draw(); },
+		}));
+		const disconnect = el("button", { id: "gh-disconnect", class: "btn btn-danger", type: "button", disabled: busy,
+			hidden: st === "disconnected" }, "Disconnect");
+		disconnect.addEventListener("click", async () => {
+			busy = true;
+			draw();
+			try {
+				await api.delete("/api/auth/github");
+				toastSuccess("GitHub disconnected");
+				s = await refreshSession();
+			} catch {
+				// api.js showed why
+			}
+			busy = false;
+			draw();
+		});
+		const out = cloud && s && s.user
+			? el("button", { id: "settings-signout", class: "btn", type: "button", disabled: busy }, "Sign out")
+			: null;
+		out?.addEventListener("click", async () => {
+			busy = true;
+			draw();
+			try {
+				await signOut();
+			} catch {
+				busy = false;
+				draw();
+			}
+		});
+		const focused = document.activeElement && actions.contains(document.activeElement)
+			? document.activeElement.id : null;
+		replaceChildren(actions, connect, disconnect, el("span", { class: "spacer" }), out);
+		if (focused)
+			document.getElementById(focused)?.focus();
+	}
+
+	draw();
+	onSession((ns) => {
+		if (ns) {
+			s = ns;
+			draw();
+		}
+	}, signal);
+	// The cached session may be older than what GitHub said since.
+	if (s && s.user) {
+		api.get("/api/auth/github/status", { toast: false, signal }).then((g) => {
+			s = { ...s, github: g };
+			draw();
+		}, () => {});
+	}
 	return card;
 }
 
@@ -75,8 +176,12 @@ export function render(main, { session, signal }) {
 		el("section", { class: "screen", "aria-labelledby": "settings-title" },
 			el("header", { class: "screen-head" },
 				el("h1", { id: "settings-title", text: "Settings" }),
-				el("p", { class: "muted" }, "Your session and the state of this anyon server.")),
+				el("p", { class: "muted" }, "Your session, your integrations and the state of this anyon server.")),
 			el("div", { class: "settings-grid" },
 				sessionCard(session),
-				healthCard(signal))));
+				healthCard(signal)),
+			el("section", { class: "settings-section", "aria-labelledby": "integrations-title" },
+				el("h2", { id: "integrations-title", class: "section-title" }, "Integrations"),
+				el("div", { class: "integrations-grid" },
+					githubCard(session, signal)))));
 }
