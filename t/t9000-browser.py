@@ -10,89 +10,20 @@ Debian's python3-selenium are required: without them this test fails.
 """
 import os, re, sys, time
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-SYSTEM_PYTHON = "/usr/bin/python3"
-
-try:
-    from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:
-    # python3-selenium is installed for Debian's Python; a pyenv or venv
-    # python3 first on PATH does not see it. Run again under the system one.
-    if os.path.exists(SYSTEM_PYTHON) and not os.environ.get("ANYON_T9000_SYSTEM_PYTHON"):
-        os.environ["ANYON_T9000_SYSTEM_PYTHON"] = "1"
-        sys.stdout.flush()
-        os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON] + sys.argv)
-    print("Bail out! python3-selenium is missing (apt-get install python3-selenium)", flush=True)
-    sys.exit(1)
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from browser import By, Page as BasePage, require_chromium, set_value, start_browser
 from anyontest import TAP, Stack
 
 t = TAP()
-for path, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-    if not os.access(path, os.X_OK):
-        t.bail("%s is missing (apt-get install %s)" % (path, pkg))
+require_chromium(t)
 
 
-def start_browser():
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--disable-gpu", "--no-first-run"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-
-
-class Page:
-    """The driver plus explicit waits that report instead of raising."""
-
-    def __init__(self, driver):
-        self.d = driver
-        self.console = []  # every browser log entry seen so far
-
-    def find(self, css):
-        return self.d.find_element(By.CSS_SELECTOR, css)
-
-    def finds(self, css):
-        return self.d.find_elements(By.CSS_SELECTOR, css)
-
-    def text(self, css):
-        els = self.finds(css)
-        return els[0].text if els else None
-
-    def attr(self, css, name):
-        els = self.finds(css)
-        return els[0].get_attribute(name) if els else None
-
-    def wait(self, cond, timeout=10):
-        """Waits until cond(driver) is true; returns its value or None."""
-        try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.05,
-                                 ignored_exceptions=(WebDriverException,)).until(cond)
-        except TimeoutException:
-            return None
-
-    def logs(self):
-        self.console += self.d.get_log("browser")
-        return self.console
-
+class Page(BasePage):
     def state(self):
         """What the page shows, for a failing check's diagnostics."""
         return "url: %s\ntoasts: %r\njob-state: %r\njob-output: %r" % (
             self.d.current_url, [e.text for e in self.finds("#toasts .toast")],
             self.text("#job-state"), self.text("#job-output"))
-
-
-def set_value(el, value):
-    el.clear()
-    el.send_keys(value)
 
 
 with Stack() as s:

@@ -19,96 +19,25 @@ Chromium, chromedriver and Debian's python3-selenium are required.
 """
 import os, sys
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-SYSTEM_PYTHON = "/usr/bin/python3"
-
-try:
-    from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select, WebDriverWait
-except ImportError:
-    # python3-selenium is installed for Debian's Python; a pyenv or venv
-    # python3 first on PATH does not see it. Run again under the system one.
-    if os.path.exists(SYSTEM_PYTHON) and not os.environ.get("ANYON_T9100_SYSTEM_PYTHON"):
-        os.environ["ANYON_T9100_SYSTEM_PYTHON"] = "1"
-        sys.stdout.flush()
-        os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON] + sys.argv)
-    print("Bail out! python3-selenium is missing (apt-get install python3-selenium)", flush=True)
-    sys.exit(1)
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from browser import By, Keys, Page as BasePage, Select, require_chromium, set_value, start_browser
 from anyontest import TAP, Stack
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, stack_env, sign_in
 
 t = TAP()
-for path, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-    if not os.access(path, os.X_OK):
-        t.bail("%s is missing (apt-get install %s)" % (path, pkg))
+require_chromium(t)
 
 SHOTS = os.environ.get("ANYON_T9100_SHOTS")  # a directory: keep screenshots there
 LOGIN = "octocat"
 
 
-def start_browser():
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--disable-gpu", "--no-first-run"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-
-
-class Page:
-    """The driver plus explicit waits that report instead of raising."""
-
-    def __init__(self, driver):
-        self.d = driver
-        self.console = []
-
-    def find(self, css):
-        return self.d.find_element(By.CSS_SELECTOR, css)
-
-    def finds(self, css):
-        return self.d.find_elements(By.CSS_SELECTOR, css)
-
-    def text(self, css):
-        els = self.finds(css)
-        return els[0].text if els else None
-
-    def attr(self, css, name):
-        els = self.finds(css)
-        return els[0].get_attribute(name) if els else None
-
-    def shown(self, css):
-        els = self.finds(css)
-        return bool(els) and els[0].is_displayed()
-
-    def wait(self, cond, timeout=10):
-        try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.05,
-                                 ignored_exceptions=(WebDriverException,)).until(cond)
-        except TimeoutException:
-            return None
-
-    def wait_css(self, css, timeout=10):
-        return self.wait(lambda d: self.shown(css), timeout)
-
+class Page(BasePage):
     def rows(self):
         return [e.get_attribute("data-full-name") for e in self.finds("#import-list .repo-row[data-full-name]")]
 
     def row(self, full):
         return self.find('#import-list .repo-row[data-full-name="%s"]' % full)
-
-    def logs(self):
-        self.console += self.d.get_log("browser")
-        return self.console
 
     def shot(self, name):
         if SHOTS:
@@ -119,11 +48,6 @@ class Page:
         return "url: %s\ntoasts: %r\ndevice-status: %r\nimport-status: %r\nmain: %r" % (
             self.d.current_url, [e.text for e in self.finds("#toasts .toast")],
             self.text("#device-status"), self.text("#import-status"), (self.text("#main") or "")[:400])
-
-
-def set_value(el, value):
-    el.clear()
-    el.send_keys(value)
 
 
 def approve_in_tab(p, code, action):
