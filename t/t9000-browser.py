@@ -11,7 +11,7 @@ Debian's python3-selenium are required: without them this test fails.
 import os, re, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from browser import By, Page as BasePage, require_chromium, set_value, start_browser
+from browser import By, Page as BasePage, WebDriverException, require_chromium, set_value, start_browser
 from anyontest import TAP, Stack
 
 t = TAP()
@@ -24,6 +24,15 @@ class Page(BasePage):
         return "url: %s\ntoasts: %r\njob-state: %r\njob-output: %r" % (
             self.d.current_url, [e.text for e in self.finds("#toasts .toast")],
             self.text("#job-state"), self.text("#job-output"))
+
+    def clear_toasts(self):
+        """Dismisses every toast: they sit over the Settings cards' buttons."""
+        for b in self.finds("#toasts .toast-close"):
+            try:
+                b.click()
+            except WebDriverException:
+                pass
+        self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#toasts .toast"))
 
 
 with Stack() as s:
@@ -109,9 +118,51 @@ with Stack() as s:
                     and d.find_element(By.CSS_SELECTOR, '[data-testid="health-db"]').text == "ok"),
              "Settings shows the health report", p.text("#main"))
 
-        # --- no errors in the console, apart from the 400 we asked for ---
+        # --- settings: the Credentials card stores a key and never shows it ---
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "cred-empty").text == "No credentials stored"),
+             "the Credentials card says no credentials are stored", p.text("#cred-card"))
+        t.ok("encrypted at rest" in (p.text("#cred-card") or ""), "... and that values are encrypted at rest")
+        key = "sk-ant-t9000-" + os.urandom(8).hex()
+        p.clear_toasts()
+        set_value(p.find("#cred-anthropic"), key)
+        p.find("#cred-anthropic-save").click()
+        row = '#cred-list [data-kind="anthropic_api_key"]'
+        t.ok(p.wait(lambda d: "Anthropic API key" in d.find_element(By.CSS_SELECTOR, row).text),
+             "saving shows a row for the Anthropic API key", p.state())
+        t.ok(p.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#toasts .toast-success")
+                               if "API key saved" in e.text]), "... with a success toast", p.state())
+        t.eq(p.find("#cred-anthropic").get_attribute("value"), "", "the key input is cleared")
+        t.ok(key not in driver.page_source, "the page never holds the key's value")
+        t.ok(not p.finds("#cred-empty"), "the empty note is gone")
+
+        r = c.request("PUT", "/api/secrets/anthropic_api_key", {"value": "sk-ant bad"})
+        t.eq(r.status, 400, "the API refuses a key with a space")
+        message = r.json["error"]["message"]
+        p.clear_toasts()
+        set_value(p.find("#cred-anthropic"), "sk-ant bad")
+        p.find("#cred-anthropic-save").click()
+        t.ok(p.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#toasts .toast-error")
+                               if message in e.text]), "a key with a space shows the server's message", p.state())
+        t.eq(p.attr("#cred-anthropic", "aria-invalid"), "true", "... and marks the input invalid")
+
+        p.clear_toasts()
+        p.find("#cred-delete-anthropic_api_key").click()
+        t.ok(p.wait_css("#cred-delete-anthropic_api_key-yes") and p.finds(row),
+             "Remove asks to confirm first; the row stays", p.text("#cred-card"))
+        p.find("#cred-delete-anthropic_api_key-no").click()
+        t.ok(p.wait_css("#cred-delete-anthropic_api_key") and p.finds(row), "No keeps the key")
+        p.find("#cred-delete-anthropic_api_key").click()
+        p.wait_css("#cred-delete-anthropic_api_key-yes")
+        p.find("#cred-delete-anthropic_api_key-yes").click()
+        t.ok(p.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, row)
+                    and d.find_element(By.ID, "cred-empty").is_displayed()),
+             "Yes removes the key: the row disappears", p.text("#cred-card"))
+        t.eq(c.get("/api/secrets").json["secrets"], [], "the API holds no secret any more")
+
+        # --- no errors in the console, apart from the 400s we asked for ---
         def expected(e):
-            return e.get("source") == "network" and "/api/jobs " in e["message"] and "status of 400" in e["message"]
+            return (e.get("source") == "network" and "status of 400" in e["message"]
+                    and ("/api/jobs " in e["message"] or "/api/secrets/anthropic_api_key " in e["message"]))
         severe = [e for e in p.logs() if e["level"] == "SEVERE" and not expected(e)]
         t.ok(not severe, "no errors in the browser console", "\n".join(e["message"] for e in severe))
         t.ok(any(expected(e) for e in p.logs()), "the console log was captured (the refused POST is in it)")

@@ -102,7 +102,7 @@ def run_cloud(p, gh, s):
 
     msg = approve_in_tab(p, code, "cancel")
     t.ok(msg and "cancelled" in msg.lower(), "the stand-in's page cancels the code (second tab)", msg)
-    t.ok(p.wait(lambda d: d.find_element(By.ID, "device-status").get_attribute("data-state") == "denied", 15),
+    t.ok(p.wait(lambda d: d.find_element(By.ID, "device-status").get_attribute("data-state") == "denied", 40),
          "polling ends in denied by itself", p.state())
     t.ok("cancelled on GitHub" in (p.text("#device-status") or ""), "the server's message is shown",
          p.text("#device-status"))
@@ -116,7 +116,9 @@ def run_cloud(p, gh, s):
 
     msg = approve_in_tab(p, code, "authorize")
     t.ok(msg and "all set" in msg, "the stand-in's page approves the code (second tab)", msg)
-    t.ok(p.wait(lambda d: d.find_element(By.ID, "session-user").text == LOGIN, 15),
+    # Device-flow polling takes a few intervals; sanitizer builds on a busy
+    # machine are slow: give it time (the wait returns as soon as it is true).
+    t.ok(p.wait(lambda d: d.find_element(By.ID, "session-user").text == LOGIN, 40),
          "the page signs in by itself: the header shows the login", p.state())
     t.ok(p.wait(lambda d: not d.find_elements(By.ID, "device-modal") and d.current_url.endswith("#/board")
                 and d.find_element(By.ID, "import-open")),
@@ -221,7 +223,7 @@ def run_cloud(p, gh, s):
     p.find("#device-begin").click()
     t.ok(p.wait(lambda d: d.find_element(By.ID, "device-user-code").text), "it shows a code", p.state())
     gh.approve(p.text("#device-user-code"), LOGIN)
-    t.ok(p.wait(lambda d: d.find_element(By.ID, "gh-card-state").get_attribute("data-state") == "connected", 15),
+    t.ok(p.wait(lambda d: d.find_element(By.ID, "gh-card-state").get_attribute("data-state") == "connected", 40),
          "after approval the card says connected", p.state())
     t.eq(p.text("#gh-card-state"), "Connected as " + LOGIN, "... as the login")
     t.eq(p.text("#session-user"), LOGIN, "still signed in as the same user")
@@ -273,7 +275,7 @@ def run_local(p, gh, s):
     t.ok(p.wait(lambda d: d.find_element(By.CSS_SELECTOR, '#device-modal[data-purpose="connect"]')
                 and d.find_element(By.ID, "device-user-code").text), "Connect opens the device flow", p.state())
     gh.approve(p.text("#device-user-code"), LOGIN)
-    t.ok(p.wait(lambda d: d.find_element(By.ID, "gh-card-state").text == "Connected as " + LOGIN, 15),
+    t.ok(p.wait(lambda d: d.find_element(By.ID, "gh-card-state").text == "Connected as " + LOGIN, 40),
          "local mode: after approval the card says connected as the GitHub login", p.state())
     t.eq(p.text("#session-user"), "local", "local mode: still the local user")
     severe = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]

@@ -28,7 +28,7 @@ except ImportError:
     print("Bail out! python3-selenium is missing (apt-get install python3-selenium)", flush=True)
     sys.exit(1)
 
-__all__ = ["By", "Keys", "Select", "Page", "require_chromium", "start_browser", "set_value"]
+__all__ = ["By", "Keys", "Select", "Page", "WebDriverException", "require_chromium", "start_browser", "set_value"]
 
 
 def require_chromium(t):
@@ -67,17 +67,29 @@ class Page:
     def finds(self, css):
         return self.d.find_elements(By.CSS_SELECTOR, css)
 
+    # The page re-renders under our feet: an element found a moment ago may
+    # be gone (stale). These readers answer None/False then instead of
+    # raising, so a failing check's diagnostics never hide its message.
     def text(self, css):
-        els = self.finds(css)
-        return els[0].text if els else None
+        try:
+            els = self.finds(css)
+            return els[0].text if els else None
+        except WebDriverException:
+            return None
 
     def attr(self, css, name):
-        els = self.finds(css)
-        return els[0].get_attribute(name) if els else None
+        try:
+            els = self.finds(css)
+            return els[0].get_attribute(name) if els else None
+        except WebDriverException:
+            return None
 
     def shown(self, css):
-        els = self.finds(css)
-        return bool(els) and els[0].is_displayed()
+        try:
+            els = self.finds(css)
+            return bool(els) and els[0].is_displayed()
+        except WebDriverException:
+            return False
 
     def wait(self, cond, timeout=10):
         """Waits until cond(driver) is true; returns its value or None."""

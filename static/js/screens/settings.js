@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { githubState, isCloud, onSession, refreshSession, signOut } from "../auth.js";
-import { ago, el, replaceChildren } from "../dom.js";
+import { absTime, ago, el, replaceChildren } from "../dom.js";
 import { githubMark, openDeviceFlow } from "../github.js";
 import { onHealth } from "../health.js";
 import { toastSuccess } from "../toast.js";
@@ -135,6 +135,128 @@ function githubCard(session, signal) {
 	return card;
 }
 
+const CRED_LABELS = {
+	anthropic_api_key: "Anthropic API key",
+	github_pat: "GitHub personal access token",
+	github_token: "GitHub token (from sign-in)",
+	github_refresh_token: "GitHub refresh token",
+	claude_credential: "Claude credential",
+};
+const CRED_SETTABLE = new Set(["anthropic_api_key", "github_pat"]);
+
+// The Credentials card (#cred-card): the metadata of GET /api/secrets as
+// rows [data-kind], never a value; #cred-anthropic + #cred-anthropic-save
+// set the Anthropic API key; #cred-delete-<kind> asks "Remove?" inline
+// (#cred-delete-<kind>-yes / -no) before DELETE /api/secrets/<kind>.
+function credentialsCard(signal) {
+	const list = el("ul", { id: "cred-list", class: "cred-list" },
+		el("li", { class: "muted" }, "Loading\u2026"));
+	const input = el("input", { type: "password", id: "cred-anthropic", autocomplete: "off",
+		spellcheck: "false", placeholder: "sk-ant-\u2026" });
+	const save = el("button", { id: "cred-anthropic-save", class: "btn btn-primary", type: "submit" }, "Save");
+	const form = el("form", { id: "cred-form", class: "cred-form" },
+		el("label", { for: "cred-anthropic" }, "Set or replace the Anthropic API key"),
+		el("div", { class: "cred-form-row" }, input, save));
+	const card = el("section", { id: "cred-card", class: "card", "aria-labelledby": "cred-card-title" },
+		el("h3", { id: "cred-card-title" }, "Credentials"),
+		el("p", { class: "muted small" }, "Values are encrypted at rest and never shown again."),
+		list,
+		form);
+	let confirming = null;
+	let secrets = null;
+
+	function when(label, t) {
+		return t ? `${label} ${ago(t)}` : null;
+	}
+
+	function draw() {
+		if (secrets === null)
+			return;
+		if (!secrets.length) {
+			replaceChildren(list, el("li", { id: "cred-empty", class: "muted" }, "No credentials stored"));
+			return;
+		}
+		replaceChildren(list, secrets.map((sec) => {
+			const kind = sec.kind;
+			const facts = [
+				when("updated", sec.updated_at),
+				sec.last_used_at ? when("last used", sec.last_used_at) : "never used",
+				sec.expires_at ? "expires " + absTime(sec.expires_at) : null,
+			].filter(Boolean).join(" \u00b7 ");
+			let action = null;
+			if (CRED_SETTABLE.has(kind) && confirming === kind) {
+				const yes = el("button", { id: `cred-delete-${kind}-yes`, class: "btn btn-sm btn-danger", type: "button" }, "Yes");
+				const no = el("button", { id: `cred-delete-${kind}-no`, class: "btn btn-sm", type: "button" }, "No");
+				yes.addEventListener("click", () => remove(kind));
+				no.addEventListener("click", () => { confirming = null; draw(); document.getElementById(`cred-delete-${kind}`)?.focus(); });
+				action = el("span", { class: "cred-confirm", role: "group", "aria-label": "Confirm removal" },
+					el("span", { class: "small" }, "Remove?"), yes, no);
+			} else if (CRED_SETTABLE.has(kind)) {
+				action = el("button", { id: `cred-delete-${kind}`, class: "btn btn-sm btn-danger", type: "button",
+					"aria-label": "Remove " + (CRED_LABELS[kind] || kind) }, "Remove");
+				action.addEventListener("click", () => {
+					confirming = kind;
+					draw();
+					document.getElementById(`cred-delete-${kind}-no`)?.focus();
+				});
+			}
+			return el("li", { class: "cred-row", dataset: { kind, invalid: String(!!sec.invalid) } },
+				el("div", { class: "cred-info" },
+					el("span", { class: "cred-label" }, CRED_LABELS[kind] || kind,
+						sec.invalid ? el("span", { class: "cred-invalid small" }, "invalid") : null),
+					el("span", { class: "muted small" }, facts)),
+				action);
+		}));
+	}
+
+	async function load() {
+		try {
+			const r = await api.get("/api/secrets", { signal });
+			secrets = (r && r.secrets) || [];
+			draw();
+		} catch (err) {
+			if (err && err.name === "AbortError")
+				return;
+			replaceChildren(list, el("li", { class: "muted" }, "The credentials could not be loaded."));
+		}
+	}
+
+	async function remove(kind) {
+		try {
+			await api.delete("/api/secrets/" + encodeURIComponent(kind), { signal });
+			toastSuccess((CRED_LABELS[kind] || kind) + " removed");
+		} catch {
+			// api.js showed why
+		}
+		confirming = null;
+		await load();
+	}
+
+	form.addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		const value = input.value;
+		if (!value)
+			return;
+		save.disabled = true;
+		try {
+			await api.put("/api/secrets/anthropic_api_key", { value }, { signal });
+			input.value = "";
+			input.removeAttribute("aria-invalid");
+			toastSuccess("Anthropic API key saved");
+			await load();
+		} catch (err) {
+			// api.js toasted the server's message
+			if (err && err.status === 400)
+				input.setAttribute("aria-invalid", "true");
+		}
+		save.disabled = false;
+	});
+
+	load();
+	onSession((ns) => { if (ns) load(); }, signal);
+	return card;
+}
+
 function healthCard(signal) {
 	const body = el("div", {}, el("p", { class: "muted" }, "Checking\u2026"));
 	const checked = el("span", { class: "muted small" });
@@ -183,5 +305,6 @@ export function render(main, { session, signal }) {
 			el("section", { class: "settings-section", "aria-labelledby": "integrations-title" },
 				el("h2", { id: "integrations-title", class: "section-title" }, "Integrations"),
 				el("div", { class: "integrations-grid" },
-					githubCard(session, signal)))));
+					githubCard(session, signal),
+					credentialsCard(signal)))));
 }
