@@ -37,7 +37,9 @@ int gh_device_code(const char *scope, struct gh_response *out);
 /* POST {github_url}/login/oauth/access_token for a device code. */
 int gh_poll_token(const char *device_code, struct gh_response *out);
 
-/* POST {github_url}/login/oauth/access_token with grant_type=refresh_token. */
+/* POST {github_url}/login/oauth/access_token with grant_type=refresh_token.
+ * No client secret: GitHub requires one except for tokens that came from
+ * the device flow, which anyon's always do. */
 int gh_refresh_token(const char *refresh_token, struct gh_response *out);
 
 /* GET {github_api_url}{path} with the token. path starts with '/' and may
