@@ -23,6 +23,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_MAX_BODY", offsetof(struct config, max_body), 1 << 20, 1024, 64 << 20 },
 	{ "ANYON_SESSION_TTL", offsetof(struct config, session_ttl_s), 7 * 86400, 60, 365 * 86400 },
 	{ "ANYON_SESSION_MAX", offsetof(struct config, session_max_s), 30 * 86400, 60, 365 * 86400 },
+	{ "ANYON_SESSIONS_PER_ADDR", offsetof(struct config, sessions_per_addr), 300, 1, 1000000 },
 	{ "ANYON_JOB_LEASE_S", offsetof(struct config, lease_s), 30, 1, 3600 },
 	{ "ANYON_HEARTBEAT_S", offsetof(struct config, heartbeat_s), 5, 1, 600 },
 	{ "ANYON_WORKER_POLL_MS", offsetof(struct config, worker_poll_ms), 200, 10, 60000 },

@@ -21,6 +21,7 @@ struct config {
 	int64_t max_body;           /* ANYON_MAX_BODY bytes, default 1 MiB */
 	int64_t session_ttl_s;      /* ANYON_SESSION_TTL idle lifetime, default 7 days */
 	int64_t session_max_s;      /* ANYON_SESSION_MAX absolute lifetime, default 30 days */
+	int64_t sessions_per_addr;  /* ANYON_SESSIONS_PER_ADDR new sessions per address per 10 min, default 300 */
 	int64_t lease_s;            /* ANYON_JOB_LEASE_S, default 30 */
 	int64_t heartbeat_s;        /* ANYON_HEARTBEAT_S, default 5 */
 	int64_t worker_poll_ms;     /* ANYON_WORKER_POLL_MS idle poll, default 200 */

@@ -89,7 +89,9 @@ struct db_session {
 };
 
 int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id,
-		      int64_t now, int64_t expires_at, struct db_session *out);
+		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out);
+/* Sessions created from addr since the given time. */
+int db_session_count_from(struct db *db, const char *addr, int64_t since, int64_t *n);
 /* Finds an unexpired session by token hash. */
 int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 		    struct db_session *out);

@@ -21,6 +21,7 @@ enum stmt_id {
 	S_USER_LOCAL,
 	S_SESSION_CREATE,
 	S_SESSION_FIND,
+	S_SESSION_COUNT_FROM,
 	S_SESSION_TOUCH,
 	S_SESSION_ROTATE,
 	S_SESSION_DELETE,
@@ -86,8 +87,9 @@ enum stmt_id {
 static const char *const stmt_sql[S__COUNT] = {
 	[S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
 	[S_USER_LOCAL] = "SELECT " USER_COLS " FROM users WHERE is_local = 1 ORDER BY id LIMIT 1",
-	[S_SESSION_CREATE] = "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) "
-		"VALUES (?1, ?2, ?3, ?3, ?4) RETURNING id",
+	[S_SESSION_CREATE] = "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, "
+		"created_addr) VALUES (?1, ?2, ?3, ?3, ?4, ?5) RETURNING id",
+	[S_SESSION_COUNT_FROM] = "SELECT count(*) FROM sessions WHERE created_addr = ?1 AND created_at >= ?2",
 	[S_SESSION_FIND] = "SELECT id, coalesce(user_id, 0), created_at, last_seen_at, expires_at "
 		"FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
 	[S_SESSION_TOUCH] = "UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1",
@@ -489,7 +491,7 @@ static void session_cols(sqlite3_stmt *s, struct db_session *out)
 }
 
 int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id,
-		      int64_t now, int64_t expires_at, struct db_session *out)
+		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out)
 {
 	sqlite3_stmt *s = stmt(db, S_SESSION_CREATE);
 	int rc;
@@ -501,6 +503,7 @@ int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_
 		sqlite3_bind_int64(s, 2, user_id);
 	sqlite3_bind_int64(s, 3, now);
 	sqlite3_bind_int64(s, 4, expires_at);
+	sqlite3_bind_text(s, 5, addr ? addr : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		out->id = sqlite3_column_int64(s, 0);
@@ -510,6 +513,22 @@ int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW ? DB_OK : db_fail(db, "creating session");
+}
+
+int db_session_count_from(struct db *db, const char *addr, int64_t since, int64_t *n)
+{
+	sqlite3_stmt *s = stmt(db, S_SESSION_COUNT_FROM);
+	int rc;
+
+	if (!s)
+		return DB_ERROR;
+	sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, since);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? DB_OK : db_fail(db, "counting sessions");
 }
 
 int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,

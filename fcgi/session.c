@@ -12,6 +12,7 @@
 /* A session's last_seen is written at most this often, so reads stay reads;
  * more often when the idle timeout is short (see touch_interval()). */
 #define TOUCH_INTERVAL_S 300
+#define NEW_SESSION_WINDOW_S 600
 
 int session_token_hash(const char *token_hex, unsigned char out[32])
 {
@@ -101,7 +102,7 @@ static int new_token(struct req *r, unsigned char hash[32])
 int session_load(struct req *r, bool create)
 {
 	unsigned char hash[32];
-	int64_t now = now_s(), user_id = 0;
+	int64_t now = now_s(), user_id = 0, recent = 0;
 	struct db_user local;
 	int rc;
 
@@ -128,6 +129,16 @@ int session_load(struct req *r, bool create)
 	if (!create)
 		return 0;
 
+	/* Every browser without a cookie gets a row: cap how many one address
+	 * can make, so a loop of cookie-less requests cannot grow the table. */
+	if (db_session_count_from(r->db, r->remote_addr, now - NEW_SESSION_WINDOW_S, &recent))
+		goto fail;
+	if (recent >= g_config.sessions_per_addr) {
+		r->retry_after = 60;
+		reply_error(r, 429, "rate_limited", "too many new sessions from this address; try again later");
+		return -1;
+	}
+
 	/* Local mode: every browser is the implicit local user. */
 	if (!g_config.cloud) {
 		rc = db_user_local(r->db, &local);
@@ -137,7 +148,8 @@ int session_load(struct req *r, bool create)
 	}
 	if (new_token(r, hash))
 		goto fail;
-	if (db_session_create(r->db, hash, user_id, now, now + g_config.session_ttl_s, &r->session))
+	if (db_session_create(r->db, hash, user_id, now, now + g_config.session_ttl_s, r->remote_addr,
+			      &r->session))
 		goto fail;
 	r->has_session = true;
 	r->set_cookie = true;

@@ -11,7 +11,8 @@
 #include "fcgi/http.h"
 
 /* Resolves the browser's session (and its user) into r. With create, a new
- * session is made when there is none. Returns 0, or -1 after replying 500. */
+ * session is made when there is none. Returns 0, or -1 after replying (500,
+ * or 429 when the address made too many sessions lately). */
 int session_load(struct req *r, bool create);
 
 /* True when the X-CSRF-Token header matches the session. */

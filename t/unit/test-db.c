@@ -67,7 +67,9 @@ int main(void)
 	   "the local user exists");
 
 	memset(h, 7, sizeof(h));
-	ok(db_session_create(db, h, u.id, now, now + 60, &s) == DB_OK, "session created");
+	ok(db_session_create(db, h, u.id, now, now + 60, "127.0.0.9", &s) == DB_OK, "session created");
+	ok(db_session_count_from(db, "127.0.0.9", now - 10, &id) == DB_OK && id == 1 &&
+	   db_session_count_from(db, "127.0.0.8", now - 10, &id) == DB_OK && id == 0, "sessions counted per address");
 	ok(db_session_find(db2, h, now + 1, &s2) == DB_OK && s2.id == s.id && s2.user_id == u.id,
 	   "session found by hash from another connection");
 	ok(db_session_find(db, h, now + 60, &s2) == DB_NOTFOUND, "expired session not found");
