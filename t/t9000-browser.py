@@ -22,7 +22,7 @@ class Page(BasePage):
     def state(self):
         """What the page shows, for a failing check's diagnostics."""
         return "url: %s\ntoasts: %r\njob-state: %r\njob-output: %r" % (
-            self.d.current_url, [e.text for e in self.finds("#toasts .toast")],
+            self.d.current_url, self.texts("#toasts .toast"),
             self.text("#job-state"), self.text("#job-output"))
 
     def clear_toasts(self):

@@ -46,7 +46,7 @@ class Page(BasePage):
 
     def state(self):
         return "url: %s\ntoasts: %r\ndevice-status: %r\nimport-status: %r\nmain: %r" % (
-            self.d.current_url, [e.text for e in self.finds("#toasts .toast")],
+            self.d.current_url, self.texts("#toasts .toast"),
             self.text("#device-status"), self.text("#import-status"), (self.text("#main") or "")[:400])
 
 
@@ -199,7 +199,10 @@ def run_cloud(p, gh, s):
     t.ok(p.wait(lambda d: d.find_element(By.CSS_SELECTOR, '#device-modal[data-purpose="relogin"]')
                 .get_attribute("open") is not None),
          "GitHub refusing the token opens the sign-in-again dialog by itself", p.state())
-    t.ok(p.wait(lambda d: "no longer accepts" in d.find_element(By.ID, "import-status").text),
+    # textContent: the sign-in-again dialog sits on top, and .text reports
+    # only what Selenium judges visible.
+    t.ok(p.wait(lambda d: "no longer accepts" in
+                (d.find_element(By.ID, "import-status").get_attribute("textContent") or ""), 20),
          "the import dialog says why it has no list", p.state())
     p.shot("09-relogin")
     d.find_element(By.ID, "device-cancel").click()

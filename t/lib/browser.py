@@ -77,6 +77,16 @@ class Page:
         except WebDriverException:
             return None
 
+    def texts(self, css):
+        """Texts of every match; ones that vanish while read are skipped."""
+        out = []
+        for e in self.finds(css):
+            try:
+                out.append(e.text)
+            except WebDriverException:
+                pass
+        return out
+
     def attr(self, css, name):
         try:
             els = self.finds(css)
