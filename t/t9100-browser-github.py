@@ -20,7 +20,7 @@ Chromium, chromedriver and Debian's python3-selenium are required.
 import os, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from browser import By, Keys, Page as BasePage, Select, require_chromium, set_value, start_browser
+from browser import By, Keys, Page as BasePage, Select, driven, require_chromium, set_value
 from anyontest import TAP, Stack
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, stack_env, sign_in
@@ -289,25 +289,8 @@ REPOS = ["widget-%02d" % i for i in range(9)] + ["secret-plans", "hello-world"]
 
 
 def browse(stack, fn, *args):
-    driver = start_browser()
-    p = Page(driver)
-    try:
+    with driven(t, stack, Page, "t9100") as p:
         fn(p, *args, stack)
-    except Exception:
-        stack.keep = True
-        try:
-            driver.save_screenshot(os.path.join(stack.data, "t9100-failure.png"))
-        except WebDriverException:
-            pass
-        raise
-    finally:
-        if t.failed:
-            stack.keep = True
-            try:
-                driver.save_screenshot(os.path.join(stack.data, "t9100-failure.png"))
-            except WebDriverException:
-                pass
-        driver.quit()
 
 
 with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:

@@ -7,6 +7,7 @@ chromium or chromedriver the test bails out (fails), never skips.
 """
 import os
 import sys
+from contextlib import contextmanager
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -28,7 +29,8 @@ except ImportError:
     print("Bail out! python3-selenium is missing (apt-get install python3-selenium)", flush=True)
     sys.exit(1)
 
-__all__ = ["By", "Keys", "Select", "Page", "WebDriverException", "require_chromium", "start_browser", "set_value"]
+__all__ = ["By", "Keys", "Select", "Page", "WebDriverException", "driven", "require_chromium",
+           "start_browser", "set_value"]
 
 
 def require_chromium(t):
@@ -115,3 +117,25 @@ class Page:
     def logs(self):
         self.console += self.d.get_log("browser")
         return self.console
+
+
+@contextmanager
+def driven(t, stack, page_class=Page, name="browser"):
+    """A browser for one Stack: yields page_class(driver). When the test
+    raises or any check failed, saves NAME-failure.png in the stack's data
+    dir and keeps that dir; always quits the browser."""
+    driver = start_browser()
+    failed = False
+    try:
+        yield page_class(driver)
+    except Exception:
+        failed = True
+        raise
+    finally:
+        if failed or t.failed:
+            stack.keep = True
+            try:
+                driver.save_screenshot(os.path.join(stack.data, name + "-failure.png"))
+            except WebDriverException:
+                pass
+        driver.quit()
