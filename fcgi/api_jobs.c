@@ -84,10 +84,20 @@ void api_jobs_create(struct req *r)
 		reply_error(r, 400, "invalid_field", "%s", err);
 		return;
 	}
-	if (db_job_create(r->db, r->user.id, kind,
+	/* One transaction: the answer is the job as created, before a worker
+	 * can claim it between the insert and the read-back. */
+	if (db_begin_write(r->db) ||
+	    db_job_create(r->db, r->user.id, kind,
 			  json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
 			  (int)g_config.job_max_attempts, now_s(), &id) ||
 	    db_job_get(r->db, id, r->user.id, &job) != DB_OK) {
+		db_rollback(r->db);
+		reply_error(r, 500, "internal", "storing the job failed");
+		return;
+	}
+	if (db_commit(r->db)) {
+		db_rollback(r->db);
+		db_job_clear(&job);
 		reply_error(r, 500, "internal", "storing the job failed");
 		return;
 	}
