@@ -267,6 +267,16 @@ static int exec_sql(struct db *db, const char *sql)
 	return DB_OK;
 }
 
+/* Runs a write that must match a row: DB_NOTFOUND when none changed. */
+static int exec_one(struct db *db, sqlite3_stmt *s, const char *what)
+{
+	int changes = 0;
+
+	if (exec_stmt(db, s, what, &changes))
+		return DB_ERROR;
+	return changes ? DB_OK : DB_NOTFOUND;
+}
+
 struct db *db_open(const char *path, bool migrate, char *err, size_t errlen)
 {
 	struct db *db = calloc(1, sizeof(*db));
@@ -565,16 +575,13 @@ int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at)
 int db_session_rotate(struct db *db, int64_t id, const unsigned char hash[32], int64_t user_id)
 {
 	sqlite3_stmt *s = stmt(db, S_SESSION_ROTATE);
-	int changes = 0;
 
 	if (!s)
 		return DB_ERROR;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_blob(s, 2, hash, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, user_id);
-	if (exec_stmt(db, s, "rotating session", &changes))
-		return DB_ERROR;
-	return changes ? DB_OK : DB_NOTFOUND;
+	return exec_one(db, s, "rotating session");
 }
 
 int db_session_delete(struct db *db, int64_t id)
@@ -807,7 +814,6 @@ int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state s
 		  bool has_exit_code, int exit_code, const char *error, int64_t now)
 {
 	sqlite3_stmt *s = stmt(db, S_JOB_FINISH);
-	int changes = 0;
 
 	if (!s)
 		return DB_ERROR;
@@ -819,23 +825,18 @@ int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state s
 	if (error && *error)
 		sqlite3_bind_text(s, 5, error, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, now);
-	if (exec_stmt(db, s, "finishing job", &changes))
-		return DB_ERROR;
-	return changes ? DB_OK : DB_NOTFOUND;
+	return exec_one(db, s, "finishing job");
 }
 
 int db_job_release(struct db *db, int64_t id, const char *owner)
 {
 	sqlite3_stmt *s = stmt(db, S_JOB_RELEASE);
-	int changes = 0;
 
 	if (!s)
 		return DB_ERROR;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
-	if (exec_stmt(db, s, "releasing job", &changes))
-		return DB_ERROR;
-	return changes ? DB_OK : DB_NOTFOUND;
+	return exec_one(db, s, "releasing job");
 }
 
 int db_job_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now,
@@ -1065,7 +1066,6 @@ int db_secret_store(struct db *db, int64_t id, const char *key_id,
 		    const unsigned char tag[DB_TAG_LEN], int64_t expires_at, int64_t now)
 {
 	sqlite3_stmt *s = stmt(db, S_SECRET_STORE);
-	int changes = 0;
 
 	if (!s || len > 0x7fffffff)
 		return DB_ERROR;
@@ -1076,9 +1076,7 @@ int db_secret_store(struct db *db, int64_t id, const char *key_id,
 	sqlite3_bind_blob(s, 5, tag, DB_TAG_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, expires_at);
 	sqlite3_bind_int64(s, 7, now);
-	if (exec_stmt(db, s, "storing secret", &changes))
-		return DB_ERROR;
-	return changes ? DB_OK : DB_NOTFOUND;
+	return exec_one(db, s, "storing secret");
 }
 
 int db_secret_get(struct db *db, int64_t user_id, const char *kind, bool with_ciphertext,
@@ -1127,15 +1125,12 @@ int db_secret_list(struct db *db, int64_t user_id, db_secret_fn fn, void *arg)
 int db_secret_delete(struct db *db, int64_t user_id, const char *kind)
 {
 	sqlite3_stmt *s = stmt(db, S_SECRET_DELETE);
-	int changes = 0;
 
 	if (!s)
 		return DB_ERROR;
 	sqlite3_bind_int64(s, 1, user_id);
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
-	if (exec_stmt(db, s, "deleting secret", &changes))
-		return DB_ERROR;
-	return changes ? DB_OK : DB_NOTFOUND;
+	return exec_one(db, s, "deleting secret");
 }
 
 int db_secret_touch(struct db *db, int64_t id, int64_t now)
@@ -1152,16 +1147,13 @@ int db_secret_touch(struct db *db, int64_t id, int64_t now)
 int db_secret_set_invalid(struct db *db, int64_t user_id, const char *kind, bool invalid)
 {
 	sqlite3_stmt *s = stmt(db, S_SECRET_INVALID);
-	int changes = 0;
 
 	if (!s)
 		return DB_ERROR;
 	sqlite3_bind_int64(s, 1, user_id);
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 3, invalid);
-	if (exec_stmt(db, s, "flagging secret", &changes))
-		return DB_ERROR;
-	return changes ? DB_OK : DB_NOTFOUND;
+	return exec_one(db, s, "flagging secret");
 }
 
 int db_secret_ids_not_under(struct db *db, const char *key_id, int64_t after,
