@@ -14,15 +14,15 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
-#include "common/audit.h"
-#include "common/config.h"
-#include "common/keyring.h"
-#include "common/legacy.h"
-#include "common/secrets.h"
-#include "common/jobkinds.h"
-#include "common/json.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "services/audit.h"
+#include "base/config.h"
+#include "base/keyring.h"
+#include "services/legacy.h"
+#include "services/secrets.h"
+#include "services/jobkinds.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "db/db.h"
 
 static struct db *open_db(bool migrate)

@@ -175,7 +175,7 @@ typedef int (*db_chunk_fn)(const struct db_chunk *chunk, void *arg);
 int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
 		  db_chunk_fn fn, void *arg, bool *more);
 
-/* ---- secrets (ciphertext only; see common/secrets.h) ---- */
+/* ---- secrets (ciphertext only; see services/secrets.h) ---- */
 #define DB_SECRET_KIND_MAX 32
 #define DB_KEY_ID_MAX 16
 #define DB_NONCE_LEN 12

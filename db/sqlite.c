@@ -8,8 +8,8 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
-#include "common/log.h"
-#include "common/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "db/db.h"
 #include "db/migrations.h"
 

@@ -8,14 +8,14 @@
 
 #include <openssl/crypto.h>
 
-#include "common/audit.h"
-#include "common/config.h"
-#include "common/crypto.h"
-#include "common/github.h"
-#include "common/json.h"
-#include "common/log.h"
-#include "common/secrets.h"
-#include "common/util.h"
+#include "services/audit.h"
+#include "base/config.h"
+#include "base/crypto.h"
+#include "services/github.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "services/secrets.h"
+#include "base/util.h"
 #include "fcgi/api.h"
 #include "fcgi/session.h"
 

@@ -1,9 +1,9 @@
 /* api_health.c - GET /api/health and GET /api/session. */
 #include "autoconfig.h"
 
-#include "common/config.h"
-#include "common/json.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "base/json.h"
+#include "base/util.h"
 #include "fcgi/api.h"
 #include "fcgi/session.h"
 

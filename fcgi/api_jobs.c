@@ -3,11 +3,11 @@
 
 #include <string.h>
 
-#include "common/config.h"
-#include "common/jobkinds.h"
-#include "common/json.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "services/jobkinds.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "fcgi/api.h"
 
 #define OUTPUT_MAX_CHUNKS 500

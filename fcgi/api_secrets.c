@@ -6,9 +6,9 @@
 
 #include <openssl/crypto.h>
 
-#include "common/json.h"
-#include "common/secrets.h"
-#include "common/util.h"
+#include "base/json.h"
+#include "services/secrets.h"
+#include "base/util.h"
 #include "fcgi/api.h"
 
 #define SECRET_VALUE_MAX 4096

@@ -7,10 +7,10 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "common/config.h"
-#include "common/json.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "fcgi/http.h"
 
 static const struct {

@@ -16,7 +16,7 @@
 #include <fcgiapp.h>
 #include <json-c/json.h>
 
-#include "common/secrets.h"
+#include "services/secrets.h"
 #include "db/db.h"
 #include "fcgi/router.h"
 

@@ -18,12 +18,12 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
-#include "common/audit.h"
-#include "common/config.h"
-#include "common/keyring.h"
-#include "common/legacy.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "services/audit.h"
+#include "base/config.h"
+#include "base/keyring.h"
+#include "services/legacy.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "db/db.h"
 #include "fcgi/api.h"
 

@@ -5,9 +5,9 @@
 
 #include <string.h>
 
-#include "common/config.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "fcgi/api.h"
 #include "fcgi/session.h"
 

@@ -4,9 +4,9 @@
 
 #include <openssl/crypto.h>
 
-#include "common/config.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "fcgi/session.h"
 
 /* A session's last_seen is written at most this often, so reads stay reads;

@@ -6,7 +6,7 @@
 
 #include <curl/curl.h>
 
-#include "common/json.h"
+#include "base/json.h"
 #include "worker/docker.h"
 
 #define PROBE_MAX_BODY (64 * 1024)

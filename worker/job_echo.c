@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/jobkinds.h"
-#include "common/json.h"
+#include "services/jobkinds.h"
+#include "base/json.h"
 #include "worker/worker.h"
 
 void job_exec_echo(struct job_run *run, struct job_result *res)

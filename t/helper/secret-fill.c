@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/config.h"
-#include "common/keyring.h"
-#include "common/log.h"
-#include "common/secrets.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "base/keyring.h"
+#include "base/log.h"
+#include "services/secrets.h"
+#include "base/util.h"
 #include "db/db.h"
 
 int main(int argc, char **argv)

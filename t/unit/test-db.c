@@ -7,7 +7,7 @@
 
 #include <sqlite3.h>
 
-#include "common/util.h"
+#include "base/util.h"
 #include "db/db.h"
 #include "db/migrations.h"
 #include "t/unit/tap.h"

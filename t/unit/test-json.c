@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "common/json.h"
+#include "base/json.h"
 #include "t/unit/tap.h"
 
 static int parses(const char *s, size_t len)

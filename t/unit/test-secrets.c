@@ -9,10 +9,10 @@
 
 #include <sqlite3.h>
 
-#include "common/crypto.h"
-#include "common/keyring.h"
-#include "common/secrets.h"
-#include "common/util.h"
+#include "base/crypto.h"
+#include "base/keyring.h"
+#include "services/secrets.h"
+#include "base/util.h"
 #include "db/db.h"
 #include "t/unit/tap.h"
 

@@ -1,7 +1,7 @@
 /* Session tokens: hashing, hex handling, CSRF derivation. */
 #include "autoconfig.h"
 
-#include "common/util.h"
+#include "base/util.h"
 #include "fcgi/session.h"
 #include "t/unit/tap.h"
 

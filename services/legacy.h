@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "common/secrets.h"
+#include "services/secrets.h"
 
 #define LEGACY_MAX_BYTES (1024 * 1024)
 

@@ -6,11 +6,11 @@
 
 #include <openssl/crypto.h>
 
-#include "common/audit.h"
-#include "common/crypto.h"
-#include "common/log.h"
-#include "common/secrets.h"
-#include "common/util.h"
+#include "services/audit.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "services/secrets.h"
+#include "base/util.h"
 
 #define ROTATE_BATCH_MAX 1000
 

@@ -3,9 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "common/audit.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "services/audit.h"
+#include "base/log.h"
+#include "base/util.h"
 
 static const char *audit_actor = "anyon";
 

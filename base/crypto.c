@@ -5,8 +5,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "common/crypto.h"
-#include "common/util.h"
+#include "base/crypto.h"
+#include "base/util.h"
 
 int aead_seal(const unsigned char key[AEAD_KEY_LEN], const void *aad, size_t aad_len,
 	      const void *pt, size_t len, unsigned char nonce[AEAD_NONCE_LEN],

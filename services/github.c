@@ -8,11 +8,11 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "common/config.h"
-#include "common/github.h"
-#include "common/json.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "services/github.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define USER_AGENT "anyon/" PACKAGE_VERSION
 #define API_VERSION_HEADER "X-GitHub-Api-Version: 2022-11-28"

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/config.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/util.h"
 
 struct config g_config;
 

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/keyring.h"
+#include "base/keyring.h"
 #include "db/db.h"
 
 enum secret_rc {

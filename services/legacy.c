@@ -13,11 +13,11 @@
 
 #include <openssl/crypto.h>
 
-#include "common/audit.h"
-#include "common/json.h"
-#include "common/legacy.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "services/audit.h"
+#include "base/json.h"
+#include "services/legacy.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /* config.json field -> secret kind */
 static const struct {

@@ -16,8 +16,8 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "common/config.h"
-#include "common/crypto.h"
+#include "base/config.h"
+#include "base/crypto.h"
 
 #define KEYRING_MAX 16
 #define KEY_ID_MAX 16

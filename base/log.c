@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/log.h"
+#include "base/log.h"
 
 static const char *log_prog = "anyon";
 static enum log_level log_min = LOG_INFO;

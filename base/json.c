@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json.h"
+#include "base/json.h"
 
 int json_parse(const char *buf, size_t len, json_object **out, char *err, size_t errlen)
 {

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/json.h"
-#include "common/jobkinds.h"
-#include "common/util.h"
+#include "base/json.h"
+#include "services/jobkinds.h"
+#include "base/util.h"
 
 static int echo_validate(json_object *args, char *err, size_t errlen)
 {

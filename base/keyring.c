@@ -11,9 +11,9 @@
 
 #include <openssl/crypto.h>
 
-#include "common/keyring.h"
-#include "common/log.h"
-#include "common/util.h"
+#include "base/keyring.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define KEYRING_MAX_BYTES (16 * 1024)
 #define KEYRING_HEADER "# anyon keyring v1: AES-256 keys. Keep this file secret (mode 0600);\n" \

@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "common/util.h"
+#include "base/util.h"
 
 int64_t now_s(void)
 {
