@@ -187,10 +187,10 @@ static int cmd_job(int argc, char **argv)
 			printf("job %lld %s%s%s\n", (long long)id, job_state_name(job.state),
 			       job.error[0] ? ": " : "", job.error);
 			rc = job.state == JOB_SUCCEEDED ? 0 : 1;
-			db_job_clear(&job);
+			db_job_release(&job);
 			break;
 		}
-		db_job_clear(&job);
+		db_job_release(&job);
 		usleep(100 * 1000);
 	}
 	db_close(db);

@@ -1,11 +1,17 @@
-/* db.h - the data-access layer. Handlers, the worker and anyonctl talk to
- * storage only through these functions, so a second backend can be added
- * behind them without touching callers.
+/* db.h - the data layer's contract. Services, handlers, the worker and
+ * anyonctl reach storage only through these functions; which engine is
+ * underneath (SQLite or PostgreSQL, db/backend.h) is invisible to them.
+ * Each resource's functions live in db/<resource>.c with their SQL.
  *
  * A struct db is one connection. Open it after fork() and never share it
  * across fork() or threads. Functions return DB_OK, DB_NOTFOUND,
  * DB_CONFLICT or DB_ERROR (already logged). Out-structs own no heap memory
- * unless their comment says so.
+ * unless their comment says so. A stored value longer than the field it is
+ * read into is DB_ERROR, never cut short.
+ *
+ * Rules (which job to claim, when a flow may poll, how a sign-in finds its
+ * user) live in services/, above this layer; functions here do one query
+ * or one small unit of work.
  */
 #ifndef ANYON_DB_H
 #define ANYON_DB_H
@@ -23,14 +29,20 @@ enum db_rc {
 
 struct db;
 
-/* Opens (creating if needed) the SQLite file: WAL, busy_timeout, foreign
- * keys. With migrate, applies pending migrations first. Returns NULL on
- * failure and writes the reason to err. */
-struct db *db_open(const char *path, bool migrate, char *err, size_t errlen);
+/* Opens target: a postgres:// or postgresql:// URI (PostgreSQL; the
+ * password comes from libpq's own files or ANYON_DB_PASSWORD_FILE, never
+ * from the URI), or else a SQLite file path (created if needed; WAL,
+ * busy timeout, foreign keys). With migrate, applies pending migrations
+ * first. Returns NULL on failure and writes the reason to err. */
+struct db *db_open(const char *target, bool migrate, char *err, size_t errlen);
 void db_close(struct db *db);
+bool db_target_is_pg(const char *target);
+/* "sqlite" or "postgresql". */
+const char *db_dialect(const struct db *db);
 
-/* Applies every pending migration, each in its own IMMEDIATE transaction
- * (a failing one leaves the database as it was). *applied counts them. */
+/* Applies every pending migration of the connection's dialect, each in its
+ * own transaction (a failing one leaves the database as it was; concurrent
+ * migrators wait for each other). *applied counts them. */
 int db_migrate(struct db *db, int *applied);
 /* The same over any list (ascending versions); for tests. */
 struct migration;
@@ -38,11 +50,16 @@ int db_migrate_list(struct db *db, const struct migration *list, size_t n, int *
 /* Highest applied migration and highest known to this binary. */
 int db_schema_version(struct db *db, int *current, int *latest);
 
-/* Transactions. Use db_begin_write() (BEGIN IMMEDIATE) for every
- * read-then-write sequence. */
+/* Transactions nest: the outermost db_begin_write() opens a transaction
+ * (SQLite: BEGIN IMMEDIATE, which takes the write lock at once), inner
+ * ones a savepoint; each level ends with db_commit() or db_rollback().
+ * A function that needs atomicity opens its own level, so it can run
+ * alone or inside a caller's transaction. */
 int db_begin_write(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+/* Open levels: 0 outside any transaction. */
+int db_tx_depth(const struct db *db);
 
 /* A cheap liveness query. */
 int db_ping(struct db *db);
@@ -71,9 +88,19 @@ int db_user_create(struct db *db, const char *login, const char *name, int64_t n
 /* The implicit user of local mode. */
 int db_user_local(struct db *db, struct db_user *out);
 
-/* Cloud sign-in: the user with this GitHub id (matched by login the first
- * time), created when new; name, email, avatar and admin flag refreshed. */
-int db_user_upsert_github(struct db *db, int64_t github_id, const char *login, const char *name,
+/* The user with this GitHub id. Inside a transaction the row is locked
+ * until it ends (PostgreSQL: FOR UPDATE; SQLite: the write lock). */
+int db_user_by_github(struct db *db, int64_t github_id, struct db_user *out);
+/* A non-local user with this login and no GitHub id yet (locked the same way). */
+int db_user_unbound_by_login(struct db *db, const char *login, struct db_user *out);
+/* Writes a GitHub identity onto user id: login, name, email, avatar,
+ * admin flag and GitHub id. DB_CONFLICT when another row has the login. */
+int db_user_update_github(struct db *db, int64_t id, int64_t github_id, const char *login,
+			  const char *name, const char *email, const char *avatar_url, bool is_admin,
+			  int64_t now, struct db_user *out);
+/* Creates a user for a GitHub identity. DB_CONFLICT when the login or the
+ * GitHub id is taken. */
+int db_user_insert_github(struct db *db, int64_t github_id, const char *login, const char *name,
 			  const char *email, const char *avatar_url, bool is_admin, int64_t now,
 			  struct db_user *out);
 /* Local mode: which GitHub account the user connected (0/NULL: none). */
@@ -114,7 +141,7 @@ struct db_job {
 	int64_t id;
 	int64_t user_id;
 	char kind[DB_JOB_KIND_MAX];
-	char *args;                 /* JSON text, owned: free with db_job_clear() */
+	char *args;                 /* JSON text, owned: free with db_job_release() */
 	enum job_state state;
 	int attempts, max_attempts;
 	bool cancel_requested;
@@ -124,7 +151,7 @@ struct db_job {
 	int64_t created_at, started_at, finished_at; /* 0: not yet */
 };
 
-void db_job_clear(struct db_job *job);
+void db_job_release(struct db_job *job);
 
 int db_job_create(struct db *db, int64_t user_id, const char *kind, const char *args_json,
 		  int max_attempts, int64_t now, int64_t *id_out);
@@ -138,16 +165,25 @@ typedef int (*db_job_fn)(const struct db_job *job, void *arg);
 int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
 		db_job_fn fn, void *arg);
 
+/* Read-only: is any job queued, or running with an expired lease? */
+int db_job_claimable(struct db *db, int64_t now, bool *yes);
+/* Fails running jobs whose lease expired and which used every attempt. */
+int db_job_fail_exhausted(struct db *db, int64_t now, int64_t *failed);
 /* Claims the oldest queued job, or a running one whose lease expired, for
- * owner until now + lease_s. Jobs that ran out of attempts are failed on
- * the way. DB_NOTFOUND when there is nothing to do. */
-int db_job_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
-		 struct db_job *out);
+ * owner until now + lease_s (one more attempt). DB_NOTFOUND when there is
+ * none. Two workers never claim one job: SQLite holds the write lock for
+ * the statement, PostgreSQL picks the row FOR UPDATE SKIP LOCKED. The
+ * caller (services/jobs.c) fails exhausted jobs first. */
+int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lease_s,
+		      struct db_job *out);
 /* Extends the lease. DB_NOTFOUND when owner no longer holds it. Reports
  * whether a cancel was requested. */
 int db_job_renew(struct db *db, int64_t id, const char *owner, int64_t now,
 		 int64_t lease_s, bool *cancel_requested);
-/* Appends one output chunk (next seq) while owner holds the lease. */
+/* Appends one output chunk while owner holds the lease. Its seq comes
+ * from a counter on the job row, bumped in the same transaction, so
+ * concurrent appenders never pick one number twice (the row update
+ * serializes them on both backends). */
 int db_job_append(struct db *db, int64_t id, const char *owner, const char *stream,
 		  const void *data, size_t len, int64_t now, int64_t *seq_out);
 /* Ends the job in a final state while owner holds the lease. */
@@ -155,11 +191,14 @@ int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state s
 		  bool has_exit_code, int exit_code, const char *error, int64_t now);
 /* Hands a running job back to the queue (worker shutdown); the attempt
  * does not count. */
-int db_job_release(struct db *db, int64_t id, const char *owner);
-/* Cancels a queued job at once, or flags a running one; *state_out gets
- * the resulting state. DB_CONFLICT when already final. */
-int db_job_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now,
-		  enum job_state *state_out);
+int db_job_release_lease(struct db *db, int64_t id, const char *owner);
+/* Reads a job to change it: inside a transaction the row stays locked
+ * until it ends (PostgreSQL: FOR UPDATE). user_id 0: any user's. */
+int db_job_get_locked(struct db *db, int64_t id, int64_t user_id, struct db_job *out);
+/* Queued -> cancelled. DB_NOTFOUND when the job is not queued. */
+int db_job_cancel_queued(struct db *db, int64_t id, int64_t now);
+/* Flags a running job for its worker to stop. DB_NOTFOUND when not running. */
+int db_job_flag_cancel(struct db *db, int64_t id);
 
 struct db_chunk {
 	int64_t seq;
@@ -189,18 +228,20 @@ struct db_secret {
 	unsigned char nonce[DB_NONCE_LEN];
 	unsigned char tag[DB_TAG_LEN];
 	unsigned char *ciphertext;   /* owned, NULL when only metadata was read;
-				      * free with db_secret_clear() */
+				      * free with db_secret_release() */
 	size_t ct_len;
 	int64_t created_at, updated_at;
 	int64_t last_used_at, expires_at;   /* 0: never / no expiry */
 	bool invalid;
 };
 
-void db_secret_clear(struct db_secret *s);
+void db_secret_release(struct db_secret *s);
 
 /* Inside a write transaction: the id of the (user, kind) row, inserting an
  * empty placeholder when there is none, so the id can go into the AAD
- * before the ciphertext is written with db_secret_store(). */
+ * before the ciphertext is written with db_secret_store(). One statement
+ * (INSERT ... ON CONFLICT DO UPDATE ... RETURNING), so two writers of one
+ * kind meet on the unique index and get the same row. */
 int db_secret_reserve(struct db *db, int64_t user_id, const char *kind, int64_t now, int64_t *id);
 int db_secret_store(struct db *db, int64_t id, const char *key_id,
 		    const unsigned char nonce[DB_NONCE_LEN], const unsigned char *ct, size_t len,
@@ -259,11 +300,10 @@ struct db_flow {
 int db_flow_create(struct db *db, const struct db_flow *f);
 /* The flow with id started by session_id; DB_NOTFOUND for any other session. */
 int db_flow_get(struct db *db, const char *id, int64_t session_id, struct db_flow *out);
-/* Takes the right to poll GitHub now: DB_OK (next_poll_at moved one
- * interval plus margin_s on), DB_CONFLICT when it is too early or the flow is over
- * (out tells which), DB_NOTFOUND for another session's flow. */
-int db_flow_claim_poll(struct db *db, const char *id, int64_t session_id, int64_t now,
-		       int64_t margin_s, struct db_flow *out);
+/* The same, locking the row until the transaction ends (PostgreSQL: FOR
+ * UPDATE; SQLite: the write lock), to decide and write in one step. */
+int db_flow_get_locked(struct db *db, const char *id, int64_t session_id, struct db_flow *out);
+int db_flow_set_next_poll(struct db *db, const char *id, int64_t next_poll_at);
 /* Records a poll's outcome; the sealed device code is erased once the
  * flow is over. */
 int db_flow_update(struct db *db, const char *id, const char *status, int64_t interval_s,
@@ -273,6 +313,7 @@ int db_flow_count_since(struct db *db, int64_t session_id, const char *remote_ad
 int db_flow_purge(struct db *db, int64_t before, int *deleted);
 
 /* ---- projects ---- */
+#define PROJECT_DESCRIPTION_MAX 4096   /* bytes; GitHub allows 350 characters */
 struct db_project {
 	int64_t id, user_id;
 	char name[128];
@@ -280,13 +321,17 @@ struct db_project {
 	char clone_url[512];
 	char default_branch[256];
 	bool private;
-	char description[512];
+	char *description;            /* any length; owned when read (db_project_release()),
+				       * borrowed by db_project_create() */
 	int64_t created_at;
 };
 
+/* Frees what a read project holds (not p itself). */
+void db_project_release(struct db_project *p);
 /* Inserts p (p->id set). DB_CONFLICT when the user has that repository already. */
 int db_project_create(struct db *db, struct db_project *p);
 int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project *out);
+/* The project passed to fn is released after fn returns. */
 typedef int (*db_project_fn)(const struct db_project *p, void *arg);
 int db_project_list(struct db *db, int64_t user_id, db_project_fn fn, void *arg);
 

@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -14,7 +15,9 @@
 #include "services/github.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "services/devflow.h"
 #include "services/secrets.h"
+#include "services/users.h"
 #include "base/util.h"
 #include "fcgi/api.h"
 #include "fcgi/session.h"
@@ -407,7 +410,7 @@ static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
 			end_flow(r, f, "denied", msg);
 			return;
 		}
-		if (db_user_upsert_github(r->db, gh_id, login, name, email, avatar,
+		if (users_signin_github(r->db, gh_id, login, name, email, avatar,
 					  config_list_has(g_config.admin_github, login), now_s(), &user)) {
 			gh_response_free(&u);
 			end_flow(r, f, "error", "could not record your account; try again");
@@ -463,7 +466,7 @@ void api_github_device_poll(struct req *r)
 		reply_error(r, 400, "invalid_field", "'flow_id' must be the id from device/start");
 		return;
 	}
-	rc = db_flow_claim_poll(r->db, flow_id, r->session.id, now, POLL_MARGIN_S, &f);
+	rc = devflow_claim_poll(r->db, flow_id, r->session.id, now, POLL_MARGIN_S, &f);
 	if (rc == DB_NOTFOUND) {
 		/* Another session's flow looks exactly like no flow. */
 		reply_error(r, 404, "not_found", "no such sign-in flow in this session");
@@ -708,7 +711,7 @@ static json_object *project_json(const struct db_project *p)
 	json_set(o, "clone_url", json_str(p->clone_url));
 	json_set(o, "default_branch", json_str(p->default_branch));
 	json_set(o, "private", json_object_new_boolean(p->private));
-	json_set(o, "description", json_str(p->description));
+	json_set(o, "description", json_str(p->description ? p->description : ""));
 	json_set(o, "created_at", json_object_new_int64(p->created_at));
 	return o;
 }
@@ -721,7 +724,7 @@ void api_projects_from_github(struct req *r)
 	struct db_project p;
 	struct gh_response g;
 	json_object *body;
-	bool priv = false;
+	bool priv = false, fits;
 	int rc;
 
 	if (!import_enabled(r))
@@ -753,30 +756,39 @@ void api_projects_from_github(struct req *r)
 	memset(&p, 0, sizeof(p));
 	p.user_id = r->user.id;
 	p.created_at = now_s();
-	str_copy(p.name, sizeof(p.name), json_get_str(g.json, "name", &v) == 0 ? v : repo);
-	str_copy(p.github_full_name, sizeof(p.github_full_name),
-		 json_get_str(g.json, "full_name", &v) == 0 && strcasecmp(v, full) == 0 ? v : full);
+	/* A field longer than anyon keeps is refused, not cut. */
+	fits = str_copy(p.name, sizeof(p.name), json_get_str(g.json, "name", &v) == 0 ? v : repo) &&
+	       str_copy(p.github_full_name, sizeof(p.github_full_name),
+			json_get_str(g.json, "full_name", &v) == 0 && strcasecmp(v, full) == 0 ? v : full);
 	if (json_get_str(g.json, "clone_url", &v) == 0 && http_url_ok(v))
-		str_copy(p.clone_url, sizeof(p.clone_url), v);
+		fits = fits && str_copy(p.clone_url, sizeof(p.clone_url), v);
 	if (json_get_str(g.json, "default_branch", &v) == 0)
-		str_copy(p.default_branch, sizeof(p.default_branch), v);
-	if (json_get_str(g.json, "description", &v) == 0)
-		str_copy(p.description, sizeof(p.description), v);
+		fits = fits && str_copy(p.default_branch, sizeof(p.default_branch), v);
+	if (json_get_str(g.json, "description", &v) == 0 && strlen(v) <= PROJECT_DESCRIPTION_MAX)
+		p.description = strdup(v);
 	json_get_bool(g.json, "private", &priv);
 	p.private = priv;
 	gh_response_free(&g);
+	if (!fits) {
+		free(p.description);
+		reply_error(r, 502, "github_error", "GitHub answered a repository field longer than anyon keeps");
+		return;
+	}
 	rc = db_project_create(r->db, &p);
 	if (rc == DB_CONFLICT) {
+		free(p.description);
 		reply_error(r, 409, "already_imported", "%s is already a project", p.github_full_name);
 		return;
 	}
 	if (rc) {
+		free(p.description);
 		reply_error(r, 500, "internal", "storing the project failed");
 		return;
 	}
 	audit_event(r->db, r->user.id, r->session.id, "project.imported", "ok", "repo=%s", p.github_full_name);
 	body = json_object_new_object();
 	json_set(body, "project", project_json(&p));
+	free(p.description);
 	reply_json(r, 201, body);
 }
 
@@ -819,5 +831,6 @@ void api_projects_get(struct req *r)
 	}
 	body = json_object_new_object();
 	json_set(body, "project", project_json(&p));
+	db_project_release(&p);
 	reply_json(r, 200, body);
 }

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fcgi/api.h"
+#include "services/jobs.h"
 
 #define OUTPUT_MAX_CHUNKS 500
 #define OUTPUT_MAX_BYTES (256 * 1024)
@@ -97,12 +98,12 @@ void api_jobs_create(struct req *r)
 	}
 	if (db_commit(r->db)) {
 		db_rollback(r->db);
-		db_job_clear(&job);
+		db_job_release(&job);
 		reply_error(r, 500, "internal", "storing the job failed");
 		return;
 	}
 	reply_job(r, 201, &job);
-	db_job_clear(&job);
+	db_job_release(&job);
 }
 
 static int list_one(const struct db_job *job, void *arg)
@@ -136,7 +137,7 @@ void api_jobs_get(struct req *r)
 	if (load_job(r, &job))
 		return;
 	reply_job(r, 200, &job);
-	db_job_clear(&job);
+	db_job_release(&job);
 }
 
 struct output_ctx {
@@ -176,7 +177,7 @@ void api_jobs_output(struct req *r)
 	ctx.last = after;
 	if (db_job_output(r->db, job.id, after, (int)limit, OUTPUT_MAX_BYTES, output_one, &ctx, &more)) {
 		json_object_put(ctx.chunks);
-		db_job_clear(&job);
+		db_job_release(&job);
 		reply_error(r, 500, "internal", "reading output failed");
 		return;
 	}
@@ -188,7 +189,7 @@ void api_jobs_output(struct req *r)
 	json_set(body, "exit_code", json_i64_or_null(job.exit_code, job.has_exit_code));
 	json_set(body, "done", json_object_new_boolean(done));
 	reply_json(r, 200, body);
-	db_job_clear(&job);
+	db_job_release(&job);
 }
 
 void api_jobs_cancel(struct req *r)
@@ -200,7 +201,7 @@ void api_jobs_cancel(struct req *r)
 
 	if (http_path_id(r, "id", &id))
 		return;
-	rc = db_job_cancel(r->db, id, r->user.id, now_s(), &state);
+	rc = jobs_cancel(r->db, id, r->user.id, now_s(), &state);
 	if (rc == DB_NOTFOUND) {
 		reply_error(r, 404, "not_found", "no such job");
 		return;
@@ -214,5 +215,5 @@ void api_jobs_cancel(struct req *r)
 		return;
 	}
 	reply_job(r, 202, &job);
-	db_job_clear(&job);
+	db_job_release(&job);
 }

@@ -140,7 +140,7 @@ int secret_get(struct secret_store *st, int64_t user_id, const char *kind,
 		db_secret_touch(st->db, row.id, now_s());
 	audit_event(st->db, user_id, session_id, "secret.used", rc == SECRET_OK ? "ok" : "error",
 		    "kind=%s key=%s%s", kind, row.key_id, rc == SECRET_OK ? "" : " (does not decrypt)");
-	db_secret_clear(&row);
+	db_secret_release(&row);
 	return rc;
 }
 
@@ -183,7 +183,7 @@ static int reseal(struct secret_store *st, int64_t id)
 		audit_event(st->db, row.user_id, 0, "secret.rotated", "ok", "kind=%s key=%s->%s",
 			    row.kind, from, keyring_active(st->kr)->id);
 	secret_value_free(&v);
-	db_secret_clear(&row);
+	db_secret_release(&row);
 	return rc;
 }
 

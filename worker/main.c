@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "db/db.h"
+#include "services/jobs.h"
 #include "worker/docker.h"
 #include "worker/worker.h"
 
@@ -179,7 +180,7 @@ static void run_job(struct worker *w, struct db_job *job)
 		return;
 	case CP_SHUTDOWN:
 		system_line(&run, "worker stopping; the job goes back to the queue");
-		if (db_job_release(w->db, id, w->id) == DB_OK)
+		if (db_job_release_lease(w->db, id, w->id) == DB_OK)
 			log_info("job %lld: handed back", (long long)id);
 		return;
 	case CP_CANCEL:
@@ -295,10 +296,10 @@ int main(int argc, char **argv)
 
 		if (mono_ms() - w.last_beat_ms >= g_config.heartbeat_s * 1000)
 			heartbeat(&w);
-		rc = db_job_claim(w.db, w.id, now_s(), g_config.lease_s, &job);
+		rc = jobs_claim(w.db, w.id, now_s(), g_config.lease_s, &job);
 		if (rc == DB_OK) {
 			run_job(&w, &job);
-			db_job_clear(&job);
+			db_job_release(&job);
 			continue;
 		}
 		if (w.once && rc == DB_NOTFOUND)

@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "db/db.h"
 #include "db/migrations.h"
+#include "services/jobs.h"
 #include "t/unit/tap.h"
 
 /* Runs a one-number query on its own connection: the count, or -1. */
@@ -84,12 +85,12 @@ int main(void)
 	/* jobs */
 	ok(db_job_create(db, u.id, "echo", "{\"lines\":[]}", 2, now, &id) == DB_OK, "job created");
 	ok(db_job_get(db, id, u.id, &job) == DB_OK && job.state == JOB_QUEUED, "job is queued");
-	db_job_clear(&job);
+	db_job_release(&job);
 	ok(db_job_get(db, id, u.id + 1, &job) == DB_NOTFOUND, "another user cannot see it");
-	ok(db_job_claim(db, "w1", now, 10, &job) == DB_OK && job.id == id && job.state == JOB_RUNNING &&
+	ok(jobs_claim(db, "w1", now, 10, &job) == DB_OK && job.id == id && job.state == JOB_RUNNING &&
 	   job.attempts == 1, "w1 claims it");
-	db_job_clear(&job);
-	ok(db_job_claim(db2, "w2", now + 1, 10, &other) == DB_NOTFOUND, "w2 finds nothing while leased");
+	db_job_release(&job);
+	ok(jobs_claim(db2, "w2", now + 1, 10, &other) == DB_NOTFOUND, "w2 finds nothing while leased");
 	ok(db_job_append(db, id, "w1", "stdout", "a\n", 2, now, &seq) == DB_OK && seq == 1, "chunk 1");
 	ok(db_job_append(db, id, "w1", "stderr", "b\n", 2, now, &seq) == DB_OK && seq == 2, "chunk 2");
 	ok(db_job_append(db2, id, "w2", "stdout", "x", 1, now, &seq) == DB_NOTFOUND,
@@ -97,10 +98,10 @@ int main(void)
 	ok(db_job_renew(db, id, "w1", now + 5, 10, &cancel) == DB_OK && !cancel, "w1 renews");
 
 	/* w1 dies: after the lease w2 takes over */
-	ok(db_job_claim(db2, "w2", now + 14, 10, &other) == DB_NOTFOUND, "lease still held at +14");
-	ok(db_job_claim(db2, "w2", now + 16, 10, &other) == DB_OK && other.id == id &&
+	ok(jobs_claim(db2, "w2", now + 14, 10, &other) == DB_NOTFOUND, "lease still held at +14");
+	ok(jobs_claim(db2, "w2", now + 16, 10, &other) == DB_OK && other.id == id &&
 	   other.attempts == 2, "w2 takes the expired lease (attempt 2)");
-	db_job_clear(&other);
+	db_job_release(&other);
 	ok(db_job_renew(db, id, "w1", now + 16, 10, &cancel) == DB_NOTFOUND, "w1 has lost it");
 	ok(db_job_finish(db, id, "w1", JOB_SUCCEEDED, true, 0, NULL, now) == DB_NOTFOUND,
 	   "w1 cannot finish it");
@@ -108,10 +109,10 @@ int main(void)
 	   "w2 continues the sequence");
 
 	/* w2 dies too: attempts exhausted -> failed, not stuck */
-	ok(db_job_claim(db, "w3", now + 100, 10, &other) == DB_NOTFOUND, "nothing left to claim");
+	ok(jobs_claim(db, "w3", now + 100, 10, &other) == DB_NOTFOUND, "nothing left to claim");
 	ok(db_job_get(db, id, 0, &job) == DB_OK && job.state == JOB_FAILED && job.error[0],
 	   "out of attempts: failed with a reason");
-	db_job_clear(&job);
+	db_job_release(&job);
 
 	last = 0;
 	ok(db_job_output(db, id, 0, 100, 1 << 20, count_chunks, &last, &more) == DB_OK && last == 3 && !more,
@@ -125,24 +126,24 @@ int main(void)
 
 	/* finish, cancel, release */
 	ok(db_job_create(db, u.id, "echo", "{}", 3, now, &id2) == DB_OK, "second job");
-	ok(db_job_cancel(db, id2, u.id, now, &st) == DB_OK && st == JOB_CANCELLED, "queued job cancels at once");
-	ok(db_job_cancel(db, id2, u.id, now, &st) == DB_CONFLICT, "cancelling again conflicts");
+	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_OK && st == JOB_CANCELLED, "queued job cancels at once");
+	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_CONFLICT, "cancelling again conflicts");
 	ok(db_job_create(db, u.id, "echo", "{}", 3, now, &id2) == DB_OK &&
-	   db_job_claim(db, "w1", now, 10, &job) == DB_OK && job.id == id2, "third job claimed");
-	db_job_clear(&job);
-	ok(db_job_cancel(db2, id2, u.id, now, &st) == DB_OK && st == JOB_RUNNING, "running job flagged");
+	   jobs_claim(db, "w1", now, 10, &job) == DB_OK && job.id == id2, "third job claimed");
+	db_job_release(&job);
+	ok(jobs_cancel(db2, id2, u.id, now, &st) == DB_OK && st == JOB_RUNNING, "running job flagged");
 	ok(db_job_renew(db, id2, "w1", now, 10, &cancel) == DB_OK && cancel, "renew reports the cancel");
-	ok(db_job_release(db, id2, "w1") == DB_OK, "hand back");
+	ok(db_job_release_lease(db, id2, "w1") == DB_OK, "hand back");
 	ok(db_job_get(db, id2, 0, &job) == DB_OK && job.state == JOB_QUEUED && job.attempts == 0,
 	   "handed-back job is queued and the attempt did not count");
-	db_job_clear(&job);
-	ok(db_job_claim(db, "w1", now, 10, &job) == DB_OK, "claim again");
-	db_job_clear(&job);
+	db_job_release(&job);
+	ok(jobs_claim(db, "w1", now, 10, &job) == DB_OK, "claim again");
+	db_job_release(&job);
 	ok(db_job_finish(db, id2, "w1", JOB_FAILED, true, 3, "exited with status 3", now) == DB_OK,
 	   "finish");
 	ok(db_job_get(db, id2, 0, &job) == DB_OK && job.state == JOB_FAILED && job.has_exit_code &&
 	   job.exit_code == 3, "final state and exit code stored");
-	db_job_clear(&job);
+	db_job_release(&job);
 
 	ok(db_worker_latest(db, &beat, &dok) == DB_NOTFOUND, "no heartbeat yet");
 	ok(db_worker_heartbeat(db, "w1", "host", 1, now, now + 5, true, "v") == DB_OK &&

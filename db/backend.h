@@ -1,0 +1,61 @@
+/* backend.h - the seam between the data layer and a database engine.
+ *
+ * Everything in db/ above this file (the statement helper, transactions,
+ * migrations and one file per resource) is written once; a backend only
+ * connects, prepares, binds, steps and reads columns. Two exist: SQLite
+ * (backend_sqlite.c) and PostgreSQL (backend_pg.c). Internal to db/.
+ *
+ * SQL is written with numbered parameters (?1, ?2, ...); a backend that
+ * spells them otherwise rewrites them when preparing. Bound text and blobs
+ * are borrowed until the statement's first step (SQLITE_STATIC semantics).
+ */
+#ifndef ANYON_DB_BACKEND_H
+#define ANYON_DB_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What step() reports, besides the DB_* codes of db.h. */
+#define BE_ROW 10
+#define BE_DONE 11
+
+struct be_conn;   /* one connection of a backend */
+struct be_stmt;   /* one prepared statement of a connection */
+
+struct db_backend {
+	const char *name;                 /* "sqlite" or "postgresql" */
+	/* Connects to target (a path, or a URI). NULL with err filled on failure. */
+	struct be_conn *(*open)(const char *target, char *err, size_t errlen);
+	void (*close)(struct be_conn *c);
+	/* Runs SQL without parameters or rows (may hold several statements). */
+	int (*exec)(struct be_conn *c, const char *sql);
+	/* Prepares sql; name is unique per connection (PostgreSQL names its
+	 * server-side statements with it). NULL on failure, already logged. */
+	struct be_stmt *(*prepare)(struct be_conn *c, const char *sql, const char *name);
+	void (*finalize)(struct be_stmt *s);
+	/* Forgets rows and bindings: every parameter is NULL again. */
+	void (*reset)(struct be_stmt *s);
+	int (*bind_int64)(struct be_stmt *s, int i, int64_t v);
+	int (*bind_text)(struct be_stmt *s, int i, const char *v, size_t len);
+	int (*bind_blob)(struct be_stmt *s, int i, const void *v, size_t len);
+	/* BE_ROW, BE_DONE, DB_CONFLICT (a unique constraint refused the
+	 * write) or DB_ERROR. */
+	int (*step)(struct be_stmt *s);
+	bool (*col_null)(struct be_stmt *s, int col);
+	int64_t (*col_int64)(struct be_stmt *s, int col);
+	/* Borrowed until the next step or reset; never NULL ("" for NULL). */
+	const char *(*col_text)(struct be_stmt *s, int col, size_t *len);
+	const void *(*col_blob)(struct be_stmt *s, int col, size_t *len);
+	/* Rows changed by the last write statement that ran to the end. */
+	int64_t (*changes)(struct be_stmt *s);
+	/* The last error of the connection, for log lines. */
+	const char *(*errmsg)(struct be_conn *c);
+};
+
+extern const struct db_backend db_backend_sqlite;
+#ifdef HAVE_LIBPQ
+extern const struct db_backend db_backend_pg;
+#endif
+
+#endif

@@ -1,0 +1,186 @@
+/* backend_sqlite.c - the SQLite side of the seam: one file in WAL mode,
+ * a busy timeout so concurrent writers wait instead of failing. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "base/log.h"
+#include "db/backend.h"
+#include "db/db.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct be_conn {
+	sqlite3 *h;
+};
+
+struct be_stmt {
+	struct be_conn *c;
+	sqlite3_stmt *s;
+};
+
+static int sq_exec(struct be_conn *c, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(c->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("database: %s", msg ? msg : sqlite3_errmsg(c->h));
+		sqlite3_free(msg);
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
+static void sq_close(struct be_conn *c)
+{
+	if (!c)
+		return;
+	sqlite3_close(c->h);
+	free(c);
+}
+
+static struct be_conn *sq_open(const char *path, char *err, size_t errlen)
+{
+	struct be_conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &c->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database '%s': %s", path,
+			 c->h ? sqlite3_errmsg(c->h) : "out of memory");
+		sq_close(c);
+		return NULL;
+	}
+	sqlite3_busy_timeout(c->h, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(c->h, 1);
+	if (sq_exec(c, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+		    "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")) {
+		snprintf(err, errlen, "cannot set up database '%s': %s", path, sqlite3_errmsg(c->h));
+		sq_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct be_stmt *sq_prepare(struct be_conn *c, const char *sql, const char *name)
+{
+	struct be_stmt *s = calloc(1, sizeof(*s));
+
+	(void)name;
+	if (!s)
+		return NULL;
+	s->c = c;
+	if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->s, NULL) != SQLITE_OK) {
+		log_error("database: %s", sqlite3_errmsg(c->h));
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void sq_finalize(struct be_stmt *s)
+{
+	sqlite3_finalize(s->s);
+	free(s);
+}
+
+static void sq_reset(struct be_stmt *s)
+{
+	sqlite3_reset(s->s);
+	sqlite3_clear_bindings(s->s);
+}
+
+static int sq_bind_int64(struct be_stmt *s, int i, int64_t v)
+{
+	return sqlite3_bind_int64(s->s, i, v) == SQLITE_OK ? DB_OK : DB_ERROR;
+}
+
+static int sq_bind_text(struct be_stmt *s, int i, const char *v, size_t len)
+{
+	if (len > 0x7fffffff)
+		return DB_ERROR;
+	return sqlite3_bind_text(s->s, i, v, (int)len, SQLITE_STATIC) == SQLITE_OK ? DB_OK : DB_ERROR;
+}
+
+static int sq_bind_blob(struct be_stmt *s, int i, const void *v, size_t len)
+{
+	if (len > 0x7fffffff)
+		return DB_ERROR;
+	return sqlite3_bind_blob(s->s, i, v, (int)len, SQLITE_STATIC) == SQLITE_OK ? DB_OK : DB_ERROR;
+}
+
+static int sq_step(struct be_stmt *s)
+{
+	int rc = sqlite3_step(s->s);
+
+	if (rc == SQLITE_ROW)
+		return BE_ROW;
+	if (rc == SQLITE_DONE)
+		return BE_DONE;
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return DB_CONFLICT;
+	return DB_ERROR;
+}
+
+static bool sq_col_null(struct be_stmt *s, int col)
+{
+	return sqlite3_column_type(s->s, col) == SQLITE_NULL;
+}
+
+static int64_t sq_col_int64(struct be_stmt *s, int col)
+{
+	return sqlite3_column_int64(s->s, col);
+}
+
+static const char *sq_col_text(struct be_stmt *s, int col, size_t *len)
+{
+	const unsigned char *t = sqlite3_column_text(s->s, col);
+
+	*len = t ? (size_t)sqlite3_column_bytes(s->s, col) : 0;
+	return t ? (const char *)t : "";
+}
+
+static const void *sq_col_blob(struct be_stmt *s, int col, size_t *len)
+{
+	const void *b = sqlite3_column_blob(s->s, col);
+
+	*len = (size_t)sqlite3_column_bytes(s->s, col);
+	return b;
+}
+
+static int64_t sq_changes(struct be_stmt *s)
+{
+	return sqlite3_changes64(s->c->h);
+}
+
+static const char *sq_errmsg(struct be_conn *c)
+{
+	return sqlite3_errmsg(c->h);
+}
+
+const struct db_backend db_backend_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.exec = sq_exec,
+	.prepare = sq_prepare,
+	.finalize = sq_finalize,
+	.reset = sq_reset,
+	.bind_int64 = sq_bind_int64,
+	.bind_text = sq_bind_text,
+	.bind_blob = sq_bind_blob,
+	.step = sq_step,
+	.col_null = sq_col_null,
+	.col_int64 = sq_col_int64,
+	.col_text = sq_col_text,
+	.col_blob = sq_col_blob,
+	.changes = sq_changes,
+	.errmsg = sq_errmsg,
+};

@@ -1,0 +1,358 @@
+/* core.c - connections, nested transactions and the statement helper,
+ * written once over the backend seam. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "db/query.h"
+
+/* Query slots are handed out once per process, on a query's first use. */
+static int next_slot;
+
+bool db_target_is_pg(const char *target)
+{
+	return strncmp(target, "postgres://", 11) == 0 || strncmp(target, "postgresql://", 13) == 0;
+}
+
+struct db *db_open(const char *target, bool migrate, char *err, size_t errlen)
+{
+	const struct db_backend *be = &db_backend_sqlite;
+	struct db *db;
+	int applied;
+
+	if (db_target_is_pg(target)) {
+#ifdef HAVE_LIBPQ
+		be = &db_backend_pg;
+#else
+		snprintf(err, errlen, "this build has no PostgreSQL support (configure found no libpq)");
+		return NULL;
+#endif
+	}
+	db = calloc(1, sizeof(*db));
+	if (!db) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	db->be = be;
+	db->conn = be->open(target, err, errlen);
+	if (!db->conn) {
+		free(db);
+		return NULL;
+	}
+	if (migrate && db_migrate(db, &applied)) {
+		snprintf(err, errlen, "migrating the %s database failed (see the log)", be->name);
+		db_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	for (size_t i = 0; i < db->nstmts; i++) {
+		if (db->stmts[i]) {
+			if (db->stmts[i]->h)
+				db->be->finalize(db->stmts[i]->h);
+			free(db->stmts[i]);
+		}
+	}
+	free(db->stmts);
+	if (db->conn)
+		db->be->close(db->conn);
+	free(db);
+}
+
+const char *db_dialect(const struct db *db)
+{
+	return db->be->name;
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+	return db->be->exec(db->conn, sql);
+}
+
+int db_failed(struct db *db, const char *what)
+{
+	log_error("database: %s: %s", what, db->be->errmsg(db->conn));
+	return DB_ERROR;
+}
+
+int db_ping(struct db *db)
+{
+	return db_exec(db, "SELECT 1");
+}
+
+/* ---- transactions ----
+ * The outermost level is a real transaction; inner levels are savepoints,
+ * so a function that needs atomicity opens its own level and still
+ * composes inside a caller's transaction. SQLite takes the write lock at
+ * BEGIN (IMMEDIATE), so a read-then-write inside it cannot race. On
+ * PostgreSQL (READ COMMITTED) the read must lock what it will write:
+ * the resource files say how, next to each such query. */
+
+int db_begin_write(struct db *db)
+{
+	char sql[48];
+
+	if (db->depth == 0) {
+		if (db_exec(db, strcmp(db->be->name, "sqlite") == 0 ? "BEGIN IMMEDIATE" : "BEGIN"))
+			return DB_ERROR;
+	} else {
+		snprintf(sql, sizeof(sql), "SAVEPOINT anyon_%d", db->depth);
+		if (db_exec(db, sql))
+			return DB_ERROR;
+	}
+	db->depth++;
+	return DB_OK;
+}
+
+int db_commit(struct db *db)
+{
+	char sql[48];
+
+	if (db->depth <= 0) {
+		log_error("BUG: db_commit without a transaction");
+		return DB_ERROR;
+	}
+	if (db->depth == 1) {
+		if (db_exec(db, "COMMIT"))
+			return DB_ERROR;   /* still open: the caller rolls back */
+	} else {
+		snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT anyon_%d", db->depth - 1);
+		if (db_exec(db, sql))
+			return DB_ERROR;
+	}
+	db->depth--;
+	return DB_OK;
+}
+
+void db_rollback(struct db *db)
+{
+	char sql[96];
+
+	if (db->depth <= 0)
+		return;
+	if (db->depth == 1) {
+		db_exec(db, "ROLLBACK");
+	} else {
+		snprintf(sql, sizeof(sql), "ROLLBACK TO SAVEPOINT anyon_%d; RELEASE SAVEPOINT anyon_%d",
+			 db->depth - 1, db->depth - 1);
+		db_exec(db, sql);
+	}
+	db->depth--;
+}
+
+int db_tx_depth(const struct db *db)
+{
+	return db->depth;
+}
+
+/* ---- the statement helper ---- */
+
+struct stmt *q_start(struct db *db, struct query *q)
+{
+	struct stmt *s;
+	char name[32];
+
+	if (q->slot < 0)
+		q->slot = next_slot++;
+	if ((size_t)q->slot >= db->nstmts) {
+		size_t n = (size_t)q->slot + 16;
+		struct stmt **grown = realloc(db->stmts, n * sizeof(*grown));
+
+		if (!grown)
+			goto oom;
+		memset(grown + db->nstmts, 0, (n - db->nstmts) * sizeof(*grown));
+		db->stmts = grown;
+		db->nstmts = n;
+	}
+	s = db->stmts[q->slot];
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			goto oom;
+		s->db = db;
+		s->q = q;
+		snprintf(name, sizeof(name), "anyon_q%d", q->slot);
+		s->h = db->be->prepare(db->conn, strcmp(db->be->name, "sqlite") && q->pg ? q->pg : q->sql,
+				       name);
+		if (!s->h)
+			log_error("database: preparing %s failed", q->name);
+		db->stmts[q->slot] = s;
+	}
+	if (s->h)
+		db->be->reset(s->h);
+	s->bad = !s->h;
+	s->stepped = false;
+	return s;
+oom:
+	/* A statement that always fails, owned by nobody: callers only step
+	 * it, see DB_ERROR and call q_end(). */
+	log_error("database: out of memory preparing %s", q->name);
+	{
+		static struct stmt failed;
+
+		failed.db = db;
+		failed.q = q;
+		failed.h = NULL;
+		failed.bad = true;
+		return &failed;
+	}
+}
+
+static void bind_rc(struct stmt *s, int rc, int i)
+{
+	if (rc != DB_OK && !s->bad) {
+		log_error("database: %s: binding parameter %d failed", s->q->name, i);
+		s->bad = true;
+	}
+}
+
+void q_int(struct stmt *s, int i, int64_t v)
+{
+	if (s->h)
+		bind_rc(s, s->db->be->bind_int64(s->h, i, v), i);
+}
+
+void q_bool(struct stmt *s, int i, bool v)
+{
+	q_int(s, i, v ? 1 : 0);
+}
+
+void q_text(struct stmt *s, int i, const char *v)
+{
+	if (s->h && v)
+		bind_rc(s, s->db->be->bind_text(s->h, i, v, strlen(v)), i);
+}
+
+void q_text_or_null(struct stmt *s, int i, const char *v)
+{
+	if (v && *v)
+		q_text(s, i, v);
+}
+
+void q_blob(struct stmt *s, int i, const void *v, size_t len)
+{
+	if (s->h)
+		bind_rc(s, s->db->be->bind_blob(s->h, i, len ? v : "", len), i);
+}
+
+int q_step(struct stmt *s)
+{
+	int rc;
+
+	if (s->bad || !s->h)
+		return DB_ERROR;
+	s->stepped = true;
+	rc = s->db->be->step(s->h);
+	if (rc == DB_ERROR)
+		log_error("database: %s: %s", s->q->name, s->db->be->errmsg(s->db->conn));
+	return rc;
+}
+
+int q_row(struct stmt *s)
+{
+	int rc = q_step(s);
+
+	if (rc == BE_ROW)
+		return DB_OK;
+	return rc == BE_DONE ? DB_NOTFOUND : rc;
+}
+
+int q_exec(struct stmt *s, int64_t *changes)
+{
+	int rc;
+
+	while ((rc = q_step(s)) == BE_ROW)
+		;
+	if (rc == BE_DONE && changes)
+		*changes = s->db->be->changes(s->h);
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : rc;
+}
+
+int q_one(struct stmt *s)
+{
+	int64_t changes = 0;
+	int rc = q_exec(s, &changes);
+
+	if (rc != DB_OK)
+		return rc;
+	return changes ? DB_OK : DB_NOTFOUND;
+}
+
+void q_end(struct stmt *s)
+{
+	if (s->h)
+		s->db->be->reset(s->h);
+}
+
+bool q_null(struct stmt *s, int col)
+{
+	return s->db->be->col_null(s->h, col);
+}
+
+int64_t q_i64(struct stmt *s, int col)
+{
+	return s->db->be->col_int64(s->h, col);
+}
+
+const char *q_str(struct stmt *s, int col)
+{
+	size_t len;
+
+	return s->db->be->col_text(s->h, col, &len);
+}
+
+const void *q_blob_col(struct stmt *s, int col, size_t *len)
+{
+	return s->db->be->col_blob(s->h, col, len);
+}
+
+int q_copy(struct stmt *s, int col, char *dst, size_t size)
+{
+	size_t len;
+	const char *t = s->db->be->col_text(s->h, col, &len);
+
+	if (len >= size) {
+		log_error("database: %s: column %d holds %zu bytes, more than the %zu allowed",
+			  s->q->name, col, len, size - 1);
+		dst[0] = '\0';
+		return -1;
+	}
+	memcpy(dst, t, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+int q_blob_exact(struct stmt *s, int col, void *dst, size_t len)
+{
+	size_t got;
+	const void *b = s->db->be->col_blob(s->h, col, &got);
+
+	if (got != len || (len && !b)) {
+		log_error("database: %s: column %d holds %zu bytes, not %zu", s->q->name, col, got, len);
+		return -1;
+	}
+	memcpy(dst, b, len);
+	return 0;
+}
+
+int q_strdup(struct stmt *s, int col, char **out)
+{
+	size_t len;
+	const char *t = s->db->be->col_text(s->h, col, &len);
+
+	*out = malloc(len + 1);
+	if (!*out)
+		return -1;
+	memcpy(*out, t, len);
+	(*out)[len] = '\0';
+	return 0;
+}

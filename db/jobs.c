@@ -1,0 +1,357 @@
+/* jobs.c - the job queue: rows, leases and ordered output. Which job to
+ * claim and how a cancel moves are decided in services/jobs.c. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "db/query.h"
+
+#define JOB_COLS "id, user_id, kind, args, state, attempts, max_attempts, cancel_requested, " \
+	"exit_code, error, created_at, started_at, finished_at"
+
+static struct query q_create = QUERY("job.create",
+	"INSERT INTO jobs (user_id, kind, args, max_attempts, created_at) "
+	"VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id");
+static struct query q_get = QUERY("job.get",
+	"SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND (?2 = 0 OR user_id = ?2)");
+/* Read to be changed in the caller's transaction (see db_job_get_locked). */
+static struct query q_get_locked = QUERY2("job.get_locked",
+	"SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND (?2 = 0 OR user_id = ?2)",
+	"SELECT " JOB_COLS " FROM jobs WHERE id = ?1 AND (?2 = 0 OR user_id = ?2) FOR UPDATE");
+static struct query q_list = QUERY("job.list",
+	"SELECT " JOB_COLS " FROM jobs WHERE user_id = ?1 AND (?2 <= 0 OR id < ?2) "
+	"ORDER BY id DESC LIMIT ?3");
+static struct query q_claimable = QUERY("job.claimable",
+	"SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' "
+	"  OR (state = 'running' AND lease_expires_at <= ?1))");
+static struct query q_fail_exhausted = QUERY("job.fail_exhausted",
+	"UPDATE jobs SET state = 'failed', finished_at = ?1, lease_owner = NULL, "
+	"lease_expires_at = NULL, error = 'the worker running it stopped ' || attempts || ' times' "
+	"WHERE state = 'running' AND lease_expires_at <= ?1 AND attempts >= max_attempts");
+/* SQLite runs the whole UPDATE under its write lock. PostgreSQL picks the
+ * row FOR UPDATE SKIP LOCKED, so concurrent claimers take different rows
+ * instead of queueing behind (and then re-checking) the same one. */
+static struct query q_claim = QUERY2("job.claim",
+	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?1, "
+	"lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
+	"WHERE id = (SELECT id FROM jobs WHERE state = 'queued' "
+	"  OR (state = 'running' AND lease_expires_at <= ?2) ORDER BY id LIMIT 1) "
+	"RETURNING " JOB_COLS,
+	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?1, "
+	"lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
+	"WHERE id = (SELECT id FROM jobs WHERE state = 'queued' "
+	"  OR (state = 'running' AND lease_expires_at <= ?2) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+	"RETURNING " JOB_COLS);
+static struct query q_renew = QUERY("job.renew",
+	"UPDATE jobs SET lease_expires_at = ?3 + ?4 "
+	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING cancel_requested");
+/* The counter bump locks the job row until the append's transaction ends. */
+static struct query q_next_seq = QUERY("job.next_seq",
+	"UPDATE jobs SET output_seq = output_seq + 1 "
+	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING output_seq");
+static struct query q_append = QUERY("job.append",
+	"INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+static struct query q_finish = QUERY("job.finish",
+	"UPDATE jobs SET state = ?3, exit_code = ?4, error = ?5, finished_at = ?6, "
+	"lease_owner = NULL, lease_expires_at = NULL "
+	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
+static struct query q_release = QUERY("job.release",
+	"UPDATE jobs SET state = 'queued', "
+	"attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
+	"lease_owner = NULL, lease_expires_at = NULL "
+	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
+static struct query q_cancel_queued = QUERY("job.cancel_queued",
+	"UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?2 "
+	"WHERE id = ?1 AND state = 'queued'");
+static struct query q_flag_cancel = QUERY("job.flag_cancel",
+	"UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND state = 'running'");
+static struct query q_output = QUERY("job.output",
+	"SELECT seq, stream, data, created_at FROM job_output "
+	"WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+
+static const char *const job_state_names[] = {
+	[JOB_QUEUED] = "queued",
+	[JOB_RUNNING] = "running",
+	[JOB_SUCCEEDED] = "succeeded",
+	[JOB_FAILED] = "failed",
+	[JOB_CANCELLED] = "cancelled",
+};
+
+const char *job_state_name(enum job_state s)
+{
+	return job_state_names[s];
+}
+
+bool job_state_final(enum job_state s)
+{
+	return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+static enum job_state job_state_parse(const char *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(job_state_names); i++)
+		if (s && strcmp(s, job_state_names[i]) == 0)
+			return (enum job_state)i;
+	return JOB_FAILED;
+}
+
+void db_job_release(struct db_job *job)
+{
+	free(job->args);
+	job->args = NULL;
+}
+
+static int job_cols(struct stmt *s, struct db_job *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = q_i64(s, 0);
+	out->user_id = q_i64(s, 1);
+	out->state = job_state_parse(q_str(s, 4));
+	out->attempts = (int)q_i64(s, 5);
+	out->max_attempts = (int)q_i64(s, 6);
+	out->cancel_requested = q_i64(s, 7) != 0;
+	out->has_exit_code = !q_null(s, 8);
+	out->exit_code = (int)q_i64(s, 8);
+	out->created_at = q_i64(s, 10);
+	out->started_at = q_i64(s, 11);
+	out->finished_at = q_i64(s, 12);
+	if (q_copy(s, 2, out->kind, sizeof(out->kind)) ||
+	    q_copy(s, 9, out->error, sizeof(out->error)) || q_strdup(s, 3, &out->args)) {
+		db_job_release(out);
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
+/* Steps s for at most one job row and resets it. */
+static int job_row(struct stmt *s, struct db_job *out)
+{
+	int rc = q_row(s);
+
+	if (rc == DB_OK)
+		rc = job_cols(s, out);
+	q_end(s);
+	return rc;
+}
+
+int db_job_create(struct db *db, int64_t user_id, const char *kind, const char *args_json,
+		  int max_attempts, int64_t now, int64_t *id_out)
+{
+	struct stmt *s = q_start(db, &q_create);
+	int rc;
+
+	q_int(s, 1, user_id);
+	q_text(s, 2, kind);
+	q_text(s, 3, args_json);
+	q_int(s, 4, max_attempts);
+	q_int(s, 5, now);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*id_out = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
+}
+
+int db_job_get(struct db *db, int64_t id, int64_t user_id, struct db_job *out)
+{
+	struct stmt *s = q_start(db, &q_get);
+
+	q_int(s, 1, id);
+	q_int(s, 2, user_id);
+	return job_row(s, out);
+}
+
+int db_job_get_locked(struct db *db, int64_t id, int64_t user_id, struct db_job *out)
+{
+	struct stmt *s = q_start(db, &q_get_locked);
+
+	q_int(s, 1, id);
+	q_int(s, 2, user_id);
+	return job_row(s, out);
+}
+
+int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
+		db_job_fn fn, void *arg)
+{
+	struct stmt *s = q_start(db, &q_list);
+	struct db_job job;
+	int rc;
+
+	q_int(s, 1, user_id);
+	q_int(s, 2, before);
+	q_int(s, 3, limit);
+	while ((rc = q_step(s)) == BE_ROW) {
+		if (job_cols(s, &job)) {
+			rc = DB_ERROR;
+			break;
+		}
+		rc = fn(&job, arg) ? DB_ERROR : DB_OK;
+		db_job_release(&job);
+		if (rc)
+			break;
+	}
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_job_claimable(struct db *db, int64_t now, bool *yes)
+{
+	struct stmt *s = q_start(db, &q_claimable);
+	int rc;
+
+	q_int(s, 1, now);
+	rc = q_row(s);
+	*yes = rc == DB_OK && q_i64(s, 0) != 0;
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
+}
+
+int db_job_fail_exhausted(struct db *db, int64_t now, int64_t *failed)
+{
+	struct stmt *s = q_start(db, &q_fail_exhausted);
+
+	q_int(s, 1, now);
+	return q_exec(s, failed);
+}
+
+int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lease_s,
+		      struct db_job *out)
+{
+	struct stmt *s = q_start(db, &q_claim);
+
+	q_text(s, 1, owner);
+	q_int(s, 2, now);
+	q_int(s, 3, lease_s);
+	return job_row(s, out);
+}
+
+int db_job_renew(struct db *db, int64_t id, const char *owner, int64_t now,
+		 int64_t lease_s, bool *cancel_requested)
+{
+	struct stmt *s = q_start(db, &q_renew);
+	int rc;
+
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	q_int(s, 3, now);
+	q_int(s, 4, lease_s);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*cancel_requested = q_i64(s, 0) != 0;
+	q_end(s);
+	return rc;
+}
+
+int db_job_append(struct db *db, int64_t id, const char *owner, const char *stream,
+		  const void *data, size_t len, int64_t now, int64_t *seq_out)
+{
+	struct stmt *s;
+	int64_t seq = 0;
+	int rc;
+
+	if (db_begin_write(db))
+		return DB_ERROR;
+	s = q_start(db, &q_next_seq);
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		seq = q_i64(s, 0);
+	q_end(s);
+	if (rc == DB_OK) {
+		s = q_start(db, &q_append);
+		q_int(s, 1, id);
+		q_int(s, 2, seq);
+		q_text(s, 3, stream);
+		q_blob(s, 4, data, len);
+		q_int(s, 5, now);
+		rc = q_exec(s, NULL);
+	}
+	if (rc != DB_OK || db_commit(db)) {
+		db_rollback(db);
+		return rc == DB_NOTFOUND ? DB_NOTFOUND : DB_ERROR;
+	}
+	if (seq_out)
+		*seq_out = seq;
+	return DB_OK;
+}
+
+int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state state,
+		  bool has_exit_code, int exit_code, const char *error, int64_t now)
+{
+	struct stmt *s = q_start(db, &q_finish);
+
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	q_text(s, 3, job_state_name(state));
+	if (has_exit_code)
+		q_int(s, 4, exit_code);
+	q_text_or_null(s, 5, error);
+	q_int(s, 6, now);
+	return q_one(s);
+}
+
+int db_job_release_lease(struct db *db, int64_t id, const char *owner)
+{
+	struct stmt *s = q_start(db, &q_release);
+
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	return q_one(s);
+}
+
+int db_job_cancel_queued(struct db *db, int64_t id, int64_t now)
+{
+	struct stmt *s = q_start(db, &q_cancel_queued);
+
+	q_int(s, 1, id);
+	q_int(s, 2, now);
+	return q_one(s);
+}
+
+int db_job_flag_cancel(struct db *db, int64_t id)
+{
+	struct stmt *s = q_start(db, &q_flag_cancel);
+
+	q_int(s, 1, id);
+	return q_one(s);
+}
+
+int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
+		  db_chunk_fn fn, void *arg, bool *more)
+{
+	struct stmt *s = q_start(db, &q_output);
+	size_t total = 0;
+	int rc, n = 0;
+
+	*more = false;
+	q_int(s, 1, id);
+	q_int(s, 2, after);
+	q_int(s, 3, limit);
+	while ((rc = q_step(s)) == BE_ROW) {
+		struct db_chunk c = {
+			.seq = q_i64(s, 0),
+			.stream = q_str(s, 1),
+			.created_at = q_i64(s, 3),
+		};
+
+		c.data = q_blob_col(s, 2, &c.len);
+		if (n > 0 && total + c.len > max_bytes) {
+			*more = true;
+			rc = BE_DONE;
+			break;
+		}
+		total += c.len;
+		n++;
+		if (fn(&c, arg)) {
+			rc = DB_ERROR;
+			break;
+		}
+	}
+	if (n == limit)
+		*more = true;
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}

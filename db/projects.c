@@ -1,0 +1,98 @@
+/* projects.c - a user's projects (today: imported GitHub repositories). */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/query.h"
+
+#define PROJECT_COLS "id, user_id, name, coalesce(github_full_name, ''), clone_url, default_branch, " \
+	"private, description, created_at"
+
+static struct query q_create = QUERY("project.create",
+	"INSERT INTO projects (user_id, name, github_full_name, clone_url, default_branch, private, "
+	"description, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+	"ON CONFLICT (user_id, github_full_name) DO NOTHING RETURNING id");
+static struct query q_get = QUERY("project.get",
+	"SELECT " PROJECT_COLS " FROM projects WHERE id = ?1 AND user_id = ?2");
+static struct query q_list = QUERY("project.list",
+	"SELECT " PROJECT_COLS " FROM projects WHERE user_id = ?1 ORDER BY id DESC");
+
+void db_project_release(struct db_project *p)
+{
+	free(p->description);
+	p->description = NULL;
+}
+
+static int project_cols(struct stmt *s, struct db_project *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->id = q_i64(s, 0);
+	p->user_id = q_i64(s, 1);
+	p->private = q_i64(s, 6) != 0;
+	p->created_at = q_i64(s, 8);
+	if (q_copy(s, 2, p->name, sizeof(p->name)) ||
+	    q_copy(s, 3, p->github_full_name, sizeof(p->github_full_name)) ||
+	    q_copy(s, 4, p->clone_url, sizeof(p->clone_url)) ||
+	    q_copy(s, 5, p->default_branch, sizeof(p->default_branch)) ||
+	    q_strdup(s, 7, &p->description)) {
+		db_project_release(p);
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
+int db_project_create(struct db *db, struct db_project *p)
+{
+	struct stmt *s = q_start(db, &q_create);
+	int rc;
+
+	q_int(s, 1, p->user_id);
+	q_text(s, 2, p->name);
+	q_text_or_null(s, 3, p->github_full_name);
+	q_text(s, 4, p->clone_url);
+	q_text(s, 5, p->default_branch);
+	q_bool(s, 6, p->private);
+	q_text(s, 7, p->description ? p->description : "");
+	q_int(s, 8, p->created_at);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		p->id = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_NOTFOUND ? DB_CONFLICT : rc;
+}
+
+int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project *out)
+{
+	struct stmt *s = q_start(db, &q_get);
+	int rc;
+
+	q_int(s, 1, id);
+	q_int(s, 2, user_id);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		rc = project_cols(s, out);
+	q_end(s);
+	return rc;
+}
+
+int db_project_list(struct db *db, int64_t user_id, db_project_fn fn, void *arg)
+{
+	struct stmt *s = q_start(db, &q_list);
+	struct db_project p;
+	int rc;
+
+	q_int(s, 1, user_id);
+	while ((rc = q_step(s)) == BE_ROW) {
+		if (project_cols(s, &p)) {
+			rc = DB_ERROR;
+			break;
+		}
+		rc = fn(&p, arg) ? DB_ERROR : DB_OK;
+		db_project_release(&p);
+		if (rc)
+			break;
+	}
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}

@@ -1,0 +1,100 @@
+/* query.h - the statement helper the resource files of db/ are written
+ * with. Internal to db/.
+ *
+ * A query is a static struct next to the function that runs it: its name
+ * (for error lines), its SQL, and optionally a PostgreSQL spelling where
+ * the dialects differ. It is prepared once per connection, on first use,
+ * and kept until db_close().
+ *
+ *	static struct query q_get = QUERY("session.find",
+ *		"SELECT ... FROM sessions WHERE token_hash = ?1 AND expires_at > ?2");
+ *
+ *	struct stmt *s = q_start(db, &q_get);
+ *	q_blob(s, 1, hash, 32);
+ *	q_int(s, 2, now);
+ *	rc = q_row(s);              DB_OK (a row), DB_NOTFOUND or DB_ERROR
+ *	if (rc == DB_OK) out->id = q_i64(s, 0);
+ *	q_end(s);
+ *
+ * q_start() never returns NULL: a statement that failed to prepare, or a
+ * bind that failed, makes the next step fail with DB_ERROR, so callers
+ * check once, at the step. Errors are logged with the query's name.
+ */
+#ifndef ANYON_DB_QUERY_H
+#define ANYON_DB_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/backend.h"
+#include "db/db.h"
+
+struct query {
+	const char *name;     /* "resource.verb", in log lines */
+	const char *sql;      /* both dialects, unless pg is set */
+	const char *pg;       /* PostgreSQL's own spelling, or NULL */
+	int slot;             /* index in each connection's cache; -1 until first use */
+};
+
+#define QUERY(name, sql) { (name), (sql), NULL, -1 }
+#define QUERY2(name, sql, pg) { (name), (sql), (pg), -1 }
+
+/* One connection (db.h keeps it opaque). */
+struct db {
+	const struct db_backend *be;
+	struct be_conn *conn;
+	struct stmt **stmts;      /* by query slot; owned, finalized by db_close() */
+	size_t nstmts;
+	int depth;                /* open transactions: 0 none, 1 BEGIN, >1 savepoints */
+};
+
+struct stmt {
+	struct db *db;
+	const struct query *q;
+	struct be_stmt *h;        /* NULL when preparing failed */
+	bool bad;                 /* a bind failed: the next step fails */
+	bool stepped;             /* a step ran since q_start() */
+};
+
+struct stmt *q_start(struct db *db, struct query *q);
+void q_int(struct stmt *s, int i, int64_t v);
+void q_bool(struct stmt *s, int i, bool v);
+/* Binds v, or NULL when v is NULL. Borrowed until the first step. */
+void q_text(struct stmt *s, int i, const char *v);
+/* Binds v, or NULL when v is NULL or "". */
+void q_text_or_null(struct stmt *s, int i, const char *v);
+void q_blob(struct stmt *s, int i, const void *v, size_t len);
+
+/* BE_ROW, BE_DONE, DB_CONFLICT or DB_ERROR (logged with the query's name). */
+int q_step(struct stmt *s);
+/* Steps once: DB_OK with a row to read, DB_NOTFOUND, DB_CONFLICT or DB_ERROR. */
+int q_row(struct stmt *s);
+/* Runs a statement to its end and resets it; *changes (may be NULL) gets
+ * the rows changed. */
+int q_exec(struct stmt *s, int64_t *changes);
+/* Runs a write that must change a row: DB_OK, DB_NOTFOUND when none did.
+ * Resets the statement. */
+int q_one(struct stmt *s);
+/* Resets the statement (rows and bindings are gone). */
+void q_end(struct stmt *s);
+
+bool q_null(struct stmt *s, int col);
+int64_t q_i64(struct stmt *s, int col);
+/* Borrowed until the next step; "" for NULL. */
+const char *q_str(struct stmt *s, int col);
+const void *q_blob_col(struct stmt *s, int col, size_t *len);
+/* Copies a text column into dst. A value that does not fit is an error
+ * (logged, -1), never a silent cut. */
+int q_copy(struct stmt *s, int col, char *dst, size_t size);
+/* Copies a blob column of exactly len bytes; -1 for any other length. */
+int q_blob_exact(struct stmt *s, int col, void *dst, size_t len);
+/* A heap copy of a text column (never NULL on success); caller frees. */
+int q_strdup(struct stmt *s, int col, char **out);
+
+/* Runs SQL without parameters (migrations, pragmas). */
+int db_exec(struct db *db, const char *sql);
+/* Logs a failure of what on db and returns DB_ERROR. */
+int db_failed(struct db *db, const char *what);
+
+#endif

@@ -1,0 +1,118 @@
+/* sessions.c - browser sessions, found by the SHA-256 of their token. */
+#include "autoconfig.h"
+
+#include "db/query.h"
+
+static struct query q_create = QUERY("session.create",
+	"INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, created_addr) "
+	"VALUES (?1, ?2, ?3, ?3, ?4, ?5) RETURNING id");
+static struct query q_count_from = QUERY("session.count_from",
+	"SELECT count(*) FROM sessions WHERE created_addr = ?1 AND created_at >= ?2");
+static struct query q_find = QUERY("session.find",
+	"SELECT id, coalesce(user_id, 0), created_at, last_seen_at, expires_at "
+	"FROM sessions WHERE token_hash = ?1 AND expires_at > ?2");
+static struct query q_touch = QUERY("session.touch",
+	"UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1");
+static struct query q_rotate = QUERY("session.rotate",
+	"UPDATE sessions SET token_hash = ?2, user_id = ?3 WHERE id = ?1");
+static struct query q_delete = QUERY("session.delete", "DELETE FROM sessions WHERE id = ?1");
+static struct query q_purge = QUERY("session.purge", "DELETE FROM sessions WHERE expires_at <= ?1");
+
+int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id,
+		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out)
+{
+	struct stmt *s = q_start(db, &q_create);
+	int rc;
+
+	q_blob(s, 1, hash, 32);
+	if (user_id > 0)
+		q_int(s, 2, user_id);
+	q_int(s, 3, now);
+	q_int(s, 4, expires_at);
+	q_text(s, 5, addr ? addr : "");
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		out->id = q_i64(s, 0);
+		out->user_id = user_id;
+		out->created_at = out->last_seen_at = now;
+		out->expires_at = expires_at;
+	}
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
+}
+
+int db_session_count_from(struct db *db, const char *addr, int64_t since, int64_t *n)
+{
+	struct stmt *s = q_start(db, &q_count_from);
+	int rc;
+
+	q_text(s, 1, addr);
+	q_int(s, 2, since);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*n = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
+}
+
+int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
+		    struct db_session *out)
+{
+	struct stmt *s = q_start(db, &q_find);
+	int rc;
+
+	q_blob(s, 1, hash, 32);
+	q_int(s, 2, now);
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		out->id = q_i64(s, 0);
+		out->user_id = q_i64(s, 1);
+		out->created_at = q_i64(s, 2);
+		out->last_seen_at = q_i64(s, 3);
+		out->expires_at = q_i64(s, 4);
+	}
+	q_end(s);
+	return rc;
+}
+
+int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at)
+{
+	struct stmt *s = q_start(db, &q_touch);
+
+	q_int(s, 1, id);
+	q_int(s, 2, now);
+	q_int(s, 3, expires_at);
+	return q_exec(s, NULL);
+}
+
+int db_session_rotate(struct db *db, int64_t id, const unsigned char hash[32], int64_t user_id)
+{
+	struct stmt *s = q_start(db, &q_rotate);
+
+	q_int(s, 1, id);
+	q_blob(s, 2, hash, 32);
+	if (user_id > 0)
+		q_int(s, 3, user_id);
+	return q_one(s);
+}
+
+int db_session_delete(struct db *db, int64_t id)
+{
+	struct stmt *s = q_start(db, &q_delete);
+
+	q_int(s, 1, id);
+	return q_exec(s, NULL);
+}
+
+int db_session_purge(struct db *db, int64_t now, int *deleted)
+{
+	struct stmt *s = q_start(db, &q_purge);
+	int64_t n = 0;
+	int rc;
+
+	q_int(s, 1, now);
+	rc = q_exec(s, &n);
+	if (deleted)
+		*deleted = (int)n;
+	return rc;
+}

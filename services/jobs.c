@@ -1,0 +1,66 @@
+/* jobs.c - the job queue's rules (see jobs.h). */
+#include "autoconfig.h"
+
+#include "services/jobs.h"
+
+int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s, struct db_job *out)
+{
+	bool any = false;
+	int rc;
+
+	if (db_job_claimable(db, now, &any))
+		return DB_ERROR;
+	if (!any)
+		return DB_NOTFOUND;
+	/* One transaction: failing the exhausted first means the claim below
+	 * never picks a job that has no attempt left. */
+	if (db_begin_write(db))
+		return DB_ERROR;
+	if (db_job_fail_exhausted(db, now, NULL)) {
+		db_rollback(db);
+		return DB_ERROR;
+	}
+	rc = db_job_claim_next(db, owner, now, lease_s, out);
+	if (rc == DB_ERROR || db_commit(db)) {
+		if (rc == DB_OK)
+			db_job_release(out);
+		db_rollback(db);
+		return DB_ERROR;
+	}
+	return rc;
+}
+
+int jobs_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now, enum job_state *state_out)
+{
+	struct db_job job;
+	int rc;
+
+	/* Read and write in one transaction, the row locked by the read
+	 * (SQLite: the write lock taken at BEGIN; PostgreSQL: FOR UPDATE),
+	 * so a worker finishing the job in between cannot be overwritten. */
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_job_get_locked(db, id, user_id, &job);
+	if (rc != DB_OK) {
+		db_rollback(db);
+		return rc;
+	}
+	db_job_release(&job);
+	if (job_state_final(job.state)) {
+		db_rollback(db);
+		*state_out = job.state;
+		return DB_CONFLICT;
+	}
+	if (job.state == JOB_QUEUED) {
+		rc = db_job_cancel_queued(db, id, now);
+		*state_out = JOB_CANCELLED;
+	} else {
+		rc = db_job_flag_cancel(db, id);
+		*state_out = JOB_RUNNING;
+	}
+	if (rc != DB_OK || db_commit(db)) {
+		db_rollback(db);
+		return DB_ERROR;
+	}
+	return DB_OK;
+}

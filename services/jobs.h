@@ -1,0 +1,26 @@
+/* jobs.h - the job queue's rules, above the data layer: which job a
+ * worker takes next, what running out of attempts means, how a cancel
+ * moves a job. The API, the worker and anyonctl all go through here. */
+#ifndef ANYON_SERVICES_JOBS_H
+#define ANYON_SERVICES_JOBS_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+
+/* Claims work for owner until now + lease_s: the oldest queued job, or a
+ * running one whose worker stopped renewing its lease. A lost job that
+ * used every attempt is failed instead of run again. A cheap read-only
+ * probe comes first, so an idle worker does not take the write lock to
+ * find nothing. DB_OK (out filled; release it with db_job_release()),
+ * DB_NOTFOUND when there is nothing to do, or DB_ERROR. */
+int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s, struct db_job *out);
+
+/* Cancels the job of user_id (0: any user's): a queued job ends at once
+ * (cancelled), a running one is flagged for its worker to stop (still
+ * running). *state_out gets the resulting state; DB_CONFLICT when the job
+ * had already ended (*state_out is its final state), DB_NOTFOUND when the
+ * user has no such job. */
+int jobs_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now, enum job_state *state_out);
+
+#endif
