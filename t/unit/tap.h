@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_n, tap_failed;
@@ -36,6 +37,26 @@ static int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 	}
 	return pass;
 }
+
+__attribute__((format(printf, 1, 2)))
+static void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* Stops the whole test: the rest cannot mean anything. */
+#define BAIL_OUT(...) do { \
+	printf("Bail out! "); \
+	printf(__VA_ARGS__); \
+	putchar('\n'); \
+	exit(1); \
+} while (0)
 
 static int done_testing(void)
 {
