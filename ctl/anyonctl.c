@@ -91,7 +91,8 @@ static int cmd_doctor(int argc, char **argv)
 	check(&d, stat(g_config.data_dir, &st) == 0 && S_ISDIR(st.st_mode) &&
 	      access(g_config.data_dir, W_OK) == 0, "data dir", "%s", g_config.data_dir);
 	db = db_open(g_config.db_path, false, err, sizeof(err));
-	check(&d, db != NULL, "database", "%s", db ? g_config.db_path : err);
+	check(&d, db != NULL, "database", "%s (%s)", db ? g_config.db_path : err,
+	      db ? db_dialect(db) : db_target_is_pg(g_config.db_path) ? "postgresql" : "sqlite");
 	if (!db)
 		goto out;
 	db_schema_version(db, &cur, &latest);
@@ -470,6 +471,75 @@ out:
 	return rc;
 }
 
+static void copy_progress(const char *table, int64_t rows, void *arg)
+{
+	(void)arg;
+	printf("  %-14s %lld row(s)\n", table, (long long)rows);
+	fflush(stdout);
+}
+
+/* copy-db SOURCE TARGET: every row of a SQLite install into a new
+ * PostgreSQL database (migrated here), ids kept, then every secret opened
+ * once under the keyring to prove it came across. */
+static int cmd_copy_db(int argc, char **argv)
+{
+	struct secret_store st = { 0 };
+	struct db *src, *dst;
+	char err[512];
+	int64_t checked, bad;
+	int rc;
+
+	if (argc != 3 || db_target_is_pg(argv[1]) || !db_target_is_pg(argv[2])) {
+		fprintf(stderr, "usage: anyonctl copy-db SQLITE_PATH postgresql://HOST/DB\n"
+			"  the password comes from ~/.pgpass, a service file or ANYON_DB_PASSWORD_FILE\n");
+		return 2;
+	}
+	if (access(argv[1], R_OK)) {
+		fprintf(stderr, "anyonctl: cannot read '%s': %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	keyring_load_or_die(&keyring);
+	src = db_open(argv[1], true, err, sizeof(err));
+	if (!src) {
+		fprintf(stderr, "anyonctl: source: %s\n", err);
+		keyring_wipe(&keyring);
+		return 1;
+	}
+	dst = db_open(argv[2], true, err, sizeof(err));
+	if (!dst) {
+		fprintf(stderr, "anyonctl: target: %s\n", err);
+		db_close(src);
+		keyring_wipe(&keyring);
+		return 1;
+	}
+	printf("copying %s -> PostgreSQL\n", argv[1]);
+	fflush(stdout);
+	rc = db_copy(src, dst, copy_progress, NULL, err, sizeof(err));
+	if (rc != DB_OK) {
+		fprintf(stderr, "anyonctl: %s; the target is unchanged\n", err);
+		goto out;
+	}
+	st.db = dst;
+	st.kr = &keyring;
+	rc = secret_verify_all(&st, &checked, &bad);
+	if (rc == SECRET_ERROR)
+		fprintf(stderr, "anyonctl: reading the copied secrets failed (see the log)\n");
+	else if (bad)
+		fprintf(stderr, "anyonctl: %lld of %lld copied secret(s) do NOT decrypt (see the log)\n",
+			(long long)bad, (long long)checked);
+	else
+		printf("all %lld secret(s) decrypt in the target\n", (long long)checked);
+	audit_event(dst, 0, 0, "db.copied", rc == SECRET_OK ? "ok" : "error", "secrets=%lld bad=%lld",
+		    (long long)checked, (long long)bad);
+	if (rc == SECRET_OK)
+		printf("done: set ANYON_DB to the target and restart every service\n");
+out:
+	db_close(dst);
+	db_close(src);
+	keyring_wipe(&keyring);
+	return rc == DB_OK ? 0 : 1;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -483,6 +553,7 @@ static const struct {
 	{ "import-config", cmd_import_config, "PATH [--user LOGIN]: move config.json tokens into the store" },
 	{ "audit", cmd_audit, "[--user LOGIN] [--since EPOCH|YYYY-MM-DD] [--limit N]: print audit events" },
 	{ "secret", cmd_secret, "list | put KIND | check KIND | delete KIND [--user LOGIN]" },
+	{ "copy-db", cmd_copy_db, "SQLITE_PATH postgresql://...: move an install to PostgreSQL" },
 };
 
 static void usage(FILE *to)

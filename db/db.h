@@ -335,6 +335,15 @@ int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project
 typedef int (*db_project_fn)(const struct db_project *p, void *arg);
 int db_project_list(struct db *db, int64_t user_id, db_project_fn fn, void *arg);
 
+/* ---- moving an install ---- */
+typedef void (*db_copy_progress_fn)(const char *table, int64_t rows, void *arg);
+/* Copies every row of src into dst, ids kept, in one transaction on dst;
+ * on PostgreSQL the id sequences then continue after the copied ids. Both
+ * must be migrated to the latest version. DB_CONFLICT when dst holds rows
+ * beyond what migrations seed (it is left untouched). err says why. */
+int db_copy(struct db *src, struct db *dst, db_copy_progress_fn progress, void *arg,
+	    char *err, size_t errlen);
+
 /* ---- workers ---- */
 int db_worker_heartbeat(struct db *db, const char *id, const char *host, int pid,
 			int64_t started_at, int64_t now, bool docker_ok,
