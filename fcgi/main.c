@@ -220,6 +220,7 @@ int main(int argc, char **argv)
 	struct pool pool = { 0 };
 	sigset_t block, old;
 	struct db *db;
+	bool tcp;
 	char err[256];
 	int64_t n;
 	int c;
@@ -261,11 +262,15 @@ int main(int argc, char **argv)
 
 	if (FCGX_Init())
 		die("cannot initialise libfcgi");
+	/* libfcgi reads "HOST:PORT" or ":PORT" as TCP (a pool on another host
+	 * than nginx; FCGI_WEB_SERVER_ADDRS limits who may connect), anything
+	 * with a slash as a unix socket path. */
+	tcp = !strchr(g_config.fcgi_socket, '/') && strchr(g_config.fcgi_socket, ':');
 	pool.listen_fd = FCGX_OpenSocket(g_config.fcgi_socket, 256);
 	if (pool.listen_fd < 0)
 		die("cannot listen on '%s': %s", g_config.fcgi_socket, strerror(errno));
 	/* nginx reaches the socket through the group; nobody else may. */
-	if (chmod(g_config.fcgi_socket, 0660))
+	if (!tcp && chmod(g_config.fcgi_socket, 0660))
 		die("cannot set the mode of '%s': %s", g_config.fcgi_socket, strerror(errno));
 	if (pid_file)
 		write_pid_file(pid_file);
@@ -302,7 +307,8 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping: letting children finish their requests");
 	stop_pool(&pool);
-	unlink(g_config.fcgi_socket);
+	if (!tcp)
+		unlink(g_config.fcgi_socket);
 	if (pid_file)
 		unlink(pid_file);
 	free(pool.pids);
