@@ -249,6 +249,10 @@ int db_secret_store(struct db *db, int64_t id, const char *key_id,
 int db_secret_get(struct db *db, int64_t user_id, const char *kind, bool with_ciphertext,
 		  struct db_secret *out);
 int db_secret_by_id(struct db *db, int64_t id, struct db_secret *out);
+/* The same, the row locked until the transaction ends (PostgreSQL: FOR
+ * UPDATE; SQLite: the write lock), to re-seal it without losing a
+ * concurrent secret_put(). */
+int db_secret_by_id_locked(struct db *db, int64_t id, struct db_secret *out);
 typedef int (*db_secret_fn)(const struct db_secret *s, void *arg);
 int db_secret_list(struct db *db, int64_t user_id, db_secret_fn fn, void *arg);
 int db_secret_delete(struct db *db, int64_t user_id, const char *kind);

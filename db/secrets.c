@@ -26,6 +26,9 @@ static struct query q_get = QUERY("secret.get",
 	"SELECT " SECRET_COLS " FROM secrets WHERE user_id = ?1 AND kind = ?2 AND key_id <> ''");
 static struct query q_by_id = QUERY("secret.by_id",
 	"SELECT " SECRET_COLS " FROM secrets WHERE id = ?1 AND key_id <> ''");
+static struct query q_by_id_locked = QUERY2("secret.by_id_locked",
+	"SELECT " SECRET_COLS " FROM secrets WHERE id = ?1 AND key_id <> ''",
+	"SELECT " SECRET_COLS " FROM secrets WHERE id = ?1 AND key_id <> '' FOR UPDATE");
 static struct query q_list = QUERY("secret.list",
 	"SELECT " SECRET_COLS " FROM secrets WHERE user_id = ?1 AND key_id <> '' ORDER BY kind");
 static struct query q_delete = QUERY("secret.delete",
@@ -136,6 +139,14 @@ int db_secret_get(struct db *db, int64_t user_id, const char *kind, bool with_ci
 int db_secret_by_id(struct db *db, int64_t id, struct db_secret *out)
 {
 	struct stmt *s = q_start(db, &q_by_id);
+
+	q_int(s, 1, id);
+	return secret_row(s, true, out);
+}
+
+int db_secret_by_id_locked(struct db *db, int64_t id, struct db_secret *out)
+{
+	struct stmt *s = q_start(db, &q_by_id_locked);
 
 	q_int(s, 1, id);
 	return secret_row(s, true, out);

@@ -106,6 +106,8 @@ int secret_put(struct secret_store *st, int64_t user_id, const char *kind,
 	if (!secret_kind_ok(kind) || len > AEAD_MAX_PLAINTEXT)
 		return SECRET_ERROR;
 	keyring_refresh(st->kr);   /* seal under the newest active key */
+	/* Reserve is an upsert: on PostgreSQL it locks the row until commit,
+	 * so a concurrent put or re-seal of it waits for this one. */
 	if (db_begin_write(st->db))
 		return SECRET_ERROR;
 	rc = db_secret_reserve(st->db, user_id, kind, now_s(), &id) ? SECRET_ERROR :
@@ -162,7 +164,10 @@ int secret_meta(struct secret_store *st, int64_t user_id, const char *kind, stru
 	return rc == DB_OK ? SECRET_OK : rc == DB_NOTFOUND ? SECRET_NOTFOUND : SECRET_ERROR;
 }
 
-/* Re-seals one row under the active key; caller holds a write tx. */
+/* Re-seals one row under the active key; caller holds a write tx. The
+ * read locks the row (SQLite: the transaction's write lock; PostgreSQL:
+ * FOR UPDATE), so a secret_put() of the same row waits and is not
+ * overwritten with the value read here. */
 static int reseal(struct secret_store *st, int64_t id)
 {
 	struct secret_value v = { 0 };
@@ -170,7 +175,7 @@ static int reseal(struct secret_store *st, int64_t id)
 	char from[DB_KEY_ID_MAX];
 	int rc;
 
-	rc = db_secret_by_id(st->db, id, &row);
+	rc = db_secret_by_id_locked(st->db, id, &row);
 	if (rc == DB_NOTFOUND)
 		return SECRET_OK;   /* deleted meanwhile */
 	if (rc != DB_OK)
