@@ -1,5 +1,6 @@
 /* The secret store: AES-256-GCM round trip, tampering, rows moved between
- * owners, keys missing or wrong, keyring file checks, rotation. */
+ * owners, keys missing or wrong, keyring file checks, rotation. On SQLite,
+ * or on PostgreSQL when ANYON_TEST_PG_URI names a database it may wipe. */
 #include "autoconfig.h"
 
 #include <fcntl.h>
@@ -7,13 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "base/crypto.h"
 #include "base/keyring.h"
 #include "services/secrets.h"
 #include "base/util.h"
 #include "db/db.h"
+#include "db/query.h"
 #include "t/unit/tap.h"
 
 static char dir[] = "/tmp/anyon-test-secrets-XXXXXX";
@@ -32,18 +32,65 @@ static int write_file(const char *path, const char *text, mode_t mode)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Runs SQL on a side connection (the attacker with the DB file). */
+/* Runs SQL on a side connection (the attacker with the database). */
 static int side_sql(const char *sql)
 {
-	sqlite3 *h;
+	char err[256];
+	struct db *h = db_open(dbpath, false, err, sizeof(err));
 	int rc;
 
-	if (sqlite3_open(dbpath, &h) != SQLITE_OK)
+	if (!h)
 		return -1;
-	sqlite3_busy_timeout(h, 5000);
-	rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-	sqlite3_close(h);
-	return rc == SQLITE_OK ? 0 : -1;
+	rc = db_exec(h, sql);
+	db_close(h);
+	return rc == DB_OK ? 0 : -1;
+}
+
+/* Flips one bit in the middle of column col of user's github_token row
+ * (twice restores it), on a side connection. */
+static int flip_bit(int c, int64_t user)
+{
+	static const char *const cols[] = { "ciphertext", "nonce", "tag" };
+	static char sel_sql[3][160], upd_sql[3][160];
+	static struct query sel[3], upd[3];
+	unsigned char buf[256];
+	const void *b;
+	size_t len = 0;
+	char err[256];
+	struct db *h = db_open(dbpath, false, err, sizeof(err));
+	struct stmt *st;
+	int rc;
+
+	if (!h)
+		return -1;
+	if (!sel[c].name) {
+		snprintf(sel_sql[c], sizeof(sel_sql[c]),
+			 "SELECT %s FROM secrets WHERE user_id = ?1 AND kind = 'github_token'", cols[c]);
+		snprintf(upd_sql[c], sizeof(upd_sql[c]),
+			 "UPDATE secrets SET %s = ?2 WHERE user_id = ?1 AND kind = 'github_token'", cols[c]);
+		sel[c] = (struct query)QUERY(cols[c], sel_sql[c]);
+		upd[c] = (struct query)QUERY(cols[c], upd_sql[c]);
+	}
+	st = q_start(h, &sel[c]);
+	q_int(st, 1, user);
+	rc = q_row(st);
+	if (rc == DB_OK) {
+		b = q_blob_col(st, 0, &len);
+		if (len == 0 || len > sizeof(buf))
+			rc = DB_ERROR;
+		else
+			memcpy(buf, b, len);
+	}
+	q_end(st);
+	if (rc == DB_OK) {
+		buf[len / 2] ^= 0x04;
+		st = q_start(h, &upd[c]);
+		q_int(st, 1, user);
+		q_blob(st, 2, buf, len);
+		rc = q_one(st);
+	}
+	db_close(h);
+	return rc == DB_OK ? 0 : -1;
 }
 
 static int get_is(struct secret_store *st, int64_t user, const char *kind, const char *want)
@@ -132,8 +179,19 @@ int main(void)
 	struct db *db;
 	int rotated;
 
+	const char *pg = getenv("ANYON_TEST_PG_URI"), *backend = getenv("ANYON_TEST_BACKEND");
+
 	ok(mkdtemp(dir) != NULL, "scratch dir");
-	snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+	if (backend && strcmp(backend, "pg") == 0 && !(pg && *pg))
+		BAIL_OUT("ANYON_TEST_BACKEND=pg but ANYON_TEST_PG_URI is not set");
+	if (pg && *pg) {
+		snprintf(dbpath, sizeof(dbpath), "%s", pg);
+		ok(side_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;") == 0,
+		   "PostgreSQL test database wiped");
+	} else {
+		snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+	}
+	diag("backend: %s", pg && *pg ? "postgresql" : "sqlite");
 	snprintf(keypath, sizeof(keypath), "%s/keyring", dir);
 	crypto_tests();
 	keyring_tests();
@@ -159,42 +217,17 @@ int main(void)
 
 	/* Tampering through the database file: flip one bit of each stored part. */
 	{
-		sqlite3 *h;
-		sqlite3_stmt *s;
 		const char *cols[] = { "ciphertext", "nonce", "tag" };
 
-		sqlite3_open(dbpath, &h);
-		sqlite3_busy_timeout(h, 5000);
 		for (int c = 0; c < 3; c++) {
-			unsigned char buf[64];
-			int len;
-
-			snprintf(sql, sizeof(sql), "SELECT %s FROM secrets WHERE user_id = %lld AND kind = 'github_token'",
-				 cols[c], (long long)u1.id);
-			sqlite3_prepare_v2(h, sql, -1, &s, NULL);
-			sqlite3_step(s);
-			len = sqlite3_column_bytes(s, 0);
-			memcpy(buf, sqlite3_column_blob(s, 0), (size_t)len);
-			sqlite3_finalize(s);
-			buf[len / 2] ^= 0x04;
-			snprintf(sql, sizeof(sql), "UPDATE secrets SET %s = ?1 WHERE user_id = %lld AND kind = 'github_token'",
-				 cols[c], (long long)u1.id);
-			sqlite3_prepare_v2(h, sql, -1, &s, NULL);
-			sqlite3_bind_blob(s, 1, buf, len, SQLITE_TRANSIENT);
-			sqlite3_step(s);
-			sqlite3_finalize(s);
+			ok(flip_bit(c, u1.id) == 0, "flip a bit of the %s on a side connection", cols[c]);
 			memset(&v, 0, sizeof(v));
 			is_int(secret_get(&st, u1.id, "github_token", 0, &v), SECRET_UNREADABLE,
 			       "a flipped bit in the %s: refused", cols[c]);
 			ok(v.data == NULL, "... and nothing returned");
-			buf[len / 2] ^= 0x04;
-			sqlite3_prepare_v2(h, sql, -1, &s, NULL);
-			sqlite3_bind_blob(s, 1, buf, len, SQLITE_TRANSIENT);
-			sqlite3_step(s);
-			sqlite3_finalize(s);
+			ok(flip_bit(c, u1.id) == 0, "flip it back");
 			is_int(get_is(&st, u1.id, "github_token", "gho_BBBB"), SECRET_OK, "restored %s opens again", cols[c]);
 		}
-		sqlite3_close(h);
 	}
 
 	/* Move user 2's ciphertext onto user 1's row, and onto another kind. */
