@@ -3,8 +3,11 @@
 It gives TAP output (git-style: each check named, failures explained) and a
 Stack: the real nginx, FastCGI pool and worker, started with `./dev up
 --no-build` on a free loopback port with a scratch data directory, stopped
-with `./dev down`. After the stack stops, logs are checked for sanitizer
-reports, so an ASan build fails a test whose requests hit a memory error.
+with `./dev down`. After the stack stops, its logs are checked for
+sanitizer reports (ASan, UBSan, LSan) as one numbered TAP check of the
+script's TAP, `ok N - no sanitizer reports in logs`, so an ASan build fails
+a test whose requests hit a memory error. A Stack therefore needs a TAP:
+create `t = TAP()` first (or pass tap=).
 """
 import http.client
 import json
@@ -22,11 +25,15 @@ BUILDDIR = os.environ.get("ANYON_BUILDDIR") or os.path.join(SRCDIR, "build")
 
 
 class TAP:
-    """Minimal TAP producer. Every check prints `ok N - name` or `not ok`."""
+    """Minimal TAP producer. Every check prints `ok N - name` or `not ok`.
+    The newest TAP of the process is TAP.current: Stacks report to it."""
+
+    current = None
 
     def __init__(self):
         self.n = 0
         self.failed = 0
+        TAP.current = self
 
     def ok(self, cond, name, diag=None):
         self.n += 1
@@ -144,9 +151,16 @@ class Client:
 
 
 class Stack:
-    """The real service on a free port. Use as a context manager."""
+    """The real service on a free port. Use as a context manager: leaving it
+    stops the stack and adds the numbered check `no sanitizer reports in
+    logs` to tap (default: the script's TAP.current)."""
 
-    def __init__(self, env=None, keep=False):
+    SANITIZER_CHECK = "no sanitizer reports in logs"
+
+    def __init__(self, env=None, keep=False, tap=None):
+        self.tap = tap or TAP.current
+        if self.tap is None:
+            raise RuntimeError("create a TAP before a Stack: the stack's sanitizer check is a TAP test")
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="anyon-t-")
         self.keep = keep or os.environ.get("ANYON_TEST_KEEP") == "1"
@@ -187,24 +201,33 @@ class Stack:
         self.dev("down", check=False)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            # __exit__ does not run when __enter__ fails: stop what did start
+            # and still report what the sanitizers saw.
+            self.__exit__(*sys.exc_info())
+            raise
 
     def __exit__(self, *exc):
         self.stop()
-        reports = self.sanitizer_reports()
-        if reports:
-            print("not ok - sanitizer reports in %s/log:" % self.data)
-            for line in reports.splitlines()[:80]:
-                print("#   " + line)
-            self.failed = True
-            self.keep = True
+        self.check_sanitizers()
         if exc[0] is not None:
             self.keep = True
         if self.keep:
-            print("# data kept in " + self.data, flush=True)
+            self.tap.diag("data kept in " + self.data)
         else:
             shutil.rmtree(self.data, ignore_errors=True)
         return False
+
+    def check_sanitizers(self):
+        """The numbered TAP check: no ASan/UBSan/LSan report in the logs."""
+        reports = self.sanitizer_reports()
+        if reports:
+            self.failed = True
+            self.keep = True
+        excerpt = "in %s/log:\n%s" % (self.data, "\n".join(reports.splitlines()[:80]))
+        return self.tap.ok(not reports, self.SANITIZER_CHECK, excerpt)
 
     def client(self):
         return Client(self.port)
