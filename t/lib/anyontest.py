@@ -169,6 +169,9 @@ class Stack:
             "ANYON_PORT": str(self.port),
             "ANYON_DATA_DIR": self.data,
             "ANYON_BUILD_DIR": BUILDDIR,
+            # ./dev records the stack it started here, not in the checkout
+            # (where it would replace the developer's own ./dev up).
+            "ANYON_DEV_STATE": os.path.join(self.data, "dev-state"),
             "ANYON_FCGI_CHILDREN": "4",
             "ANYON_HEARTBEAT_S": "1",
             "ANYON_WORKER_POLL_MS": "50",
