@@ -189,8 +189,11 @@ class Stack:
             raise RuntimeError("./dev %s failed (%d):\n%s\n%s" % (" ".join(args), r.returncode, r.stdout, self.logs()))
         return r
 
+    # what start() runs: ./dev up, or ./dev demo for a demo stack
+    UP = ("up", "--no-build")
+
     def start(self):
-        self.dev("up", "--no-build")
+        self.up_output = self.dev(*self.UP).stdout
         # wait for the worker's first heartbeat, so health is meaningful
         deadline = time.time() + 20
         while time.time() < deadline:
