@@ -8,6 +8,10 @@ sanitizer reports (ASan, UBSan, LSan) as one numbered TAP check of the
 script's TAP, `ok N - no sanitizer reports in logs`, so an ASan build fails
 a test whose requests hit a memory error. A Stack therefore needs a TAP:
 create `t = TAP()` first (or pass tap=).
+
+The database is SQLite in the data dir, or with ANYON_TEST_BACKEND=pg a
+fresh PostgreSQL database per Stack (t/lib/pgcluster.py). Stacks can share
+one database and keyring: Stack(db=new_db(), key_file=...).
 """
 import http.client
 import json
@@ -22,6 +26,23 @@ import time
 
 SRCDIR = os.environ.get("ANYON_SRCDIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILDDIR = os.environ.get("ANYON_BUILDDIR") or os.path.join(SRCDIR, "build")
+
+# The database backend the stacks use: sqlite (a file in the data dir, the
+# default) or pg (ANYON_TEST_BACKEND=pg, as `./dev test --pg` sets: a fresh
+# database per Stack on the run's throwaway cluster, see pgcluster.py).
+BACKEND = os.environ.get("ANYON_TEST_BACKEND") or "sqlite"
+if BACKEND not in ("sqlite", "pg"):
+    raise RuntimeError("ANYON_TEST_BACKEND must be sqlite or pg, not %r" % BACKEND)
+
+
+def new_db(folder=None):
+    """A fresh database that one or more Stacks can share (Stack(db=...)):
+    the ANYON_DB value. sqlite: anyon.db in folder (a new temp folder by
+    default); pg: a new database on the run's cluster."""
+    if BACKEND == "pg":
+        import pgcluster
+        return pgcluster.create_db()
+    return os.path.join(folder or tempfile.mkdtemp(prefix="anyon-db-"), "anyon.db")
 
 
 class TAP:
@@ -157,14 +178,29 @@ class Stack:
 
     SANITIZER_CHECK = "no sanitizer reports in logs"
 
-    def __init__(self, env=None, keep=False, tap=None):
+    def __init__(self, env=None, keep=False, tap=None, db=None, key_file=None):
+        """db: the ANYON_DB to use (see new_db(); default: sqlite in the data
+        dir, or a fresh database of its own with the pg backend). key_file:
+        an ANYON_KEY_FILE to use instead of the data dir's keyring (stacks
+        sharing a database must share their keyring too)."""
         self.tap = tap or TAP.current
         if self.tap is None:
             raise RuntimeError("create a TAP before a Stack: the stack's sanitizer check is a TAP test")
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="anyon-t-")
         self.keep = keep or os.environ.get("ANYON_TEST_KEEP") == "1"
+        self.own_db = db is None and BACKEND == "pg"
+        if self.own_db:
+            db = new_db()
+        self.db = db or os.path.join(self.data, "anyon.db")
         self.env = dict(os.environ)
+        if db:
+            self.env["ANYON_DB"] = db
+        if self.is_pg:
+            import pgcluster
+            self.env.update(pgcluster.env())
+        if key_file:
+            self.env["ANYON_KEY_FILE"] = key_file
         self.env.update({
             "ANYON_PORT": str(self.port),
             "ANYON_DATA_DIR": self.data,
@@ -221,9 +257,12 @@ class Stack:
         if exc[0] is not None:
             self.keep = True
         if self.keep:
-            self.tap.diag("data kept in " + self.data)
+            self.tap.diag("data kept in " + self.data + (" and database " + self.db if self.is_pg else ""))
         else:
             shutil.rmtree(self.data, ignore_errors=True)
+            if self.own_db:
+                import pgcluster
+                pgcluster.drop_db(self.db)
         return False
 
     def check_sanitizers(self):
@@ -246,13 +285,28 @@ class Stack:
         out = subprocess.run(["pgrep", "-P", str(parent)], stdout=subprocess.PIPE, text=True).stdout
         return [int(p) for p in out.split()]
 
+    @property
+    def is_pg(self):
+        return self.db.startswith(("postgresql://", "postgres://"))
+
     def db_path(self):
-        return os.path.join(self.data, "anyon.db")
+        """The SQLite file. A test that reads the file itself does not run
+        on PostgreSQL: it fails here rather than pass without looking."""
+        if self.is_pg:
+            raise RuntimeError("db_path(): this stack's database is PostgreSQL (%s), not a file" % self.db)
+        return self.db
 
     def sql(self, query):
-        """Runs a read-only query with the sqlite3 shell; returns rows of strings."""
-        out = subprocess.run(["sqlite3", "-readonly", "-separator", "\t", self.db_path(), query],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
+        """Runs a read-only query (sqlite3 shell or psql); returns rows of
+        strings, NULL as ''."""
+        if self.is_pg:
+            env = dict(self.env, PGOPTIONS="-c default_transaction_read_only=on")
+            out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                                  "-d", self.db, "-c", query], env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
+        else:
+            out = subprocess.run(["sqlite3", "-readonly", "-separator", "\t", self.db_path(), query],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
         return [line.split("\t") for line in out.splitlines()]
 
     def logs(self):
