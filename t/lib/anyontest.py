@@ -3,8 +3,15 @@
 It gives TAP output (git-style: each check named, failures explained) and a
 Stack: the real nginx, FastCGI pool and worker, started with `./dev up
 --no-build` on a free loopback port with a scratch data directory, stopped
-with `./dev down`. After the stack stops, logs are checked for sanitizer
-reports, so an ASan build fails a test whose requests hit a memory error.
+with `./dev down`. After the stack stops, its logs are checked for
+sanitizer reports (ASan, UBSan, LSan) as one numbered TAP check of the
+script's TAP, `ok N - no sanitizer reports in logs`, so an ASan build fails
+a test whose requests hit a memory error. A Stack therefore needs a TAP:
+create `t = TAP()` first (or pass tap=).
+
+The database is SQLite in the data dir, or with ANYON_TEST_BACKEND=pg a
+fresh PostgreSQL database per Stack (t/lib/pgcluster.py). Stacks can share
+one database and keyring: Stack(db=new_db(), key_file=...).
 """
 import http.client
 import json
@@ -20,13 +27,34 @@ import time
 SRCDIR = os.environ.get("ANYON_SRCDIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILDDIR = os.environ.get("ANYON_BUILDDIR") or os.path.join(SRCDIR, "build")
 
+# The database backend the stacks use: sqlite (a file in the data dir, the
+# default) or pg (ANYON_TEST_BACKEND=pg, as `./dev test --pg` sets: a fresh
+# database per Stack on the run's throwaway cluster, see pgcluster.py).
+BACKEND = os.environ.get("ANYON_TEST_BACKEND") or "sqlite"
+if BACKEND not in ("sqlite", "pg"):
+    raise RuntimeError("ANYON_TEST_BACKEND must be sqlite or pg, not %r" % BACKEND)
+
+
+def new_db(folder=None):
+    """A fresh database that one or more Stacks can share (Stack(db=...)):
+    the ANYON_DB value. sqlite: anyon.db in folder (a new temp folder by
+    default); pg: a new database on the run's cluster."""
+    if BACKEND == "pg":
+        import pgcluster
+        return pgcluster.create_db()
+    return os.path.join(folder or tempfile.mkdtemp(prefix="anyon-db-"), "anyon.db")
+
 
 class TAP:
-    """Minimal TAP producer. Every check prints `ok N - name` or `not ok`."""
+    """Minimal TAP producer. Every check prints `ok N - name` or `not ok`.
+    The newest TAP of the process is TAP.current: Stacks report to it."""
+
+    current = None
 
     def __init__(self):
         self.n = 0
         self.failed = 0
+        TAP.current = self
 
     def ok(self, cond, name, diag=None):
         self.n += 1
@@ -144,17 +172,42 @@ class Client:
 
 
 class Stack:
-    """The real service on a free port. Use as a context manager."""
+    """The real service on a free port. Use as a context manager: leaving it
+    stops the stack and adds the numbered check `no sanitizer reports in
+    logs` to tap (default: the script's TAP.current)."""
 
-    def __init__(self, env=None, keep=False):
+    SANITIZER_CHECK = "no sanitizer reports in logs"
+
+    def __init__(self, env=None, keep=False, tap=None, db=None, key_file=None):
+        """db: the ANYON_DB to use (see new_db(); default: sqlite in the data
+        dir, or a fresh database of its own with the pg backend). key_file:
+        an ANYON_KEY_FILE to use instead of the data dir's keyring (stacks
+        sharing a database must share their keyring too)."""
+        self.tap = tap or TAP.current
+        if self.tap is None:
+            raise RuntimeError("create a TAP before a Stack: the stack's sanitizer check is a TAP test")
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="anyon-t-")
         self.keep = keep or os.environ.get("ANYON_TEST_KEEP") == "1"
+        self.own_db = db is None and BACKEND == "pg"
+        if self.own_db:
+            db = new_db()
+        self.db = db or os.path.join(self.data, "anyon.db")
         self.env = dict(os.environ)
+        if db:
+            self.env["ANYON_DB"] = db
+        if self.is_pg:
+            import pgcluster
+            self.env.update(pgcluster.env())
+        if key_file:
+            self.env["ANYON_KEY_FILE"] = key_file
         self.env.update({
             "ANYON_PORT": str(self.port),
             "ANYON_DATA_DIR": self.data,
             "ANYON_BUILD_DIR": BUILDDIR,
+            # ./dev records the stack it started here, not in the checkout
+            # (where it would replace the developer's own ./dev up).
+            "ANYON_DEV_STATE": os.path.join(self.data, "dev-state"),
             "ANYON_FCGI_CHILDREN": "4",
             "ANYON_HEARTBEAT_S": "1",
             "ANYON_WORKER_POLL_MS": "50",
@@ -172,8 +225,11 @@ class Stack:
             raise RuntimeError("./dev %s failed (%d):\n%s\n%s" % (" ".join(args), r.returncode, r.stdout, self.logs()))
         return r
 
+    # what start() runs: ./dev up, or ./dev demo for a demo stack
+    UP = ("up", "--no-build")
+
     def start(self):
-        self.dev("up", "--no-build")
+        self.up_output = self.dev(*self.UP).stdout
         # wait for the worker's first heartbeat, so health is meaningful
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -187,24 +243,36 @@ class Stack:
         self.dev("down", check=False)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            # __exit__ does not run when __enter__ fails: stop what did start
+            # and still report what the sanitizers saw.
+            self.__exit__(*sys.exc_info())
+            raise
 
     def __exit__(self, *exc):
         self.stop()
-        reports = self.sanitizer_reports()
-        if reports:
-            print("not ok - sanitizer reports in %s/log:" % self.data)
-            for line in reports.splitlines()[:80]:
-                print("#   " + line)
-            self.failed = True
-            self.keep = True
+        self.check_sanitizers()
         if exc[0] is not None:
             self.keep = True
         if self.keep:
-            print("# data kept in " + self.data, flush=True)
+            self.tap.diag("data kept in " + self.data + (" and database " + self.db if self.is_pg else ""))
         else:
             shutil.rmtree(self.data, ignore_errors=True)
+            if self.own_db:
+                import pgcluster
+                pgcluster.drop_db(self.db)
         return False
+
+    def check_sanitizers(self):
+        """The numbered TAP check: no ASan/UBSan/LSan report in the logs."""
+        reports = self.sanitizer_reports()
+        if reports:
+            self.failed = True
+            self.keep = True
+        excerpt = "in %s/log:\n%s" % (self.data, "\n".join(reports.splitlines()[:80]))
+        return self.tap.ok(not reports, self.SANITIZER_CHECK, excerpt)
 
     def client(self):
         return Client(self.port)
@@ -217,13 +285,28 @@ class Stack:
         out = subprocess.run(["pgrep", "-P", str(parent)], stdout=subprocess.PIPE, text=True).stdout
         return [int(p) for p in out.split()]
 
+    @property
+    def is_pg(self):
+        return self.db.startswith(("postgresql://", "postgres://"))
+
     def db_path(self):
-        return os.path.join(self.data, "anyon.db")
+        """The SQLite file. A test that reads the file itself does not run
+        on PostgreSQL: it fails here rather than pass without looking."""
+        if self.is_pg:
+            raise RuntimeError("db_path(): this stack's database is PostgreSQL (%s), not a file" % self.db)
+        return self.db
 
     def sql(self, query):
-        """Runs a read-only query with the sqlite3 shell; returns rows of strings."""
-        out = subprocess.run(["sqlite3", "-readonly", "-separator", "\t", self.db_path(), query],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
+        """Runs a read-only query (sqlite3 shell or psql); returns rows of
+        strings, NULL as ''."""
+        if self.is_pg:
+            env = dict(self.env, PGOPTIONS="-c default_transaction_read_only=on")
+            out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                                  "-d", self.db, "-c", query], env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
+        else:
+            out = subprocess.run(["sqlite3", "-readonly", "-separator", "\t", self.db_path(), query],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
         return [line.split("\t") for line in out.splitlines()]
 
     def logs(self):
