@@ -50,7 +50,7 @@ def output(c, jid):
 
 
 def lease(s, jid):
-    return s.sql("SELECT state, attempts, coalesce(lease_owner, 'NULL'), coalesce(lease_expires_at, 'NULL') "
+    return s.sql("SELECT state, attempts, coalesce(lease_owner, 'NULL'), coalesce(CAST(lease_expires_at AS TEXT), 'NULL') "
                  "FROM jobs WHERE id = %d" % jid)[0]
 
 

@@ -96,20 +96,20 @@ with s:
     t.eq(c.delete("/api/secrets/github_pat").status, 200, "one secret deleted")
 
     # while running: the WAL is live
-    files = [os.path.join(s.data, f) for f in os.listdir(s.data) if f.startswith("anyon.db")]
+    files = s.storage_files()
     logs = [os.path.join(s.data, "log", f) for f in os.listdir(os.path.join(s.data, "log"))]
-    t.ok(any(f.endswith("-wal") for f in files), "the WAL file exists and is scanned", files)
+    t.ok(s.wal_files(files), "the WAL file exists and is scanned", files)
     hits = scan(files + logs, values)
     t.eq(hits, [], "no secret in the database, WAL or logs while running")
 
-    audit = subprocess.run(["sqlite3", s.db_path(), "SELECT * FROM audit"], stdout=subprocess.PIPE).stdout
+    audit = "\n".join("\t".join(row) for row in s.sql("SELECT * FROM audit")).encode()
     t.ok(len(audit) > 0 and not any(p in audit for v in values.values() for p in forms(v)),
          "no secret in the audit table (%d bytes of rows)" % len(audit))
     ps = subprocess.run(["ps", "axww", "-o", "args"], stdout=subprocess.PIPE, text=True).stdout
     t.ok(not any(v in ps for v in values.values()), "no secret on any process command line")
 
 # after stop: logs complete, WAL checkpointed or not
-files = [os.path.join(s.data, f) for f in os.listdir(s.data) if f.startswith("anyon.db")]
+files = s.storage_files()
 logs = [os.path.join(s.data, "log", f) for f in os.listdir(os.path.join(s.data, "log"))]
 t.eq(scan(files + logs, values), [], "no secret in the database, WAL or logs after stop")
 with open(os.path.join(s.data, "keyring")) as f:

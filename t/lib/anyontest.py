@@ -13,6 +13,7 @@ The database is SQLite in the data dir, or with ANYON_TEST_BACKEND=pg a
 fresh PostgreSQL database per Stack (t/lib/pgcluster.py). Stacks can share
 one database and keyring: Stack(db=new_db(), key_file=...).
 """
+import glob
 import http.client
 import json
 import os
@@ -295,6 +296,54 @@ class Stack:
         if self.is_pg:
             raise RuntimeError("db_path(): this stack's database is PostgreSQL (%s), not a file" % self.db)
         return self.db
+
+    def pick(self, sqlite, pg):
+        """The SQL spelling for this stack's engine, where they differ."""
+        return pg if self.is_pg else sqlite
+
+    def sql_write(self, query):
+        """Writes a fixture straight into the database (not read-only)."""
+        if self.is_pg:
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.db, "-c", query],
+                           env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, check=True)
+        else:
+            subprocess.run(["sqlite3", "-cmd", ".timeout 5000", self.db_path(), query], check=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def dump(self):
+        """A text dump of the whole database (sqlite3 .dump or pg_dump)."""
+        if self.is_pg:
+            cmd = ["pg_dump", "--no-owner", "-d", self.db]
+        else:
+            cmd = ["sqlite3", "-readonly", self.db_path(), ".dump"]
+        return subprocess.run(cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, errors="replace", check=True).stdout
+
+    def storage_files(self):
+        """Every file that holds this database's bytes on disk, for scans
+        of what was written: the SQLite file with its -wal and -shm, or on
+        PostgreSQL (after a CHECKPOINT, so nothing waits in shared memory)
+        the database's relation files and the cluster's WAL segments."""
+        if not self.is_pg:
+            return sorted(glob.glob(self.db_path() + "*"))
+        q = ("CHECKPOINT; SELECT current_setting('data_directory'), "
+             "(SELECT oid FROM pg_database WHERE datname = current_database());")
+        out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                              "-d", self.db, "-c", q], env=self.env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
+        datadir, oid = out.strip().splitlines()[-1].split("\t")
+        files = []
+        for sub in (os.path.join(datadir, "base", oid), os.path.join(datadir, "pg_wal")):
+            for name in sorted(os.listdir(sub)):
+                path = os.path.join(sub, name)
+                if os.path.isfile(path):
+                    files.append(path)
+        return files
+
+    def wal_files(self, files):
+        """Which of storage_files() are the write-ahead log."""
+        return [f for f in files if f.endswith("-wal") or os.sep + "pg_wal" + os.sep in f]
 
     def sql(self, query):
         """Runs a read-only query (sqlite3 shell or psql); returns rows of
