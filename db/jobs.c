@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "db/query.h"
 
@@ -281,8 +282,15 @@ int db_job_append(struct db *db, int64_t id, const char *owner, const char *stre
 int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state state,
 		  bool has_exit_code, int exit_code, const char *error, int64_t now)
 {
-	struct stmt *s = q_start(db, &q_finish);
+	struct stmt *s;
 
+	/* Refused, not cut: the row could not be read back whole. */
+	if (error && strlen(error) >= DB_JOB_ERROR_MAX) {
+		log_error("database: job %lld: an error message of %zu bytes is over the %d allowed",
+			  (long long)id, strlen(error), DB_JOB_ERROR_MAX - 1);
+		return DB_ERROR;
+	}
+	s = q_start(db, &q_finish);
 	q_int(s, 1, id);
 	q_text(s, 2, owner);
 	q_text(s, 3, job_state_name(state));

@@ -38,12 +38,15 @@ int job_write(struct job_run *run, const char *stream, const void *data, size_t 
 struct job_result {
 	enum checkpoint stop;   /* CP_CONTINUE when it ran to the end */
 	int exit_code;
-	char error[256];
+	char error[256];      /* fits db_job's error field (static assert below) */
 };
 
 typedef void (*job_executor)(struct job_run *run, struct job_result *res);
 
 /* Executors (one file each). */
 void job_exec_echo(struct job_run *run, struct job_result *res);
+
+_Static_assert(sizeof(((struct job_result *)0)->error) <= DB_JOB_ERROR_MAX,
+	       "a job's error message must fit the jobs table's field");
 
 #endif
