@@ -54,6 +54,13 @@ static struct query q_next_seq = QUERY("job.next_seq",
 	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING output_seq");
 static struct query q_append = QUERY("job.append",
 	"INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+/* PostgreSQL does both in one statement (a data-modifying WITH): atomic
+ * on its own, and one round trip instead of four. */
+static struct query q_append_pg = QUERY("job.append_pg",
+	"WITH n AS (UPDATE jobs SET output_seq = output_seq + 1 "
+	"  WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING output_seq) "
+	"INSERT INTO job_output (job_id, seq, stream, data, created_at) "
+	"SELECT ?1, output_seq, ?3, ?4, ?5 FROM n RETURNING seq");
 static struct query q_finish = QUERY("job.finish",
 	"UPDATE jobs SET state = ?3, exit_code = ?4, error = ?5, finished_at = ?6, "
 	"lease_owner = NULL, lease_expires_at = NULL "
@@ -252,6 +259,19 @@ int db_job_append(struct db *db, int64_t id, const char *owner, const char *stre
 	int64_t seq = 0;
 	int rc;
 
+	if (strcmp(db_dialect(db), "postgresql") == 0) {
+		s = q_start(db, &q_append_pg);
+		q_int(s, 1, id);
+		q_text(s, 2, owner);
+		q_text(s, 3, stream);
+		q_blob(s, 4, data, len);
+		q_int(s, 5, now);
+		rc = q_row(s);
+		if (rc == DB_OK && seq_out)
+			*seq_out = q_i64(s, 0);
+		q_end(s);
+		return rc == DB_OK || rc == DB_NOTFOUND ? rc : DB_ERROR;
+	}
 	if (db_begin_write(db))
 		return DB_ERROR;
 	s = q_start(db, &q_next_seq);
