@@ -122,6 +122,10 @@ int db_session_count_from(struct db *db, const char *addr, int64_t since, int64_
 /* Finds an unexpired session by token hash. */
 int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 		    struct db_session *out);
+/* The same, and its user in the same query (one round trip per request):
+ * *has_user tells whether the session has one. */
+int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now,
+			 struct db_session *out, struct db_user *user, bool *has_user);
 int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at);
 /* Gives a session a new token hash (and user), e.g. at sign-in. */
 int db_session_rotate(struct db *db, int64_t id, const unsigned char hash[32], int64_t user_id);

@@ -11,6 +11,10 @@ static struct query q_count_from = QUERY("session.count_from",
 static struct query q_find = QUERY("session.find",
 	"SELECT id, coalesce(user_id, 0), created_at, last_seen_at, expires_at "
 	"FROM sessions WHERE token_hash = ?1 AND expires_at > ?2");
+static struct query q_find_user = QUERY("session.find_user",
+	"SELECT s.id, coalesce(s.user_id, 0), s.created_at, s.last_seen_at, s.expires_at, "
+	USER_COLS_OF("u.") " FROM sessions s LEFT JOIN users u ON u.id = s.user_id "
+	"WHERE s.token_hash = ?1 AND s.expires_at > ?2");
 static struct query q_touch = QUERY("session.touch",
 	"UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1");
 static struct query q_rotate = QUERY("session.rotate",
@@ -70,6 +74,30 @@ int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 		out->created_at = q_i64(s, 2);
 		out->last_seen_at = q_i64(s, 3);
 		out->expires_at = q_i64(s, 4);
+	}
+	q_end(s);
+	return rc;
+}
+
+int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now,
+			 struct db_session *out, struct db_user *user, bool *has_user)
+{
+	struct stmt *s = q_start(db, &q_find_user);
+	int rc;
+
+	*has_user = false;
+	q_blob(s, 1, hash, 32);
+	q_int(s, 2, now);
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		out->id = q_i64(s, 0);
+		out->user_id = q_i64(s, 1);
+		out->created_at = q_i64(s, 2);
+		out->last_seen_at = q_i64(s, 3);
+		out->expires_at = q_i64(s, 4);
+		*has_user = !q_null(s, 5);
+		if (*has_user && db_user_cols(s, 5, user))
+			rc = DB_ERROR;
 	}
 	q_end(s);
 	return rc;

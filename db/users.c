@@ -5,8 +5,6 @@
 
 #include "db/query.h"
 
-#define USER_COLS "id, login, name, is_admin, is_local, coalesce(github_id, 0), " \
-	"coalesce(github_login, ''), email, avatar_url"
 
 static struct query q_get = QUERY("user.get", "SELECT " USER_COLS " FROM users WHERE id = ?1");
 static struct query q_local = QUERY("user.local",
@@ -34,24 +32,29 @@ static struct query q_insert_github = QUERY("user.insert_github",
 static struct query q_set_github = QUERY("user.set_github",
 	"UPDATE users SET github_id = ?2, github_login = ?3 WHERE id = ?1");
 
+int db_user_cols(struct stmt *s, int col, struct db_user *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = q_i64(s, col);
+	out->is_admin = q_i64(s, col + 3) != 0;
+	out->is_local = q_i64(s, col + 4) != 0;
+	out->github_id = q_i64(s, col + 5);
+	if (q_copy(s, col + 1, out->login, sizeof(out->login)) ||
+	    q_copy(s, col + 2, out->name, sizeof(out->name)) ||
+	    q_copy(s, col + 6, out->github_login, sizeof(out->github_login)) ||
+	    q_copy(s, col + 7, out->email, sizeof(out->email)) ||
+	    q_copy(s, col + 8, out->avatar_url, sizeof(out->avatar_url)))
+		return DB_ERROR;
+	return DB_OK;
+}
+
 /* Steps s for at most one user row and resets it. */
 static int user_row(struct stmt *s, struct db_user *out)
 {
 	int rc = q_row(s);
 
-	if (rc == DB_OK) {
-		memset(out, 0, sizeof(*out));
-		out->id = q_i64(s, 0);
-		out->is_admin = q_i64(s, 3) != 0;
-		out->is_local = q_i64(s, 4) != 0;
-		out->github_id = q_i64(s, 5);
-		if (q_copy(s, 1, out->login, sizeof(out->login)) ||
-		    q_copy(s, 2, out->name, sizeof(out->name)) ||
-		    q_copy(s, 6, out->github_login, sizeof(out->github_login)) ||
-		    q_copy(s, 7, out->email, sizeof(out->email)) ||
-		    q_copy(s, 8, out->avatar_url, sizeof(out->avatar_url)))
-			rc = DB_ERROR;
-	}
+	if (rc == DB_OK)
+		rc = db_user_cols(s, 0, out);
 	q_end(s);
 	return rc;
 }

@@ -107,7 +107,8 @@ int session_load(struct req *r, bool create)
 	int rc;
 
 	if (cookie_token(r, r->token) && session_token_hash(r->token, hash) == 0) {
-		rc = db_session_find(r->db, hash, now, &r->session);
+		/* The session and its user in one query: one round trip. */
+		rc = db_session_find_user(r->db, hash, now, &r->session, &r->user, &r->has_user);
 		if (rc == DB_ERROR)
 			goto fail;
 		if (rc == DB_OK) {
@@ -120,8 +121,6 @@ int session_load(struct req *r, bool create)
 				r->session.last_seen_at = now;
 				r->session.expires_at = exp;
 			}
-			if (load_user(r))
-				goto fail;
 			return 0;
 		}
 	}

@@ -177,13 +177,24 @@ int main(void)
 	ok(db_session_find(db2, h, now + 1, &s2) == DB_OK && s2.id == s.id && s2.user_id == u.id,
 	   "session found by hash from another connection");
 	ok(db_session_find(db, h, now + 60, &s2) == DB_NOTFOUND, "expired session not found");
+	{
+		struct db_user su;
+		bool has = false;
+
+		ok(db_session_find_user(db2, h, now + 1, &s2, &su, &has) == DB_OK && s2.id == s.id && has &&
+		   su.id == u.id && strcmp(su.login, "local") == 0, "session and its user in one query");
+		memset(h2, 3, sizeof(h2));
+		ok(db_session_create(db, h2, 0, now, now + 60, "", &s2) == DB_OK &&
+		   db_session_find_user(db, h2, now + 1, &s2, &su, &has) == DB_OK && !has,
+		   "a session without a user says so");
+	}
 	ok(db_session_touch(db, s.id, now + 30, now + 120) == DB_OK &&
 	   db_session_find(db, h, now + 100, &s2) == DB_OK, "touch extends it");
 	memset(h2, 9, sizeof(h2));
 	ok(db_session_rotate(db, s.id, h2, u.id) == DB_OK, "rotate the token");
 	ok(db_session_find(db, h, now + 31, &s2) == DB_NOTFOUND, "old hash no longer works");
 	ok(db_session_find(db, h2, now + 31, &s2) == DB_OK && s2.id == s.id, "new hash works");
-	ok(db_session_purge(db, now + 1000, &purged) == DB_OK && purged == 1, "purge removes expired");
+	ok(db_session_purge(db, now + 1000, &purged) == DB_OK && purged == 2, "purge removes expired");
 
 	/* jobs */
 	ok(db_job_create(db, u.id, "echo", "{\"lines\":[]}", 2, now, &id) == DB_OK, "job created");
