@@ -375,7 +375,13 @@ static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
 	struct db_user user;
 	int64_t gh_id;
 
-	json_get_str(ans, "access_token", &access);
+	/* An answer with neither an error nor a token breaks the protocol:
+	 * nothing may go to GitHub as a bearer token but a real one. */
+	if (json_get_str(ans, "access_token", &access) || !*access || strlen(access) > 1024) {
+		log_warn("github sign-in: the token answer has no access_token");
+		end_flow(r, f, "error", "GitHub answered without a token; start again");
+		return;
+	}
 	if (gh_api_get(access, "/user", &u) || u.status != 200 ||
 	    json_get_i64(u.json, "id", &gh_id) || json_get_str(u.json, "login", &gh_login) ||
 	    !charset_ok(gh_login, DB_LOGIN_MAX - 1, "-_") || gh_id <= 0) {
