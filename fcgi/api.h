@@ -3,6 +3,7 @@
 #define ANYON_API_H
 
 #include "fcgi/http.h"
+#include "services/github.h"
 
 /* api_health.c */
 void api_health(struct req *r);
@@ -35,6 +36,10 @@ void api_projects_get(struct req *r);
 json_object *user_json(const struct db_user *u);
 /* {connected, login, token_invalid} of the session's user. New reference. */
 json_object *github_status_json(struct req *r);
+
+/* reply_github.c: answers a GitHub result other than GH_OK (the one
+ * table from enum gh_rc to status, code and message). */
+void reply_github(struct req *r, enum gh_rc rc);
 
 /* Dispatches one accepted request: routing, size limit, session, CSRF,
  * JSON body, handler. Never exits. (routes.c) */

@@ -16,6 +16,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "services/devflow.h"
+#include "services/github_token.h"
 #include "services/secrets.h"
 #include "services/users.h"
 #include "base/util.h"
@@ -27,7 +28,6 @@
 #define FLOWS_PER_SESSION 5       /* device flows a session may start per window */
 #define FLOWS_PER_ADDRESS 30      /* ... and an address */
 #define SEARCH_MAX_PAGES 10       /* pages of 100 scanned to answer ?q= */
-#define REFRESH_MARGIN_S 60
 /* Times are whole seconds: one more second keeps every poll at least a
  * full interval after the previous one, as GitHub demands. */
 #define POLL_MARGIN_S 1
@@ -54,150 +54,6 @@ static bool http_url_ok(const char *s)
 {
 	return strlen(s) < 500 && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
 	       !strpbrk(s, " \"<>\\\r\n\t");
-}
-
-/* Wipes a string member of a json-c object in place before it is freed. */
-static void json_wipe_str(json_object *obj, const char *key)
-{
-	json_object *v;
-
-	if (obj && json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
-		OPENSSL_cleanse((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
-}
-
-static void gh_free_wiped(struct gh_response *g)
-{
-	json_wipe_str(g->json, "access_token");
-	json_wipe_str(g->json, "refresh_token");
-	json_wipe_str(g->json, "device_code");
-	gh_response_free(g);
-}
-
-/* Replies for a failed GitHub call; 401 marks the stored token invalid. */
-static void reply_gh_failure(struct req *r, const struct gh_response *g, const char *what)
-{
-	if (gh_unavailable(g)) {
-		if (g->status == 0)
-			log_warn("github %s: %s", what, g->error);
-		else
-			log_warn("github %s: HTTP %ld", what, g->status);
-		reply_error(r, 502, "github_unavailable", "GitHub did not answer (%s); try again shortly",
-			    g->timed_out ? "timeout" : g->status ? "server error" : "connection failed");
-		return;
-	}
-	if (g->status == 401) {
-		db_secret_set_invalid(r->db, r->user.id, "github_token", true);
-		audit_event(r->db, r->user.id, r->session.id, "github.token_invalid", "error",
-			    "GitHub answered 401 to %s", what);
-		reply_error(r, 401, "github_token_invalid",
-			    "GitHub no longer accepts your token (expired or revoked); sign in to GitHub again");
-		return;
-	}
-	if (g->status == 403 || g->status == 429) {
-		reply_error(r, 429, "github_rate_limited", "GitHub refused the request (rate limit or permissions)");
-		return;
-	}
-	reply_error(r, 502, "github_error", "GitHub answered HTTP %ld to %s", g->status, what);
-}
-
-/* ---- the stored token ---- */
-
-/* Stores the token answer of GitHub (access and optional refresh token). */
-static int store_tokens(struct req *r, int64_t user_id, json_object *ans)
-{
-	const char *tok, *refresh;
-	int64_t exp = 0, rexp = 0, now = now_s();
-
-	if (json_get_str(ans, "access_token", &tok) || !*tok || strlen(tok) > 1024)
-		return -1;
-	if (json_get_i64(ans, "expires_in", &exp) == 0 && exp > 0)
-		exp += now;
-	else
-		exp = 0;
-	if (secret_put(r->secrets, user_id, "github_token", tok, strlen(tok), exp, r->session.id))
-		return -1;
-	if (json_get_str(ans, "refresh_token", &refresh) == 0 && *refresh && strlen(refresh) <= 1024) {
-		if (json_get_i64(ans, "refresh_token_expires_in", &rexp) == 0 && rexp > 0)
-			rexp += now;
-		else
-			rexp = 0;
-		if (secret_put(r->secrets, user_id, "github_refresh_token", refresh, strlen(refresh), rexp,
-			       r->session.id))
-			return -1;
-	}
-	return 0;
-}
-
-/* Refreshes an expiring GitHub App user token. Returns 0 when tok now holds
- * a usable token, -1 after replying. */
-static int refresh_token(struct req *r, struct secret_value *tok)
-{
-	struct secret_value rt;
-	struct gh_response g;
-	const char *err;
-	int rc;
-
-	rc = secret_get(r->secrets, r->user.id, "github_refresh_token", r->session.id, &rt);
-	if (rc != SECRET_OK) {
-		db_secret_set_invalid(r->db, r->user.id, "github_token", true);
-		reply_error(r, 401, "github_token_invalid", "your GitHub token expired; sign in to GitHub again");
-		return -1;
-	}
-	rc = gh_refresh_token((const char *)rt.data, &g);
-	secret_value_free(&rt);
-	if (rc || gh_unavailable(&g)) {
-		reply_gh_failure(r, &g, "token refresh");
-		gh_free_wiped(&g);
-		return -1;
-	}
-	if (json_get_str(g.json, "error", &err) == 0 || store_tokens(r, r->user.id, g.json)) {
-		db_secret_set_invalid(r->db, r->user.id, "github_token", true);
-		audit_event(r->db, r->user.id, r->session.id, "github.token_refreshed", "error", "refresh refused");
-		gh_free_wiped(&g);
-		reply_error(r, 401, "github_token_invalid", "your GitHub token expired; sign in to GitHub again");
-		return -1;
-	}
-	audit_event(r->db, r->user.id, r->session.id, "github.token_refreshed", "ok", "%s", "refreshed");
-	gh_free_wiped(&g);
-	secret_value_free(tok);
-	rc = secret_get(r->secrets, r->user.id, "github_token", r->session.id, tok);
-	if (rc != SECRET_OK) {
-		reply_error(r, 500, "internal", "reading the refreshed token failed");
-		return -1;
-	}
-	return 0;
-}
-
-/* The caller's GitHub token, refreshed when about to expire. Returns 0, or
- * -1 after replying (not connected, invalid, unreadable). */
-static int user_token(struct req *r, struct secret_value *tok)
-{
-	struct db_secret meta;
-	int rc;
-
-	memset(tok, 0, sizeof(*tok));
-	rc = secret_meta(r->secrets, r->user.id, "github_token", &meta);
-	if (rc == SECRET_NOTFOUND) {
-		reply_error(r, 401, "github_not_connected", "connect your GitHub account first");
-		return -1;
-	}
-	if (rc != SECRET_OK) {
-		reply_error(r, 500, "internal", "reading the GitHub token failed");
-		return -1;
-	}
-	if (meta.invalid) {
-		reply_error(r, 401, "github_token_invalid",
-			    "GitHub no longer accepts your token (expired or revoked); sign in to GitHub again");
-		return -1;
-	}
-	rc = secret_get(r->secrets, r->user.id, "github_token", r->session.id, tok);
-	if (rc != SECRET_OK) {
-		reply_error(r, 500, "secret_unreadable", "your stored GitHub token cannot be decrypted; sign in again");
-		return -1;
-	}
-	if (meta.expires_at > 0 && now_s() >= meta.expires_at - REFRESH_MARGIN_S)
-		return refresh_token(r, tok);
-	return 0;
 }
 
 /* ---- device flow ---- */
@@ -235,8 +91,8 @@ void api_github_device_start(struct req *r)
 		return;
 	}
 	if (gh_device_code(GH_SCOPES, &g) || gh_unavailable(&g)) {
-		reply_gh_failure(r, &g, "device code request");
-		gh_free_wiped(&g);
+		reply_github(r, gh_classify(&g, "device code request"));
+		gh_response_release(&g);
 		return;
 	}
 	if (json_get_str(g.json, "error", &err) == 0) {
@@ -245,7 +101,7 @@ void api_github_device_start(struct req *r)
 		json_get_str(g.json, "error_description", &desc);
 		reply_error(r, 502, "github_error", "GitHub refused to start sign-in: %.64s%s%.200s", err,
 			    desc ? ": " : "", desc ? desc : "");
-		gh_free_wiped(&g);
+		gh_response_release(&g);
 		return;
 	}
 	if (g.status != 200 || json_get_str(g.json, "device_code", &device_code) ||
@@ -255,8 +111,8 @@ void api_github_device_start(struct req *r)
 	    strlen(device_code) == 0 || strlen(device_code) > DB_FLOW_CODE_MAX ||
 	    !charset_ok(user_code, 31, "-") || !http_url_ok(uri) || expires_in < 1 || expires_in > 7200 ||
 	    interval < 0 || interval > 600) {
-		reply_gh_failure(r, &g, "device code request");
-		gh_free_wiped(&g);
+		reply_github(r, gh_classify(&g, "device code request"));
+		gh_response_release(&g);
 		return;
 	}
 	if (interval < 1)
@@ -265,7 +121,7 @@ void api_github_device_start(struct req *r)
 	memset(&f, 0, sizeof(f));
 	k = keyring_active(r->secrets->kr);
 	if (rand_bytes(rnd, sizeof(rnd)) || !k) {
-		gh_free_wiped(&g);
+		gh_response_release(&g);
 		reply_error(r, 500, "internal", "no randomness");
 		return;
 	}
@@ -276,7 +132,7 @@ void api_github_device_start(struct req *r)
 	f.code_len = strlen(device_code);
 	flow_aad(ad, sizeof(ad), f.id, f.session_id);
 	if (aead_seal(k->bytes, ad, strlen(ad), device_code, f.code_len, f.nonce, f.code_ct, f.tag)) {
-		gh_free_wiped(&g);
+		gh_response_release(&g);
 		reply_error(r, 500, "internal", "sealing the device code failed");
 		return;
 	}
@@ -287,7 +143,7 @@ void api_github_device_start(struct req *r)
 	f.expires_at = now + expires_in;
 	f.next_poll_at = now + interval + POLL_MARGIN_S;   /* one interval before the first poll too */
 	if (db_flow_create(r->db, &f)) {
-		gh_free_wiped(&g);
+		gh_response_release(&g);
 		reply_error(r, 500, "internal", "storing the sign-in flow failed");
 		return;
 	}
@@ -298,7 +154,7 @@ void api_github_device_start(struct req *r)
 	json_set(body, "verification_uri", json_str(f.verification_uri));
 	json_set(body, "expires_in", json_object_new_int64(expires_in));
 	json_set(body, "interval", json_object_new_int64(interval));
-	gh_free_wiped(&g);
+	gh_response_release(&g);
 	reply_json(r, 200, body);
 }
 
@@ -363,7 +219,7 @@ static void primary_email(const char *token, char *out, size_t outlen)
 			}
 		}
 	}
-	gh_response_free(&e);
+	gh_response_release(&e);
 }
 
 /* The token arrived: who is it, may they in, and keep the token. */
@@ -386,7 +242,7 @@ static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
 	    json_get_i64(u.json, "id", &gh_id) || json_get_str(u.json, "login", &gh_login) ||
 	    !charset_ok(gh_login, DB_LOGIN_MAX - 1, "-_") || gh_id <= 0) {
 		log_warn("github sign-in: /user failed (HTTP %ld)", u.status);
-		gh_response_free(&u);
+		gh_response_release(&u);
 		end_flow(r, f, "error", "GitHub did not say who you are; start again");
 		return;
 	}
@@ -412,26 +268,26 @@ static void complete_signin(struct req *r, struct db_flow *f, json_object *ans)
 				    "login=%s not on the allow list", login);
 			snprintf(msg, sizeof(msg), "GitHub user '%s' is not allowed to use this anyon; "
 				 "ask its administrator to add you", login);
-			gh_response_free(&u);
+			gh_response_release(&u);
 			end_flow(r, f, "denied", msg);
 			return;
 		}
 		if (users_signin_github(r->db, gh_id, login, name, email, avatar,
 					  config_list_has(g_config.admin_github, login), now_s(), &user)) {
-			gh_response_free(&u);
+			gh_response_release(&u);
 			end_flow(r, f, "error", "could not record your account; try again");
 			return;
 		}
 	} else {
 		user = r->user;
 		if (db_user_set_github(r->db, user.id, gh_id, login)) {
-			gh_response_free(&u);
+			gh_response_release(&u);
 			end_flow(r, f, "error", "could not record your account; try again");
 			return;
 		}
 	}
-	gh_response_free(&u);
-	if (store_tokens(r, user.id, ans) || session_rotate(r, user.id)) {
+	gh_response_release(&u);
+	if (github_token_store(r->secrets, user.id, r->session.id, ans) || session_rotate(r, user.id)) {
 		end_flow(r, f, "error", "could not store your token; try again");
 		return;
 	}
@@ -503,8 +359,8 @@ void api_github_device_poll(struct req *r)
 	rc = gh_poll_token((const char *)code, &g);
 	OPENSSL_cleanse(code, sizeof(code));
 	if (rc || gh_unavailable(&g) || !g.json) {
-		reply_gh_failure(r, &g, "token poll");
-		gh_free_wiped(&g);
+		reply_github(r, gh_classify(&g, "token poll"));
+		gh_response_release(&g);
 		return;
 	}
 	if (json_get_str(g.json, "error", &err) == 0) {
@@ -525,18 +381,18 @@ void api_github_device_poll(struct req *r)
 				f.interval_s = iv;
 				f.next_poll_at = now + iv + POLL_MARGIN_S;
 				if (db_flow_update(r->db, f.id, "pending", f.interval_s, f.next_poll_at, "", 0)) {
-					gh_free_wiped(&g);
+					gh_response_release(&g);
 					reply_error(r, 500, "internal", "updating the sign-in flow failed");
 					return;
 				}
 			}
 			reply_flow(r, &f, f.next_poll_at - now);
 		}
-		gh_free_wiped(&g);
+		gh_response_release(&g);
 		return;
 	}
 	complete_signin(r, &f, g.json);
-	gh_free_wiped(&g);
+	gh_response_release(&g);
 }
 
 /* ---- connection status ---- */
@@ -545,13 +401,10 @@ void api_github_device_poll(struct req *r)
 json_object *github_status_json(struct req *r)
 {
 	json_object *o = json_object_new_object();
-	struct db_secret meta;
 	bool connected = false, invalid = false;
 
-	if (r->has_user && secret_meta(r->secrets, r->user.id, "github_token", &meta) == SECRET_OK) {
-		connected = true;
-		invalid = meta.invalid;
-	}
+	if (r->has_user)
+		github_token_status(r->secrets, r->user.id, &connected, &invalid);
 	json_set(o, "connected", json_object_new_boolean(connected));
 	json_set(o, "login", connected && r->user.github_login[0] ? json_str(r->user.github_login) : NULL);
 	json_set(o, "token_invalid", json_object_new_boolean(invalid));
@@ -565,16 +418,12 @@ void api_github_status(struct req *r)
 
 void api_github_disconnect(struct req *r)
 {
-	int a = secret_delete(r->secrets, r->user.id, "github_token", r->session.id);
-	int b = secret_delete(r->secrets, r->user.id, "github_refresh_token", r->session.id);
-
-	if (a == SECRET_ERROR || b == SECRET_ERROR) {
+	if (github_token_forget(r->secrets, r->user.id, r->session.id)) {
 		reply_error(r, 500, "internal", "forgetting the token failed");
 		return;
 	}
 	if (!g_config.cloud)
 		db_user_set_github(r->db, r->user.id, 0, NULL);
-	audit_event(r->db, r->user.id, r->session.id, "github.disconnected", "ok", "%s", "token forgotten");
 	reply_json(r, 200, github_status_json(r));
 }
 
@@ -644,21 +493,25 @@ void api_github_repositories(struct req *r)
 		reply_error(r, 400, "invalid_parameter", "query parameter 'q' is too long or badly encoded");
 		return;
 	}
-	if (user_token(r, &tok))
+	rc = github_token_get(r->secrets, r->user.id, r->session.id, &tok);
+	if (rc != GH_OK) {
+		reply_github(r, rc);
 		return;
+	}
 	list = json_object_new_array();
 	if (!q[0]) {
 		snprintf(path, sizeof(path), "/user/repos?sort=updated&per_page=%lld&page=%lld",
 			 (long long)per_page, (long long)page);
 		rc = gh_api_get((const char *)tok.data, path, &g);
 		if (rc || g.status != 200 || !json_object_is_type(g.json, json_type_array)) {
-			reply_gh_failure(r, &g, "the repository list");
+			reply_github(r, github_token_failed(r->secrets, r->user.id, r->session.id, &g,
+							    "the repository list"));
 			goto fail;
 		}
 		for (size_t i = 0; i < json_object_array_length(g.json); i++)
 			json_object_array_add(list, repo_json(json_object_array_get_idx(g.json, i)));
 		has_next = g.next_url[0] != '\0';
-		gh_response_free(&g);
+		gh_response_release(&g);
 	} else {
 		/* GitHub has no filter on /user/repos: walk its pages (Link: next)
 		 * and keep the matches, then cut our page out of them. */
@@ -671,7 +524,8 @@ void api_github_repositories(struct req *r)
 			else
 				rc = gh_api_get_url((const char *)tok.data, next, &g);
 			if (rc || g.status != 200 || !json_object_is_type(g.json, json_type_array)) {
-				reply_gh_failure(r, &g, "the repository list");
+				reply_github(r, github_token_failed(r->secrets, r->user.id, r->session.id, &g,
+								    "the repository list"));
 				goto fail;
 			}
 			for (size_t i = 0; i < json_object_array_length(g.json); i++) {
@@ -686,7 +540,7 @@ void api_github_repositories(struct req *r)
 				matched++;
 			}
 			str_copy(next, sizeof(next), g.next_url);
-			gh_response_free(&g);
+			gh_response_release(&g);
 			if (!next[0] || has_next)
 				break;
 		}
@@ -700,7 +554,7 @@ void api_github_repositories(struct req *r)
 	reply_json(r, 200, body);
 	return;
 fail:
-	gh_response_free(&g);
+	gh_response_release(&g);
 	secret_value_free(&tok);
 	json_object_put(list);
 }
@@ -742,21 +596,24 @@ void api_projects_from_github(struct req *r)
 		reply_error(r, 400, "invalid_field", "'full_name' must look like owner/repository");
 		return;
 	}
-	if (user_token(r, &tok))
+	rc = github_token_get(r->secrets, r->user.id, r->session.id, &tok);
+	if (rc != GH_OK) {
+		reply_github(r, rc);
 		return;
+	}
 	gh_escape(owner, eo, sizeof(eo));
 	gh_escape(repo, er, sizeof(er));
 	snprintf(path, sizeof(path), "/repos/%s/%s", eo, er);
 	rc = gh_api_get((const char *)tok.data, path, &g);
 	secret_value_free(&tok);
 	if (rc == 0 && g.status == 404) {
-		gh_response_free(&g);
+		gh_response_release(&g);
 		reply_error(r, 404, "not_found", "no repository %s, or your token cannot see it", full);
 		return;
 	}
 	if (rc || g.status != 200 || !json_object_is_type(g.json, json_type_object)) {
-		reply_gh_failure(r, &g, "the repository");
-		gh_response_free(&g);
+		reply_github(r, github_token_failed(r->secrets, r->user.id, r->session.id, &g, "the repository"));
+		gh_response_release(&g);
 		return;
 	}
 	memset(&p, 0, sizeof(p));
@@ -774,7 +631,7 @@ void api_projects_from_github(struct req *r)
 		p.description = strdup(v);
 	json_get_bool(g.json, "private", &priv);
 	p.private = priv;
-	gh_response_free(&g);
+	gh_response_release(&g);
 	if (!fits) {
 		free(p.description);
 		reply_error(r, 502, "github_error", "GitHub answered a repository field longer than anyon keeps");

@@ -18,8 +18,23 @@
 #define API_VERSION_HEADER "X-GitHub-Api-Version: 2022-11-28"
 #define CONNECT_TIMEOUT_MS 5000L
 
-void gh_response_free(struct gh_response *r)
+/* json-c frees its strings without wiping them: wipe the string members
+ * of an object answer (access_token, refresh_token, device_code, ...). */
+static void wipe_strings(json_object *obj)
 {
+	if (!json_object_is_type(obj, json_type_object))
+		return;
+	json_object_object_foreach(obj, key, v) {
+		(void)key;
+		if (json_object_is_type(v, json_type_string))
+			OPENSSL_cleanse((char *)json_object_get_string(v),
+					(size_t)json_object_get_string_len(v));
+	}
+}
+
+void gh_response_release(struct gh_response *r)
+{
+	wipe_strings(r->json);
 	if (r->body) {
 		OPENSSL_cleanse(r->body, r->len);
 		free(r->body);
@@ -31,6 +46,19 @@ void gh_response_free(struct gh_response *r)
 bool gh_unavailable(const struct gh_response *r)
 {
 	return r->status == 0 || r->status >= 500;
+}
+
+enum gh_rc gh_classify(const struct gh_response *r, const char *what)
+{
+	if (r->status == 0)
+		log_warn("github %s: %s", what, r->error[0] ? r->error : "no answer");
+	else
+		log_warn("github %s: HTTP %ld", what, r->status);
+	if (gh_unavailable(r))
+		return GH_UNAVAILABLE;
+	if (r->status == 403 || r->status == 429)
+		return GH_RATE_LIMITED;
+	return GH_BAD_ANSWER;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)

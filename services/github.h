@@ -19,17 +19,39 @@ struct gh_response {
 	long status;              /* HTTP status; 0 when there was no answer */
 	bool timed_out;
 	char error[256];          /* transport problem, when status is 0 */
-	char *body;               /* owned, NUL-terminated; wiped by gh_response_free() */
+	char *body;               /* owned, NUL-terminated; wiped by gh_response_release() */
 	size_t len;
 	json_object *json;        /* owned: body parsed, NULL if not JSON */
 	char next_url[GH_URL_MAX];/* Link rel="next", "" on the last page */
 };
 
-/* Frees and wipes (bodies can carry tokens). */
-void gh_response_free(struct gh_response *r);
+/* What an exchange with GitHub came to, in one vocabulary for the services
+ * that talk to GitHub and for their callers, which map it to their own
+ * answers (the API: fcgi/reply_github.c; the worker: a job error). */
+enum gh_rc {
+	GH_OK = 0,
+	GH_NOT_CONNECTED,     /* the user has no GitHub token */
+	GH_TOKEN_INVALID,     /* GitHub refused the token (401), or it expired and
+			       * could not be refreshed: the user must sign in again */
+	GH_UNREADABLE,        /* the stored token does not decrypt */
+	GH_UNAVAILABLE,       /* no answer: connection failed, timeout, 5xx */
+	GH_RATE_LIMITED,      /* 403 or 429: rate limit or permissions */
+	GH_BAD_ANSWER,        /* an answer the protocol does not allow */
+	GH_ERROR,             /* our side: database, crypto, memory */
+};
+
+/* Frees r's members and wipes them: the body, and the string members of
+ * an object answer (token answers carry tokens). */
+void gh_response_release(struct gh_response *r);
 
 /* True when the call got no usable answer: timeout, connection failure or 5xx. */
 bool gh_unavailable(const struct gh_response *r);
+
+/* What a call that did not succeed comes to (never GH_OK): GH_UNAVAILABLE,
+ * GH_RATE_LIMITED or GH_BAD_ANSWER (a 401 too: what it means for a user's
+ * token is github_token_failed()'s to say). Logs what happened, naming the
+ * call with what ("the repository list"). */
+enum gh_rc gh_classify(const struct gh_response *r, const char *what);
 
 /* POST {github_url}/login/device/code with client_id and scope. */
 int gh_device_code(const char *scope, struct gh_response *out);
