@@ -545,7 +545,7 @@ void api_github_repositories(struct req *r)
 				break;
 		}
 	}
-	secret_value_free(&tok);
+	secret_value_release(&tok);
 	body = json_object_new_object();
 	json_set(body, "repositories", list);
 	json_set(body, "page", json_object_new_int64(page));
@@ -555,7 +555,7 @@ void api_github_repositories(struct req *r)
 	return;
 fail:
 	gh_response_release(&g);
-	secret_value_free(&tok);
+	secret_value_release(&tok);
 	json_object_put(list);
 }
 
@@ -605,7 +605,7 @@ void api_projects_from_github(struct req *r)
 	gh_escape(repo, er, sizeof(er));
 	snprintf(path, sizeof(path), "/repos/%s/%s", eo, er);
 	rc = gh_api_get((const char *)tok.data, path, &g);
-	secret_value_free(&tok);
+	secret_value_release(&tok);
 	if (rc == 0 && g.status == 404) {
 		gh_response_release(&g);
 		reply_error(r, 404, "not_found", "no repository %s, or your token cannot see it", full);

@@ -78,7 +78,7 @@ static enum gh_rc refresh(struct secret_store *st, int64_t user_id, int64_t sess
 		return GH_TOKEN_INVALID;
 	}
 	src = gh_refresh_token((const char *)rt.data, &g);
-	secret_value_free(&rt);
+	secret_value_release(&rt);
 	if (src || gh_unavailable(&g)) {
 		rc = gh_classify(&g, "token refresh");
 		gh_response_release(&g);

@@ -25,7 +25,7 @@
 
 /* The user's token into out, refreshed first when it expires within
  * GITHUB_TOKEN_REFRESH_MARGIN_S. GH_OK (release out with
- * secret_value_free()), GH_NOT_CONNECTED, GH_TOKEN_INVALID (marked so, or
+ * secret_value_release()), GH_NOT_CONNECTED, GH_TOKEN_INVALID (marked so, or
  * the refresh was refused: then it is marked now), GH_UNREADABLE,
  * GH_UNAVAILABLE (the refresh got no answer; nothing marked), GH_ERROR.
  * out holds nothing unless GH_OK. */

@@ -35,7 +35,7 @@ static int aad(char *buf, size_t len, int64_t user_id, const char *kind, int64_t
 	return snprintf(buf, len, "anyon:v1:%lld:%s:%lld", (long long)user_id, kind, (long long)id);
 }
 
-void secret_value_free(struct secret_value *v)
+void secret_value_release(struct secret_value *v)
 {
 	if (v->data) {
 		OPENSSL_cleanse(v->data, v->len);
@@ -182,7 +182,7 @@ static int reseal(struct secret_store *st, int64_t id)
 	if (rc == SECRET_OK)
 		audit_event(st->db, row.user_id, 0, "secret.rotated", "ok", "kind=%s key=%s->%s",
 			    row.kind, from, keyring_active(st->kr)->id);
-	secret_value_free(&v);
+	secret_value_release(&v);
 	db_secret_release(&row);
 	return rc;
 }

@@ -5,7 +5,8 @@
  * so a ciphertext copied to another row, kind or user does not open.
  * Every put, use, delete and rotation writes an audit event. Plaintext is
  * handed out in a struct secret_value the caller must release with
- * secret_value_free(), which wipes it. */
+ * secret_value_release(), which wipes it (the struct itself is the
+ * caller's). */
 #ifndef ANYON_SECRETS_H
 #define ANYON_SECRETS_H
 
@@ -53,6 +54,6 @@ int secret_meta(struct secret_store *st, int64_t user_id, const char *kind, stru
  * Safe to interrupt at any point and to run again. *rotated counts rows. */
 int secret_rotate(struct secret_store *st, int batch, int *rotated);
 
-void secret_value_free(struct secret_value *v);
+void secret_value_release(struct secret_value *v);
 
 #endif
