@@ -61,6 +61,28 @@ enum gh_rc gh_classify(const struct gh_response *r, const char *what)
 	return GH_BAD_ANSWER;
 }
 
+bool gh_word_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr(extra, c)))
+			return false;
+	}
+	return true;
+}
+
+bool gh_url_ok(const char *s)
+{
+	return strlen(s) < 500 && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
+	       !strpbrk(s, " \"<>\\\r\n\t");
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct gh_response *r = arg;

@@ -53,6 +53,13 @@ bool gh_unavailable(const struct gh_response *r);
  * call with what ("the repository list"). */
 enum gh_rc gh_classify(const struct gh_response *r, const char *what);
 
+/* Checks on what GitHub sends, before anyon keeps or shows it: a word of
+ * 1 to max ASCII letters, digits and the characters of extra (a login, a
+ * user code), and an http(s) URL under 500 bytes with nothing that could
+ * break out of an attribute or a header. */
+bool gh_word_ok(const char *s, size_t max, const char *extra);
+bool gh_url_ok(const char *s);
+
 /* POST {github_url}/login/device/code with client_id and scope. */
 int gh_device_code(const char *scope, struct gh_response *out);
 
