@@ -43,14 +43,6 @@ void api_github_disconnect(struct req *r)
 		db_user_set_github(r->db, r->user.id, 0, NULL);
 	reply_json(r, 200, github_status_json(r));
 }
-/* Cloud mode only (the seed's feature gate): elsewhere, no such endpoint. */
-static bool import_enabled(struct req *r)
-{
-	if (!g_config.cloud)
-		reply_error(r, 404, "not_found", "no such endpoint");
-	return g_config.cloud;
-}
-
 static json_object *repo_json(json_object *repo)
 {
 	static const char *const strs[] = {
@@ -86,8 +78,6 @@ void api_github_repositories(struct req *r)
 	bool has_next = false;
 	int rc;
 
-	if (!import_enabled(r))
-		return;
 	if (http_query_i64(r, "page", 1, 1000, 1, &page) ||
 	    http_query_i64(r, "per_page", 1, 100, 30, &per_page))
 		return;

@@ -6,21 +6,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base/config.h"
 #include "base/json.h"
 #include "base/util.h"
 #include "services/audit.h"
 #include "services/github.h"
 #include "services/github_token.h"
 #include "fcgi/api.h"
-
-/* Cloud mode only (the seed's feature gate): elsewhere, no such endpoint. */
-static bool import_enabled(struct req *r)
-{
-	if (!g_config.cloud)
-		reply_error(r, 404, "not_found", "no such endpoint");
-	return g_config.cloud;
-}
 
 static json_object *project_json(const struct db_project *p)
 {
@@ -48,8 +39,6 @@ void api_projects_from_github(struct req *r)
 	bool priv = false, fits;
 	int rc;
 
-	if (!import_enabled(r))
-		return;
 	if (json_get_str(r->json, "full_name", &full) || strlen(full) > 200 ||
 	    sscanf(full, "%127[A-Za-z0-9-]/%127[A-Za-z0-9_.-]", owner, repo) != 2 ||
 	    strlen(owner) + strlen(repo) + 1 != strlen(full) ||
