@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/config.h"
 #include "base/log.h"
@@ -131,7 +132,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    string_setting(cfg->allowed_github, sizeof(cfg->allowed_github), "ANYON_ALLOWED_GITHUB",
 			   "", err, errlen) ||
 	    string_setting(cfg->admin_github, sizeof(cfg->admin_github), "ANYON_ADMIN_GITHUB",
-			   "", err, errlen))
+			   "", err, errlen) ||
+	    string_setting(cfg->test_fault, sizeof(cfg->test_fault), "ANYON_TEST_FAULT", "", err, errlen))
 		return -1;
 
 	if (cfg->cloud && !cfg->github_client_id[0]) {
@@ -166,4 +168,22 @@ void config_load_global(void)
 
 	if (config_load(&g_config, err, sizeof(err)))
 		die("configuration: %s", err);
+	if (g_config.test_fault[0])
+		log_warn("ANYON_TEST_FAULT=%s: fault injection for tests is on", g_config.test_fault);
+}
+
+bool config_fault(const char *point)
+{
+	const char *f = g_config.test_fault;
+
+	if (!f[0])
+		return false;
+	if (strncmp(f, "exit:", 5) == 0 && strcmp(f + 5, point) == 0) {
+		log_warn("test fault: exiting at %s", point);
+		_exit(70);
+	}
+	if (strcmp(f, point))
+		return false;
+	log_warn("test fault: failing at %s", point);
+	return true;
 }
