@@ -30,6 +30,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_WORKER_POLL_MS", offsetof(struct config, worker_poll_ms), 200, 10, 60000 },
 	{ "ANYON_JOB_MAX_ATTEMPTS", offsetof(struct config, job_max_attempts), 3, 1, 100 },
 	{ "ANYON_GITHUB_TIMEOUT_MS", offsetof(struct config, github_timeout_ms), 15000, 100, 120000 },
+	{ "ANYON_GITHUB_DEADLINE_MS", offsetof(struct config, github_deadline_ms), 45000, 100, 600000 },
 };
 
 static int string_setting(char *dst, size_t size, const char *env, const char *def,

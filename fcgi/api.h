@@ -18,22 +18,23 @@ void api_session_get(struct req *r);
 json_object *user_json(const struct db_user *u);
 
 /* api_auth.c: /api/auth/github/device/{start,poll}, /api/auth/logout.
- * services/devflow.c, services/users.c, services/github_token.c;
- * db/flows.c, db/users.c, db/sessions.c; t/t3000-github-signin.py */
+ * services/devflow.c, services/signin.c (users.c, github_token.c);
+ * db/flows.c, db/users.c, db/sessions.c, db/secrets.c;
+ * t/t3000-github-signin.py, t/t3050-signin-atomic.py */
 void api_auth_device_start(struct req *r);
 void api_auth_device_poll(struct req *r);
 void api_auth_logout(struct req *r);
 
 /* api_github.c: /api/auth/github (status, disconnect), /api/github/repositories.
- * services/github_token.c, services/github.c; db/secrets.c;
- * t/t3100-github-repos.py */
+ * services/github_token.c, services/github_repos.c; db/secrets.c, db/users.c;
+ * t/t3100-github-repos.py, t/t3110-github-deadline.py */
 void api_github_status(struct req *r);
 void api_github_disconnect(struct req *r);
 void api_github_repositories(struct req *r);
 /* {connected, login, token_invalid} of the session's user. New reference. */
 json_object *github_status_json(struct req *r);
 
-/* api_projects.c: /api/projects. services/github_token.c; db/projects.c;
+/* api_projects.c: /api/projects. services/github_repos.c; db/projects.c;
  * t/t3100-github-repos.py */
 void api_projects_from_github(struct req *r);
 void api_projects_list(struct req *r);

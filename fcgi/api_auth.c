@@ -47,7 +47,8 @@ void api_auth_device_start(struct req *r)
 			    "GitHub sign-in is not configured on this server (ANYON_GITHUB_CLIENT_ID)");
 		return;
 	}
-	rc = devflow_start(r->secrets, r->session.id, r->has_user ? r->user.id : 0, r->remote_addr, &res);
+	rc = devflow_start(r->secrets, r->session.id, r->has_user ? r->user.id : 0, r->remote_addr,
+			   r->gh_deadline_ms, &res);
 	if (rc != DEVFLOW_OK) {
 		reply_devflow_error(r, rc, &res);
 		return;
@@ -82,7 +83,7 @@ void api_auth_device_poll(struct req *r)
 		reply_error(r, 500, "internal", "no randomness");
 		return;
 	}
-	rc = devflow_poll(r->secrets, flow_id, &s, &res);
+	rc = devflow_poll(r->secrets, flow_id, &s, r->gh_deadline_ms, &res);
 	complete = rc == DEVFLOW_OK && strcmp(res.flow.status, "complete") == 0;
 	if (complete && session_adopt(r, token, res.user.id))
 		rc = DEVFLOW_ERROR;

@@ -10,7 +10,7 @@
 #include "base/util.h"
 #include "services/audit.h"
 #include "services/github.h"
-#include "services/github_token.h"
+#include "services/github_repos.h"
 #include "fcgi/api.h"
 
 static json_object *project_json(const struct db_project *p)
@@ -31,11 +31,9 @@ static json_object *project_json(const struct db_project *p)
 void api_projects_from_github(struct req *r)
 {
 	const char *full, *v;
-	char owner[128], repo[128], path[800], eo[384], er[384];
-	struct secret_value tok;
+	char owner[128], repo[128];
 	struct db_project p;
-	struct gh_response g;
-	json_object *body;
+	json_object *body, *gh;
 	bool priv = false, fits;
 	int rc;
 
@@ -46,42 +44,27 @@ void api_projects_from_github(struct req *r)
 		reply_error(r, 400, "invalid_field", "'full_name' must look like owner/repository");
 		return;
 	}
-	rc = github_token_get(r->secrets, r->user.id, r->session.id, &tok);
+	rc = github_repo_get(r->secrets, r->user.id, r->session.id, owner, repo, r->gh_deadline_ms, &gh);
 	if (rc != GH_OK) {
 		reply_github(r, rc);
-		return;
-	}
-	gh_escape(owner, eo, sizeof(eo));
-	gh_escape(repo, er, sizeof(er));
-	snprintf(path, sizeof(path), "/repos/%s/%s", eo, er);
-	rc = gh_api_get((const char *)tok.data, path, &g);
-	secret_value_release(&tok);
-	if (rc == 0 && g.status == 404) {
-		gh_response_release(&g);
-		reply_error(r, 404, "not_found", "no repository %s, or your token cannot see it", full);
-		return;
-	}
-	if (rc || g.status != 200 || !json_object_is_type(g.json, json_type_object)) {
-		reply_github(r, github_token_failed(r->secrets, r->user.id, r->session.id, &g, "the repository"));
-		gh_response_release(&g);
 		return;
 	}
 	memset(&p, 0, sizeof(p));
 	p.user_id = r->user.id;
 	p.created_at = now_s();
 	/* A field longer than anyon keeps is refused, not cut. */
-	fits = str_copy(p.name, sizeof(p.name), json_get_str(g.json, "name", &v) == 0 ? v : repo) &&
+	fits = str_copy(p.name, sizeof(p.name), json_get_str(gh, "name", &v) == 0 ? v : repo) &&
 	       str_copy(p.github_full_name, sizeof(p.github_full_name),
-			json_get_str(g.json, "full_name", &v) == 0 && strcasecmp(v, full) == 0 ? v : full);
-	if (json_get_str(g.json, "clone_url", &v) == 0 && gh_url_ok(v))
+			json_get_str(gh, "full_name", &v) == 0 && strcasecmp(v, full) == 0 ? v : full);
+	if (json_get_str(gh, "clone_url", &v) == 0 && gh_url_ok(v))
 		fits = fits && str_copy(p.clone_url, sizeof(p.clone_url), v);
-	if (json_get_str(g.json, "default_branch", &v) == 0)
+	if (json_get_str(gh, "default_branch", &v) == 0)
 		fits = fits && str_copy(p.default_branch, sizeof(p.default_branch), v);
-	if (json_get_str(g.json, "description", &v) == 0 && strlen(v) <= PROJECT_DESCRIPTION_MAX)
+	if (json_get_str(gh, "description", &v) == 0 && strlen(v) <= PROJECT_DESCRIPTION_MAX)
 		p.description = strdup(v);
-	json_get_bool(g.json, "private", &priv);
+	json_get_bool(gh, "private", &priv);
 	p.private = priv;
-	gh_response_release(&g);
+	json_object_put(gh);
 	if (!fits) {
 		free(p.description);
 		reply_error(r, 502, "github_error", "GitHub answered a repository field longer than anyon keeps");

@@ -16,7 +16,10 @@ static const struct {
 	  "GitHub no longer accepts your token (expired or revoked); sign in to GitHub again" },
 	{ GH_UNREADABLE, 500, "secret_unreadable", "your stored GitHub token cannot be decrypted; sign in again" },
 	{ GH_UNAVAILABLE, 502, "github_unavailable", "GitHub did not answer; try again shortly" },
+	{ GH_DEADLINE, 504, "github_timeout",
+	  "GitHub did not answer within the time this request may take; try again shortly" },
 	{ GH_RATE_LIMITED, 429, "github_rate_limited", "GitHub refused the request (rate limit or permissions)" },
+	{ GH_NOT_FOUND, 404, "not_found", "GitHub has no such repository, or your token cannot see it" },
 	{ GH_BAD_ANSWER, 502, "github_error", "GitHub gave an answer anyon does not understand" },
 	{ GH_ERROR, 500, "internal", "reading or storing your GitHub token failed" },
 };

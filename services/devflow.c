@@ -93,7 +93,7 @@ static enum devflow_rc flow_from_answer(struct secret_store *st, const struct gh
 }
 
 enum devflow_rc devflow_start(struct secret_store *st, int64_t session_id, int64_t user_id,
-			      const char *remote_addr, struct devflow_result *out)
+			      const char *remote_addr, int64_t deadline_ms, struct devflow_result *out)
 {
 	int64_t by_session = 0, by_addr = 0, now = now_s();
 	struct db_flow *f = &out->flow;
@@ -107,7 +107,7 @@ enum devflow_rc devflow_start(struct secret_store *st, int64_t session_id, int64
 		audit_event(st->db, user_id, session_id, "github.device_start", "denied", "rate limited");
 		return DEVFLOW_RATE_LIMITED;
 	}
-	if (gh_device_code(DEVFLOW_SCOPES, &g) || gh_unavailable(&g)) {
+	if (gh_device_code(DEVFLOW_SCOPES, deadline_ms, &g) || gh_unavailable(&g)) {
 		out->gh = gh_classify(&g, "device code request");
 		gh_response_release(&g);
 		return DEVFLOW_GITHUB;
@@ -179,7 +179,7 @@ static int open_code(struct secret_store *st, const struct db_flow *f, unsigned 
 }
 
 enum devflow_rc devflow_poll(struct secret_store *st, const char *id, const struct signin_session *s,
-			     struct devflow_result *out)
+			     int64_t deadline_ms, struct devflow_result *out)
 {
 	unsigned char code[DB_FLOW_CODE_MAX + 1];
 	struct db_flow *f = &out->flow;
@@ -205,7 +205,7 @@ enum devflow_rc devflow_poll(struct secret_store *st, const char *id, const stru
 		return end_flow(st->db, f, "expired", "The code expired before it was entered. Start again.");
 	if (open_code(st, f, code))
 		return end_flow(st->db, f, "error", "The sign-in state cannot be read. Start again.");
-	drc = gh_poll_token((const char *)code, &g);
+	drc = gh_poll_token((const char *)code, deadline_ms, &g);
 	OPENSSL_cleanse(code, sizeof(code));
 	if (drc || gh_unavailable(&g) || !g.json) {
 		out->gh = gh_classify(&g, "token poll");
@@ -217,7 +217,7 @@ enum devflow_rc devflow_poll(struct secret_store *st, const char *id, const stru
 		gh_response_release(&g);
 		return rc;
 	}
-	switch (signin_github(st, f, s, g.json, &out->user, msg, sizeof(msg))) {
+	switch (signin_github(st, f, s, g.json, deadline_ms, &out->user, msg, sizeof(msg))) {
 	case SIGNIN_OK:
 		rc = DEVFLOW_OK;
 		break;

@@ -37,9 +37,10 @@ struct devflow_result {
 };
 
 /* Starts a flow for session_id (user_id, 0 when none, and remote_addr
- * are for the rate limit and the audit). */
+ * are for the rate limit and the audit). Calls to GitHub, here and in
+ * devflow_poll(), keep to deadline_ms (see github.h). */
 enum devflow_rc devflow_start(struct secret_store *st, int64_t session_id, int64_t user_id,
-			      const char *remote_addr, struct devflow_result *out);
+			      const char *remote_addr, int64_t deadline_ms, struct devflow_result *out);
 
 /* Polls flow id for session s: answered from the row when it is over or
  * too early, else GitHub is asked; when GitHub hands out the token the
@@ -47,7 +48,7 @@ enum devflow_rc devflow_start(struct secret_store *st, int64_t session_id, int64
  * or error. DEVFLOW_OK with out->flow.status "pending" (and retry_after),
  * "complete" (out->user), "expired", "denied" or "error" (out->flow.message). */
 enum devflow_rc devflow_poll(struct secret_store *st, const char *id, const struct signin_session *s,
-			     struct devflow_result *out);
+			     int64_t deadline_ms, struct devflow_result *out);
 
 /* Takes the right to poll GitHub now for the flow id of session_id: DB_OK
  * (next_poll_at moved one interval plus margin_s on, so a second process

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "base/config.h"
 #include "base/json.h"
 #include "base/util.h"
 #include "services/audit.h"
@@ -62,7 +63,7 @@ static void refresh_failed(struct secret_store *st, int64_t user_id, int64_t ses
 /* Trades the refresh token for a new pair and reads the new token into
  * tok (empty on entry). */
 static enum gh_rc refresh(struct secret_store *st, int64_t user_id, int64_t session_id,
-			  struct secret_value *tok)
+			  int64_t deadline_ms, struct secret_value *tok)
 {
 	struct secret_value rt;
 	struct gh_response g;
@@ -77,7 +78,7 @@ static enum gh_rc refresh(struct secret_store *st, int64_t user_id, int64_t sess
 		refresh_failed(st, user_id, session_id, "no usable refresh token");
 		return GH_TOKEN_INVALID;
 	}
-	src = gh_refresh_token((const char *)rt.data, &g);
+	src = gh_refresh_token((const char *)rt.data, deadline_ms, &g);
 	secret_value_release(&rt);
 	if (src || gh_unavailable(&g)) {
 		rc = gh_classify(&g, "token refresh");
@@ -100,7 +101,7 @@ static enum gh_rc refresh(struct secret_store *st, int64_t user_id, int64_t sess
 }
 
 enum gh_rc github_token_get(struct secret_store *st, int64_t user_id, int64_t session_id,
-			    struct secret_value *out)
+			    int64_t deadline_ms, struct secret_value *out)
 {
 	struct db_secret meta;
 	int rc;
@@ -114,7 +115,7 @@ enum gh_rc github_token_get(struct secret_store *st, int64_t user_id, int64_t se
 	if (meta.invalid)
 		return GH_TOKEN_INVALID;
 	if (meta.expires_at > 0 && now_s() >= meta.expires_at - GITHUB_TOKEN_REFRESH_MARGIN_S)
-		return refresh(st, user_id, session_id, out);
+		return refresh(st, user_id, session_id, deadline_ms, out);
 	rc = secret_get(st, user_id, KIND_TOKEN, session_id, out);
 	return rc == SECRET_OK ? GH_OK : rc == SECRET_UNREADABLE ? GH_UNREADABLE :
 	       rc == SECRET_NOTFOUND ? GH_NOT_CONNECTED : GH_ERROR;
@@ -144,11 +145,18 @@ int github_token_status(struct secret_store *st, int64_t user_id, bool *connecte
 
 int github_token_forget(struct secret_store *st, int64_t user_id, int64_t session_id)
 {
-	int a = secret_delete(st, user_id, KIND_TOKEN, session_id);
-	int b = secret_delete(st, user_id, KIND_REFRESH, session_id);
-
-	if (a == SECRET_ERROR || b == SECRET_ERROR)
+	if (db_begin_write(st->db))
 		return -1;
+	if (secret_delete(st, user_id, KIND_TOKEN, session_id) == SECRET_ERROR ||
+	    secret_delete(st, user_id, KIND_REFRESH, session_id) == SECRET_ERROR ||
+	    (!g_config.cloud && db_user_set_github(st->db, user_id, 0, NULL) != DB_OK)) {
+		db_rollback(st->db);
+		return -1;
+	}
 	audit_event(st->db, user_id, session_id, "github.disconnected", "ok", "%s", "token forgotten");
+	if (db_commit(st->db)) {
+		db_rollback(st->db);
+		return -1;
+	}
 	return 0;
 }

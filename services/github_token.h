@@ -24,13 +24,14 @@
 #define GITHUB_TOKEN_REFRESH_MARGIN_S 60
 
 /* The user's token into out, refreshed first when it expires within
- * GITHUB_TOKEN_REFRESH_MARGIN_S. GH_OK (release out with
- * secret_value_release()), GH_NOT_CONNECTED, GH_TOKEN_INVALID (marked so, or
- * the refresh was refused: then it is marked now), GH_UNREADABLE,
- * GH_UNAVAILABLE (the refresh got no answer; nothing marked), GH_ERROR.
+ * GITHUB_TOKEN_REFRESH_MARGIN_S (that call keeps to deadline_ms, see
+ * github.h; 0: none). GH_OK (release out with secret_value_release()),
+ * GH_NOT_CONNECTED, GH_TOKEN_INVALID (marked so, or the refresh was
+ * refused: then it is marked now), GH_UNREADABLE, GH_UNAVAILABLE or
+ * GH_DEADLINE (the refresh got no answer; nothing marked), GH_ERROR.
  * out holds nothing unless GH_OK. */
 enum gh_rc github_token_get(struct secret_store *st, int64_t user_id, int64_t session_id,
-			    struct secret_value *out);
+			    int64_t deadline_ms, struct secret_value *out);
 
 /* Stores GitHub's token answer for the user: access_token, and when
  * present expires_in, refresh_token and refresh_token_expires_in. Both
@@ -50,8 +51,9 @@ enum gh_rc github_token_failed(struct secret_store *st, int64_t user_id, int64_t
  * or -1 when the database failed. */
 int github_token_status(struct secret_store *st, int64_t user_id, bool *connected, bool *invalid);
 
-/* Forgets the user's token and refresh token (audited). Returns 0 (also
- * when there was none), or -1 when the database failed. */
+/* Forgets the user's token and refresh token, and in local mode which
+ * GitHub account the user connected; one transaction, audited. Returns 0
+ * (also when there was nothing to forget), or -1 when the database failed. */
 int github_token_forget(struct secret_store *st, int64_t user_id, int64_t session_id);
 
 #endif

@@ -25,12 +25,12 @@ struct identity {
 
 /* The primary, verified address from /user/emails, for users whose /user
  * email is private. Left empty when GitHub gives none. */
-static void primary_email(const char *token, char *out, size_t outlen)
+static void primary_email(const char *token, int64_t deadline_ms, char *out, size_t outlen)
 {
 	struct gh_response e;
 
 	out[0] = '\0';
-	if (gh_api_get(token, "/user/emails", &e) == 0 && e.status == 200 &&
+	if (gh_api_get(token, "/user/emails", deadline_ms, &e) == 0 && e.status == 200 &&
 	    json_object_is_type(e.json, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(e.json); i++) {
 			json_object *m = json_object_array_get_idx(e.json, i);
@@ -50,13 +50,13 @@ static void primary_email(const char *token, char *out, size_t outlen)
 
 /* GET /user with the token. Fields GitHub sends too long or malformed are
  * left empty, except id and login, without which there is no identity. */
-static int identify(const char *token, struct identity *who)
+static int identify(const char *token, int64_t deadline_ms, struct identity *who)
 {
 	const char *login, *v;
 	struct gh_response u;
 
 	memset(who, 0, sizeof(*who));
-	if (gh_api_get(token, "/user", &u) || u.status != 200 ||
+	if (gh_api_get(token, "/user", deadline_ms, &u) || u.status != 200 ||
 	    json_get_i64(u.json, "id", &who->github_id) || who->github_id <= 0 ||
 	    json_get_str(u.json, "login", &login) || !gh_word_ok(login, DB_LOGIN_MAX - 1, "-_")) {
 		gh_classify(&u, "sign-in: /user");
@@ -72,7 +72,7 @@ static int identify(const char *token, struct identity *who)
 		str_copy(who->avatar_url, sizeof(who->avatar_url), v);
 	gh_response_release(&u);
 	if (!who->email[0])
-		primary_email(token, who->email, sizeof(who->email));
+		primary_email(token, deadline_ms, who->email, sizeof(who->email));
 	return 0;
 }
 
@@ -113,7 +113,8 @@ static int record(struct secret_store *st, struct db_flow *f, const struct signi
 }
 
 enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const struct signin_session *s,
-			     json_object *answer, struct db_user *out, char *msg, size_t msglen)
+			     json_object *answer, int64_t deadline_ms, struct db_user *out, char *msg,
+			     size_t msglen)
 {
 	const char *access;
 	struct identity who;
@@ -125,7 +126,7 @@ enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const s
 		snprintf(msg, msglen, "GitHub answered without a token; start again");
 		return SIGNIN_FAILED;
 	}
-	if (identify(access, &who)) {
+	if (identify(access, deadline_ms, &who)) {
 		snprintf(msg, msglen, "GitHub did not say who you are; start again");
 		return SIGNIN_FAILED;
 	}

@@ -34,12 +34,14 @@ enum signin_rc {
 };
 
 /* Signs in with GitHub's token answer to the device flow f (pending) of
- * session s. Asks GitHub who the token belongs to, then writes everything
+ * session s. Asks GitHub who the token belongs to (keeping to deadline_ms,
+ * see github.h), then writes everything
  * in one transaction and sets f's status, message and user to what it
  * wrote. On SIGNIN_DENIED and SIGNIN_FAILED, f is unchanged, nothing is
  * written but an audit event, and msg says why, for people; ending the
  * flow is the caller's. */
 enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const struct signin_session *s,
-			     json_object *answer, struct db_user *out, char *msg, size_t msglen);
+			     json_object *answer, int64_t deadline_ms, struct db_user *out, char *msg,
+			     size_t msglen);
 
 #endif
