@@ -165,11 +165,9 @@ static enum devflow_rc poll_error(struct db *db, struct db_flow *f, const struct
 /* Opens the flow's sealed device code into code (DB_FLOW_CODE_MAX + 1). */
 static int open_code(struct secret_store *st, const struct db_flow *f, unsigned char *code)
 {
-	const struct key *k = keyring_find(st->kr, f->key_id);
+	const struct key *k = keyring_find_fresh(st->kr, f->key_id);
 	char ad[128];
 
-	if (!k && keyring_refresh(st->kr) == 0)
-		k = keyring_find(st->kr, f->key_id);
 	flow_aad(ad, sizeof(ad), f->id, f->session_id);
 	if (!k || f->code_len > DB_FLOW_CODE_MAX ||
 	    aead_open(k->bytes, ad, strlen(ad), f->nonce, f->code_ct, f->code_len, f->tag, code))

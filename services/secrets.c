@@ -70,11 +70,9 @@ static int seal_into(struct secret_store *st, int64_t id, int64_t user_id, const
 /* Opens a row into out. */
 static int open_row(struct secret_store *st, const struct db_secret *row, struct secret_value *out)
 {
-	const struct key *k = keyring_find(st->kr, row->key_id);
+	const struct key *k = keyring_find_fresh(st->kr, row->key_id);
 	char ad[128];
 
-	if (!k && keyring_refresh(st->kr) == 0)
-		k = keyring_find(st->kr, row->key_id);
 	if (!k) {
 		log_error("secret %lld is sealed by key '%s', which is not in the keyring",
 			  (long long)row->id, row->key_id);
