@@ -7,8 +7,9 @@
  * by which it must be over, 0 for none: its timeout is cut to what is left,
  * and past the deadline no call starts. A request served by anyon-fcgi has
  * one deadline for all its calls (ANYON_GITHUB_DEADLINE_MS after it began),
- * so a handler making several calls still answers before nginx gives up. Base URLs come from
- * ANYON_GITHUB_URL and ANYON_GITHUB_API_URL (tests, GitHub Enterprise). */
+ * so a handler making several calls still answers before nginx gives up.
+ * Base URLs come from ANYON_GITHUB_URL and ANYON_GITHUB_API_URL (tests,
+ * GitHub Enterprise). */
 #ifndef ANYON_GITHUB_H
 #define ANYON_GITHUB_H
 

@@ -126,14 +126,16 @@ int main(void)
 
 	/* Composes: stored inside a caller's transaction that rolls back. */
 	a = answer("{\"access_token\":\"gho_B2\"}");
-	ok(db_begin_write(db) == DB_OK && github_token_store(&st, u.id, 0, a) == GH_OK, "a store inside a transaction");
+	ok(db_begin_write(db) == DB_OK && github_token_store(&st, u.id, 0, a) == GH_OK,
+	   "a store inside a transaction");
 	db_rollback(db);
 	json_object_put(a);
 	ok(token_is(&st, u.id, "ghu_A1") && db_tx_depth(db) == 0, "... rolled back with it");
 
 	/* About to expire: refreshed first, and GitHub cannot be reached. */
 	side_sql("UPDATE secrets SET expires_at = strftime('%s','now') + 30 WHERE kind = 'github_token'", NULL, 0);
-	is_int(github_token_get(&st, u.id, 0, 0, &v), GH_UNAVAILABLE, "an expiring token, GitHub unreachable: unavailable");
+	is_int(github_token_get(&st, u.id, 0, 0, &v), GH_UNAVAILABLE,
+	       "an expiring token, GitHub unreachable: unavailable");
 	github_token_status(&st, u.id, &connected, &invalid);
 	ok(connected && !invalid, "... and the token is not marked invalid for that");
 	is_int(github_token_get(&st, u.id, 0, mono_ms() - 1, &v), GH_DEADLINE,
@@ -182,7 +184,8 @@ int main(void)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE detail LIKE '%%gh_\\_%%' ESCAPE '\\' "
 		 "OR detail LIKE '%%A1%%' OR detail LIKE '%%R1%%' OR detail LIKE '%%C3%%'");
 	is_int(count(sql), 0, "no audit row holds a token");
-	ok(count("SELECT count(*) FROM audit") >= 8 && count("SELECT count(*) FROM audit WHERE session_id IS NOT NULL") == 0,
+	ok(count("SELECT count(*) FROM audit") >= 8 &&
+	   count("SELECT count(*) FROM audit WHERE session_id IS NOT NULL") == 0,
 	   "every audit row so far carries no session");
 
 	db_close(db);
