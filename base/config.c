@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/config.h"
 #include "base/log.h"
@@ -29,6 +30,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_WORKER_POLL_MS", offsetof(struct config, worker_poll_ms), 200, 10, 60000 },
 	{ "ANYON_JOB_MAX_ATTEMPTS", offsetof(struct config, job_max_attempts), 3, 1, 100 },
 	{ "ANYON_GITHUB_TIMEOUT_MS", offsetof(struct config, github_timeout_ms), 15000, 100, 120000 },
+	{ "ANYON_GITHUB_DEADLINE_MS", offsetof(struct config, github_deadline_ms), 45000, 100, 600000 },
 };
 
 static int string_setting(char *dst, size_t size, const char *env, const char *def,
@@ -131,7 +133,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    string_setting(cfg->allowed_github, sizeof(cfg->allowed_github), "ANYON_ALLOWED_GITHUB",
 			   "", err, errlen) ||
 	    string_setting(cfg->admin_github, sizeof(cfg->admin_github), "ANYON_ADMIN_GITHUB",
-			   "", err, errlen))
+			   "", err, errlen) ||
+	    string_setting(cfg->test_fault, sizeof(cfg->test_fault), "ANYON_TEST_FAULT", "", err, errlen))
 		return -1;
 
 	if (cfg->cloud && !cfg->github_client_id[0]) {
@@ -166,4 +169,22 @@ void config_load_global(void)
 
 	if (config_load(&g_config, err, sizeof(err)))
 		die("configuration: %s", err);
+	if (g_config.test_fault[0])
+		log_warn("ANYON_TEST_FAULT=%s: fault injection for tests is on", g_config.test_fault);
+}
+
+bool config_fault(const char *point)
+{
+	const char *f = g_config.test_fault;
+
+	if (!f[0])
+		return false;
+	if (strncmp(f, "exit:", 5) == 0 && strcmp(f + 5, point) == 0) {
+		log_warn("test fault: exiting at %s", point);
+		_exit(70);
+	}
+	if (strcmp(f, point))
+		return false;
+	log_warn("test fault: failing at %s", point);
+	return true;
 }

@@ -32,11 +32,20 @@ struct config {
 	char allowed_github[4096];  /* ANYON_ALLOWED_GITHUB: logins allowed to sign in (cloud mode) */
 	char admin_github[1024];    /* ANYON_ADMIN_GITHUB: logins that are admins (cloud mode) */
 	int64_t github_timeout_ms;  /* ANYON_GITHUB_TIMEOUT_MS per call, default 15000 */
+	int64_t github_deadline_ms; /* ANYON_GITHUB_DEADLINE_MS: all of one API request's calls, default
+				     * 45000, below nginx's fastcgi_read_timeout (60 s) */
+	char test_fault[64];        /* ANYON_TEST_FAULT: tests only, see config_fault() */
 };
 
 /* True when item is in list (comma- or space-separated, case-insensitive,
  * as GitHub logins are). */
 bool config_list_has(const char *list, const char *item);
+
+/* Fault injection, for tests only: true when ANYON_TEST_FAULT names point,
+ * and the caller then fails as if its last step had failed. When it is
+ * "exit:" followed by point, the process exits on the spot instead, as if
+ * killed there. Unset (always, outside tests), it is false everywhere. */
+bool config_fault(const char *point);
 
 /* Fills cfg from the environment. On a bad value writes a message to err
  * and returns -1. */

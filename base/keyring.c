@@ -214,6 +214,15 @@ const struct key *keyring_find(const struct keyring *kr, const char *id)
 	return NULL;
 }
 
+const struct key *keyring_find_fresh(struct keyring *kr, const char *id)
+{
+	const struct key *k = keyring_find(kr, id);
+
+	if (!k && keyring_refresh(kr) == 0)
+		k = keyring_find(kr, id);
+	return k;
+}
+
 /* Writes kr to its path through a temp file, fsync and rename, so a crash
  * leaves either the old or the new file, never a torn one. */
 static int save(struct keyring *kr, char *err, size_t errlen)

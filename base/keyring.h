@@ -58,6 +58,9 @@ int keyring_refresh(struct keyring *kr);
 
 const struct key *keyring_active(const struct keyring *kr);
 const struct key *keyring_find(const struct keyring *kr, const char *id);
+/* keyring_find(), re-reading the file once (keyring_refresh()) when the
+ * key is not there: another process may have rotated since. */
+const struct key *keyring_find_fresh(struct keyring *kr, const char *id);
 
 /* Creates a new keyring file with one active key. Refuses when the file
  * exists. */

@@ -459,7 +459,7 @@ static int cmd_secret(int argc, char **argv)
 		else
 			fprintf(stderr, "anyonctl: %s for %s: %s\n", kind, u.login,
 				r == SECRET_NOTFOUND ? "not stored" : "does NOT decrypt");
-		secret_value_free(&v);
+		secret_value_release(&v);
 	} else if (strcmp(verb, "delete") == 0) {
 		rc = secret_delete(&st, u.id, kind, 0) == SECRET_OK ? 0 : 1;
 	} else {

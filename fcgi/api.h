@@ -3,38 +3,63 @@
 #define ANYON_API_H
 
 #include "fcgi/http.h"
+#include "services/github.h"
 
-/* api_health.c */
+/* One file per resource, as docs/API.md's sections. Each line says the
+ * services it calls, the data layer's file with its SQL, and its tests. */
+
+/* api_health.c: GET /api/health. db/workers.c; t/t1000-health.py */
 void api_health(struct req *r);
-void api_session_get(struct req *r);
 
-/* api_jobs.c */
+/* api_session.c: GET /api/session. fcgi/session.c, db/sessions.c;
+ * t/t1200-csrf.py, t/t3000-github-signin.py */
+void api_session_get(struct req *r);
+/* The public view of a user (id, login, name, flags, avatar). New reference. */
+json_object *user_json(const struct db_user *u);
+
+/* api_auth.c: /api/auth/github/device/{start,poll}, /api/auth/logout.
+ * services/devflow.c, services/signin.c (users.c, github_token.c);
+ * db/flows.c, db/users.c, db/sessions.c, db/secrets.c;
+ * t/t3000-github-signin.py, t/t3050-signin-atomic.py */
+void api_auth_device_start(struct req *r);
+void api_auth_device_poll(struct req *r);
+void api_auth_logout(struct req *r);
+
+/* api_github.c: /api/auth/github (status, disconnect), /api/github/repositories.
+ * services/github_token.c, services/github_repos.c; db/secrets.c, db/users.c;
+ * t/t3100-github-repos.py, t/t3110-github-deadline.py */
+void api_github_status(struct req *r);
+void api_github_disconnect(struct req *r);
+void api_github_repositories(struct req *r);
+/* {connected, login, token_invalid} of the session's user. New reference. */
+json_object *github_status_json(struct req *r);
+
+/* api_projects.c: /api/projects. services/github_repos.c; db/projects.c;
+ * t/t3100-github-repos.py */
+void api_projects_from_github(struct req *r);
+void api_projects_list(struct req *r);
+void api_projects_get(struct req *r);
+
+/* api_jobs.c: /api/jobs. services/jobs.c, services/jobkinds.c; db/jobs.c;
+ * t/t1300-jobs.py */
 void api_jobs_create(struct req *r);
 void api_jobs_list(struct req *r);
 void api_jobs_get(struct req *r);
 void api_jobs_output(struct req *r);
 void api_jobs_cancel(struct req *r);
 
-/* api_secrets.c */
+/* api_secrets.c: /api/secrets. services/secrets.c; db/secrets.c;
+ * t/t2100-secrets-api.py */
 void api_secrets_list(struct req *r);
 void api_secrets_put(struct req *r);
 void api_secrets_delete(struct req *r);
+
+/* api_audit.c: GET /api/audit. db/audit.c; t/t2100-secrets-api.py */
 void api_audit_list(struct req *r);
 
-/* api_github.c */
-void api_github_device_start(struct req *r);
-void api_github_device_poll(struct req *r);
-void api_github_status(struct req *r);
-void api_github_disconnect(struct req *r);
-void api_auth_logout(struct req *r);
-void api_github_repositories(struct req *r);
-void api_projects_from_github(struct req *r);
-void api_projects_list(struct req *r);
-void api_projects_get(struct req *r);
-/* The public view of a user (id, login, name, flags, avatar). New reference. */
-json_object *user_json(const struct db_user *u);
-/* {connected, login, token_invalid} of the session's user. New reference. */
-json_object *github_status_json(struct req *r);
+/* reply_github.c: answers a GitHub result other than GH_OK (the one
+ * table from enum gh_rc to status, code and message). */
+void reply_github(struct req *r, enum gh_rc rc);
 
 /* Dispatches one accepted request: routing, size limit, session, CSRF,
  * JSON body, handler. Never exits. (routes.c) */

@@ -1,11 +1,10 @@
-/* api_health.c - GET /api/health and GET /api/session. */
+/* api_health.c - GET /api/health: the database, the worker, Docker. */
 #include "autoconfig.h"
 
 #include "base/config.h"
 #include "base/json.h"
 #include "base/util.h"
 #include "fcgi/api.h"
-#include "fcgi/session.h"
 
 /* A worker whose heartbeat is older than this does not vouch for Docker. */
 #define HEARTBEAT_STALE_FACTOR 3
@@ -29,18 +28,4 @@ void api_health(struct req *r)
 	json_set(body, "docker", json_object_new_string(docker_ok ? "ok" : "unreachable"));
 	json_set(body, "version", json_object_new_string(PACKAGE_VERSION));
 	reply_json(r, db_ok && rc != DB_ERROR ? 200 : 503, body);
-}
-
-void api_session_get(struct req *r)
-{
-	json_object *body = json_object_new_object(), *features = json_object_new_object();
-	char csrf[SESSION_TOKEN_HEX + 1];
-
-	json_set(body, "user", r->has_user ? user_json(&r->user) : NULL);
-	json_set(body, "github", github_status_json(r));
-	session_csrf_token(r, csrf);
-	json_set(body, "csrf_token", json_object_new_string(csrf));
-	json_set(features, "cloud", json_object_new_boolean(g_config.cloud));
-	json_set(body, "features", features);
-	reply_json(r, 200, body);
 }

@@ -49,6 +49,7 @@ int http_read_request(struct req *r, FCGX_Request *fx, struct secret_store *st)
 	r->db = st->db;
 	r->secrets = st;
 	r->content_length = -1;
+	r->gh_deadline_ms = mono_ms() + g_config.github_deadline_ms;
 
 	method = http_param(r, "REQUEST_METHOD");
 	uri = http_param(r, "REQUEST_URI");

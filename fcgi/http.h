@@ -36,6 +36,8 @@ struct req {
 	char *query;                    /* owned copy of QUERY_STRING */
 	char remote_addr[64];
 	bool https;
+	int64_t gh_deadline_ms;         /* monotonic time by which every GitHub call
+					 * made for this request must be over */
 	int64_t content_length;         /* -1 when absent */
 	char *body;                     /* owned, NUL-terminated, body_len bytes */
 	size_t body_len;

@@ -1,5 +1,5 @@
 /* router.h - the route table: method, path pattern with {name} captures,
- * handler and what authentication the route needs. */
+ * handler, what authentication the route needs and in which mode it exists. */
 #ifndef ANYON_ROUTER_H
 #define ANYON_ROUTER_H
 
@@ -14,6 +14,12 @@ enum auth_need {
 	AUTH_USER,      /* a signed-in user is required: 401 otherwise */
 };
 
+/* Which deployments offer the route; elsewhere it is "no such endpoint". */
+enum route_mode {
+	MODE_ANY,       /* local and cloud mode */
+	MODE_CLOUD,     /* cloud mode only (ANYON_CLOUD=1): the seed's feature gate */
+};
+
 typedef void (*route_handler)(struct req *r);
 
 struct route {
@@ -21,6 +27,7 @@ struct route {
 	const char *pattern;     /* "/api/jobs/{id}/output" */
 	route_handler handler;
 	enum auth_need auth;
+	enum route_mode mode;
 	bool json_body;          /* the body must be a JSON object */
 };
 

@@ -1,6 +1,7 @@
 /* routes.c - the route table and the checks every request passes before
- * its handler: route (404/405), body size (413), session, CSRF (403),
- * signed-in user (401), JSON body (400). */
+ * its handler: route (404/405), mode (404 for a cloud-only route in local
+ * mode), body size (413), session, CSRF (403), signed-in user (401), JSON
+ * body (400). */
 #include "autoconfig.h"
 
 #include <string.h>
@@ -15,26 +16,27 @@
 #define NOBODY false
 
 static const struct route routes[] = {
-	{ "GET",  "/api/health",           api_health,      AUTH_NONE,    NOBODY },
-	{ "GET",  "/api/session",          api_session_get, AUTH_SESSION, NOBODY },
-	{ "GET",  "/api/jobs",             api_jobs_list,   AUTH_USER,    NOBODY },
-	{ "POST", "/api/jobs",             api_jobs_create, AUTH_USER,    JSON },
-	{ "GET",  "/api/jobs/{id}",        api_jobs_get,    AUTH_USER,    NOBODY },
-	{ "GET",  "/api/jobs/{id}/output", api_jobs_output, AUTH_USER,    NOBODY },
-	{ "POST", "/api/jobs/{id}/cancel", api_jobs_cancel, AUTH_USER,    NOBODY },
-	{ "GET",  "/api/secrets",          api_secrets_list, AUTH_USER,   NOBODY },
-	{ "PUT",  "/api/secrets/{kind}",   api_secrets_put,  AUTH_USER,   JSON },
-	{ "DELETE", "/api/secrets/{kind}", api_secrets_delete, AUTH_USER, NOBODY },
-	{ "GET",  "/api/audit",            api_audit_list,   AUTH_USER,   NOBODY },
-	{ "POST", "/api/auth/github/device/start", api_github_device_start, AUTH_SESSION, NOBODY },
-	{ "POST", "/api/auth/github/device/poll",  api_github_device_poll,  AUTH_SESSION, JSON },
-	{ "GET",  "/api/auth/github/status",       api_github_status,       AUTH_USER,    NOBODY },
-	{ "DELETE", "/api/auth/github",            api_github_disconnect,   AUTH_USER,    NOBODY },
-	{ "POST", "/api/auth/logout",              api_auth_logout,         AUTH_SESSION, NOBODY },
-	{ "GET",  "/api/github/repositories",      api_github_repositories, AUTH_USER,    NOBODY },
-	{ "POST", "/api/projects/from-github",     api_projects_from_github, AUTH_USER,   JSON },
-	{ "GET",  "/api/projects",                 api_projects_list,       AUTH_USER,    NOBODY },
-	{ "GET",  "/api/projects/{id}",            api_projects_get,        AUTH_USER,    NOBODY },
+	/* method  pattern                          handler                   auth          mode        body */
+	{ "GET",  "/api/health",                    api_health,               AUTH_NONE,    MODE_ANY,   NOBODY },
+	{ "GET",  "/api/session",                   api_session_get,          AUTH_SESSION, MODE_ANY,   NOBODY },
+	{ "POST", "/api/auth/github/device/start",  api_auth_device_start,    AUTH_SESSION, MODE_ANY,   NOBODY },
+	{ "POST", "/api/auth/github/device/poll",   api_auth_device_poll,     AUTH_SESSION, MODE_ANY,   JSON },
+	{ "POST", "/api/auth/logout",               api_auth_logout,          AUTH_SESSION, MODE_ANY,   NOBODY },
+	{ "GET",  "/api/auth/github/status",        api_github_status,        AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "DELETE", "/api/auth/github",             api_github_disconnect,    AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "GET",  "/api/github/repositories",       api_github_repositories,  AUTH_USER,    MODE_CLOUD, NOBODY },
+	{ "POST", "/api/projects/from-github",      api_projects_from_github, AUTH_USER,    MODE_CLOUD, JSON },
+	{ "GET",  "/api/projects",                  api_projects_list,        AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "GET",  "/api/projects/{id}",             api_projects_get,         AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "GET",  "/api/jobs",                      api_jobs_list,            AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "POST", "/api/jobs",                      api_jobs_create,          AUTH_USER,    MODE_ANY,   JSON },
+	{ "GET",  "/api/jobs/{id}",                 api_jobs_get,             AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "GET",  "/api/jobs/{id}/output",          api_jobs_output,          AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "POST", "/api/jobs/{id}/cancel",          api_jobs_cancel,          AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "GET",  "/api/secrets",                   api_secrets_list,         AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "PUT",  "/api/secrets/{kind}",            api_secrets_put,          AUTH_USER,    MODE_ANY,   JSON },
+	{ "DELETE", "/api/secrets/{kind}",          api_secrets_delete,       AUTH_USER,    MODE_ANY,   NOBODY },
+	{ "GET",  "/api/audit",                     api_audit_list,           AUTH_USER,    MODE_ANY,   NOBODY },
 };
 
 static bool is_write(const char *method)
@@ -58,6 +60,10 @@ static void dispatch(struct req *r)
 		return;
 	}
 	r->allow[0] = '\0';
+	if (r->route->mode == MODE_CLOUD && !g_config.cloud) {
+		reply_error(r, 404, "not_found", "no such endpoint");
+		return;
+	}
 	if (r->content_length > g_config.max_body) {
 		reply_error(r, 413, "body_too_large", "request body is larger than %lld bytes",
 			    (long long)g_config.max_body);

@@ -85,15 +85,14 @@ static int load_user(struct req *r)
 	return 0;
 }
 
-/* Makes a new random token in r->token and its hash. */
-static int new_token(struct req *r, unsigned char hash[32])
+int session_token_new(char token[SESSION_TOKEN_HEX + 1], unsigned char hash[32])
 {
 	unsigned char raw[SESSION_TOKEN_BYTES];
 	int rc;
 
 	if (rand_bytes(raw, sizeof(raw)))
 		return -1;
-	hex_encode(raw, sizeof(raw), r->token);
+	hex_encode(raw, sizeof(raw), token);
 	rc = sha256(raw, sizeof(raw), hash);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	return rc;
@@ -145,7 +144,7 @@ int session_load(struct req *r, bool create)
 			goto fail;
 		user_id = local.id;
 	}
-	if (new_token(r, hash))
+	if (session_token_new(r->token, hash))
 		goto fail;
 	if (db_session_create(r->db, hash, user_id, now, now + g_config.session_ttl_s, r->remote_addr,
 			      &r->session))
@@ -187,15 +186,11 @@ bool session_csrf_ok(struct req *r)
 	return ok;
 }
 
-int session_rotate(struct req *r, int64_t user_id)
+int session_adopt(struct req *r, const char token[SESSION_TOKEN_HEX + 1], int64_t user_id)
 {
-	unsigned char hash[32];
-
-	if (!r->has_session || new_token(r, hash) ||
-	    db_session_rotate(r->db, r->session.id, hash, user_id) != DB_OK)
-		return -1;
-	r->session.user_id = user_id;
+	str_copy(r->token, sizeof(r->token), token);
 	r->set_cookie = true;
+	r->session.user_id = user_id;
 	return load_user(r);
 }
 

@@ -21,8 +21,15 @@ bool session_csrf_ok(struct req *r);
 /* Writes the CSRF token of the current session (hex, 65 bytes). */
 void session_csrf_token(const struct req *r, char out[SESSION_TOKEN_HEX + 1]);
 
-/* Gives the session a fresh token (no fixation) and sets its user. */
-int session_rotate(struct req *r, int64_t user_id);
+/* Rotation (no fixation) in two halves, so the database half can join a
+ * caller's transaction: session_token_new() makes a fresh token and its
+ * hash; the caller writes the hash with db_session_rotate() inside its
+ * transaction, and only after the commit calls session_adopt(), which
+ * makes the token r's (sent in Set-Cookie) and loads user_id as r's user.
+ * Returns 0, or -1 (session_adopt(): the user could not be read; the
+ * cookie is still sent, as the database already holds its hash). */
+int session_token_new(char token[SESSION_TOKEN_HEX + 1], unsigned char hash[32]);
+int session_adopt(struct req *r, const char token[SESSION_TOKEN_HEX + 1], int64_t user_id);
 
 /* Ends the session and clears the cookie. */
 int session_end(struct req *r);

@@ -18,8 +18,22 @@
 #define API_VERSION_HEADER "X-GitHub-Api-Version: 2022-11-28"
 #define CONNECT_TIMEOUT_MS 5000L
 
-void gh_response_free(struct gh_response *r)
+/* json-c frees its strings without wiping them: wipe the secret members
+ * of an object answer (the token endpoints'). */
+static void wipe_secrets(json_object *obj)
 {
+	static const char *const keys[] = { "access_token", "refresh_token", "device_code" };
+	json_object *v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (json_object_is_type(obj, json_type_object) && json_object_object_get_ex(obj, keys[i], &v) &&
+		    json_object_is_type(v, json_type_string))
+			OPENSSL_cleanse((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
+void gh_response_release(struct gh_response *r)
+{
+	wipe_secrets(r->json);
 	if (r->body) {
 		OPENSSL_cleanse(r->body, r->len);
 		free(r->body);
@@ -31,6 +45,45 @@ void gh_response_free(struct gh_response *r)
 bool gh_unavailable(const struct gh_response *r)
 {
 	return r->status == 0 || r->status >= 500;
+}
+
+enum gh_rc gh_classify(const struct gh_response *r, const char *what)
+{
+	if (r->deadline) {
+		log_warn("github %s: the request's deadline for GitHub ran out", what);
+		return GH_DEADLINE;
+	}
+	if (r->status == 0)
+		log_warn("github %s: %s", what, r->error[0] ? r->error : "no answer");
+	else
+		log_warn("github %s: HTTP %ld", what, r->status);
+	if (gh_unavailable(r))
+		return GH_UNAVAILABLE;
+	if (r->status == 403 || r->status == 429)
+		return GH_RATE_LIMITED;
+	return GH_BAD_ANSWER;
+}
+
+bool gh_word_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr(extra, c)))
+			return false;
+	}
+	return true;
+}
+
+bool gh_url_ok(const char *s)
+{
+	return strlen(s) < 500 && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) &&
+	       !strpbrk(s, " \"<>\\\r\n\t");
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
@@ -89,17 +142,47 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The call's total timeout: ANYON_GITHUB_TIMEOUT_MS, cut to what is left
+ * before deadline_ms (0: none). 0 when the deadline has passed. *cut says
+ * whether the deadline is what limits it. */
+static long call_timeout_ms(int64_t deadline_ms, bool *cut)
+{
+	int64_t left;
+
+	*cut = false;
+	if (deadline_ms <= 0)
+		return (long)g_config.github_timeout_ms;
+	left = deadline_ms - mono_ms();
+	if (left <= 0) {
+		*cut = true;
+		return 0;
+	}
+	if (left < g_config.github_timeout_ms) {
+		*cut = true;
+		return (long)left;
+	}
+	return (long)g_config.github_timeout_ms;
+}
+
 /* One request. form (may be NULL) makes it a form-encoded POST. The token,
  * when given, goes in the Authorization header through curl's bearer auth. */
 static int perform(const char *url, const char *form, const char *token, bool api,
-		   struct gh_response *out)
+		   int64_t deadline_ms, struct gh_response *out)
 {
 	char curl_err[CURL_ERROR_SIZE] = "", jerr[64];
 	struct curl_slist *hdrs = NULL;
-	CURL *c = curl_easy_init();
+	CURL *c;
 	CURLcode rc;
+	bool cut;
+	long timeout_ms = call_timeout_ms(deadline_ms, &cut);
 
 	memset(out, 0, sizeof(*out));
+	if (timeout_ms == 0) {
+		out->timed_out = out->deadline = true;
+		snprintf(out->error, sizeof(out->error), "no time left before the request's deadline");
+		return -1;
+	}
+	c = curl_easy_init();
 	if (!c) {
 		snprintf(out->error, sizeof(out->error), "out of memory");
 		return -1;
@@ -110,7 +193,7 @@ static int perform(const char *url, const char *form, const char *token, bool ap
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)g_config.github_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -130,6 +213,7 @@ static int perform(const char *url, const char *form, const char *token, bool ap
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
 	} else {
 		out->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		out->deadline = out->timed_out && cut;
 		/* curl's message names the host, never credentials */
 		snprintf(out->error, sizeof(out->error), "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
 	}
@@ -185,7 +269,8 @@ static char *form_encode(const char *const *pairs)
 	return out;
 }
 
-static int post_form(const char *path, const char *const *pairs, struct gh_response *out)
+static int post_form(const char *path, const char *const *pairs, int64_t deadline_ms,
+		     struct gh_response *out)
 {
 	char url[GH_URL_MAX];
 	char *form = form_encode(pairs);
@@ -197,20 +282,20 @@ static int post_form(const char *path, const char *const *pairs, struct gh_respo
 		return -1;
 	}
 	snprintf(url, sizeof(url), "%s%s", g_config.github_url, path);
-	rc = perform(url, form, NULL, false, out);
+	rc = perform(url, form, NULL, false, deadline_ms, out);
 	OPENSSL_cleanse(form, strlen(form));
 	free(form);
 	return rc;
 }
 
-int gh_device_code(const char *scope, struct gh_response *out)
+int gh_device_code(const char *scope, int64_t deadline_ms, struct gh_response *out)
 {
 	const char *pairs[] = { "client_id", g_config.github_client_id, "scope", scope, NULL };
 
-	return post_form("/login/device/code", pairs, out);
+	return post_form("/login/device/code", pairs, deadline_ms, out);
 }
 
-int gh_poll_token(const char *device_code, struct gh_response *out)
+int gh_poll_token(const char *device_code, int64_t deadline_ms, struct gh_response *out)
 {
 	const char *pairs[] = {
 		"client_id", g_config.github_client_id,
@@ -219,10 +304,10 @@ int gh_poll_token(const char *device_code, struct gh_response *out)
 		NULL,
 	};
 
-	return post_form("/login/oauth/access_token", pairs, out);
+	return post_form("/login/oauth/access_token", pairs, deadline_ms, out);
 }
 
-int gh_refresh_token(const char *refresh_token, struct gh_response *out)
+int gh_refresh_token(const char *refresh_token, int64_t deadline_ms, struct gh_response *out)
 {
 	const char *pairs[] = {
 		"client_id", g_config.github_client_id,
@@ -231,10 +316,10 @@ int gh_refresh_token(const char *refresh_token, struct gh_response *out)
 		NULL,
 	};
 
-	return post_form("/login/oauth/access_token", pairs, out);
+	return post_form("/login/oauth/access_token", pairs, deadline_ms, out);
 }
 
-int gh_api_get(const char *token, const char *path, struct gh_response *out)
+int gh_api_get(const char *token, const char *path, int64_t deadline_ms, struct gh_response *out)
 {
 	char url[GH_URL_MAX];
 
@@ -244,10 +329,10 @@ int gh_api_get(const char *token, const char *path, struct gh_response *out)
 		snprintf(out->error, sizeof(out->error), "path too long");
 		return -1;
 	}
-	return perform(url, NULL, token, true, out);
+	return perform(url, NULL, token, true, deadline_ms, out);
 }
 
-int gh_api_get_url(const char *token, const char *url, struct gh_response *out)
+int gh_api_get_url(const char *token, const char *url, int64_t deadline_ms, struct gh_response *out)
 {
 	size_t base = strlen(g_config.github_api_url);
 
@@ -257,5 +342,5 @@ int gh_api_get_url(const char *token, const char *url, struct gh_response *out)
 		log_warn("github: refused a Link URL outside %s", g_config.github_api_url);
 		return -1;
 	}
-	return perform(url, NULL, token, true, out);
+	return perform(url, NULL, token, true, deadline_ms, out);
 }

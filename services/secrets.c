@@ -35,7 +35,7 @@ static int aad(char *buf, size_t len, int64_t user_id, const char *kind, int64_t
 	return snprintf(buf, len, "anyon:v1:%lld:%s:%lld", (long long)user_id, kind, (long long)id);
 }
 
-void secret_value_free(struct secret_value *v)
+void secret_value_release(struct secret_value *v)
 {
 	if (v->data) {
 		OPENSSL_cleanse(v->data, v->len);
@@ -70,11 +70,9 @@ static int seal_into(struct secret_store *st, int64_t id, int64_t user_id, const
 /* Opens a row into out. */
 static int open_row(struct secret_store *st, const struct db_secret *row, struct secret_value *out)
 {
-	const struct key *k = keyring_find(st->kr, row->key_id);
+	const struct key *k = keyring_find_fresh(st->kr, row->key_id);
 	char ad[128];
 
-	if (!k && keyring_refresh(st->kr) == 0)
-		k = keyring_find(st->kr, row->key_id);
 	if (!k) {
 		log_error("secret %lld is sealed by key '%s', which is not in the keyring",
 			  (long long)row->id, row->key_id);
@@ -187,7 +185,7 @@ static int reseal(struct secret_store *st, int64_t id)
 	if (rc == SECRET_OK)
 		audit_event(st->db, row.user_id, 0, "secret.rotated", "ok", "kind=%s key=%s->%s",
 			    row.kind, from, keyring_active(st->kr)->id);
-	secret_value_free(&v);
+	secret_value_release(&v);
 	db_secret_release(&row);
 	return rc;
 }
@@ -257,7 +255,7 @@ int secret_verify_all(struct secret_store *st, int64_t *checked, int64_t *bad)
 			if (db_secret_by_id(st->db, ids[i], &row) != DB_OK)
 				return SECRET_ERROR;
 			if (open_row(st, &row, &v) == SECRET_OK)
-				secret_value_free(&v);
+				secret_value_release(&v);
 			else
 				(*bad)++;
 			(*checked)++;

@@ -5,7 +5,8 @@
  * so a ciphertext copied to another row, kind or user does not open.
  * Every put, use, delete and rotation writes an audit event. Plaintext is
  * handed out in a struct secret_value the caller must release with
- * secret_value_free(), which wipes it. */
+ * secret_value_release(), which wipes it (the struct itself is the
+ * caller's). */
 #ifndef ANYON_SECRETS_H
 #define ANYON_SECRETS_H
 
@@ -58,6 +59,6 @@ int secret_rotate(struct secret_store *st, int batch, int *rotated);
  * ids, users and kinds came across intact. */
 int secret_verify_all(struct secret_store *st, int64_t *checked, int64_t *bad);
 
-void secret_value_free(struct secret_value *v);
+void secret_value_release(struct secret_value *v);
 
 #endif

@@ -231,6 +231,18 @@ with FakeGitHub(interval=1, time_scale=SCALE) as gh:
     except OSError:
         timed_out = True
     ok(timed_out and time.time() - t0 < 2, "set_fail timeout: the server hangs")
+    gh.set_delay("/users/alice", 0.6, count=2, host="api")
+    for i in range(3):
+        t0 = time.time()
+        st = api(gh, "/users/alice").status
+        took = time.time() - t0
+        ok(st == 200 and (took >= 0.6 if i < 2 else took < 0.5),
+           "set_delay: request %d answered 200 %s" % (i + 1, "after the delay" if i < 2 else "at once (count used up)"),
+           "%d after %.2f s" % (st, took))
+    gh.set_delay("/users/alice", 0.6)
+    gh.clear_fail()
+    t0 = time.time()
+    ok(api(gh, "/users/alice").status == 200 and time.time() - t0 < 0.5, "clear_fail() ends delays too")
 
     # --- request log
     ok(gh.urls_containing(token) == [] and all(token not in e["body"] for e in gh.requests(host="api")),

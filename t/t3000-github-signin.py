@@ -184,6 +184,23 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
              "a GitHub that hangs -> 502 after our timeout", r)
         gh.clear_fail()
 
+        # a token answer that breaks the protocol (no usable access_token):
+        # a clean error, nothing sent to GitHub as a token, no crash
+        for body in ({"token_type": "bearer", "scope": "repo"}, {"access_token": ""}, {"access_token": 42}):
+            x = s.client(); x.session()
+            fx = x.post("/api/auth/github/device/start").json
+            gh.approve(fx["user_code"], "alice")
+            gh.set_fail("/login/oauth/access_token", 200, count=1, body=body)
+            user_hits = gh.hits("/user")
+            r = poll_until(x, fx["flow_id"])
+            t.ok(r.status == 200 and r.json["status"] == "error" and "without a token" in r.json["message"],
+                 "a token answer %s ends the flow with a clear error" % body, r)
+            t.eq(gh.hits("/user"), user_hits, "... and nothing went to GitHub as a token")
+            t.ok(x.session().json["user"] is None, "... and the browser is not signed in")
+        gh.clear_fail()
+        t.ok("killed by signal" not in open(os.path.join(s.data, "log", "fcgi.log")).read(),
+             "no FastCGI child crashed")
+
         # logout
         r = a.post("/api/auth/logout")
         t.eq(r.status, 200, "logout")

@@ -143,7 +143,10 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = c.get("/api/github/repositories")
         t.ok(r.status == 404 and r.error_code() == "not_found", "local mode: repository listing is not offered (404)", r)
         r = c.post("/api/projects/from-github", {"full_name": "alice/one"})
-        t.ok(r.status == 404, "local mode: import answers 404", r)
+        t.ok(r.status == 404 and r.error_code() == "not_found", "local mode: import answers 404", r)
+        r = c.post("/api/projects/from-github", {"full_name": "alice/one"}, csrf=False)
+        t.ok(r.status == 404 and r.error_code() == "not_found",
+             "local mode: the route table hides import before any other check (404, not 403)", r)
         # nginx's own rate limit on /api/auth/ (10 a minute here, burst 20)
         codes = [c.get("/api/auth/github/status").status for _ in range(40)]
         r = c.get("/api/auth/github/status")

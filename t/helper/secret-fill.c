@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			bad += v.len != strlen(want) || memcmp(v.data, want, v.len) != 0;
-			secret_value_free(&v);
+			secret_value_release(&v);
 		}
 		for (int k = 0; k < kr.n; k++) {
 			int64_t c = 0;

@@ -52,6 +52,9 @@ Python API (all methods thread-safe; KeyError/ValueError on bad input):
   tokens_for(login)
   set_fail(path_prefix, status|"timeout"|"reset", count=1, host=None,
            body=None, headers=None, hang=None) / clear_fail()
+  set_delay(path_prefix, seconds, count=None, host=None): the next `count`
+           matching requests (None: all until clear_fail()) are answered
+           normally, but only after `seconds`
   requests(path_prefix=None, method=None, host=None) -> [{time, host, method,
            path, headers: [[k, v]], body}];  header_of(entry, name)
   hits() -> {"METHOD /path": n};  hits(path, method=None) -> n
@@ -62,7 +65,7 @@ the method's keyword arguments -> {"ok": true, "result": ...}, 400 {"error"}
 on bad arguments; GET for state, requests, hits, polls, devices (query
 string = arguments). Names: state requests hits polls devices tokens
 configure approve deny expire add_user add_org add_repo revoke revoke_user
-expire_token set_fail clear_fail force_slow_down clear_log.
+expire_token set_fail set_delay clear_fail force_slow_down clear_log.
 Unconfirmed choices: a device code polled again after its token was issued
 answers incorrect_device_code; device_flow_disabled is answered by
 /login/device/code (HTTP 400) and by the token endpoint (HTTP 200).
@@ -110,7 +113,7 @@ CONTROL_METHODS = {
     "tokens": True, "configure": False, "approve": False, "deny": False,
     "expire": False, "add_user": False, "add_org": False, "add_repo": False,
     "revoke": False, "revoke_user": False, "expire_token": False,
-    "set_fail": False, "clear_fail": False, "force_slow_down": False,
+    "set_fail": False, "set_delay": False, "clear_fail": False, "force_slow_down": False,
     "clear_log": False,
 }
 
@@ -167,6 +170,7 @@ class FakeGitHub:
         self.log = []          # requests received (not /_control/)
         self.hit_counts = {}   # "METHOD /path" -> n
         self.fails = []        # injected failures
+        self.delays = []       # injected delays (answers come late, but right)
         self._forced_slow = {}  # device_code or None -> n
         self._next_user_id = 1001
         self._next_repo_id = 500001
@@ -434,20 +438,36 @@ class FakeGitHub:
             self.fails.append({"prefix": path_prefix, "status": status, "count": count,
                                "host": host, "body": body, "headers": headers or {}, "hang": hang})
 
+    def set_delay(self, path_prefix, seconds, count=None, host=None):
+        """The next `count` requests (None: every one until clear_fail())
+        whose path starts with path_prefix are answered as usual, after
+        `seconds`. host: 'web', 'api' or None (both)."""
+        with self.lock:
+            self.delays.append({"prefix": path_prefix, "seconds": float(seconds), "count": count,
+                                "host": host})
+
     def clear_fail(self):
+        """Ends every injected failure and delay."""
         with self.lock:
             self.fails = []
+            self.delays = []
 
-    def _take_fail(self, role, path):
+    def _take(self, rules, role, path):
         with self.lock:
-            for f in self.fails:
+            for f in rules:
                 if path.startswith(f["prefix"]) and f["host"] in (None, role):
                     if f["count"] is not None:
                         f["count"] -= 1
                         if f["count"] <= 0:
-                            self.fails.remove(f)
+                            rules.remove(f)
                     return f
         return None
+
+    def _take_fail(self, role, path):
+        return self._take(self.fails, role, path)
+
+    def _take_delay(self, role, path):
+        return self._take(self.delays, role, path)
 
     # ------------------------------------------------------------ observation
     def requests(self, path_prefix=None, method=None, host=None):
@@ -609,6 +629,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                              "body": body[:65536].decode("utf-8", "replace")})
             key = "%s %s" % (self.command, path)
             fake.hit_counts[key] = fake.hit_counts.get(key, 0) + 1
+        d = fake._take_delay(role, path)
+        if d is not None:
+            fake.stopping.wait(d["seconds"])
         f = fake._take_fail(role, path)
         if f is not None:
             return self._fail(f)

@@ -8,11 +8,11 @@ static void h(struct req *r) { (void)r; }
 static void h2(struct req *r) { (void)r; }
 
 static const struct route table[] = {
-	{ "GET", "/api/health", h, AUTH_NONE, false },
-	{ "GET", "/api/jobs/{id}", h, AUTH_USER, false },
-	{ "DELETE", "/api/jobs/{id}", h2, AUTH_USER, false },
-	{ "GET", "/api/jobs/{id}/output", h2, AUTH_USER, false },
-	{ "POST", "/api/x/{a}/y/{b}", h, AUTH_USER, true },
+	{ "GET", "/api/health", h, AUTH_NONE, MODE_ANY, false },
+	{ "GET", "/api/jobs/{id}", h, AUTH_USER, MODE_ANY, false },
+	{ "DELETE", "/api/jobs/{id}", h2, AUTH_USER, MODE_ANY, false },
+	{ "GET", "/api/jobs/{id}/output", h2, AUTH_USER, MODE_ANY, false },
+	{ "POST", "/api/x/{a}/y/{b}", h, AUTH_USER, MODE_ANY, true },
 };
 #define N (sizeof(table) / sizeof(table[0]))
 

@@ -101,7 +101,7 @@ static int get_is(struct secret_store *st, int64_t user, const char *kind, const
 	if (rc != SECRET_OK)
 		return rc;
 	same = v.len == strlen(want) && memcmp(v.data, want, v.len) == 0;
-	secret_value_free(&v);
+	secret_value_release(&v);
 	return same ? SECRET_OK : 99;
 }
 
