@@ -128,7 +128,10 @@ int session_load(struct req *r, bool create)
 		return 0;
 
 	/* Every browser without a cookie gets a row: cap how many one address
-	 * can make, so a loop of cookie-less requests cannot grow the table. */
+	 * can make, so a loop of cookie-less requests cannot grow the table.
+	 * Count, then insert, without a lock on either engine: concurrent
+	 * requests may pass the cap by at most the pool's size, which bounds
+	 * the table just the same, so no write lock is taken here. */
 	if (db_session_count_from(r->db, r->remote_addr, now - NEW_SESSION_WINDOW_S, &recent))
 		goto fail;
 	if (recent >= g_config.sessions_per_addr) {

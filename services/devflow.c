@@ -101,6 +101,9 @@ enum devflow_rc devflow_start(struct secret_store *st, int64_t session_id, int64
 	enum devflow_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	/* A soft cap, read then written without a lock on either engine:
+	 * concurrent starts may pass it by at most the pool's size (and nginx
+	 * limits /api/auth/ per address as well). */
 	if (db_flow_count_since(st->db, session_id, remote_addr, now - FLOW_WINDOW_S, &by_session, &by_addr))
 		return DEVFLOW_ERROR;
 	if (by_session >= FLOWS_PER_SESSION || by_addr >= FLOWS_PER_ADDRESS) {
