@@ -22,6 +22,16 @@ static struct query q_rotate = QUERY("session.rotate",
 static struct query q_delete = QUERY("session.delete", "DELETE FROM sessions WHERE id = ?1");
 static struct query q_purge = QUERY("session.purge", "DELETE FROM sessions WHERE expires_at <= ?1");
 
+/* The five session columns both lookups start with. */
+static void session_cols(struct stmt *s, struct db_session *out)
+{
+	out->id = q_i64(s, 0);
+	out->user_id = q_i64(s, 1);
+	out->created_at = q_i64(s, 2);
+	out->last_seen_at = q_i64(s, 3);
+	out->expires_at = q_i64(s, 4);
+}
+
 int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id,
 		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out)
 {
@@ -68,13 +78,8 @@ int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 	q_blob(s, 1, hash, 32);
 	q_int(s, 2, now);
 	rc = q_row(s);
-	if (rc == DB_OK) {
-		out->id = q_i64(s, 0);
-		out->user_id = q_i64(s, 1);
-		out->created_at = q_i64(s, 2);
-		out->last_seen_at = q_i64(s, 3);
-		out->expires_at = q_i64(s, 4);
-	}
+	if (rc == DB_OK)
+		session_cols(s, out);
 	q_end(s);
 	return rc;
 }
@@ -90,11 +95,7 @@ int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t no
 	q_int(s, 2, now);
 	rc = q_row(s);
 	if (rc == DB_OK) {
-		out->id = q_i64(s, 0);
-		out->user_id = q_i64(s, 1);
-		out->created_at = q_i64(s, 2);
-		out->last_seen_at = q_i64(s, 3);
-		out->expires_at = q_i64(s, 4);
+		session_cols(s, out);
 		*has_user = !q_null(s, 5);
 		if (*has_user && db_user_cols(s, 5, user))
 			rc = DB_ERROR;
