@@ -9,10 +9,12 @@ ANYON_DB, or with ANYON_TEST_BACKEND=pg one fresh PostgreSQL database.
     lease once it expires, and the job ends once, with no output row
     repeated or missing;
   - 200 concurrent POST /api/jobs over both stacks: 200 jobs, distinct ids,
-    no 5xx, each claimed exactly once and succeeded once."""
+    no 5xx, each claimed exactly once and succeeded once.
+Stack B's FastCGI pool listens on TCP (ANYON_FCGI_SOCKET=127.0.0.1:PORT),
+as a pool on another host than its nginx would."""
 import os, shutil, signal, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import TAP, Stack, Client, BUILDDIR, BACKEND, new_db, wait_until
+from anyontest import TAP, Stack, Client, BUILDDIR, BACKEND, new_db, wait_until, free_port
 
 LEASE_S = 2
 N_CONCURRENT = 200
@@ -84,7 +86,14 @@ env = {"ANYON_JOB_LEASE_S": str(LEASE_S), "ANYON_JOB_MAX_ATTEMPTS": "3", "ANYON_
 t.diag("backend %s, database %s" % (BACKEND, db))
 
 try:
-    with Stack(db=db, key_file=key_file, env=env) as a, Stack(db=db, key_file=key_file, env=env) as b:
+    fcgi_tcp = "127.0.0.1:%d" % free_port()
+    env_b = dict(env, ANYON_FCGI_SOCKET=fcgi_tcp)
+    with Stack(db=db, key_file=key_file, env=env) as a, Stack(db=db, key_file=key_file, env=env_b) as b:
+        with open(os.path.join(b.data, "nginx", "nginx.conf")) as f:
+            conf = f.read()
+        t.ok("server %s max_fails=0;" % fcgi_tcp in conf and "unix:" not in conf.split("upstream", 1)[1].split("}", 1)[0],
+             "stack B's nginx reaches its pool over TCP (%s)" % fcgi_tcp)
+        t.eq(b.client().get("/api/health").status, 200, "and B answers through it")
         t.ok(a.port != b.port and a.data != b.data and a.db == b.db == db and
              a.env["ANYON_KEY_FILE"] == b.env["ANYON_KEY_FILE"] == key_file,
              "two stacks: own ports and data dirs, one database, one keyring")
