@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
+#include "services/access.h"
 #include "services/audit.h"
 #include "base/config.h"
 #include "base/keyring.h"
@@ -471,6 +472,65 @@ out:
 	return rc;
 }
 
+static int print_user(const struct db_user *u, void *arg)
+{
+	(void)arg;
+	printf("%-6lld %-24s github=%-10lld %s%s%s%s\n", (long long)u->id, u->login, (long long)u->github_id,
+	       u->is_local ? " local" : "", u->is_admin ? (u->admin_grant ? " admin(granted)" : " admin") : "",
+	       u->disabled ? " DISABLED" : "", !u->is_local && g_config.cloud &&
+	       !config_list_has(g_config.allowed_github, u->login) ? " not-on-allow-list" : "");
+	return 0;
+}
+
+/* users list | disable LOGIN | enable LOGIN | revoke-sessions LOGIN | admin LOGIN on|off */
+static int cmd_users(int argc, char **argv)
+{
+	const char *verb = argc > 1 ? argv[1] : "";
+	struct db_user u;
+	int64_t revoked = 0;
+	bool admin;
+	struct db *db;
+	int rc = 1;
+
+	if (strcmp(verb, "list") == 0 && argc == 2) {
+		db = open_db(true);
+		rc = db_user_list(db, print_user, NULL) ? 1 : 0;
+		db_close(db);
+		return rc;
+	}
+	if (argc < 3 || (strcmp(verb, "admin") == 0 ? argc != 4 || (strcmp(argv[3], "on") && strcmp(argv[3], "off"))
+			 : argc != 3 || (strcmp(verb, "disable") && strcmp(verb, "enable") &&
+					 strcmp(verb, "revoke-sessions")))) {
+		fprintf(stderr, "usage: anyonctl users list | disable LOGIN | enable LOGIN | "
+			"revoke-sessions LOGIN | admin LOGIN on|off\n");
+		return 2;
+	}
+	db = open_db(true);
+	if (find_user(db, argv[2], &u))
+		goto out;
+	if (strcmp(verb, "disable") == 0 || strcmp(verb, "enable") == 0) {
+		if (u.is_local && strcmp(verb, "disable") == 0) {
+			fprintf(stderr, "anyonctl: the local user cannot be disabled (local mode has no other)\n");
+			goto out;
+		}
+		rc = access_set_disabled(db, &u, strcmp(verb, "disable") == 0, &revoked) ? 1 : 0;
+		if (rc == 0)
+			printf("%s %sd; %lld session(s) signed out\n", u.login, verb, (long long)revoked);
+	} else if (strcmp(verb, "revoke-sessions") == 0) {
+		rc = access_revoke_sessions(db, &u, &revoked) ? 1 : 0;
+		if (rc == 0)
+			printf("%s: %lld session(s) signed out\n", u.login, (long long)revoked);
+	} else {
+		rc = access_set_admin_grant(db, &u, strcmp(argv[3], "on") == 0, &admin) ? 1 : 0;
+		if (rc == 0)
+			printf("%s is %san admin%s\n", u.login, admin ? "" : "not ",
+			       admin && strcmp(argv[3], "off") == 0 ? " (ANYON_ADMIN_GITHUB lists them)" : "");
+	}
+out:
+	db_close(db);
+	return rc;
+}
+
 static void copy_progress(const char *table, int64_t rows, void *arg)
 {
 	(void)arg;
@@ -553,6 +613,7 @@ static const struct {
 	{ "import-config", cmd_import_config, "PATH [--user LOGIN]: move config.json tokens into the store" },
 	{ "audit", cmd_audit, "[--user LOGIN] [--since EPOCH|YYYY-MM-DD] [--limit N]: print audit events" },
 	{ "secret", cmd_secret, "list | put KIND | check KIND | delete KIND [--user LOGIN]" },
+	{ "users", cmd_users, "list | disable L | enable L | revoke-sessions L | admin L on|off" },
 	{ "copy-db", cmd_copy_db, "SQLITE_PATH postgresql://...: move an install to PostgreSQL" },
 };
 

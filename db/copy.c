@@ -23,9 +23,9 @@ static const struct copy_table {
 	bool identity;            /* an id sequence to advance afterwards */
 } tables[] = {
 	{ "users", "id, login, name, is_admin, is_local, created_at, updated_at, github_id, "
-	  "github_login, email, avatar_url", "ittiiiiittt", true },
-	{ "sessions", "id, token_hash, user_id, created_at, last_seen_at, expires_at, created_addr",
-	  "ibiiiit", true },
+	  "github_login, email, avatar_url, disabled, admin_grant", "ittiiiiitttii", true },
+	{ "sessions", "id, token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud",
+	  "ibiiiiti", true },
 	{ "jobs", "id, user_id, kind, args, state, attempts, max_attempts, lease_owner, lease_expires_at, "
 	  "cancel_requested, exit_code, error, created_at, started_at, finished_at, output_seq",
 	  "iitttiitiiitiiii", true },

@@ -78,6 +78,8 @@ struct db_user {
 	char github_login[DB_LOGIN_MAX];
 	char email[256];
 	char avatar_url[512];
+	bool disabled;                    /* signed out everywhere, no sign-in */
+	bool admin_grant;                 /* admin by anyonctl, besides the list */
 };
 
 int db_user_get(struct db *db, int64_t id, struct db_user *out);
@@ -103,6 +105,12 @@ int db_user_update_github(struct db *db, int64_t id, int64_t github_id, const ch
 int db_user_insert_github(struct db *db, int64_t github_id, const char *login, const char *name,
 			  const char *email, const char *avatar_url, bool is_admin, int64_t now,
 			  struct db_user *out);
+/* Every user, by id. The user passed to fn is valid during the call. */
+typedef int (*db_user_fn)(const struct db_user *u, void *arg);
+int db_user_list(struct db *db, db_user_fn fn, void *arg);
+int db_user_set_disabled(struct db *db, int64_t id, bool disabled);
+/* Sets is_admin, and admin_grant unless grant is NULL. */
+int db_user_set_admin(struct db *db, int64_t id, bool is_admin, const bool *grant);
 /* Local mode: which GitHub account the user connected (0/NULL: none). */
 int db_user_set_github(struct db *db, int64_t user_id, int64_t github_id, const char *github_login);
 
@@ -115,21 +123,25 @@ struct db_session {
 	int64_t expires_at;
 };
 
-int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id,
+/* cloud: the mode the session is made in; it is valid in that mode only. */
+int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id, bool cloud,
 		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out);
 /* Sessions created from addr since the given time. */
 int db_session_count_from(struct db *db, const char *addr, int64_t since, int64_t *n);
-/* Finds an unexpired session by token hash. */
+/* Finds an unexpired session by token hash, in any mode (tests, tools). */
 int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 		    struct db_session *out);
-/* The same, and its user in the same query (one round trip per request):
- * *has_user tells whether the session has one. */
-int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now,
+/* What a request uses: an unexpired session made in this mode (cloud),
+ * and its user in the same query (one round trip per request); *has_user
+ * tells whether it has one. A session of a disabled user is not found. */
+int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
 			 struct db_session *out, struct db_user *user, bool *has_user);
 int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at);
 /* Gives a session a new token hash (and user), e.g. at sign-in. */
 int db_session_rotate(struct db *db, int64_t id, const unsigned char hash[32], int64_t user_id);
 int db_session_delete(struct db *db, int64_t id);
+/* Deletes every session of user_id; *deleted (may be NULL) counts them. */
+int db_session_delete_user(struct db *db, int64_t user_id, int64_t *deleted);
 int db_session_purge(struct db *db, int64_t now, int *deleted);
 
 /* ---- jobs ---- */

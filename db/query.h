@@ -94,7 +94,8 @@ int q_strdup(struct stmt *s, int col, char **out);
 
 /* The columns of a user, as USER_COLS lists them (users.c, sessions.c). */
 #define USER_COLS_OF(t) t "id, " t "login, " t "name, " t "is_admin, " t "is_local, " \
-	"coalesce(" t "github_id, 0), coalesce(" t "github_login, ''), " t "email, " t "avatar_url"
+	"coalesce(" t "github_id, 0), coalesce(" t "github_login, ''), " t "email, " t "avatar_url, " \
+	t "disabled, " t "admin_grant"
 #define USER_COLS USER_COLS_OF("")
 /* Reads the USER_COLS that start at col into out. */
 int db_user_cols(struct stmt *s, int col, struct db_user *out);

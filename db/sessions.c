@@ -4,8 +4,8 @@
 #include "db/query.h"
 
 static struct query q_create = QUERY("session.create",
-	"INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, created_addr) "
-	"VALUES (?1, ?2, ?3, ?3, ?4, ?5) RETURNING id");
+	"INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud) "
+	"VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6) RETURNING id");
 static struct query q_count_from = QUERY("session.count_from",
 	"SELECT count(*) FROM sessions WHERE created_addr = ?1 AND created_at >= ?2");
 static struct query q_find = QUERY("session.find",
@@ -14,12 +14,14 @@ static struct query q_find = QUERY("session.find",
 static struct query q_find_user = QUERY("session.find_user",
 	"SELECT s.id, coalesce(s.user_id, 0), s.created_at, s.last_seen_at, s.expires_at, "
 	USER_COLS_OF("u.") " FROM sessions s LEFT JOIN users u ON u.id = s.user_id "
-	"WHERE s.token_hash = ?1 AND s.expires_at > ?2");
+	"WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND s.cloud = ?3 "
+	"AND (u.id IS NULL OR u.disabled = 0)");
 static struct query q_touch = QUERY("session.touch",
 	"UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1");
 static struct query q_rotate = QUERY("session.rotate",
 	"UPDATE sessions SET token_hash = ?2, user_id = ?3 WHERE id = ?1");
 static struct query q_delete = QUERY("session.delete", "DELETE FROM sessions WHERE id = ?1");
+static struct query q_delete_user = QUERY("session.delete_user", "DELETE FROM sessions WHERE user_id = ?1");
 static struct query q_purge = QUERY("session.purge", "DELETE FROM sessions WHERE expires_at <= ?1");
 
 /* The five session columns both lookups start with. */
@@ -32,7 +34,7 @@ static void session_cols(struct stmt *s, struct db_session *out)
 	out->expires_at = q_i64(s, 4);
 }
 
-int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id,
+int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id, bool cloud,
 		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out)
 {
 	struct stmt *s = q_start(db, &q_create);
@@ -44,6 +46,7 @@ int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_
 	q_int(s, 3, now);
 	q_int(s, 4, expires_at);
 	q_text(s, 5, addr ? addr : "");
+	q_bool(s, 6, cloud);
 	rc = q_row(s);
 	if (rc == DB_OK) {
 		out->id = q_i64(s, 0);
@@ -84,7 +87,7 @@ int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 	return rc;
 }
 
-int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now,
+int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
 			 struct db_session *out, struct db_user *user, bool *has_user)
 {
 	struct stmt *s = q_start(db, &q_find_user);
@@ -93,6 +96,7 @@ int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t no
 	*has_user = false;
 	q_blob(s, 1, hash, 32);
 	q_int(s, 2, now);
+	q_bool(s, 3, cloud);
 	rc = q_row(s);
 	if (rc == DB_OK) {
 		session_cols(s, out);
@@ -131,6 +135,14 @@ int db_session_delete(struct db *db, int64_t id)
 
 	q_int(s, 1, id);
 	return q_exec(s, NULL);
+}
+
+int db_session_delete_user(struct db *db, int64_t user_id, int64_t *deleted)
+{
+	struct stmt *s = q_start(db, &q_delete_user);
+
+	q_int(s, 1, user_id);
+	return q_exec(s, deleted);
 }
 
 int db_session_purge(struct db *db, int64_t now, int *deleted)

@@ -24,11 +24,17 @@ static struct query q_unbound = QUERY2("user.unbound_by_login",
 	"SELECT " USER_COLS " FROM users WHERE login = ?1 AND github_id IS NULL AND is_local = 0 "
 	"FOR UPDATE");
 static struct query q_update_github = QUERY("user.update_github",
-	"UPDATE users SET login = ?2, name = ?3, email = ?4, avatar_url = ?5, is_admin = ?6, "
+	"UPDATE users SET login = ?2, name = ?3, email = ?4, avatar_url = ?5, "
+	"is_admin = CASE WHEN ?6 = 1 OR admin_grant = 1 THEN 1 ELSE 0 END, "
 	"github_id = ?7, github_login = ?2, updated_at = ?8 WHERE id = ?1 RETURNING " USER_COLS);
 static struct query q_insert_github = QUERY("user.insert_github",
 	"INSERT INTO users (login, name, email, avatar_url, is_admin, github_id, github_login, "
 	"created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1, ?7, ?7) RETURNING " USER_COLS);
+static struct query q_list = QUERY("user.list", "SELECT " USER_COLS " FROM users ORDER BY id");
+static struct query q_set_disabled = QUERY("user.set_disabled",
+	"UPDATE users SET disabled = ?2 WHERE id = ?1");
+static struct query q_set_admin = QUERY("user.set_admin",
+	"UPDATE users SET is_admin = ?2, admin_grant = coalesce(?3, admin_grant) WHERE id = ?1");
 static struct query q_set_github = QUERY("user.set_github",
 	"UPDATE users SET github_id = ?2, github_login = ?3 WHERE id = ?1");
 
@@ -39,6 +45,8 @@ int db_user_cols(struct stmt *s, int col, struct db_user *out)
 	out->is_admin = q_i64(s, col + 3) != 0;
 	out->is_local = q_i64(s, col + 4) != 0;
 	out->github_id = q_i64(s, col + 5);
+	out->disabled = q_i64(s, col + 9) != 0;
+	out->admin_grant = q_i64(s, col + 10) != 0;
 	if (q_copy(s, col + 1, out->login, sizeof(out->login)) ||
 	    q_copy(s, col + 2, out->name, sizeof(out->name)) ||
 	    q_copy(s, col + 6, out->github_login, sizeof(out->github_login)) ||
@@ -140,6 +148,42 @@ int db_user_insert_github(struct db *db, int64_t github_id, const char *login, c
 	q_int(s, 6, github_id);
 	q_int(s, 7, now);
 	return user_row(s, out);
+}
+
+int db_user_list(struct db *db, db_user_fn fn, void *arg)
+{
+	struct stmt *s = q_start(db, &q_list);
+	struct db_user u;
+	int rc;
+
+	while ((rc = q_step(s)) == BE_ROW) {
+		if (db_user_cols(s, 0, &u) || fn(&u, arg)) {
+			rc = DB_ERROR;
+			break;
+		}
+	}
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_user_set_disabled(struct db *db, int64_t id, bool disabled)
+{
+	struct stmt *s = q_start(db, &q_set_disabled);
+
+	q_int(s, 1, id);
+	q_bool(s, 2, disabled);
+	return q_one(s);
+}
+
+int db_user_set_admin(struct db *db, int64_t id, bool is_admin, const bool *grant)
+{
+	struct stmt *s = q_start(db, &q_set_admin);
+
+	q_int(s, 1, id);
+	q_bool(s, 2, is_admin);
+	if (grant)
+		q_bool(s, 3, *grant);
+	return q_one(s);
 }
 
 int db_user_set_github(struct db *db, int64_t user_id, int64_t github_id, const char *github_login)

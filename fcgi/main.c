@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "db/db.h"
+#include "services/access.h"
 #include "fcgi/api.h"
 
 /* A child that dies this soon after start is restarted only after a pause,
@@ -220,6 +221,7 @@ int main(int argc, char **argv)
 	struct pool pool = { 0 };
 	sigset_t block, old;
 	struct db *db;
+	int64_t revoked = 0;
 	bool tcp;
 	char err[256];
 	int64_t n;
@@ -258,6 +260,12 @@ int main(int argc, char **argv)
 	if (!db)
 		die("%s", err);
 	legacy_import_from_env(db, &keyring);
+	/* Access follows the configuration at every start: users off the allow
+	 * list (or disabled) lose their sessions, admin flags follow the lists. */
+	if (access_reconcile(db, &revoked))
+		die("applying the allow and admin lists to the users failed (see the log)");
+	if (revoked)
+		log_info("signed out %lld session(s) of users no longer allowed in", (long long)revoked);
 	db_close(db);
 
 	if (FCGX_Init())

@@ -107,7 +107,9 @@ int session_load(struct req *r, bool create)
 
 	if (cookie_token(r, r->token) && session_token_hash(r->token, hash) == 0) {
 		/* The session and its user in one query: one round trip. */
-		rc = db_session_find_user(r->db, hash, now, &r->session, &r->user, &r->has_user);
+		/* A session made in the other mode (local vs cloud) is not found. */
+		rc = db_session_find_user(r->db, hash, now, g_config.cloud, &r->session, &r->user,
+					  &r->has_user);
 		if (rc == DB_ERROR)
 			goto fail;
 		if (rc == DB_OK) {
@@ -149,8 +151,8 @@ int session_load(struct req *r, bool create)
 	}
 	if (session_token_new(r->token, hash))
 		goto fail;
-	if (db_session_create(r->db, hash, user_id, now, now + g_config.session_ttl_s, r->remote_addr,
-			      &r->session))
+	if (db_session_create(r->db, hash, user_id, g_config.cloud, now, now + g_config.session_ttl_s,
+			      r->remote_addr, &r->session))
 		goto fail;
 	r->has_session = true;
 	r->set_cookie = true;

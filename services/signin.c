@@ -77,7 +77,9 @@ static int identify(const char *token, int64_t deadline_ms, struct identity *who
 }
 
 /* Everything a sign-in writes, in one transaction: the user, the tokens,
- * the session rotated to its new token, the flow complete, the audit. */
+ * the session rotated to its new token, the flow complete, the audit.
+ * Returns 0, -1 on failure, or 1 when the account is disabled (nothing
+ * written). */
 static int record(struct secret_store *st, struct db_flow *f, const struct signin_session *s,
 		  const struct identity *who, json_object *answer, struct db_user *out)
 {
@@ -90,6 +92,12 @@ static int record(struct secret_store *st, struct db_flow *f, const struct signi
 		rc = users_signin_github(db, who->github_id, who->login, who->name, who->email,
 					 who->avatar_url, config_list_has(g_config.admin_github, who->login),
 					 now_s(), out);
+		/* Checked inside the transaction that would sign in: a disable
+		 * committed before it wins, one after it deletes this session. */
+		if (rc == DB_OK && out->disabled) {
+			db_rollback(db);
+			return 1;
+		}
 	} else {
 		rc = db_user_set_github(db, s->user_id, who->github_id, who->login);
 		if (rc == DB_OK)
@@ -118,6 +126,7 @@ enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const s
 {
 	const char *access;
 	struct identity who;
+	int rc;
 
 	/* An answer with neither an error nor a token breaks the protocol:
 	 * nothing but a real token may go to GitHub as a bearer token. */
@@ -136,7 +145,14 @@ enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const s
 			 "to add you", who.login);
 		return SIGNIN_DENIED;
 	}
-	if (record(st, f, s, &who, answer, out)) {
+	rc = record(st, f, s, &who, answer, out);
+	if (rc == 1) {
+		audit_event(st->db, out->id, s->id, "github.signin", "denied", "login=%s is disabled", who.login);
+		snprintf(msg, msglen, "the anyon account of GitHub user '%s' is disabled; ask its administrator",
+			 who.login);
+		return SIGNIN_DENIED;
+	}
+	if (rc) {
 		audit_event(st->db, s->user_id, s->id, "github.signin", "error", "login=%s: not recorded",
 			    who.login);
 		snprintf(msg, msglen, "could not record your sign-in; start again");

@@ -29,7 +29,7 @@ struct signin_session {
 
 enum signin_rc {
 	SIGNIN_OK,        /* signed in: *out is the user, f is complete */
-	SIGNIN_DENIED,    /* not on ANYON_ALLOWED_GITHUB (cloud mode); audited */
+	SIGNIN_DENIED,    /* not on ANYON_ALLOWED_GITHUB (cloud mode), or disabled; audited */
 	SIGNIN_FAILED,    /* nothing of the sign-in was kept */
 };
 

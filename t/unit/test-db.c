@@ -171,7 +171,7 @@ int main(void)
 	   "the local user exists");
 
 	memset(h, 7, sizeof(h));
-	ok(db_session_create(db, h, u.id, now, now + 60, "127.0.0.9", &s) == DB_OK, "session created");
+	ok(db_session_create(db, h, u.id, false, now, now + 60, "127.0.0.9", &s) == DB_OK, "session created");
 	ok(db_session_count_from(db, "127.0.0.9", now - 10, &id) == DB_OK && id == 1 &&
 	   db_session_count_from(db, "127.0.0.8", now - 10, &id) == DB_OK && id == 0, "sessions counted per address");
 	ok(db_session_find(db2, h, now + 1, &s2) == DB_OK && s2.id == s.id && s2.user_id == u.id,
@@ -181,11 +181,11 @@ int main(void)
 		struct db_user su;
 		bool has = false;
 
-		ok(db_session_find_user(db2, h, now + 1, &s2, &su, &has) == DB_OK && s2.id == s.id && has &&
+		ok(db_session_find_user(db2, h, now + 1, false, &s2, &su, &has) == DB_OK && s2.id == s.id && has &&
 		   su.id == u.id && strcmp(su.login, "local") == 0, "session and its user in one query");
 		memset(h2, 3, sizeof(h2));
-		ok(db_session_create(db, h2, 0, now, now + 60, "", &s2) == DB_OK &&
-		   db_session_find_user(db, h2, now + 1, &s2, &su, &has) == DB_OK && !has,
+		ok(db_session_create(db, h2, 0, false, now, now + 60, "", &s2) == DB_OK &&
+		   db_session_find_user(db, h2, now + 1, false, &s2, &su, &has) == DB_OK && !has,
 		   "a session without a user says so");
 	}
 	ok(db_session_touch(db, s.id, now + 30, now + 120) == DB_OK &&

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Access that is taken away stays taken away (cloud mode, against the
+GitHub stand-in): a user dropped from ANYON_ALLOWED_GITHUB loses every
+session at the next start, and a former admin loses admin rights; anyonctl
+users disables (signed out at once, sign-in refused), enables, revokes
+sessions and grants admin, each audited; a session made in local mode is
+refused in cloud mode and the reverse."""
+import os, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from anyontest import TAP, Stack, BUILDDIR
+from fakegithub import FakeGitHub
+from ghsignin import CLIENT_ID, stack_env, sign_in
+
+CTL = os.path.join(BUILDDIR, "anyonctl")
+t = TAP()
+
+
+def ctl(s, *args):
+    return subprocess.run([CTL] + list(args), env=s.env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+
+
+def me(c):
+    r = c.get("/api/session")
+    return r.json.get("user") if r.status == 200 and r.json else None
+
+
+def restart(s, **env):
+    s.stop()
+    s.env.update(env)
+    s.start()
+
+
+def audited(s, action, login):
+    rows = s.sql("SELECT outcome, detail FROM audit WHERE action = '%s'" % action)
+    return [r for r in rows if "login=%s" % login in r[1]]
+
+
+with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
+    for login in ("alice", "bob", "carol"):
+        gh.add_user(login, login.title(), "%s@example.com" % login)
+    s = Stack(env=stack_env(gh, allowed="alice, bob, carol", extra={"ANYON_ADMIN_GITHUB": "alice"}), keep=True)
+    with s:
+        a, b, c = s.client(), s.client(), s.client()
+        for cl, login in ((a, "alice"), (b, "bob"), (c, "carol")):
+            r = sign_in(cl, gh, login)
+            t.ok(r.status == 200 and r.json["status"] == "complete", "%s signs in" % login, r)
+        t.ok((me(a) or {}).get("is_admin") is True and (me(b) or {}).get("is_admin") is False,
+             "alice is an admin by the list, bob is not")
+        alice_id = me(a)["id"]
+        r = a.get("/api/audit?limit=200")
+        t.ok(r.status == 200 and any(e.get("user_id") not in (alice_id, None) for e in r.json["events"]),
+             "the admin reads everyone's audit events", r)
+
+        # ---- bob leaves the allow list, alice the admin list: restart ----
+        restart(s, ANYON_ALLOWED_GITHUB="alice, carol", ANYON_ADMIN_GITHUB="")
+        t.eq(me(b), None, "bob's session is gone after the restart")
+        t.eq(b.get("/api/jobs").status, 401, "bob can no longer call the API")
+        t.ok(s.sql("SELECT count(*) FROM sessions WHERE user_id = (SELECT id FROM users WHERE login = 'bob')")
+             == [["0"]], "none of bob's sessions is left in the database")
+        t.ok(audited(s, "user.offboarded", "bob"), "bob's offboarding is audited")
+        ua = me(a)
+        t.ok(ua and ua["login"] == "alice" and ua["is_admin"] is False,
+             "alice keeps her session but is no longer an admin", ua)
+        t.ok(audited(s, "user.admin_revoked", "alice"), "the lost admin right is audited")
+        r = a.get("/api/audit?limit=200")
+        t.ok(r.status == 200 and r.json["events"] and all(e.get("user_id") == alice_id for e in r.json["events"]),
+             "the former admin now reads only her own audit events", r)
+        r = sign_in(s.client(), gh, "bob")
+        t.ok(r.status == 200 and r.json["status"] == "denied", "bob cannot sign in again", r)
+
+        # ---- anyonctl users ----
+        r = ctl(s, "users", "list")
+        t.ok(r.returncode == 0 and "alice" in r.stdout and "bob" in r.stdout and "not-on-allow-list" in r.stdout,
+             "users list shows every user and who is off the list", r.stdout)
+        r = ctl(s, "users", "disable", "carol")
+        t.ok(r.returncode == 0 and "1 session(s) signed out" in r.stdout, "users disable carol", r.stdout)
+        t.eq(me(c), None, "carol is signed out at once, without a restart")
+        r = sign_in(s.client(), gh, "carol")
+        t.ok(r.status == 200 and r.json["status"] == "denied" and "disabled" in r.json.get("message", ""),
+             "a disabled user's sign-in is refused, saying so", r)
+        t.ok(s.sql("SELECT count(*) FROM sessions WHERE user_id = (SELECT id FROM users WHERE login = 'carol')")
+             == [["0"]], "the refused sign-in left no session for carol")
+        r = ctl(s, "users", "enable", "carol")
+        t.eq(r.returncode, 0, "users enable carol")
+        c = s.client()
+        r = sign_in(c, gh, "carol")
+        t.ok(r.status == 200 and r.json["status"] == "complete" and (me(c) or {}).get("login") == "carol",
+             "an enabled user signs in again", r)
+        r = ctl(s, "users", "admin", "carol", "on")
+        t.ok(r.returncode == 0 and (me(c) or {}).get("is_admin") is True, "users admin carol on: at once", r.stdout)
+        restart(s)
+        t.ok((me(c) or {}).get("is_admin") is True, "a granted admin stays one across a restart")
+        r = ctl(s, "users", "admin", "carol", "off")
+        t.ok(r.returncode == 0 and (me(c) or {}).get("is_admin") is False, "users admin carol off", r.stdout)
+        r = ctl(s, "users", "revoke-sessions", "alice")
+        t.ok(r.returncode == 0 and me(a) is None, "users revoke-sessions alice signs her out", r.stdout)
+        for action, login in (("user.disabled", "carol"), ("user.enabled", "carol"), ("user.admin_granted", "carol"),
+                              ("user.admin_revoked", "carol"), ("user.sessions_revoked", "alice")):
+            t.ok(audited(s, action, login), "%s of %s is audited" % (action, login))
+        r = ctl(s, "users", "disable", "nobody-here")
+        t.ok(r.returncode != 0, "an unknown login is an error", r.stdout)
+        r = ctl(s, "users", "frobnicate", "carol")
+        t.eq(r.returncode, 2, "an unknown verb is a usage error")
+
+        # ---- mode switch: the same data dir in local mode, then cloud again ----
+        restart(s, ANYON_CLOUD="0")
+        r = c.get("/api/session")
+        u = r.json.get("user") if r.json else None
+        t.ok(r.status == 200 and u and u["is_local"] is True and "set-cookie" in r.headers,
+             "in local mode carol's cloud cookie is not honoured: a new local session replaces it", r)
+        local_cookies = dict(c.cookies)
+        restart(s, ANYON_CLOUD="1")
+        c.cookies = dict(local_cookies)
+        r = c.get("/api/session")
+        t.ok(r.status == 200 and r.json.get("user") is None, "in cloud mode the local-mode session is refused", r)
+        t.eq(c.get("/api/jobs").status, 401, "... and cannot call the API as the local admin")
+t.done()
