@@ -123,9 +123,19 @@ struct db_session {
 	int64_t expires_at;
 };
 
-/* cloud: the mode the session is made in; it is valid in that mode only. */
-int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id, bool cloud,
-		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out);
+#define DB_SESSION_AGENT_MAX 200
+
+/* A session to create. cloud: the mode it is made in; it is valid in that
+ * mode only. agent: the browser's User-Agent, at most DB_SESSION_AGENT_MAX
+ * bytes (longer is DB_ERROR). */
+struct db_session_new {
+	const unsigned char *hash;   /* 32 bytes */
+	int64_t user_id;             /* 0: none yet */
+	bool cloud;
+	int64_t now, expires_at;
+	const char *addr, *agent;
+};
+int db_session_create(struct db *db, const struct db_session_new *n, struct db_session *out);
 /* Sessions created from addr since the given time. */
 int db_session_count_from(struct db *db, const char *addr, int64_t since, int64_t *n);
 /* Finds an unexpired session by token hash, in any mode (tests, tools). */
@@ -140,6 +150,20 @@ int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at)
 /* Gives a session a new token hash (and user), e.g. at sign-in. */
 int db_session_rotate(struct db *db, int64_t id, const unsigned char hash[32], int64_t user_id);
 int db_session_delete(struct db *db, int64_t id);
+/* One of a user's sessions, as Settings -> Sessions lists them. */
+struct db_session_info {
+	int64_t id, created_at, last_seen_at, expires_at;
+	const char *addr, *agent;    /* borrowed, valid during the callback */
+};
+typedef int (*db_session_info_fn)(const struct db_session_info *s, void *arg);
+/* The user's unexpired sessions in this mode, most recently seen first, at
+ * most limit. */
+int db_session_list_user(struct db *db, int64_t user_id, bool cloud, int64_t now, int limit,
+			 db_session_info_fn fn, void *arg);
+/* Deletes session id if it is user_id's; DB_NOTFOUND otherwise. */
+int db_session_delete_own(struct db *db, int64_t id, int64_t user_id);
+/* Deletes every session of user_id but keep_id; *deleted counts them. */
+int db_session_delete_others(struct db *db, int64_t user_id, int64_t keep_id, int64_t *deleted);
 /* Deletes every session of user_id; *deleted (may be NULL) counts them. */
 int db_session_delete_user(struct db *db, int64_t user_id, int64_t *deleted);
 int db_session_purge(struct db *db, int64_t now, int *deleted);

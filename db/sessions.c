@@ -1,11 +1,20 @@
 /* sessions.c - browser sessions, found by the SHA-256 of their token. */
 #include "autoconfig.h"
 
+#include <string.h>
+
 #include "db/query.h"
 
 static struct query q_create = QUERY("session.create",
-	"INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud) "
-	"VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6) RETURNING id");
+	"INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud, "
+	"user_agent) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7) RETURNING id");
+static struct query q_list_user = QUERY("session.list_user",
+	"SELECT id, created_at, last_seen_at, expires_at, created_addr, user_agent FROM sessions "
+	"WHERE user_id = ?1 AND cloud = ?2 AND expires_at > ?3 ORDER BY last_seen_at DESC, id DESC LIMIT ?4");
+static struct query q_delete_own = QUERY("session.delete_own",
+	"DELETE FROM sessions WHERE id = ?1 AND user_id = ?2");
+static struct query q_delete_others = QUERY("session.delete_others",
+	"DELETE FROM sessions WHERE user_id = ?1 AND id <> ?2");
 static struct query q_count_from = QUERY("session.count_from",
 	"SELECT count(*) FROM sessions WHERE created_addr = ?1 AND created_at >= ?2");
 static struct query q_find = QUERY("session.find",
@@ -34,25 +43,28 @@ static void session_cols(struct stmt *s, struct db_session *out)
 	out->expires_at = q_i64(s, 4);
 }
 
-int db_session_create(struct db *db, const unsigned char hash[32], int64_t user_id, bool cloud,
-		      int64_t now, int64_t expires_at, const char *addr, struct db_session *out)
+int db_session_create(struct db *db, const struct db_session_new *n, struct db_session *out)
 {
-	struct stmt *s = q_start(db, &q_create);
+	struct stmt *s;
 	int rc;
 
-	q_blob(s, 1, hash, 32);
-	if (user_id > 0)
-		q_int(s, 2, user_id);
-	q_int(s, 3, now);
-	q_int(s, 4, expires_at);
-	q_text(s, 5, addr ? addr : "");
-	q_bool(s, 6, cloud);
+	if (n->agent && strlen(n->agent) > DB_SESSION_AGENT_MAX)
+		return DB_ERROR;
+	s = q_start(db, &q_create);
+	q_blob(s, 1, n->hash, 32);
+	if (n->user_id > 0)
+		q_int(s, 2, n->user_id);
+	q_int(s, 3, n->now);
+	q_int(s, 4, n->expires_at);
+	q_text(s, 5, n->addr ? n->addr : "");
+	q_bool(s, 6, n->cloud);
+	q_text(s, 7, n->agent ? n->agent : "");
 	rc = q_row(s);
 	if (rc == DB_OK) {
 		out->id = q_i64(s, 0);
-		out->user_id = user_id;
-		out->created_at = out->last_seen_at = now;
-		out->expires_at = expires_at;
+		out->user_id = n->user_id;
+		out->created_at = out->last_seen_at = n->now;
+		out->expires_at = n->expires_at;
 	}
 	q_end(s);
 	return rc == DB_OK ? DB_OK : DB_ERROR;
@@ -135,6 +147,53 @@ int db_session_delete(struct db *db, int64_t id)
 
 	q_int(s, 1, id);
 	return q_exec(s, NULL);
+}
+
+int db_session_list_user(struct db *db, int64_t user_id, bool cloud, int64_t now, int limit,
+			 db_session_info_fn fn, void *arg)
+{
+	struct stmt *s = q_start(db, &q_list_user);
+	int rc;
+
+	q_int(s, 1, user_id);
+	q_bool(s, 2, cloud);
+	q_int(s, 3, now);
+	q_int(s, 4, limit);
+	while ((rc = q_step(s)) == BE_ROW) {
+		struct db_session_info i = {
+			.id = q_i64(s, 0),
+			.created_at = q_i64(s, 1),
+			.last_seen_at = q_i64(s, 2),
+			.expires_at = q_i64(s, 3),
+			.addr = q_str(s, 4),
+			.agent = q_str(s, 5),
+		};
+
+		if (fn(&i, arg)) {
+			rc = DB_ERROR;
+			break;
+		}
+	}
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_session_delete_own(struct db *db, int64_t id, int64_t user_id)
+{
+	struct stmt *s = q_start(db, &q_delete_own);
+
+	q_int(s, 1, id);
+	q_int(s, 2, user_id);
+	return q_one(s);
+}
+
+int db_session_delete_others(struct db *db, int64_t user_id, int64_t keep_id, int64_t *deleted)
+{
+	struct stmt *s = q_start(db, &q_delete_others);
+
+	q_int(s, 1, user_id);
+	q_int(s, 2, keep_id);
+	return q_exec(s, deleted);
 }
 
 int db_session_delete_user(struct db *db, int64_t user_id, int64_t *deleted)

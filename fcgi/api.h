@@ -40,6 +40,11 @@ void api_projects_from_github(struct req *r);
 void api_projects_list(struct req *r);
 void api_projects_get(struct req *r);
 
+/* api_sessions.c: the signed-in user's own sessions */
+void api_sessions_list(struct req *r);
+void api_sessions_delete(struct req *r);
+void api_sessions_revoke_others(struct req *r);
+
 /* api_jobs.c: /api/jobs. services/jobs.c, services/jobkinds.c; db/jobs.c;
  * t/t1300-jobs.py */
 void api_jobs_create(struct req *r);

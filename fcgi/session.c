@@ -98,8 +98,22 @@ int session_token_new(char token[SESSION_TOKEN_HEX + 1], unsigned char hash[32])
 	return rc;
 }
 
+/* The browser's User-Agent for the Sessions screen: printable ASCII only
+ * (anything else becomes '?'), cut at DB_SESSION_AGENT_MAX bytes. It is
+ * shown to its own user only, as text. */
+static void session_agent(struct req *r, char *out, size_t size)
+{
+	const char *ua = http_param(r, "HTTP_USER_AGENT");
+	size_t n = 0;
+
+	for (; ua && *ua && n + 1 < size && n < DB_SESSION_AGENT_MAX; ua++)
+		out[n++] = (*ua >= 0x20 && *ua < 0x7f) ? *ua : '?';
+	out[n] = '\0';
+}
+
 int session_load(struct req *r, bool create)
 {
+	char agent[DB_SESSION_AGENT_MAX + 1];
 	unsigned char hash[32];
 	int64_t now = now_s(), user_id = 0, recent = 0;
 	struct db_user local;
@@ -151,9 +165,16 @@ int session_load(struct req *r, bool create)
 	}
 	if (session_token_new(r->token, hash))
 		goto fail;
-	if (db_session_create(r->db, hash, user_id, g_config.cloud, now, now + g_config.session_ttl_s,
-			      r->remote_addr, &r->session))
-		goto fail;
+	{
+		struct db_session_new n = {
+			.hash = hash, .user_id = user_id, .cloud = g_config.cloud, .now = now,
+			.expires_at = now + g_config.session_ttl_s, .addr = r->remote_addr, .agent = agent,
+		};
+
+		session_agent(r, agent, sizeof(agent));
+		if (db_session_create(r->db, &n, &r->session))
+			goto fail;
+	}
 	r->has_session = true;
 	r->set_cookie = true;
 	if (load_user(r))

@@ -31,6 +31,10 @@ def restart(s, **env):
     s.start()
 
 
+def audited_any(s, action):
+    return s.sql("SELECT count(*) FROM audit WHERE action = '%s'" % action) != [["0"]]
+
+
 def audited(s, action, login):
     rows = s.sql("SELECT outcome, detail FROM audit WHERE action = '%s'" % action)
     return [r for r in rows if "login=%s" % login in r[1]]
@@ -102,6 +106,39 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.returncode != 0, "an unknown login is an error", r.stdout)
         r = ctl(s, "users", "frobnicate", "carol")
         t.eq(r.returncode, 2, "an unknown verb is a usage error")
+
+        # ---- Settings -> Sessions: a user's own sessions ----
+        c2 = s.client()
+        r = sign_in(c2, gh, "carol")
+        t.ok(r.status == 200 and r.json["status"] == "complete", "carol signs in from a second browser", r)
+        r = c.get("/api/sessions")
+        mine = r.json["sessions"] if r.status == 200 else []
+        t.ok(len(mine) == 2 and sum(1 for x in mine if x["current"]) == 1, "carol sees her two sessions, "
+             "this one marked", r)
+        t.ok(all(x["address"] == "127.0.0.1" and x["browser"] and x["created_at"] and x["last_seen_at"]
+                 for x in mine), "each with address, browser, created and last seen", mine)
+        other = [x["id"] for x in mine if not x["current"]]
+        bob_rows = s.sql("SELECT id FROM sessions WHERE user_id IS NULL OR "
+                         "user_id <> (SELECT id FROM users WHERE login = 'carol') ORDER BY id DESC")
+        if bob_rows:
+            r = c.delete("/api/sessions/%s" % bob_rows[0][0])
+            t.ok(r.status == 404 and r.error_code() == "not_found", "another user's session is a 404", r)
+        else:
+            t.ok(False, "a foreign session exists to try", bob_rows)
+        r = c.post("/api/sessions/revoke-others")
+        t.ok(r.status == 200 and r.json["revoked"] == 1 and me(c2) is None and (me(c) or {}).get("login") == "carol",
+             "revoke all others: the second browser is signed out, this one is not", r)
+        r = c.delete("/api/sessions/%d" % other[0]) if other else None
+        t.ok(r is not None and r.status == 404, "a revoked session is gone", r)
+        t.ok(audited_any(s, "session.revoked"), "revocations are audited")
+        cur = [x["id"] for x in mine if x["current"]]
+        r = c.delete("/api/sessions/%d" % cur[0])
+        t.ok(r.status == 200 and me(c) is None, "revoking this session signs out here", r)
+        r = c.get("/api/sessions")
+        t.ok(r.status in (401, 403), "signed out: no session list", r)
+        c = s.client()
+        r = sign_in(c, gh, "carol")
+        t.ok(r.status == 200 and r.json["status"] == "complete", "carol signs in again", r)
 
         # ---- mode switch: the same data dir in local mode, then cloud again ----
         restart(s, ANYON_CLOUD="0")

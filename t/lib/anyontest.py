@@ -126,6 +126,7 @@ class Client:
 
     def request(self, method, path, body=None, headers=None, csrf=True, raw=False):
         h = dict(headers or {})
+        h.setdefault("User-Agent", "anyontest/1.0 (+t/lib/anyontest.py)")
         if self.cookies:
             h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
         if csrf and self.csrf and method not in ("GET", "HEAD"):

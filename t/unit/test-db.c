@@ -171,7 +171,12 @@ int main(void)
 	   "the local user exists");
 
 	memset(h, 7, sizeof(h));
-	ok(db_session_create(db, h, u.id, false, now, now + 60, "127.0.0.9", &s) == DB_OK, "session created");
+	{
+		struct db_session_new sn = { .hash = h, .user_id = u.id, .now = now, .expires_at = now + 60,
+					     .addr = "127.0.0.9", .agent = "test-db/1.0" };
+
+		ok(db_session_create(db, &sn, &s) == DB_OK, "session created");
+	}
 	ok(db_session_count_from(db, "127.0.0.9", now - 10, &id) == DB_OK && id == 1 &&
 	   db_session_count_from(db, "127.0.0.8", now - 10, &id) == DB_OK && id == 0, "sessions counted per address");
 	ok(db_session_find(db2, h, now + 1, &s2) == DB_OK && s2.id == s.id && s2.user_id == u.id,
@@ -184,7 +189,9 @@ int main(void)
 		ok(db_session_find_user(db2, h, now + 1, false, &s2, &su, &has) == DB_OK && s2.id == s.id && has &&
 		   su.id == u.id && strcmp(su.login, "local") == 0, "session and its user in one query");
 		memset(h2, 3, sizeof(h2));
-		ok(db_session_create(db, h2, 0, false, now, now + 60, "", &s2) == DB_OK &&
+		struct db_session_new sn = { .hash = h2, .now = now, .expires_at = now + 60 };
+
+		ok(db_session_create(db, &sn, &s2) == DB_OK &&
 		   db_session_find_user(db, h2, now + 1, false, &s2, &su, &has) == DB_OK && !has,
 		   "a session without a user says so");
 	}
