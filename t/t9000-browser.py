@@ -157,6 +157,27 @@ with Stack() as s, driven(t, s, Page, "t9000") as p:
          "Yes removes the key: the row disappears", p.text("#cred-card"))
     t.eq(c.get("/api/secrets").json["secrets"], [], "the API holds no secret any more")
 
+    # --- settings: Sessions lists this browser and another, and signs the other out ---
+    other = s.client()
+    other.session()
+    t.ok(other.get("/api/jobs").status == 200, "a second client has a session of the local user")
+    driver.refresh()
+    p.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#main .screen"))
+    t.ok(p.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sessions-list .session-row")) >= 2),
+         "the Sessions card lists this browser and the other client", p.text("#sessions-card"))
+    t.ok(p.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, '#sessions-list .session-row[data-current="true"]')) == 1
+                and "This browser" in d.find_element(By.CSS_SELECTOR, '.session-row[data-current="true"]').text),
+         "exactly one row is marked as this browser", p.text("#sessions-card"))
+    t.ok("anyontest" in (p.text("#sessions-card") or ""), "the other session shows its browser", p.text("#sessions-card"))
+    p.clear_toasts()
+    p.find("#sessions-revoke-others").click()
+    t.ok(p.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sessions-list .session-row")) == 1),
+         "Sign out all other sessions leaves only this one", p.text("#sessions-card"))
+    old_cookie = dict(other.cookies)
+    r = other.get("/api/session")
+    t.ok(r.status == 200 and other.cookies.get("anyon_session") != old_cookie.get("anyon_session"),
+         "the other client's session is gone (it is given a new one)", r)
+
     # --- no errors in the console, apart from the 400s we asked for ---
     def expected(e):
         return (e.get("source") == "network" and "status of 400" in e["message"]

@@ -78,6 +78,9 @@ def run_cloud(p, gh, s):
     # --- the sign-in screen is all there is ---
     d.get(s.url + "/")
     t.ok(p.wait_css("#signin-button"), "cloud mode without a user shows the sign-in screen", p.state())
+    t.ok("did not start" in (p.text("#signin-code-warning") or "") or
+         "started here yourself" in (p.text("#signin-code-warning") or ""),
+         "the sign-in screen says to enter only codes you started yourself", p.text("#signin-code-warning"))
     t.eq(d.execute_script("return document.body.dataset.auth"), "signed-out", "the page knows it is signed out")
     t.ok(not p.shown('[data-testid="nav-board"]'), "the navigation is hidden until sign-in")
     t.eq(p.text("#mode-badge"), "cloud", "#mode-badge says cloud")

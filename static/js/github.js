@@ -207,7 +207,8 @@ export function openDeviceFlow({ purpose = "signin", onComplete } = {}) {
 					el("div", { class: "step-body" },
 						el("p", { class: "step-title" }, "Enter it on GitHub and authorize anyon"),
 						el("p", { class: "muted small" },
-							"The page opens in a new tab. Come back here afterwards; this window notices by itself."),
+							"The page opens in a new tab. Come back here afterwards; this window notices by itself. " +
+							"Never enter a code that you did not start yourself, here."),
 						link))),
 			status, expiry);
 		link.focus?.();

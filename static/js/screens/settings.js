@@ -257,6 +257,78 @@ function credentialsCard(signal) {
 	return card;
 }
 
+// Settings -> Sessions: the user's own sessions, this one marked, each
+// revocable, and "sign out all other sessions". #sessions-list holds one
+// li.session-row per session (data-current="true" for this browser).
+function sessionsCard(signal) {
+	const list = el("ul", { id: "sessions-list", class: "cred-list" },
+		el("li", { class: "muted" }, "Loading\u2026"));
+	const others = el("button", { id: "sessions-revoke-others", class: "btn btn-sm", type: "button" },
+		"Sign out all other sessions");
+	const card = el("section", { id: "sessions-card", class: "card", "aria-labelledby": "sessions-card-title" },
+		el("div", { class: "card-head" },
+			el("h3", { id: "sessions-card-title" }, "Sessions"),
+			others),
+		el("p", { class: "muted small" },
+			"Every browser signed in as you. A session you do not recognise \u2014 for example after " +
+			"entering a sign-in code someone else sent you \u2014 should be signed out here."),
+		list);
+
+	async function load() {
+		try {
+			const r = await api.get("/api/sessions", { signal });
+			const rows = (r && r.sessions) || [];
+			others.disabled = rows.length < 2;
+			replaceChildren(list, rows.map((x) => {
+				const facts = [x.address || "unknown address", "signed in " + ago(x.created_at),
+					"last seen " + ago(x.last_seen_at)].join(" \u00b7 ");
+				let action;
+				if (x.current) {
+					action = el("span", { class: "badge", "data-testid": "session-current" }, "This browser");
+				} else {
+					action = el("button", { class: "btn btn-sm btn-danger session-revoke", type: "button",
+						dataset: { id: String(x.id) }, "aria-label": "Sign out session " + x.id }, "Sign out");
+					action.addEventListener("click", () => revoke(x.id));
+				}
+				return el("li", { class: "cred-row session-row", dataset: { current: String(!!x.current), id: String(x.id) } },
+					el("div", { class: "cred-info" },
+						el("span", { class: "cred-label session-browser" }, x.browser || "Unknown browser"),
+						el("span", { class: "muted small" }, facts)),
+					action);
+			}));
+		} catch (err) {
+			if (err && err.name === "AbortError")
+				return;
+			replaceChildren(list, el("li", { class: "muted" }, "The sessions could not be loaded."));
+		}
+	}
+
+	async function revoke(id) {
+		try {
+			await api.delete("/api/sessions/" + encodeURIComponent(String(id)), { signal });
+			toastSuccess("Session signed out");
+		} catch {
+			// api.js showed why
+		}
+		await load();
+	}
+
+	others.addEventListener("click", async () => {
+		others.disabled = true;
+		try {
+			const r = await api.post("/api/sessions/revoke-others", undefined, { signal });
+			toastSuccess(`Signed out ${r.revoked} other session${r.revoked === 1 ? "" : "s"}`);
+		} catch {
+			// api.js showed why
+		}
+		await load();
+	});
+
+	load();
+	onSession((ns) => { if (ns && ns.user) load(); }, signal);
+	return card;
+}
+
 function healthCard(signal) {
 	const body = el("div", {}, el("p", { class: "muted" }, "Checking\u2026"));
 	const checked = el("span", { class: "muted small" });
@@ -306,5 +378,8 @@ export function render(main, { session, signal }) {
 				el("h2", { id: "integrations-title", class: "section-title" }, "Integrations"),
 				el("div", { class: "integrations-grid" },
 					githubCard(session, signal),
-					credentialsCard(signal)))));
+					credentialsCard(signal))),
+			el("section", { class: "settings-section", "aria-labelledby": "security-title" },
+				el("h2", { id: "security-title", class: "section-title" }, "Security"),
+				sessionsCard(signal))));
 }

@@ -22,7 +22,10 @@ export function render(main, { reason } = {}) {
 				button,
 				el("p", { class: "muted small signin-foot" },
 					"You will get a one-time code to enter on GitHub. anyon asks for access to your repositories " +
-					"(scope repo) so it can clone them for your tasks."))));
+					"(scope repo) so it can clone them for your tasks."),
+				el("p", { class: "callout callout-warn small", id: "signin-code-warning" },
+					"Only enter a code that you started here yourself. A code someone else sends you " +
+					"would sign them in as you. Settings \u2192 Sessions shows every browser signed in as you."))));
 	button.focus({ preventScroll: true });
 	return null;
 }
