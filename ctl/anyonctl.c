@@ -474,11 +474,10 @@ out:
 
 static int print_user(const struct db_user *u, void *arg)
 {
-	(void)arg;
 	printf("%-6lld %-24s github=%-10lld %s%s%s%s\n", (long long)u->id, u->login, (long long)u->github_id,
 	       u->is_local ? " local" : "", u->is_admin ? (u->admin_grant ? " admin(granted)" : " admin") : "",
-	       u->disabled ? " DISABLED" : "", !u->is_local && g_config.cloud &&
-	       !config_list_has(g_config.allowed_github, u->login) ? " not-on-allow-list" : "");
+	       u->disabled ? " DISABLED" : "", g_config.cloud && !access_listed_allowed(arg, u) ?
+	       " not-on-allow-list" : "");
 	return 0;
 }
 
@@ -494,7 +493,7 @@ static int cmd_users(int argc, char **argv)
 
 	if (strcmp(verb, "list") == 0 && argc == 2) {
 		db = open_db(true);
-		rc = db_user_list(db, print_user, NULL) ? 1 : 0;
+		rc = db_user_list(db, print_user, db) ? 1 : 0;
 		db_close(db);
 		return rc;
 	}

@@ -114,6 +114,13 @@ int db_user_set_admin(struct db *db, int64_t id, bool is_admin, const bool *gran
 /* Local mode: which GitHub account the user connected (0/NULL: none). */
 int db_user_set_github(struct db *db, int64_t user_id, int64_t github_id, const char *github_login);
 
+/* ---- allow/admin list bindings ---- */
+/* The GitHub id the entry (a lower-case login) of list ("allow" or
+ * "admin") is bound to; DB_NOTFOUND when it is not bound yet. */
+int db_binding_get(struct db *db, const char *list, const char *entry, int64_t *github_id);
+/* Binds entry to github_id unless it is bound already (first wins). */
+int db_binding_add(struct db *db, const char *list, const char *entry, int64_t github_id, int64_t now);
+
 /* ---- sessions ---- */
 struct db_session {
 	int64_t id;

@@ -1,20 +1,75 @@
 /* access.c - offboarding and admin rights (see access.h). */
 #include "autoconfig.h"
 
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
 #include "base/config.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "services/access.h"
 #include "services/audit.h"
 
-bool access_listed_admin(const struct db_user *u)
+#define ENTRY_MAX 64
+
+bool access_listed(struct db *db, const char *which, const char *list, int64_t github_id,
+		   const char *login, bool bind)
 {
-	return !u->is_local && config_list_has(g_config.admin_github, u->login);
+	const char *p = list;
+
+	while (*p) {
+		char entry[ENTRY_MAX];
+		int64_t bound = 0;
+		size_t n;
+		int rc;
+
+		p += strspn(p, ", \t\n");
+		n = strcspn(p, ", \t\n");
+		if (n == 0)
+			break;
+		if (n >= sizeof(entry) || strncasecmp(p, "org:", 4) == 0) {
+			p += n;   /* too long to be a login; org: entries come later */
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			entry[i] = (char)tolower((unsigned char)p[i]);
+		entry[n] = '\0';
+		p += n;
+		rc = db_binding_get(db, which, entry, &bound);
+		if (rc == DB_OK) {
+			if (github_id > 0 && bound == github_id)
+				return true;
+			continue;   /* this login's entry belongs to another account */
+		}
+		if (rc != DB_NOTFOUND || strcasecmp(entry, login) != 0)
+			continue;
+		if (bind && github_id > 0 && db_binding_add(db, which, entry, github_id, now_s()) == DB_OK) {
+			/* Another sign-in may have bound it first: read it back. */
+			if (db_binding_get(db, which, entry, &bound) != DB_OK || bound != github_id)
+				continue;
+			audit_event(db, 0, 0, "access.bound", "ok", "list=%s entry=%s github_id=%lld", which,
+				    entry, (long long)github_id);
+		}
+		return true;
+	}
+	return false;
+}
+
+bool access_listed_admin(struct db *db, const struct db_user *u)
+{
+	return !u->is_local && access_listed(db, "admin", g_config.admin_github, u->github_id, u->login, false);
+}
+
+bool access_listed_allowed(struct db *db, const struct db_user *u)
+{
+	return u->is_local || access_listed(db, "allow", g_config.allowed_github, u->github_id, u->login, false);
 }
 
 /* In cloud mode, may u sign in at all? */
-static bool allowed(const struct db_user *u)
+static bool allowed(struct db *db, const struct db_user *u)
 {
-	return !u->disabled && (u->is_local || config_list_has(g_config.allowed_github, u->login));
+	return !u->disabled && access_listed_allowed(db, u);
 }
 
 struct reconcile {
@@ -26,10 +81,10 @@ struct reconcile {
 static int reconcile_one(const struct db_user *u, void *arg)
 {
 	struct reconcile *rc = arg;
-	bool admin = u->admin_grant || access_listed_admin(u) || (u->is_local && u->is_admin);
+	bool admin = u->admin_grant || access_listed_admin(rc->db, u) || (u->is_local && u->is_admin);
 	int64_t n = 0;
 
-	if (g_config.cloud && !u->is_local && !allowed(u)) {
+	if (g_config.cloud && !u->is_local && !allowed(rc->db, u)) {
 		if (db_session_delete_user(rc->db, u->id, &n)) {
 			rc->failed++;
 			return 0;
@@ -101,7 +156,7 @@ int access_set_disabled(struct db *db, const struct db_user *u, bool disabled, i
 
 int access_set_admin_grant(struct db *db, const struct db_user *u, bool grant, bool *is_admin)
 {
-	*is_admin = grant || access_listed_admin(u) || (u->is_local && u->is_admin);
+	*is_admin = grant || access_listed_admin(db, u) || (u->is_local && u->is_admin);
 	if (db_user_set_admin(db, u->id, *is_admin, &grant))
 		return DB_ERROR;
 	audit_event(db, u->id, 0, grant ? "user.admin_granted" : "user.admin_revoked", "ok",

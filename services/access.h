@@ -22,7 +22,17 @@ int access_revoke_sessions(struct db *db, const struct db_user *u, int64_t *revo
 /* Grants or withdraws admin by hand; *is_admin says what it is now (still
  * true after "off" when the user is on ANYON_ADMIN_GITHUB). */
 int access_set_admin_grant(struct db *db, const struct db_user *u, bool grant, bool *is_admin);
-/* Whether the lists make this user an admin. */
-bool access_listed_admin(const struct db_user *u);
+/* Whether the GitHub account (github_id, login) is on list, the text of
+ * ANYON_ALLOWED_GITHUB (which "allow") or ANYON_ADMIN_GITHUB ("admin"):
+ * an entry bound to an account (see db_binding_get) matches that account's
+ * id whatever its login is now; an entry not bound yet matches the login
+ * (case-insensitive), and with bind it is bound to this id for good (at
+ * sign-in). "org:NAME" entries are not supported yet and match nobody. */
+bool access_listed(struct db *db, const char *which, const char *list, int64_t github_id,
+		   const char *login, bool bind);
+/* Whether the lists make this user an admin (no binding is made). */
+bool access_listed_admin(struct db *db, const struct db_user *u);
+/* Whether the allow list admits this user (no binding is made). */
+bool access_listed_allowed(struct db *db, const struct db_user *u);
 
 #endif

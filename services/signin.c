@@ -8,6 +8,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "services/access.h"
 #include "services/audit.h"
 #include "services/github.h"
 #include "services/github_token.h"
@@ -90,7 +91,9 @@ static int record(struct secret_store *st, struct db_flow *f, const struct signi
 		return -1;
 	if (g_config.cloud) {
 		rc = users_signin_github(db, who->github_id, who->login, who->name, who->email,
-					 who->avatar_url, config_list_has(g_config.admin_github, who->login),
+					 who->avatar_url,
+					 access_listed(db, "admin", g_config.admin_github, who->github_id,
+						       who->login, true),
 					 now_s(), out);
 		/* Checked inside the transaction that would sign in: a disable
 		 * committed before it wins, one after it deletes this session. */
@@ -139,7 +142,11 @@ enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const s
 		snprintf(msg, msglen, "GitHub did not say who you are; start again");
 		return SIGNIN_FAILED;
 	}
-	if (g_config.cloud && !config_list_has(g_config.allowed_github, who.login)) {
+	/* Matched by GitHub id once an entry is bound (the first sign-in with
+	 * a listed login binds it), so a renamed account keeps its access and
+	 * a newcomer with the old login does not get it. */
+	if (g_config.cloud &&
+	    !access_listed(st->db, "allow", g_config.allowed_github, who.github_id, who.login, true)) {
 		audit_event(st->db, 0, s->id, "github.signin", "denied", "login=%s not on the allow list", who.login);
 		snprintf(msg, msglen, "GitHub user '%s' is not allowed to use this anyon; ask its administrator "
 			 "to add you", who.login);

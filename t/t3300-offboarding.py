@@ -4,7 +4,9 @@ GitHub stand-in): a user dropped from ANYON_ALLOWED_GITHUB loses every
 session at the next start, and a former admin loses admin rights; anyonctl
 users disables (signed out at once, sign-in refused), enables, revokes
 sessions and grants admin, each audited; a session made in local mode is
-refused in cloud mode and the reverse."""
+refused in cloud mode and the reverse; list entries bind to the GitHub
+account (numeric id) that first signs in with them, so a renamed account
+keeps its access and a newcomer with the old login does not get it."""
 import os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR
@@ -152,4 +154,21 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = c.get("/api/session")
         t.ok(r.status == 200 and r.json.get("user") is None, "in cloud mode the local-mode session is refused", r)
         t.eq(c.get("/api/jobs").status, 401, "... and cannot call the API as the local admin")
+
+        # ---- the lists follow the GitHub account, not the login ----
+        t.ok(s.sql("SELECT github_id FROM access_bindings WHERE list = 'allow' AND entry = 'carol'")
+             == [[str(gh.users["carol"]["id"])]], "carol's allow entry is bound to her GitHub id")
+        carol_id = gh.users["carol"]["id"]
+        gh.rename_user("carol", "carol-renamed")
+        gh.add_user("carol", "Not Carol", "imposter@example.com")
+        t.ok(gh.users["carol"]["id"] != carol_id, "someone else registers the login 'carol' on GitHub")
+        r = sign_in(s.client(), gh, "carol")
+        t.ok(r.status == 200 and r.json["status"] == "denied", "the newcomer named carol is refused", r)
+        c3 = s.client()
+        r = sign_in(c3, gh, "carol-renamed")
+        u = me(c3)
+        t.ok(r.status == 200 and r.json["status"] == "complete" and u and u["login"] == "carol-renamed",
+             "the renamed account signs in by its id, under its new login", (r, u))
+        restart(s)
+        t.eq((me(c3) or {}).get("login"), "carol-renamed", "and keeps its session across a restart")
 t.done()

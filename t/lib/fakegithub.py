@@ -42,6 +42,7 @@ Python API (all methods thread-safe; KeyError/ValueError on bad input):
              require_user_agent=True, hang_seconds=30, verbose=False, git_dir=None)
   start()/stop(), context manager; url, api_url, git_dir; configure(**knobs)
   add_user(login, name, email, repos=[name | {add_repo kwargs}], emails=None)
+  rename_user(old, new)  (same id and tokens, old login free)
   add_org(login, members=[]);  add_repo(owner, name, private=False,
       description=None, default_branch="main", collaborators=[], with_git=False,
       files={path: text}, created_at/updated_at/pushed_at=epoch, language, ...)
@@ -251,6 +252,18 @@ class FakeGitHub:
             else:
                 self.add_repo(login, **r)
         return u
+
+    def rename_user(self, old, new):
+        """The account keeps its id and tokens under a new login, as on
+        GitHub; the old login is free for someone else to register."""
+        with self.lock:
+            u = self.users.pop(old)
+            u["login"] = new
+            self.users[new] = u
+            for t in self.tokens.values():
+                if t["login"].lower() == old.lower():
+                    t["login"] = new
+            return u
 
     def add_org(self, login, members=(), id=None):
         with self.lock:
