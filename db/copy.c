@@ -24,8 +24,8 @@ static const struct copy_table {
 } tables[] = {
 	{ "users", "id, login, name, is_admin, is_local, created_at, updated_at, github_id, "
 	  "github_login, email, avatar_url, disabled, admin_grant", "ittiiiiitttii", true },
-	{ "sessions", "id, token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud",
-	  "ibiiiiti", true },
+	{ "sessions", "id, token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud, "
+	  "user_agent", "ibiiiitit", true },
 	{ "jobs", "id, user_id, kind, args, state, attempts, max_attempts, lease_owner, lease_expires_at, "
 	  "cancel_requested, exit_code, error, created_at, started_at, finished_at, output_seq",
 	  "iitttiitiiitiiii", true },
@@ -40,6 +40,7 @@ static const struct copy_table {
 	  "created_at", "tittbbbttiiittii", false },
 	{ "projects", "id, user_id, name, github_full_name, clone_url, default_branch, private, "
 	  "description, created_at", "iittttiti", true },
+	{ "access_bindings", "list, entry, github_id, bound_at", "ttii", false },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
@@ -69,6 +70,14 @@ static void build_queries(void)
 		ins_q[t] = (struct query)QUERY(tables[t].name, ins_sql[t]);
 		cnt_q[t] = (struct query)QUERY(tables[t].name, cnt_sql[t]);
 	}
+}
+
+bool db_copy_covers(const char *table)
+{
+	for (size_t t = 0; t < NTABLES; t++)
+		if (strcmp(tables[t].name, table) == 0)
+			return true;
+	return false;
 }
 
 static int count_rows(struct db *db, size_t t, int64_t *n)

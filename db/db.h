@@ -394,6 +394,8 @@ typedef void (*db_copy_progress_fn)(const char *table, int64_t rows, void *arg);
  * beyond what migrations seed (it is left untouched). err says why. */
 int db_copy(struct db *src, struct db *dst, db_copy_progress_fn progress, void *arg,
 	    char *err, size_t errlen);
+/* Whether db_copy() copies table (a test checks every table of the schema). */
+bool db_copy_covers(const char *table);
 
 /* ---- workers ---- */
 int db_worker_heartbeat(struct db *db, const char *id, const char *host, int pid,

@@ -294,6 +294,28 @@ int main(void)
 		ok(scalar(&q902) == -1, "later migrations were not applied");
 	}
 
+	/* copy-db moves every table of the schema (a new table must join it). */
+	{
+		static struct query q_tables = QUERY2("test.tables",
+			"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+			"AND name NOT IN ('schema_migrations') AND name NOT LIKE 't90%' ORDER BY name",
+			"SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+			"AND table_name NOT IN ('schema_migrations') AND table_name NOT LIKE 't90%' ORDER BY 1");
+		struct stmt *qs = q_start(db, &q_tables);
+		char missing[256] = "";
+		int n = 0;
+
+		while (q_step(qs) == BE_ROW) {
+			n++;
+			if (!db_copy_covers(q_str(qs, 0)) && strlen(missing) + strlen(q_str(qs, 0)) + 2 < sizeof(missing)) {
+				strcat(missing, " ");
+				strcat(missing, q_str(qs, 0));
+			}
+		}
+		q_end(qs);
+		ok(n >= 10 && !missing[0], "copy-db covers all %d tables (missing:%s)", n, missing[0] ? missing : " none");
+	}
+
 	/* Both dialects carry the same migrations, number for number. */
 	{
 		bool same = migrations_sqlite_count == migrations_postgresql_count;
