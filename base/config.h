@@ -32,6 +32,10 @@ struct config {
 	char allowed_github[4096];  /* ANYON_ALLOWED_GITHUB: logins allowed to sign in (cloud mode) */
 	char admin_github[1024];    /* ANYON_ADMIN_GITHUB: logins that are admins (cloud mode) */
 	int64_t github_timeout_ms;  /* ANYON_GITHUB_TIMEOUT_MS per call, default 15000 */
+	int64_t user_max_queued;    /* ANYON_USER_MAX_QUEUED jobs one user may have queued, default 100 */
+	int64_t retain_jobs_s;      /* ANYON_RETAIN_JOBS_S: finished jobs and their output, default 30 days */
+	int64_t retain_audit_s;     /* ANYON_RETAIN_AUDIT_S: audit rows, default 365 days */
+	int64_t purge_interval_s;   /* ANYON_PURGE_INTERVAL_S: the worker's retention pass, default 600 */
 	int64_t github_deadline_ms; /* ANYON_GITHUB_DEADLINE_MS: all of one API request's calls, default
 				     * 45000, below nginx's fastcgi_read_timeout (60 s) */
 	char test_fault[64];        /* ANYON_TEST_FAULT: tests only, see config_fault() */

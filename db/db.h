@@ -89,6 +89,10 @@ int db_user_create(struct db *db, const char *login, const char *name, int64_t n
 		   struct db_user *out);
 /* The implicit user of local mode. */
 int db_user_local(struct db *db, struct db_user *out);
+/* Locks the user's row until the transaction ends (PostgreSQL: FOR
+ * UPDATE; SQLite: the write lock), to serialize a user's read-then-write
+ * sequences such as the queued-jobs quota. */
+int db_user_lock(struct db *db, int64_t id);
 
 /* The user with this GitHub id. Inside a transaction the row is locked
  * until it ends (PostgreSQL: FOR UPDATE; SQLite: the write lock). */
@@ -212,6 +216,11 @@ typedef int (*db_job_fn)(const struct db_job *job, void *arg);
 int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
 		db_job_fn fn, void *arg);
 
+/* The user's queued jobs. */
+int db_job_count_queued(struct db *db, int64_t user_id, int64_t *n);
+/* Deletes up to limit finished jobs (and their output) that ended before
+ * `before`; *deleted counts them. */
+int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
 /* Read-only: is any job queued, or running with an expired lease? */
 int db_job_claimable(struct db *db, int64_t now, bool *yes);
 /* Fails running jobs whose lease expired and which used every attempt. */
@@ -322,6 +331,12 @@ struct db_audit {
 };
 
 int db_audit_add(struct db *db, const struct db_audit *ev);
+/* Deletes up to limit audit rows older than `before`. */
+int db_audit_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
+/* Whether an event of action and outcome exists for session (or, session
+ * 0, for detail) since `since`: one audit row per rate-limit window. */
+int db_audit_seen(struct db *db, int64_t session_id, const char *action, const char *outcome,
+		  const char *detail, int64_t since, bool *seen);
 typedef int (*db_audit_fn)(const struct db_audit *ev, void *arg);
 /* Newest first; user_id 0 lists everyone's; since and before_id 0 mean no bound. */
 int db_audit_list(struct db *db, int64_t user_id, int64_t since, int64_t before_id, int limit,

@@ -24,6 +24,11 @@ static struct query q_get_locked = QUERY2("job.get_locked",
 static struct query q_list = QUERY("job.list",
 	"SELECT " JOB_COLS " FROM jobs WHERE user_id = ?1 AND (?2 <= 0 OR id < ?2) "
 	"ORDER BY id DESC LIMIT ?3");
+static struct query q_count_queued = QUERY("job.count_queued",
+	"SELECT count(*) FROM jobs WHERE user_id = ?1 AND state = 'queued'");
+static struct query q_purge = QUERY("job.purge",
+	"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') "
+	"AND finished_at < ?1 ORDER BY id LIMIT ?2)");
 static struct query q_claimable = QUERY("job.claimable",
 	"SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' "
 	"  OR (state = 'running' AND lease_expires_at <= ?1))");
@@ -202,6 +207,28 @@ int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
 	}
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_job_count_queued(struct db *db, int64_t user_id, int64_t *n)
+{
+	struct stmt *s = q_start(db, &q_count_queued);
+	int rc;
+
+	q_int(s, 1, user_id);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*n = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
+}
+
+int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted)
+{
+	struct stmt *s = q_start(db, &q_purge);
+
+	q_int(s, 1, before);
+	q_int(s, 2, limit);
+	return q_exec(s, deleted);
 }
 
 int db_job_claimable(struct db *db, int64_t now, bool *yes)

@@ -30,6 +30,8 @@ static struct query q_update_github = QUERY("user.update_github",
 static struct query q_insert_github = QUERY("user.insert_github",
 	"INSERT INTO users (login, name, email, avatar_url, is_admin, github_id, github_login, "
 	"created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1, ?7, ?7) RETURNING " USER_COLS);
+static struct query q_lock = QUERY2("user.lock", "SELECT id FROM users WHERE id = ?1",
+	"SELECT id FROM users WHERE id = ?1 FOR UPDATE");
 static struct query q_list = QUERY("user.list", "SELECT " USER_COLS " FROM users ORDER BY id");
 static struct query q_set_disabled = QUERY("user.set_disabled",
 	"UPDATE users SET disabled = ?2 WHERE id = ?1");
@@ -148,6 +150,17 @@ int db_user_insert_github(struct db *db, int64_t github_id, const char *login, c
 	q_int(s, 6, github_id);
 	q_int(s, 7, now);
 	return user_row(s, out);
+}
+
+int db_user_lock(struct db *db, int64_t id)
+{
+	struct stmt *s = q_start(db, &q_lock);
+	int rc;
+
+	q_int(s, 1, id);
+	rc = q_row(s);
+	q_end(s);
+	return rc;
 }
 
 int db_user_list(struct db *db, db_user_fn fn, void *arg)

@@ -69,7 +69,7 @@ void api_jobs_create(struct req *r)
 	json_object *args;
 	struct db_job job;
 	char err[256];
-	int64_t id;
+	int rc;
 
 	if (json_get_str(r->json, "kind", &kind) != 0) {
 		reply_error(r, 400, "invalid_field", "'kind' must be a string");
@@ -85,20 +85,15 @@ void api_jobs_create(struct req *r)
 		reply_error(r, 400, "invalid_field", "%s", err);
 		return;
 	}
-	/* One transaction: the answer is the job as created, before a worker
-	 * can claim it between the insert and the read-back. */
-	if (db_begin_write(r->db) ||
-	    db_job_create(r->db, r->user.id, kind,
-			  json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
-			  (int)g_config.job_max_attempts, now_s(), &id) ||
-	    db_job_get(r->db, id, r->user.id, &job) != DB_OK) {
-		db_rollback(r->db);
-		reply_error(r, 500, "internal", "storing the job failed");
+	rc = jobs_submit(r->db, r->user.id, kind, json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
+			 (int)g_config.job_max_attempts, g_config.user_max_queued, now_s(), &job);
+	if (rc == DB_CONFLICT) {
+		r->retry_after = 10;
+		reply_error(r, 429, "quota_exceeded", "you have %lld jobs queued already; wait for some to start",
+			    (long long)g_config.user_max_queued);
 		return;
 	}
-	if (db_commit(r->db)) {
-		db_rollback(r->db);
-		db_job_release(&job);
+	if (rc) {
 		reply_error(r, 500, "internal", "storing the job failed");
 		return;
 	}

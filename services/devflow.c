@@ -107,7 +107,13 @@ enum devflow_rc devflow_start(struct secret_store *st, int64_t session_id, int64
 	if (db_flow_count_since(st->db, session_id, remote_addr, now - FLOW_WINDOW_S, &by_session, &by_addr))
 		return DEVFLOW_ERROR;
 	if (by_session >= FLOWS_PER_SESSION || by_addr >= FLOWS_PER_ADDRESS) {
-		audit_event(st->db, user_id, session_id, "github.device_start", "denied", "rate limited");
+		bool seen = false;
+
+		/* One audit row per window and session, not one per refusal:
+		 * a loop of refused starts must not grow the audit table. */
+		if (db_audit_seen(st->db, session_id, "github.device_start", "denied", NULL,
+				  now - FLOW_WINDOW_S, &seen) || !seen)
+			audit_event(st->db, user_id, session_id, "github.device_start", "denied", "rate limited");
 		return DEVFLOW_RATE_LIMITED;
 	}
 	if (gh_device_code(DEVFLOW_SCOPES, deadline_ms, &g) || gh_unavailable(&g)) {

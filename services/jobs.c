@@ -30,6 +30,38 @@ int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s, s
 	return rc;
 }
 
+int jobs_submit(struct db *db, int64_t user_id, const char *kind, const char *args_json,
+		int max_attempts, int64_t max_queued, int64_t now, struct db_job *out)
+{
+	int64_t queued = 0, id = 0;
+	int rc;
+
+	/* The user's row is locked first (SQLite: the write lock taken at
+	 * BEGIN; PostgreSQL: FOR UPDATE), so two submissions of one user count
+	 * and insert in turn and the quota holds exactly on both engines. */
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_user_lock(db, user_id);
+	if (rc == DB_OK)
+		rc = db_job_count_queued(db, user_id, &queued);
+	if (rc == DB_OK && queued >= max_queued)
+		rc = DB_CONFLICT;
+	if (rc == DB_OK)
+		rc = db_job_create(db, user_id, kind, args_json, max_attempts, now, &id);
+	if (rc == DB_OK)
+		rc = db_job_get(db, id, user_id, out) == DB_OK ? DB_OK : DB_ERROR;
+	if (rc != DB_OK) {
+		db_rollback(db);
+		return rc == DB_CONFLICT ? DB_CONFLICT : DB_ERROR;
+	}
+	if (db_commit(db)) {
+		db_job_release(out);
+		db_rollback(db);
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
 int jobs_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now, enum job_state *state_out)
 {
 	struct db_job job;

@@ -16,6 +16,13 @@
  * DB_NOTFOUND when there is nothing to do, or DB_ERROR. */
 int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s, struct db_job *out);
 
+/* Queues a job of kind with args_json (validated by the caller) for
+ * user_id and reads it back into out (release with db_job_release()), in
+ * one transaction, so the answer is the job as created. DB_CONFLICT when
+ * the user already has max_queued jobs queued (nothing is written). */
+int jobs_submit(struct db *db, int64_t user_id, const char *kind, const char *args_json,
+		int max_attempts, int64_t max_queued, int64_t now, struct db_job *out);
+
 /* Cancels the job of user_id (0: any user's): a queued job ends at once
  * (cancelled), a running one is flagged for its worker to stop (still
  * running). *state_out gets the resulting state; DB_CONFLICT when the job

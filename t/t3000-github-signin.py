@@ -171,6 +171,13 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = d.post("/api/auth/github/device/start")
         t.ok(r.status == 429 and r.error_code() == "rate_limited" and r.header("Retry-After"),
              "429 carries Retry-After", r)
+        for _ in range(5):
+            d.post("/api/auth/github/device/start")
+        sid = s.sql("SELECT session_id FROM audit WHERE action = 'github.device_start' AND outcome = 'denied' "
+                    "ORDER BY id DESC LIMIT 1")
+        t.ok(sid and s.sql("SELECT count(*) FROM audit WHERE action = 'github.device_start' AND outcome = 'denied' "
+                           "AND session_id = %s" % sid[0][0]) == [["1"]],
+             "refusals in one window write one audit row, not one each", sid)
 
         # 5xx and timeouts from GitHub
         e = s.client(); e.session()

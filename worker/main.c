@@ -25,12 +25,12 @@
 #include "base/util.h"
 #include "db/db.h"
 #include "services/jobs.h"
+#include "services/retention.h"
 #include "worker/docker.h"
 #include "worker/worker.h"
 
 #define SLEEP_SLICE_MS 100
 #define DOCKER_PROBE_TIMEOUT_MS 2000
-#define SESSION_PURGE_INTERVAL_S 600
 
 static volatile sig_atomic_t got_stop;
 static int64_t stop_deadline_ms;     /* when a running job must be handed back */
@@ -200,7 +200,6 @@ static void heartbeat(struct worker *w)
 {
 	char version[128];
 	bool docker_ok;
-	int deleted = 0;
 
 	docker_ok = docker_probe(g_config.docker_socket, DOCKER_PROBE_TIMEOUT_MS,
 				 version, sizeof(version)) == 0;
@@ -209,13 +208,16 @@ static void heartbeat(struct worker *w)
 	db_worker_heartbeat(w->db, w->id, w->host, (int)getpid(), w->started_at, now_s(),
 			    docker_ok, docker_ok ? version : NULL);
 	w->last_beat_ms = mono_ms();
-	if (now_s() - w->last_purge >= SESSION_PURGE_INTERVAL_S) {
+	if (now_s() - w->last_purge >= g_config.purge_interval_s) {
+		struct retention_report rr;
+
 		w->last_purge = now_s();
-		if (db_session_purge(w->db, now_s(), &deleted) == DB_OK && deleted)
-			log_info("purged %d expired sessions", deleted);
-		/* Device flows live 15 minutes; a day later they are only clutter. */
-		if (db_flow_purge(w->db, now_s() - 86400, &deleted) == DB_OK && deleted)
-			log_info("purged %d old sign-in flows", deleted);
+		if (retention_purge(w->db, now_s(), &rr))
+			log_warn("the retention pass failed in part (see above)");
+		if (rr.sessions || rr.flows || rr.jobs || rr.audit)
+			log_info("retention: purged %lld sessions, %lld sign-in flows, %lld finished jobs, "
+				 "%lld audit rows", (long long)rr.sessions, (long long)rr.flows,
+				 (long long)rr.jobs, (long long)rr.audit);
 	}
 }
 
