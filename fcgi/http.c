@@ -21,6 +21,7 @@ static const struct {
 	{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
 	{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
 	{ 410, "Gone" }, { 413, "Payload Too Large" }, { 415, "Unsupported Media Type" },
+	{ 421, "Misdirected Request" },
 	{ 422, "Unprocessable Entity" }, { 429, "Too Many Requests" },
 	{ 500, "Internal Server Error" }, { 502, "Bad Gateway" },
 	{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
