@@ -228,11 +228,12 @@ static void write_head(struct req *r, int status)
 	if (r->retry_after > 0)
 		FCGX_FPrintF(out, "Retry-After: %d\r\n", r->retry_after);
 	if (r->set_cookie)
-		FCGX_FPrintF(out, "Set-Cookie: " SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s\r\n",
-			     r->token, (long long)g_config.session_max_s, r->https ? "; Secure" : "");
-	else if (r->clear_cookie)
-		FCGX_FPrintF(out, "Set-Cookie: " SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s\r\n",
+		FCGX_FPrintF(out, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s\r\n",
+			     http_session_cookie(r), r->token, (long long)g_config.session_max_s,
 			     r->https ? "; Secure" : "");
+	else if (r->clear_cookie)
+		FCGX_FPrintF(out, "Set-Cookie: %s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s\r\n",
+			     http_session_cookie(r), r->https ? "; Secure" : "");
 	FCGX_PutS("\r\n", out);
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Requests from where they should come.
+"""Requests from where they should come, and cookies that cannot be tossed.
 
 - Host: nginx's default server refuses names other than the loopback names
   and ANYON_PUBLIC_URL's (a DNS-rebinding name, a bare address, no Host) with
@@ -10,8 +10,11 @@
   bad_origin even with a valid session and CSRF token; without Origin,
   Sec-Fetch-Site must be same-origin or none; with neither the CSRF token
   decides alone.
+- Cookies: two session cookies in one header (one tossed in by a sibling
+  domain), the live one wins; over HTTPS the cookie is __Host-anyon_session
+  (Secure, Path=/, no Domain) and a plain anyon_session is not read there.
 """
-import http.client, json, os, shutil, ssl, subprocess, sys, tempfile
+import http.client, json, os, re, shutil, ssl, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import BUILDDIR, TAP, Response, Stack, free_port
 
@@ -173,5 +176,50 @@ with s:
     t.ok(r.status == 403 and r.error_code() == "csrf_failed", "a same-origin write still needs the CSRF token", r)
     t.eq(count(s, "jobs"), jobs + made, "exactly the accepted writes created jobs")
 
+    # ---- two session cookies: the live one wins ----
+    n = count(s, "sessions")
+    for what, junk in (("an unknown token", "f" * 64), ("a malformed token", "zz" * 32), ("a short one", "ab")):
+        c = s.client()
+        r = c.get("/api/session", headers={"Cookie": "anyon_session=%s; anyon_session=%s" % (junk, cookie)})
+        t.ok(r.status == 200 and "set-cookie" not in r.headers and r.json["csrf_token"] == a.csrf,
+             "%s first, the valid cookie second: the valid session is used" % what, r)
+        r = c.post("/api/jobs", ECHO, headers={"Cookie": "anyon_session=%s; anyon_session=%s" % (junk, cookie),
+                                                "X-CSRF-Token": a.csrf})
+        t.eq(r.status, 201, "%s first: a write with the valid session's token passes" % what)
+    r = s.client().get("/api/session", headers={"Cookie": "anyon_session=%s; anyon_session=%s" % (cookie, "f" * 64)})
+    t.ok(r.status == 200 and "set-cookie" not in r.headers and r.json["csrf_token"] == a.csrf,
+         "the valid cookie first, an unknown one second: still the valid session", r)
+    t.eq(count(s, "sessions"), n, "no new session was created for any of them")
+    many = "; ".join(["anyon_session=" + "e" * 64] * 4 + ["anyon_session=" + cookie])
+    r = s.client().get("/api/session", headers={"Cookie": many})
+    t.ok(r.status == 200 and "anyon_session" in set_cookies(r) and r.json["csrf_token"] != a.csrf,
+         "at most 4 candidates are looked up: a fifth is not, and a new session is made", r)
+
+    # ---- HTTPS: the __Host- cookie ----
+    host = {"Host": "127.0.0.1:%d" % TLS}
+    r = send(TLS, "GET", "/api/session", host, tls=True)
+    got = set_cookies(r)
+    value, attrs = got.get("__Host-anyon_session", (None, {}))
+    t.ok(r.status == 200 and re.fullmatch(r"[0-9a-f]{64}", value or "") and "anyon_session" not in got,
+         "over HTTPS the session cookie is __Host-anyon_session", r.headers.get("set-cookie"))
+    t.ok("secure" in attrs and attrs.get("path") == "/" and "domain" not in attrs and "httponly" in attrs,
+         "the __Host- cookie is Secure, HttpOnly, Path=/, without Domain", attrs)
+    csrf = r.json["csrf_token"] if r.status == 200 else ""
+    hc = dict(host, Cookie="__Host-anyon_session=" + (value or ""))
+    r = send(TLS, "GET", "/api/session", hc, tls=True)
+    t.ok(r.status == 200 and "set-cookie" not in r.headers and r.json["csrf_token"] == csrf,
+         "the __Host- cookie is read back over HTTPS", r)
+    r = send(TLS, "POST", "/api/jobs", dict(hc, **{"X-CSRF-Token": csrf, "Origin": "https://127.0.0.1:%d" % TLS}),
+             ECHO, tls=True)
+    t.eq(r.status, 201, "an HTTPS write from https://127.0.0.1:TLSPORT passes")
+    r = send(TLS, "POST", "/api/jobs", dict(hc, **{"X-CSRF-Token": csrf, "Origin": "http://127.0.0.1:%d" % TLS}),
+             ECHO, tls=True)
+    t.ok(r.status == 403 and r.error_code() == "bad_origin", "the same host over http:// is another origin", r)
+    r = send(TLS, "GET", "/api/session", dict(host, Cookie="anyon_session=" + cookie), tls=True)
+    t.ok(r.status == 200 and "__Host-anyon_session" in set_cookies(r) and r.json["csrf_token"] != a.csrf,
+         "over HTTPS a plain anyon_session cookie (tossable) is not read: a fresh __Host- session", r)
+    r = send(P, "GET", "/api/session", {"Cookie": "__Host-anyon_session=" + (value or "")})
+    t.ok(r.status == 200 and "anyon_session" in set_cookies(r) and r.json["csrf_token"] != csrf,
+         "over plain HTTP the __Host- cookie is not read", r)
 shutil.rmtree(tmp, ignore_errors=True)
 t.done()
