@@ -7,11 +7,15 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "base/config.h"
 #include "base/log.h"
 #include "base/util.h"
 
 struct config g_config;
+
+const char *const config_loopback_hosts[] = { "127.0.0.1", "localhost", "[::1]", NULL };
 
 /* One row per integer setting: the table is the documentation. */
 struct int_setting {
@@ -63,6 +67,94 @@ static int url_setting(char *dst, const char *env, const char *def, char *err, s
 	n = strlen(dst);
 	while (n > 0 && dst[n - 1] == '/')
 		dst[--n] = '\0';
+	return 0;
+}
+
+/* A host name as curl gave it, lower-cased in place: letters, digits, dots
+ * and dashes, or an IPv6 literal in brackets. Nothing else may reach nginx's
+ * server_name or a comparison with a Host header. */
+static bool public_host_ok(char *host)
+{
+	size_t n = strlen(host);
+
+	for (char *c = host; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	if (n == 0 || n >= sizeof(g_config.public_host))
+		return false;
+	if (host[0] == '[')
+		return n > 2 && host[n - 1] == ']' && strspn(host + 1, "0123456789abcdef:.") == n - 2;
+	return strspn(host, "abcdefghijklmnopqrstuvwxyz0123456789.-") == n && host[0] != '.' && host[0] != '-';
+}
+
+/* True when curl finds the part in the URL. */
+static bool url_has(CURLU *u, CURLUPart part)
+{
+	char *v = NULL;
+	bool has = curl_url_get(u, part, &v, 0) == CURLUE_OK;
+
+	curl_free(v);
+	return has;
+}
+
+/* ANYON_PUBLIC_URL: the one origin browsers reach anyon at (besides the
+ * loopback names). Parsed by libcurl's URL API; only http(s)://host[:port]
+ * with an optional "/" is accepted: no user, path, query or fragment. */
+static int public_url_setting(struct config *cfg, char *err, size_t errlen)
+{
+	const char *v = getenv("ANYON_PUBLIC_URL");
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	int64_t portnum = 0;
+	const char *why = NULL;
+	CURLU *u;
+	int n;
+
+	if (!v || !*v)
+		return 0;
+	if (strlen(v) >= CONFIG_PATH_MAX) {
+		snprintf(err, errlen, "ANYON_PUBLIC_URL is too long (at most %d bytes)", CONFIG_PATH_MAX - 1);
+		return -1;
+	}
+	u = curl_url();
+	if (!u)
+		why = "out of memory";
+	else if (curl_url_set(u, CURLUPART_URL, v, 0) != CURLUE_OK)
+		why = "it is not a URL";
+	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		why = "the scheme must be http or https";
+	else if (url_has(u, CURLUPART_USER) || url_has(u, CURLUPART_PASSWORD) || url_has(u, CURLUPART_OPTIONS))
+		why = "it may not carry a user or password";
+	else if (url_has(u, CURLUPART_QUERY) || url_has(u, CURLUPART_FRAGMENT) ||
+		 curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK || strcmp(path, "/"))
+		why = "it may not have a path, query or fragment: anyon is served at /";
+	else if (url_has(u, CURLUPART_ZONEID) || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+		 !public_host_ok(host))
+		why = "the host must be a DNS name (letters, digits, dots, dashes) or an IP address";
+	else if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+		 parse_i64(port, 1, 65535, &portnum))
+		why = "the port must be from 1 to 65535";
+	if (!why) {
+		cfg->public_https = strcmp(scheme, "https") == 0;
+		cfg->public_port = (int)portnum;
+		str_copy(cfg->public_host, sizeof(cfg->public_host), host);
+		if (portnum == (cfg->public_https ? 443 : 80))
+			n = snprintf(cfg->public_origin, sizeof(cfg->public_origin), "%s://%s", scheme, host);
+		else
+			n = snprintf(cfg->public_origin, sizeof(cfg->public_origin), "%s://%s:%d", scheme, host,
+				     cfg->public_port);
+		if (n < 0 || (size_t)n >= sizeof(cfg->public_origin))
+			why = "it is too long";
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	if (why) {
+		snprintf(err, errlen, "ANYON_PUBLIC_URL must look like https://anyon.example.com: %s", why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -138,7 +230,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 			   "", err, errlen) ||
 	    string_setting(cfg->admin_github, sizeof(cfg->admin_github), "ANYON_ADMIN_GITHUB",
 			   "", err, errlen) ||
-	    string_setting(cfg->test_fault, sizeof(cfg->test_fault), "ANYON_TEST_FAULT", "", err, errlen))
+	    string_setting(cfg->test_fault, sizeof(cfg->test_fault), "ANYON_TEST_FAULT", "", err, errlen) ||
+	    public_url_setting(cfg, err, errlen))
 		return -1;
 
 	if (cfg->cloud && !cfg->github_client_id[0]) {

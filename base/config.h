@@ -39,7 +39,20 @@ struct config {
 	int64_t github_deadline_ms; /* ANYON_GITHUB_DEADLINE_MS: all of one API request's calls, default
 				     * 45000, below nginx's fastcgi_read_timeout (60 s) */
 	char test_fault[64];        /* ANYON_TEST_FAULT: tests only, see config_fault() */
+	/* ANYON_PUBLIC_URL, parsed by libcurl and checked by config_load(); all
+	 * empty when unset (then only the loopback names are served, see
+	 * fcgi/origin.c). */
+	char public_origin[CONFIG_PATH_MAX];  /* "https://anyon.example.com[:port]", as browsers
+					       * send Origin: lower case, default port left out */
+	char public_host[256];      /* "anyon.example.com" or "[2001:db8::1]": nginx's server_name */
+	int public_port;            /* explicit or the scheme's default; 0 when unset */
+	bool public_https;          /* the public URL's scheme is https */
 };
+
+/* The host names anyon always answers to at the port nginx listens on,
+ * besides ANYON_PUBLIC_URL's: no other site can be reached under them, so
+ * DNS rebinding cannot use them. NULL-terminated. */
+extern const char *const config_loopback_hosts[];
 
 /* True when item is in list (comma- or space-separated, case-insensitive,
  * as GitHub logins are). */

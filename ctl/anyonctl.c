@@ -599,6 +599,29 @@ out:
 	return rc == DB_OK ? 0 : 1;
 }
 
+/* The host names nginx's server_name must list for this configuration:
+ * the loopback names, then ANYON_PUBLIC_URL's host (as libcurl parsed and
+ * config_load() checked it). ./dev writes them into its nginx config. */
+static int cmd_server_names(int argc, char **argv)
+{
+	(void)argv;
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: anyonctl server-names\n");
+		return 2;
+	}
+	bool loopback = false;
+
+	for (size_t i = 0; config_loopback_hosts[i]; i++) {
+		printf("%s%s", i ? " " : "", config_loopback_hosts[i]);
+		loopback = loopback || strcmp(g_config.public_host, config_loopback_hosts[i]) == 0;
+	}
+	if (g_config.public_host[0] && !loopback)
+		printf(" %s", g_config.public_host);
+	printf("\n");
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -606,6 +629,7 @@ static const struct {
 } commands[] = {
 	{ "migrate", cmd_migrate, "apply pending schema migrations" },
 	{ "doctor", cmd_doctor, "check a deployment: data dir, database, schema, worker, docker, socket" },
+	{ "server-names", cmd_server_names, "the host names nginx's server_name must list (ANYON_PUBLIC_URL's)" },
 	{ "job", cmd_job, "job echo [--wait] [--delay MS] LINE...: queue an echo job" },
 	{ "init-keys", cmd_init_keys, "[--if-missing]: create the keyring with one active key" },
 	{ "rotate-key", cmd_rotate_key, "[--batch N] | --resume | --retire KEY: new key, re-encrypt, retire" },

@@ -21,6 +21,7 @@ static const struct {
 	{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
 	{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
 	{ 410, "Gone" }, { 413, "Payload Too Large" }, { 415, "Unsupported Media Type" },
+	{ 421, "Misdirected Request" },
 	{ 422, "Unprocessable Entity" }, { 429, "Too Many Requests" },
 	{ 500, "Internal Server Error" }, { 502, "Bad Gateway" },
 	{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
@@ -227,11 +228,12 @@ static void write_head(struct req *r, int status)
 	if (r->retry_after > 0)
 		FCGX_FPrintF(out, "Retry-After: %d\r\n", r->retry_after);
 	if (r->set_cookie)
-		FCGX_FPrintF(out, "Set-Cookie: " SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s\r\n",
-			     r->token, (long long)g_config.session_max_s, r->https ? "; Secure" : "");
-	else if (r->clear_cookie)
-		FCGX_FPrintF(out, "Set-Cookie: " SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s\r\n",
+		FCGX_FPrintF(out, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s\r\n",
+			     http_session_cookie(r), r->token, (long long)g_config.session_max_s,
 			     r->https ? "; Secure" : "");
+	else if (r->clear_cookie)
+		FCGX_FPrintF(out, "Set-Cookie: %s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s\r\n",
+			     http_session_cookie(r), r->https ? "; Secure" : "");
 	FCGX_PutS("\r\n", out);
 }
 

@@ -22,7 +22,11 @@
 
 #define SESSION_TOKEN_BYTES 32
 #define SESSION_TOKEN_HEX (2 * SESSION_TOKEN_BYTES)
+/* The session cookie's name over plain HTTP, and over HTTPS, where the
+ * __Host- prefix makes the browser insist on Secure, Path=/ and no Domain:
+ * no sibling domain can set it. Each scheme reads only its own name. */
 #define SESSION_COOKIE "anyon_session"
+#define SESSION_COOKIE_HTTPS "__Host-anyon_session"
 
 struct req {
 	FCGX_Request *fx;               /* borrowed from the accept loop */
@@ -58,6 +62,12 @@ struct req {
 	char allow[64];                 /* Allow header for 405 */
 	int retry_after;                /* Retry-After header when > 0 */
 };
+
+/* The session cookie's name for r's scheme. */
+static inline const char *http_session_cookie(const struct req *r)
+{
+	return r->https ? SESSION_COOKIE_HTTPS : SESSION_COOKIE;
+}
 
 /* Fills r from the FastCGI params of fx. Returns 0, or -1 when the request
  * line itself is unusable (then an error reply was sent). */

@@ -1,7 +1,7 @@
 /* routes.c - the route table and the checks every request passes before
- * its handler: route (404/405), mode (404 for a cloud-only route in local
- * mode), body size (413), session, CSRF (403), signed-in user (401), JSON
- * body (400). */
+ * its handler: Host (421), route (404/405), mode (404 for a cloud-only
+ * route in local mode), body size (413), Origin of a write (403), session,
+ * CSRF (403), signed-in user (401), JSON body (400). */
 #include "autoconfig.h"
 
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fcgi/api.h"
+#include "fcgi/origin.h"
 #include "fcgi/session.h"
 
 #define JSON true
@@ -52,6 +53,9 @@ static void dispatch(struct req *r)
 	enum route_result rr;
 	bool write;
 
+	/* Before anything else: a foreign Host (DNS rebinding) gets nothing. */
+	if (origin_check_host(r))
+		return;
 	rr = route_match(routes, ARRAY_SIZE(routes), r->method, r->path, &r->route,
 			 &r->params, r->allow, sizeof(r->allow));
 	if (rr == ROUTE_NOT_FOUND) {
@@ -73,6 +77,8 @@ static void dispatch(struct req *r)
 		return;
 	}
 	write = is_write(r->method);
+	if (write && origin_check_write(r))
+		return;
 	if (r->route->auth != AUTH_NONE || write) {
 		/* A write never creates a session: it could not carry its token. */
 		if (session_load(r, !write))

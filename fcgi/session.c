@@ -13,6 +13,8 @@
  * more often when the idle timeout is short (see touch_interval()). */
 #define TOUCH_INTERVAL_S 300
 #define NEW_SESSION_WINDOW_S 600
+/* How many same-named session cookies one request may have looked up. */
+#define SESSION_COOKIE_TRIES 4
 
 int session_token_hash(const char *token_hex, unsigned char out[32])
 {
@@ -26,32 +28,57 @@ int session_token_hash(const char *token_hex, unsigned char out[32])
 	return rc;
 }
 
-/* Finds the session cookie's value in the Cookie header. */
-static bool cookie_token(struct req *r, char out[SESSION_TOKEN_HEX + 1])
+/* Collects the values of the session cookie in the Cookie header that are
+ * token-shaped (64 characters), in order, at most max. There can be several:
+ * a sibling domain may toss in a cookie of the same name, which the browser
+ * sends too, so the caller tries each. The copies are secrets: the caller
+ * wipes out. Returns how many. */
+static int cookie_tokens(struct req *r, char out[][SESSION_TOKEN_HEX + 1], int max)
 {
 	const char *p = http_param(r, "HTTP_COOKIE");
-	const size_t nlen = strlen(SESSION_COOKIE);
+	const char *name = http_session_cookie(r);
+	const size_t nlen = strlen(name);
+	int n = 0;
 
-	while (p && *p) {
+	while (p && *p && n < max) {
 		while (*p == ' ' || *p == ';')
 			p++;
-		if (strncmp(p, SESSION_COOKIE, nlen) == 0 && p[nlen] == '=') {
+		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
 			const char *v = p + nlen + 1;
-			size_t len = strcspn(v, "; ");
-			unsigned char raw[SESSION_TOKEN_BYTES];
-			bool ok;
 
-			if (len != SESSION_TOKEN_HEX)
-				return false;
-			memcpy(out, v, len);
-			out[len] = '\0';
-			ok = hex_decode(out, raw, sizeof(raw)) == 0;
-			OPENSSL_cleanse(raw, sizeof(raw));
-			return ok;
+			if (strcspn(v, "; ") == SESSION_TOKEN_HEX) {
+				memcpy(out[n], v, SESSION_TOKEN_HEX);
+				out[n++][SESSION_TOKEN_HEX] = '\0';
+			}
 		}
 		p = strchr(p, ';');
 	}
-	return false;
+	return n;
+}
+
+/* Finds the first of the cookie's tokens that names a live session and
+ * loads it, with its user, into r (r->token holds it then). Returns DB_OK,
+ * DB_NOTFOUND or DB_ERROR. */
+static int find_session(struct req *r, int64_t now)
+{
+	char tokens[SESSION_COOKIE_TRIES][SESSION_TOKEN_HEX + 1];
+	int n = cookie_tokens(r, tokens, SESSION_COOKIE_TRIES), rc = DB_NOTFOUND;
+	unsigned char hash[32];
+
+	for (int i = 0; i < n && rc == DB_NOTFOUND; i++) {
+		if (session_token_hash(tokens[i], hash))
+			continue;
+		/* The session and its user in one query (one round trip); a
+		 * session made in the other mode (local vs cloud) is not found. */
+		rc = db_session_find_user(r->db, hash, now, g_config.cloud, &r->session, &r->user,
+					  &r->has_user);
+		if (rc == DB_OK)
+			memcpy(r->token, tokens[i], sizeof(r->token));
+	}
+	OPENSSL_cleanse(tokens, sizeof(tokens));
+	if (rc != DB_OK)
+		r->has_user = false;
+	return rc;
 }
 
 static int64_t session_expiry(const struct db_session *s, int64_t now)
@@ -119,25 +146,20 @@ int session_load(struct req *r, bool create)
 	struct db_user local;
 	int rc;
 
-	if (cookie_token(r, r->token) && session_token_hash(r->token, hash) == 0) {
-		/* The session and its user in one query: one round trip. */
-		/* A session made in the other mode (local vs cloud) is not found. */
-		rc = db_session_find_user(r->db, hash, now, g_config.cloud, &r->session, &r->user,
-					  &r->has_user);
-		if (rc == DB_ERROR)
-			goto fail;
-		if (rc == DB_OK) {
-			r->has_session = true;
-			if (now - r->session.last_seen_at >= touch_interval()) {
-				int64_t exp = session_expiry(&r->session, now);
+	rc = find_session(r, now);
+	if (rc == DB_ERROR)
+		goto fail;
+	if (rc == DB_OK) {
+		r->has_session = true;
+		if (now - r->session.last_seen_at >= touch_interval()) {
+			int64_t exp = session_expiry(&r->session, now);
 
-				if (db_session_touch(r->db, r->session.id, now, exp))
-					goto fail;
-				r->session.last_seen_at = now;
-				r->session.expires_at = exp;
-			}
-			return 0;
+			if (db_session_touch(r->db, r->session.id, now, exp))
+				goto fail;
+			r->session.last_seen_at = now;
+			r->session.expires_at = exp;
 		}
+		return 0;
 	}
 	OPENSSL_cleanse(r->token, sizeof(r->token));
 	if (!create)
