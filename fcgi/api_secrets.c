@@ -96,8 +96,8 @@ void api_secrets_put(struct req *r)
 		reply_error(r, 400, "invalid_field",
 			    "'value' must be 1 to %d printable characters without spaces", SECRET_VALUE_MAX);
 	} else {
-		rc = secret_put(r->secrets, r->user.id, kind, value, len, 0, r->session.id);
-		if (rc != SECRET_OK || secret_meta(r->secrets, r->user.id, kind, &meta) != SECRET_OK) {
+		rc = secret_put_meta(r->secrets, r->user.id, kind, value, len, 0, r->session.id, &meta);
+		if (rc != SECRET_OK) {
 			reply_error(r, 500, "internal", "storing the secret failed");
 		} else {
 			body = json_object_new_object();
