@@ -77,4 +77,16 @@ with Stack() as s:
     puts = [r for m, r in results if m == "PUT" and r.status == 200]
     t.ok(puts and all(r.json["secret"]["kind"] == "anthropic_api_key" for r in puts),
          "every PUT answered the metadata it stored", puts[:2])
+
+    # A body near the limit stays in nginx's memory; one over it is refused
+    # before it is read: neither is spooled to nginx's client_body temp dir.
+    errlog = os.path.join(s.data, "log", "nginx-error.log")
+    big = '{"value":"%s"}' % ("k" * (1024 * 1024 - 64))
+    r = c.request("PUT", "/api/secrets/github_pat", big)
+    t.ok(r.status == 400 and r.error_code() == "invalid_field", "a near-1-MiB secret body reaches the API", r)
+    r = c.request("PUT", "/api/secrets/github_pat", '{"value":"%s"}' % ("k" * (1024 * 1024 + 64)))
+    t.ok(r.status == 413 and r.error_code() == "body_too_large", "a body over 1 MiB: nginx's 413", r)
+    with open(errlog, errors="replace") as f:
+        spooled = [l for l in f if "buffered to a temporary file" in l]
+    t.ok(not spooled, "no secret body was buffered to a temp file by nginx", spooled)
 t.done()
