@@ -171,3 +171,25 @@ json_object *json_i64_or_null(int64_t v, bool has)
 {
 	return has ? json_object_new_int64(v) : NULL;
 }
+
+int json_array_add_within(json_object *arr, json_object *item, size_t *used, size_t budget)
+{
+	size_t len = 0;
+
+	if (!json_object_to_json_string_length(item, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+					       &len)) {
+		json_object_put(item);
+		return -1;
+	}
+	len++;   /* the comma */
+	if (*used > 0 && (len > budget || *used > budget - len)) {
+		json_object_put(item);
+		return 1;
+	}
+	if (json_object_array_add(arr, item)) {
+		json_object_put(item);
+		return -1;
+	}
+	*used += len;
+	return 0;
+}

@@ -38,4 +38,11 @@ void json_set(json_object *obj, const char *key, json_object *value);
 /* An integer or null when has is false. */
 json_object *json_i64_or_null(int64_t v, bool has);
 
+/* Appends item (taking its reference) to arr while the items' JSON text
+ * stays within budget bytes, counted in *used; the first item always goes
+ * in, so a page is never empty. Returns 0 when added, 1 when the item
+ * would pass the budget (the item is released, arr is unchanged), -1 on
+ * failure (item released). For list answers bounded in bytes. */
+int json_array_add_within(json_object *arr, json_object *item, size_t *used, size_t budget);
+
 #endif

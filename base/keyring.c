@@ -123,7 +123,9 @@ int keyring_load(struct keyring *kr, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "keyring path too long");
 		return -1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO (or a device) at the path must not hang the
+	 * open; fstat() below then refuses anything but a regular file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open keyring '%s': %s%s", path, strerror(errno),
 			 errno == ENOENT ? " (create one with: anyonctl init-keys)" : "");
@@ -185,9 +187,20 @@ int keyring_refresh(struct keyring *kr)
 	struct stat st;
 	char err[CONFIG_PATH_MAX + 160];
 
-	if (stat(kr->path, &st))
+	if (lstat(kr->path, &st))
 		return -1;
-	if (st.st_dev == kr->dev && st.st_ino == kr->ino && st.st_size == kr->size &&
+	/* A file that became readable by others (or was replaced by something
+	 * other than a file) is not used: drop its keys until it is fixed. */
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		if (kr->n)
+			log_error("keyring '%s' is %s (mode %03o): keys dropped, no secret is sealed "
+				  "or opened until it is a regular file of mode 0600", kr->path,
+				  S_ISREG(st.st_mode) ? "accessible by group or others" : "not a regular file",
+				  (unsigned)(st.st_mode & 0777));
+		keyring_wipe(kr);
+		return -1;
+	}
+	if (kr->n && st.st_dev == kr->dev && st.st_ino == kr->ino && st.st_size == kr->size &&
 	    st.st_mtim.tv_sec == kr->mtime.tv_sec && st.st_mtim.tv_nsec == kr->mtime.tv_nsec)
 		return 0;
 	if (keyring_load(kr, kr->path, err, sizeof(err))) {
@@ -216,11 +229,8 @@ const struct key *keyring_find(const struct keyring *kr, const char *id)
 
 const struct key *keyring_find_fresh(struct keyring *kr, const char *id)
 {
-	const struct key *k = keyring_find(kr, id);
-
-	if (!k && keyring_refresh(kr) == 0)
-		k = keyring_find(kr, id);
-	return k;
+	keyring_refresh(kr);
+	return keyring_find(kr, id);
 }
 
 /* Writes kr to its path through a temp file, fsync and rename, so a crash

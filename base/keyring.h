@@ -53,13 +53,17 @@ void keyring_load_or_die(struct keyring *kr);
 
 /* Re-reads the file when it changed since the last read (a rotation by
  * anyonctl). Returns 0, or -1 when the new file is unusable (kr is then
- * left as it was). */
+ * left as it was) or missing. A file that is no longer a regular file of
+ * mode 0600 (e.g. chmod 644) empties kr: every key is wiped and an error
+ * logged, so nothing is sealed or opened with keys others may have read;
+ * the keys come back at the first refresh after the mode is fixed. */
 int keyring_refresh(struct keyring *kr);
 
 const struct key *keyring_active(const struct keyring *kr);
 const struct key *keyring_find(const struct keyring *kr, const char *id);
-/* keyring_find(), re-reading the file once (keyring_refresh()) when the
- * key is not there: another process may have rotated since. */
+/* keyring_find() after keyring_refresh() (one lstat() when nothing
+ * changed): another process may have rotated since, or the file's mode
+ * may have become unsafe. */
 const struct key *keyring_find_fresh(struct keyring *kr, const char *id);
 
 /* Creates a new keyring file with one active key. Refuses when the file

@@ -80,8 +80,9 @@ int db_audit_list(struct db *db, int64_t user_id, int64_t since, int64_t before_
 			.detail = q_str(s, 7),
 		};
 
-		if (fn(&ev, arg)) {
-			rc = DB_ERROR;
+		rc = fn(&ev, arg);
+		if (rc) {
+			rc = rc > 0 ? BE_DONE : DB_ERROR;
 			break;
 		}
 	}

@@ -211,7 +211,8 @@ int db_job_create(struct db *db, int64_t user_id, const char *kind, const char *
 int db_job_get(struct db *db, int64_t id, int64_t user_id, struct db_job *out);
 
 /* Calls fn for the user's newest jobs (at most limit, ids below before when
- * before > 0). The job passed to fn is cleared after fn returns. */
+ * before > 0). The job passed to fn is cleared after fn returns. fn returns
+ * 0 to go on, > 0 to stop early (DB_OK), < 0 for an error (DB_ERROR). */
 typedef int (*db_job_fn)(const struct db_job *job, void *arg);
 int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
 		db_job_fn fn, void *arg);
@@ -338,7 +339,8 @@ int db_audit_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
 int db_audit_seen(struct db *db, int64_t session_id, const char *action, const char *outcome,
 		  const char *detail, int64_t since, bool *seen);
 typedef int (*db_audit_fn)(const struct db_audit *ev, void *arg);
-/* Newest first; user_id 0 lists everyone's; since and before_id 0 mean no bound. */
+/* Newest first; user_id 0 lists everyone's; since and before_id 0 mean no
+ * bound. fn returns 0 to go on, > 0 to stop early (DB_OK), < 0 for an error. */
 int db_audit_list(struct db *db, int64_t user_id, int64_t since, int64_t before_id, int limit,
 		  db_audit_fn fn, void *arg);
 

@@ -200,10 +200,12 @@ int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
 			rc = DB_ERROR;
 			break;
 		}
-		rc = fn(&job, arg) ? DB_ERROR : DB_OK;
+		rc = fn(&job, arg);
 		db_job_release(&job);
-		if (rc)
+		if (rc) {
+			rc = rc > 0 ? BE_DONE : DB_ERROR;
 			break;
+		}
 	}
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;

@@ -5,6 +5,10 @@
 #include "fcgi/http.h"
 #include "services/github.h"
 
+/* Largest JSON a list answer holds in its items, in bytes: a page stops
+ * early there and says where the next one starts (docs/API.md). */
+#define API_LIST_BUDGET (1024 * 1024)
+
 /* One file per resource, as docs/API.md's sections. Each line says the
  * services it calls, the data layer's file with its SQL, and its tests. */
 

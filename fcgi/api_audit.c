@@ -8,14 +8,17 @@
 
 struct audit_page {
 	json_object *events;
-	int64_t last_id;
+	size_t bytes;         /* JSON of the events so far */
+	int64_t last_id;      /* of the last event on the page */
 	int n;
+	bool cut;             /* stopped at API_LIST_BUDGET */
 };
 
 static int audit_one(const struct db_audit *ev, void *arg)
 {
 	struct audit_page *p = arg;
 	json_object *o = json_object_new_object();
+	int rc;
 
 	json_set(o, "id", json_object_new_int64(ev->id));
 	json_set(o, "at", json_object_new_int64(ev->at));
@@ -25,9 +28,13 @@ static int audit_one(const struct db_audit *ev, void *arg)
 	json_set(o, "action", json_str(ev->action ? ev->action : ""));
 	json_set(o, "outcome", json_str(ev->outcome ? ev->outcome : ""));
 	json_set(o, "detail", json_str(ev->detail ? ev->detail : ""));
-	p->last_id = ev->id;
-	p->n++;
-	return json_object_array_add(p->events, o);
+	rc = json_array_add_within(p->events, o, &p->bytes, API_LIST_BUDGET);
+	if (rc == 0) {
+		p->last_id = ev->id;
+		p->n++;
+	}
+	p->cut = rc > 0;
+	return rc;
 }
 
 void api_audit_list(struct req *r)
@@ -52,6 +59,6 @@ void api_audit_list(struct req *r)
 	}
 	body = json_object_new_object();
 	json_set(body, "events", page.events);
-	json_set(body, "next_before", json_i64_or_null(page.last_id, page.n == limit));
+	json_set(body, "next_before", json_i64_or_null(page.last_id, page.cut || page.n == limit));
 	reply_json(r, 200, body);
 }

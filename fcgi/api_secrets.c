@@ -70,43 +70,41 @@ static bool value_ok(const char *v, size_t len)
 	return true;
 }
 
+/* json-c frees without wiping: wipe the value in the parsed body, on
+ * every path (a refused request may carry a real secret too). */
+static void wipe_value(json_object *json)
+{
+	json_object *v;
+
+	if (json && json_object_object_get_ex(json, "value", &v) && json_object_is_type(v, json_type_string))
+		OPENSSL_cleanse((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
 void api_secrets_put(struct req *r)
 {
-	const char *kind = route_param(&r->params, "kind"), *value;
+	const char *kind = route_param(&r->params, "kind");
 	json_object *v, *body;
 	struct db_secret meta;
-	size_t len;
-	int rc;
 
 	if (!kind || !secret_kind_ok(kind)) {
 		reply_error(r, 404, "not_found", "no such secret kind");
-		return;
-	}
-	if (!settable(kind)) {
+	} else if (!settable(kind)) {
 		reply_error(r, 403, "not_settable", "this secret is set by its sign-in flow, not by hand");
-		return;
-	}
-	if (!json_object_object_get_ex(r->json, "value", &v) || !json_object_is_type(v, json_type_string)) {
+	} else if (!json_object_object_get_ex(r->json, "value", &v) ||
+		   !json_object_is_type(v, json_type_string)) {
 		reply_error(r, 400, "invalid_field", "'value' must be a string");
-		return;
-	}
-	value = json_object_get_string(v);
-	len = (size_t)json_object_get_string_len(v);
-	if (!value_ok(value, len)) {
+	} else if (!value_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
 		reply_error(r, 400, "invalid_field",
 			    "'value' must be 1 to %d printable characters without spaces", SECRET_VALUE_MAX);
+	} else if (secret_put_meta(r->secrets, r->user.id, kind, json_object_get_string(v),
+				   (size_t)json_object_get_string_len(v), 0, r->session.id, &meta) != SECRET_OK) {
+		reply_error(r, 500, "internal", "storing the secret failed");
 	} else {
-		rc = secret_put(r->secrets, r->user.id, kind, value, len, 0, r->session.id);
-		if (rc != SECRET_OK || secret_meta(r->secrets, r->user.id, kind, &meta) != SECRET_OK) {
-			reply_error(r, 500, "internal", "storing the secret failed");
-		} else {
-			body = json_object_new_object();
-			json_set(body, "secret", secret_json(&meta));
-			reply_json(r, 200, body);
-		}
+		body = json_object_new_object();
+		json_set(body, "secret", secret_json(&meta));
+		reply_json(r, 200, body);
 	}
-	/* json-c frees without wiping: wipe the value in the parsed body. */
-	OPENSSL_cleanse((char *)value, len);
+	wipe_value(r->json);
 }
 
 void api_secrets_delete(struct req *r)

@@ -7,13 +7,34 @@
 #include "services/jobkinds.h"
 #include "base/util.h"
 
+/* Refuses a key of args that names no argument of the kind: args are
+ * stored, so nothing unknown is kept verbatim. */
+static int only_known(json_object *args, const char *const *known, size_t n, char *err, size_t errlen)
+{
+	json_object_object_foreach(args, key, val) {
+		size_t i;
+
+		(void)val;
+		for (i = 0; i < n && strcmp(known[i], key); i++)
+			;
+		if (i == n) {
+			snprintf(err, errlen, "args.%.64s is not an argument of this job kind", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int echo_validate(json_object *args, char *err, size_t errlen)
 {
+	static const char *const known[] = { "lines", "delay_ms", "exit_code", "stream" };
 	json_object *lines;
 	const char *stream;
 	int64_t n;
 	int rc;
 
+	if (only_known(args, known, ARRAY_SIZE(known), err, errlen))
+		return -1;
 	if (!json_object_object_get_ex(args, "lines", &lines) ||
 	    !json_object_is_type(lines, json_type_array)) {
 		snprintf(err, errlen, "args.lines must be an array of strings");

@@ -98,9 +98,18 @@ static int open_row(struct secret_store *st, const struct db_secret *row, struct
 int secret_put(struct secret_store *st, int64_t user_id, const char *kind,
 	       const void *value, size_t len, int64_t expires_at, int64_t session_id)
 {
+	return secret_put_meta(st, user_id, kind, value, len, expires_at, session_id, NULL);
+}
+
+int secret_put_meta(struct secret_store *st, int64_t user_id, const char *kind,
+		    const void *value, size_t len, int64_t expires_at, int64_t session_id,
+		    struct db_secret *meta)
+{
 	int64_t id;
 	int rc;
 
+	if (meta)
+		memset(meta, 0, sizeof(*meta));
 	if (!secret_kind_ok(kind) || len > AEAD_MAX_PLAINTEXT)
 		return SECRET_ERROR;
 	keyring_refresh(st->kr);   /* seal under the newest active key */
@@ -110,6 +119,10 @@ int secret_put(struct secret_store *st, int64_t user_id, const char *kind,
 		return SECRET_ERROR;
 	rc = db_secret_reserve(st->db, user_id, kind, now_s(), &id) ? SECRET_ERROR :
 	     seal_into(st, id, user_id, kind, value, len, expires_at);
+	/* Read back inside the transaction: a concurrent delete cannot come
+	 * between the store and what the caller is told was stored. */
+	if (rc == SECRET_OK && meta && db_secret_get(st->db, user_id, kind, false, meta) != DB_OK)
+		rc = SECRET_ERROR;
 	if (rc == SECRET_OK) {
 		audit_event(st->db, user_id, session_id, "secret.stored", "ok", "kind=%s key=%s",
 			    kind, keyring_active(st->kr)->id);

@@ -41,6 +41,12 @@ bool secret_kind_ok(const char *kind);
 int secret_put(struct secret_store *st, int64_t user_id, const char *kind,
 	       const void *value, size_t len, int64_t expires_at, int64_t session_id);
 
+/* secret_put(), also filling meta (when not NULL) with the stored row's
+ * metadata, read in the same transaction as the store. */
+int secret_put_meta(struct secret_store *st, int64_t user_id, const char *kind,
+		    const void *value, size_t len, int64_t expires_at, int64_t session_id,
+		    struct db_secret *meta);
+
 /* Decrypts the secret into out. Marks it used. */
 int secret_get(struct secret_store *st, int64_t user_id, const char *kind,
 	       int64_t session_id, struct secret_value *out);

@@ -141,6 +141,9 @@ with Stack() as s:
     t.ok(r.status == 400 and r.error_code() == "invalid_field", "more than 1000 lines -> 400 invalid_field", r)
     r = create(c, ["z" * 4097])
     t.ok(r.status == 400 and r.error_code() == "invalid_field", "a line over 4096 bytes -> 400 invalid_field", r)
+    r = create(c, ["x"], note="kept forever?")
+    t.ok(r.status == 400 and r.error_code() == "invalid_field" and "note" in r.json["error"]["message"],
+         "an argument the kind does not know -> 400 invalid_field, not stored", r)
 
     # ---- cancel ----
     r = create(c, ["tick %d" % i for i in range(30)], delay_ms=500)
@@ -190,6 +193,28 @@ with Stack() as s:
     t.eq([j["id"] for j in r.json["jobs"]], ids[:2], "limit=2 gives the two newest")
     r = c.get("/api/jobs?before=%d&limit=3" % ids[1])
     t.eq([j["id"] for j in r.json["jobs"]], ids[2:5], "before=ID continues below ID")
+    r = c.get("/api/jobs?limit=2")
+    t.eq(r.json["next_before"], ids[1], "a full page says where the next starts (next_before)")
+
+    # ---- list answers are bounded in bytes as well as rows ----
+    fat = []
+    for i in range(3):
+        r = create(c, [("%d" % i) * 4000] * 150, delay_ms=0)   # ~600 KB of args each
+        fat.append(r.json["job"]["id"])
+    pages, got, sizes, before = 0, [], [], 0
+    while pages < 50:
+        r = c.get("/api/jobs?limit=200" + ("&before=%d" % before if before else ""))
+        if r.status != 200:
+            break
+        pages += 1
+        sizes.append(len(r.body))
+        got += [j["id"] for j in r.json["jobs"]]
+        if r.json["next_before"] is None:
+            break
+        before = r.json["next_before"]
+    t.ok(max(sizes) < 1024 * 1024 + 4096, "no answer of GET /api/jobs?limit=200 passes about 1 MiB", sizes)
+    t.ok(set(fat) <= set(got) and got == sorted(got, reverse=True) and len(set(got)) == len(got),
+         "following next_before still gives every job once, newest first (%d pages)" % pages, got[:6])
 
     # ---- a body that is not UTF-8 is not JSON (docs/API.md: invalid_json) ----
     # JSON text is UTF-8 (RFC 8259): the server refuses it whole rather than

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Secrets and audit over HTTP: metadata only, settable kinds, validation,
-delete, audit pagination."""
+delete, audit pagination, concurrent PUT and DELETE of one kind."""
 import os, sys
+from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack
 
@@ -62,4 +63,30 @@ with Stack() as s:
          "audit pages walk newest to oldest without repeats (%d events, %d pages)" % (len(seen), pages))
     r = c.get("/api/audit?limit=0")
     t.ok(r.status == 400 and r.error_code() == "invalid_parameter", "limit=0 refused", r)
+
+    # PUT stores and reads back in one transaction: a DELETE racing it
+    # makes it neither fail nor answer for a row that is gone.
+    def hammer(i):
+        if i % 2:
+            return "DELETE", c.delete("/api/secrets/anthropic_api_key")
+        return "PUT", c.request("PUT", "/api/secrets/anthropic_api_key", {"value": "sk-ant-race%d" % i})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(hammer, range(400)))
+    bad = [(m, r) for m, r in results if not (r.status == 200 or (m == "DELETE" and r.status == 404))]
+    t.ok(not bad, "200 PUTs and 200 DELETEs of one kind at once: only 200 and 404, never 5xx", bad[:5])
+    puts = [r for m, r in results if m == "PUT" and r.status == 200]
+    t.ok(puts and all(r.json["secret"]["kind"] == "anthropic_api_key" for r in puts),
+         "every PUT answered the metadata it stored", puts[:2])
+
+    # A body near the limit stays in nginx's memory; one over it is refused
+    # before it is read: neither is spooled to nginx's client_body temp dir.
+    errlog = os.path.join(s.data, "log", "nginx-error.log")
+    big = '{"value":"%s"}' % ("k" * (1024 * 1024 - 64))
+    r = c.request("PUT", "/api/secrets/github_pat", big)
+    t.ok(r.status == 400 and r.error_code() == "invalid_field", "a near-1-MiB secret body reaches the API", r)
+    r = c.request("PUT", "/api/secrets/github_pat", '{"value":"%s"}' % ("k" * (1024 * 1024 + 64)))
+    t.ok(r.status == 413 and r.error_code() == "body_too_large", "a body over 1 MiB: nginx's 413", r)
+    with open(errlog, errors="replace") as f:
+        spooled = [l for l in f if "buffered to a temporary file" in l]
+    t.ok(not spooled, "no secret body was buffered to a temp file by nginx", spooled)
 t.done()

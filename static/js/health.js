@@ -23,6 +23,12 @@ export function assess(health, error) {
 		problems.push(error ? error.message : "no answer yet");
 		return { state: error ? "down" : "unknown", problems };
 	}
+	// Before sign-in the answer is only {"status":"ok"|"down"}.
+	if (health.db === undefined) {
+		if (health.status !== "ok")
+			problems.push("service: " + health.status);
+		return { state: health.status === "ok" ? "ok" : "down", problems };
+	}
 	if (health.db !== "ok")
 		problems.push("database: " + health.db);
 	const beat = health.worker && health.worker.last_heartbeat_s;
@@ -54,7 +60,7 @@ export function startHealth() {
 		onResult: (h) => publish(h, null),
 		onError: (err) => {
 			// A 503 still carries the report (database down).
-			const body = err.body && typeof err.body.db === "string" ? err.body : null;
+			const body = err.body && typeof err.body.status === "string" ? err.body : null;
 			publish(body, err);
 			return true;
 		},

@@ -232,11 +232,13 @@ class Stack:
 
     def start(self):
         self.up_output = self.dev(*self.UP).stdout
-        # wait for the worker's first heartbeat, so health is meaningful
+        # wait for the API and the worker's first heartbeat, so health is
+        # meaningful (without a signed-in user /api/health says only "ok")
         deadline = time.time() + 20
         while time.time() < deadline:
             r = self.client().get("/api/health")
-            if r.status == 200 and r.json and r.json["worker"]["last_heartbeat_s"] is not None:
+            if r.status == 200 and r.json and r.json.get("status") == "ok" \
+                    and self.sql("SELECT count(*) FROM workers")[0][0] != "0":
                 return self
             time.sleep(0.1)
         raise RuntimeError("stack did not become healthy:\n" + self.logs())

@@ -68,5 +68,22 @@ int main(void)
 	s = json_string_from_bytes("a\0b", 3);
 	is_str(json_object_get_string(s), "a\xef\xbf\xbd" "b", "NUL replaced");
 	json_object_put(s);
+	{
+		json_object *arr = json_object_new_array();
+		size_t used = 0;
+
+		ok(json_array_add_within(arr, json_object_new_string("0123456789"), &used, 20) == 0 &&
+		   used == 13, "budget: the first item goes in (12 bytes and a comma)");
+		ok(json_array_add_within(arr, json_object_new_string("0123456789"), &used, 20) == 1 &&
+		   json_object_array_length(arr) == 1 && used == 13, "budget: the next would pass 20 bytes: refused");
+		ok(json_array_add_within(arr, json_object_new_string("ab"), &used, 20) == 0 &&
+		   json_object_array_length(arr) == 2, "budget: a small one still fits");
+		json_object_put(arr);
+		arr = json_object_new_array();
+		used = 0;
+		ok(json_array_add_within(arr, json_object_new_string("far too long for it"), &used, 4) == 0 &&
+		   json_object_array_length(arr) == 1, "budget: a page is never empty");
+		json_object_put(arr);
+	}
 	return done_testing();
 }

@@ -150,6 +150,27 @@ static void keyring_tests(void)
 	chmod(keypath, 0640);
 	ok(keyring_load(&kr, keypath, err, sizeof(err)) != 0, "mode 0640 refused");
 	chmod(keypath, 0600);
+
+	/* A FIFO at the path: refused at once, not a hang (the alarm fails
+	 * the test if the open blocks). */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	ok(mkfifo(path, 0600) == 0, "a FIFO where the keyring should be");
+	alarm(10);
+	ok(keyring_load(&kr, path, err, sizeof(err)) != 0 && strstr(err, "not a regular file"),
+	   "FIFO refused without waiting for a writer: %s", err);
+	alarm(0);
+
+	/* chmod 644 on a keyring in use: the next refresh drops every key;
+	 * chmod 600 brings them back. */
+	ok(keyring_load(&kr, keypath, err, sizeof(err)) == 0 && keyring_find(&kr, "k1"), "loaded");
+	ok(keyring_refresh(&kr) == 0 && kr.n == 1, "refresh of an unchanged safe file keeps the keys");
+	chmod(keypath, 0644);
+	ok(keyring_refresh(&kr) != 0 && kr.n == 0 && !keyring_active(&kr),
+	   "after chmod 644 a refresh drops every key");
+	ok(keyring_find_fresh(&kr, "k1") == NULL, "... and no key is found");
+	chmod(keypath, 0600);
+	ok(keyring_find_fresh(&kr, "k1") != NULL && keyring_active(&kr),
+	   "after chmod 600 the keys are read again");
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	ok(keyring_load(&kr, path, err, sizeof(err)) != 0 && strstr(err, "init-keys"),
 	   "missing file: error says how to create one");

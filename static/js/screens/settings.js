@@ -345,6 +345,12 @@ function healthCard(signal) {
 				status(false, "Unavailable \u2014 " + (error ? error.message : "no answer"), "health-api"));
 			return;
 		}
+		if (health.db === undefined) {
+			// An answer from before sign-in: up or down, no details yet.
+			replaceChildren(body, status(state === "ok",
+				state === "ok" ? "Up (details at the next check)" : "Down", "health-api"));
+			return;
+		}
 		const wasOpen = !!body.querySelector("details.raw")?.open;
 		const beat = health.worker ? health.worker.last_heartbeat_s : null;
 		const beatText = beat === null || beat === undefined ? "no heartbeat yet"
