@@ -82,7 +82,10 @@ def lease_owner_pid(s, jid):
 shared = tempfile.mkdtemp(prefix="anyon-t1700-")
 db = new_db(shared)
 key_file = os.path.join(shared, "keyring")
-env = {"ANYON_JOB_LEASE_S": str(LEASE_S), "ANYON_JOB_MAX_ATTEMPTS": "3", "ANYON_WORKER_GRACE_MS": "500"}
+# One user queues all 200 at once: the per-user quota (t1350) is not what
+# this test is about.
+env = {"ANYON_JOB_LEASE_S": str(LEASE_S), "ANYON_JOB_MAX_ATTEMPTS": "3", "ANYON_WORKER_GRACE_MS": "500",
+       "ANYON_USER_MAX_QUEUED": "1000"}
 t.diag("backend %s, database %s" % (BACKEND, db))
 
 try:
