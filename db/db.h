@@ -399,9 +399,12 @@ void db_project_release(struct db_project *p);
 /* Inserts p (p->id set). DB_CONFLICT when the user has that repository already. */
 int db_project_create(struct db *db, struct db_project *p);
 int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project *out);
-/* The project passed to fn is released after fn returns. */
+/* The project passed to fn is released after fn returns; fn returns 0 to
+ * go on, > 0 to stop (DB_OK), < 0 for an error. Newest first, at most
+ * limit, ids below before when before > 0. */
 typedef int (*db_project_fn)(const struct db_project *p, void *arg);
-int db_project_list(struct db *db, int64_t user_id, db_project_fn fn, void *arg);
+int db_project_list(struct db *db, int64_t user_id, int64_t before, int limit,
+		    db_project_fn fn, void *arg);
 
 /* ---- moving an install ---- */
 typedef void (*db_copy_progress_fn)(const char *table, int64_t rows, void *arg);

@@ -16,7 +16,8 @@ static struct query q_create = QUERY("project.create",
 static struct query q_get = QUERY("project.get",
 	"SELECT " PROJECT_COLS " FROM projects WHERE id = ?1 AND user_id = ?2");
 static struct query q_list = QUERY("project.list",
-	"SELECT " PROJECT_COLS " FROM projects WHERE user_id = ?1 ORDER BY id DESC");
+	"SELECT " PROJECT_COLS " FROM projects WHERE user_id = ?1 AND (?2 <= 0 OR id < ?2) "
+	"ORDER BY id DESC LIMIT ?3");
 
 void db_project_release(struct db_project *p)
 {
@@ -76,22 +77,27 @@ int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project
 	return rc;
 }
 
-int db_project_list(struct db *db, int64_t user_id, db_project_fn fn, void *arg)
+int db_project_list(struct db *db, int64_t user_id, int64_t before, int limit,
+		    db_project_fn fn, void *arg)
 {
 	struct stmt *s = q_start(db, &q_list);
 	struct db_project p;
 	int rc;
 
 	q_int(s, 1, user_id);
+	q_int(s, 2, before);
+	q_int(s, 3, limit);
 	while ((rc = q_step(s)) == BE_ROW) {
 		if (project_cols(s, &p)) {
 			rc = DB_ERROR;
 			break;
 		}
-		rc = fn(&p, arg) ? DB_ERROR : DB_OK;
+		rc = fn(&p, arg);
 		db_project_release(&p);
-		if (rc)
+		if (rc) {
+			rc = rc > 0 ? BE_DONE : DB_ERROR;
 			break;
+		}
 	}
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;

@@ -65,7 +65,15 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
             r = a.post("/api/projects/from-github", {"full_name": bad})
             t.ok(r.status == 400 and r.error_code() == "invalid_field", "bad full_name refused: %r" % (bad,), r)
         r = a.get("/api/projects")
-        t.ok(r.status == 200 and len(r.json["projects"]) == 2, "alice has 2 projects", r)
+        t.ok(r.status == 200 and len(r.json["projects"]) == 2 and r.json["next_before"] is None,
+             "alice has 2 projects, on one page", r)
+        r = a.get("/api/projects?limit=1")
+        first = r.json["projects"] if r.status == 200 else []
+        t.ok(len(first) == 1 and r.json["next_before"] == first[0]["id"], "limit=1: one project and a cursor", r)
+        r = a.get("/api/projects?limit=1&before=%d" % first[0]["id"])
+        t.ok(r.status == 200 and len(r.json["projects"]) == 1 and r.json["projects"][0]["id"] < first[0]["id"],
+             "before= gives the next, older one", r)
+        t.eq(a.get("/api/projects?limit=0").status, 400, "limit=0 is refused")
 
         # isolation: 404, not 403
         r = b.get("/api/projects/%d" % pid)

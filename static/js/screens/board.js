@@ -67,9 +67,15 @@ export function render(main, { session, signal }) {
 	}
 
 	async function refresh() {
-		let r;
+		let all = [];
 		try {
-			r = await api.get("/api/projects", { toast: false, signal });
+			// Pages of at most 200 (and 1 MiB); follow next_before, bounded.
+			let path = "/api/projects?limit=200";
+			for (let page = 0; path && page < 50; page++) {
+				const r = await api.get(path, { toast: false, signal });
+				all = all.concat(r.projects || []);
+				path = r.next_before ? "/api/projects?limit=200&before=" + r.next_before : null;
+			}
 		} catch (err) {
 			if (err.name === "AbortError")
 				return;
@@ -77,7 +83,7 @@ export function render(main, { session, signal }) {
 			toastError("Could not load projects: " + err.message, { code: err.code });
 			return;
 		}
-		projects = r.projects || [];
+		projects = all;
 		list.setAttribute("aria-busy", "false");
 		replaceChildren(list, projects.map(projectCard));
 		empty.hidden = projects.length > 0;
