@@ -19,7 +19,7 @@ the stand-in was failing (500 `internal` is a bug); no FastCGI child died
 the logs; and, from Stack, no sanitizer report.
 
 Deterministic: seed ANYON_FUZZ_SEED (default below), ANYON_FUZZ_N requests
-in all (default 3000, 800 on the ASan build). A failure prints the request
+in all (default 3000, 2000 on the ASan build). A failure prints the request
 (method, path, headers, body prefix) to reproduce it."""
 import http.client, json, os, posixpath, random, re, sys, time, urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -29,7 +29,7 @@ from ghsignin import CLIENT_ID, stack_env, sign_in
 
 SEED = int(os.environ.get("ANYON_FUZZ_SEED") or 8000)
 ASAN = os.path.basename(os.path.normpath(BUILDDIR)) == "build-asan"
-N = int(os.environ.get("ANYON_FUZZ_N") or (800 if ASAN else 3000))
+N = int(os.environ.get("ANYON_FUZZ_N") or (2000 if ASAN else 3000))
 
 t = TAP()
 t.diag("seed %d (ANYON_FUZZ_SEED), %d requests (ANYON_FUZZ_N)%s" % (SEED, N, ", ASan build" if ASAN else ""))
