@@ -436,6 +436,8 @@ class Fuzz:
         t.diag("%s: %d requests in %.1f s over %d (method, route) pairs; statuses %s; %d odd GitHub answers; %d sign-ins"
                % (self.label, self.count, took, len(self.routes_hit), sorted(self.statuses.items()), self.gh_odd,
                   self.signins))
+        missed = [r for r in ROUTES if r not in self.routes_hit]
+        t.ok(not missed, "%s: every route of the table was fuzzed with its own method" % self.label, missed)
         t.ok(not self.bad_shape, "%s: every answer is JSON, every error {\"error\":{\"code\",\"message\"}}" % self.label,
              "%d bad answers; the first:\n%s" % (len(self.bad_shape), "\n--\n".join(self.bad_shape[:5])))
         t.ok(not self.bad_5xx, "%s: no 5xx but the documented GitHub ones while the stand-in failed, no dropped request"
