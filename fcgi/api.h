@@ -9,6 +9,23 @@
  * early there and says where the next one starts (docs/API.md). */
 #define API_LIST_BUDGET (1024 * 1024)
 
+/* One page of a list answer being built: items up to API_LIST_BUDGET bytes
+ * of JSON, the id of the last one for the next page's cursor. */
+struct api_page {
+	json_object *items;   /* owned until api_page_reply() hands it on */
+	size_t bytes;         /* JSON of the items so far */
+	int64_t last_id;      /* of the last item on the page */
+	int n;
+	bool cut;             /* stopped at API_LIST_BUDGET */
+};
+
+/* Adds item (ownership passes) of row id; a list callback returns what
+ * this returns: 0 go on, > 0 the page is full (stop), < 0 error. */
+int api_page_add(struct api_page *p, json_object *item, int64_t id);
+/* Replies 200 {name: items, "next_before": cursor or null}; limit is the
+ * row limit asked of the query (a full page may have more after it). */
+void api_page_reply(struct req *r, struct api_page *p, const char *name, int64_t limit);
+
 /* One file per resource, as docs/API.md's sections. Each line says the
  * services it calls, the data layer's file with its SQL, and its tests. */
 

@@ -101,46 +101,26 @@ void api_jobs_create(struct req *r)
 	db_job_release(&job);
 }
 
-struct job_page {
-	json_object *jobs;
-	size_t bytes;         /* JSON of the jobs so far */
-	int64_t last_id;      /* of the last job on the page */
-	int n;
-	bool cut;             /* stopped at API_LIST_BUDGET */
-};
-
 static int list_one(const struct db_job *job, void *arg)
 {
-	struct job_page *p = arg;
-	int rc = json_array_add_within(p->jobs, job_json(job), &p->bytes, API_LIST_BUDGET);
-
-	if (rc == 0) {
-		p->last_id = job->id;
-		p->n++;
-	}
-	p->cut = rc > 0;
-	return rc;
+	return api_page_add(arg, job_json(job), job->id);
 }
 
 void api_jobs_list(struct req *r)
 {
-	struct job_page page = { 0 };
-	json_object *body;
+	struct api_page page = { 0 };
 	int64_t before, limit;
 
 	if (http_query_i64(r, "before", 0, INT64_MAX, 0, &before) ||
 	    http_query_i64(r, "limit", 1, 200, 50, &limit))
 		return;
-	page.jobs = json_object_new_array();
+	page.items = json_object_new_array();
 	if (db_job_list(r->db, r->user.id, before, (int)limit, list_one, &page)) {
-		json_object_put(page.jobs);
+		json_object_put(page.items);
 		reply_error(r, 500, "internal", "listing jobs failed");
 		return;
 	}
-	body = json_object_new_object();
-	json_set(body, "jobs", page.jobs);
-	json_set(body, "next_before", json_i64_or_null(page.last_id, page.cut || page.n == limit));
-	reply_json(r, 200, body);
+	api_page_reply(r, &page, "jobs", limit);
 }
 
 void api_jobs_get(struct req *r)

@@ -88,46 +88,26 @@ void api_projects_from_github(struct req *r)
 	reply_json(r, 201, body);
 }
 
-struct project_page {
-	json_object *projects;
-	size_t bytes;         /* JSON of the projects so far */
-	int64_t last_id;      /* of the last project on the page */
-	int n;
-	bool cut;             /* stopped at API_LIST_BUDGET */
-};
-
 static int project_one(const struct db_project *p, void *arg)
 {
-	struct project_page *pg = arg;
-	int rc = json_array_add_within(pg->projects, project_json(p), &pg->bytes, API_LIST_BUDGET);
-
-	if (rc == 0) {
-		pg->last_id = p->id;
-		pg->n++;
-	}
-	pg->cut = rc > 0;
-	return rc;
+	return api_page_add(arg, project_json(p), p->id);
 }
 
 void api_projects_list(struct req *r)
 {
-	struct project_page page = { 0 };
+	struct api_page page = { 0 };
 	int64_t before, limit;
-	json_object *body;
 
 	if (http_query_i64(r, "before", 0, INT64_MAX, 0, &before) ||
 	    http_query_i64(r, "limit", 1, 200, 100, &limit))
 		return;
-	page.projects = json_object_new_array();
+	page.items = json_object_new_array();
 	if (db_project_list(r->db, r->user.id, before, (int)limit, project_one, &page)) {
-		json_object_put(page.projects);
+		json_object_put(page.items);
 		reply_error(r, 500, "internal", "listing projects failed");
 		return;
 	}
-	body = json_object_new_object();
-	json_set(body, "projects", page.projects);
-	json_set(body, "next_before", json_i64_or_null(page.last_id, page.cut || page.n == limit));
-	reply_json(r, 200, body);
+	api_page_reply(r, &page, "projects", limit);
 }
 
 void api_projects_get(struct req *r)

@@ -11,6 +11,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "fcgi/api.h"
 #include "fcgi/http.h"
 
 static const struct {
@@ -273,4 +274,26 @@ void reply_error(struct req *r, int status, const char *code, const char *fmt, .
 	json_set(err, "message", json_string_from_bytes(msg, strlen(msg)));
 	json_set(body, "error", err);
 	reply_json(r, status, body);
+}
+
+int api_page_add(struct api_page *p, json_object *item, int64_t id)
+{
+	int rc = json_array_add_within(p->items, item, &p->bytes, API_LIST_BUDGET);
+
+	if (rc == 0) {
+		p->last_id = id;
+		p->n++;
+	}
+	p->cut = rc > 0;
+	return rc;
+}
+
+void api_page_reply(struct req *r, struct api_page *p, const char *name, int64_t limit)
+{
+	json_object *body = json_object_new_object();
+
+	json_set(body, name, p->items);
+	p->items = NULL;
+	json_set(body, "next_before", json_i64_or_null(p->last_id, p->cut || p->n == limit));
+	reply_json(r, 200, body);
 }
