@@ -25,6 +25,8 @@ struct be_stmt;   /* one prepared statement of a connection */
 
 struct db_backend {
 	const char *name;                 /* "sqlite" or "postgresql" */
+	bool pg_spelling;                 /* runs a query's PostgreSQL spelling (QUERY2) */
+	const char *begin;                /* the statement that opens a write transaction */
 	/* Connects to target (a path, or a URI). NULL with err filled on failure. */
 	struct be_conn *(*open)(const char *target, char *err, size_t errlen);
 	void (*close)(struct be_conn *c);

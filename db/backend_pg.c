@@ -461,6 +461,8 @@ static const char *pg_errmsg(struct be_conn *c)
 
 const struct db_backend db_backend_pg = {
 	.name = "postgresql",
+	.pg_spelling = true,
+	.begin = "BEGIN",
 	.open = pg_open,
 	.close = pg_close,
 	.exec = pg_exec,

@@ -167,6 +167,9 @@ static const char *sq_errmsg(struct be_conn *c)
 
 const struct db_backend db_backend_sqlite = {
 	.name = "sqlite",
+	.pg_spelling = false,
+	/* Takes the write lock at once: a read-then-write cannot race. */
+	.begin = "BEGIN IMMEDIATE",
 	.open = sq_open,
 	.close = sq_close,
 	.exec = sq_exec,

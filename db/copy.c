@@ -160,7 +160,7 @@ static int advance_sequences(struct db *dst)
 {
 	char sql[256];
 
-	if (strcmp(db_dialect(dst), "postgresql"))
+	if (!db_is_pg(dst))
 		return DB_OK;
 	for (size_t t = 0; t < NTABLES; t++) {
 		if (!tables[t].identity)

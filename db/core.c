@@ -101,7 +101,7 @@ int db_begin_write(struct db *db)
 	char sql[48];
 
 	if (db->depth == 0) {
-		if (db_exec(db, strcmp(db->be->name, "sqlite") == 0 ? "BEGIN IMMEDIATE" : "BEGIN"))
+		if (db_exec(db, db->be->begin))
 			return DB_ERROR;
 	} else {
 		snprintf(sql, sizeof(sql), "SAVEPOINT anyon_%d", db->depth);
@@ -180,7 +180,7 @@ struct stmt *q_start(struct db *db, struct query *q)
 		s->db = db;
 		s->q = q;
 		snprintf(name, sizeof(name), "anyon_q%d", q->slot);
-		s->h = db->be->prepare(db->conn, strcmp(db->be->name, "sqlite") && q->pg ? q->pg : q->sql,
+		s->h = db->be->prepare(db->conn, db->be->pg_spelling && q->pg ? q->pg : q->sql,
 				       name);
 		if (!s->h)
 			log_error("database: preparing %s failed", q->name);

@@ -288,7 +288,7 @@ int db_job_append(struct db *db, int64_t id, const char *owner, const char *stre
 	int64_t seq = 0;
 	int rc;
 
-	if (strcmp(db_dialect(db), "postgresql") == 0) {
+	if (db_is_pg(db)) {
 		s = q_start(db, &q_append_pg);
 		q_int(s, 1, id);
 		q_text(s, 2, owner);

@@ -20,12 +20,12 @@ static struct query q_record = QUERY("migrate.record",
 
 static const struct migration *dialect_list(struct db *db, size_t *n)
 {
-	if (strcmp(db_dialect(db), "sqlite") == 0) {
-		*n = migrations_sqlite_count;
-		return migrations_sqlite;
+	if (db_is_pg(db)) {
+		*n = migrations_postgresql_count;
+		return migrations_postgresql;
 	}
-	*n = migrations_postgresql_count;
-	return migrations_postgresql;
+	*n = migrations_sqlite_count;
+	return migrations_sqlite;
 }
 
 static int applied_version(struct db *db, int *version)

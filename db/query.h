@@ -100,6 +100,13 @@ int q_strdup(struct stmt *s, int col, char **out);
 /* Reads the USER_COLS that start at col into out. */
 int db_user_cols(struct stmt *s, int col, struct db_user *out);
 
+/* Whether the connection is PostgreSQL's (for the few places where the
+ * data layer does a thing differently there, not just spells it). */
+static inline bool db_is_pg(const struct db *db)
+{
+	return db->be->pg_spelling;
+}
+
 /* Runs SQL without parameters (migrations, pragmas). */
 int db_exec(struct db *db, const char *sql);
 /* Logs a failure of what on db and returns DB_ERROR. */
