@@ -66,6 +66,13 @@ bool access_listed_allowed(struct db *db, const struct db_user *u)
 	return u->is_local || access_listed(db, "allow", g_config.allowed_github, u->github_id, u->login, false);
 }
 
+/* What u's admin flag should be: granted by anyonctl (grant), on the admin
+ * list, or the local user's own (which migration 001 makes an admin). */
+static bool admin_for(struct db *db, const struct db_user *u, bool grant)
+{
+	return grant || access_listed_admin(db, u) || (u->is_local && u->is_admin);
+}
+
 /* In cloud mode, may u sign in at all? */
 static bool allowed(struct db *db, const struct db_user *u)
 {
@@ -81,7 +88,7 @@ struct reconcile {
 static int reconcile_one(const struct db_user *u, void *arg)
 {
 	struct reconcile *rc = arg;
-	bool admin = u->admin_grant || access_listed_admin(rc->db, u) || (u->is_local && u->is_admin);
+	bool admin = admin_for(rc->db, u, u->admin_grant);
 	int64_t n = 0;
 
 	if (g_config.cloud && !u->is_local && !allowed(rc->db, u)) {
@@ -156,7 +163,7 @@ int access_set_disabled(struct db *db, const struct db_user *u, bool disabled, i
 
 int access_set_admin_grant(struct db *db, const struct db_user *u, bool grant, bool *is_admin)
 {
-	*is_admin = grant || access_listed_admin(db, u) || (u->is_local && u->is_admin);
+	*is_admin = admin_for(db, u, grant);
 	if (db_user_set_admin(db, u->id, *is_admin, &grant))
 		return DB_ERROR;
 	audit_event(db, u->id, 0, grant ? "user.admin_granted" : "user.admin_revoked", "ok",
