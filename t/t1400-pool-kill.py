@@ -117,7 +117,7 @@ with Stack(env={"ANYON_FCGI_CHILDREN": str(CHILDREN)}) as s:
 
         # ---- SIGTERM the parent under load ----
         kids = s.children(pool.pid)
-        load = Load(s, c.cookies["anyon_session"], paths, 150).start()
+        load = Load(s, c.cookies["anyon_session"], paths, 400).start()
         wait_until(lambda: load.done() >= 100, timeout=30, interval=0.01)
         # A connection that sends nothing: the child that accepts it waits in
         # libfcgi for the first bytes (up to 2 s), which is where the SIGTERM
@@ -126,7 +126,7 @@ with Stack(env={"ANYON_FCGI_CHILDREN": str(CHILDREN)}) as s:
         # grace ran out and killed the child.
         silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         silent.connect(sock)
-        time.sleep(0.3)
+        time.sleep(0.1)
         t0 = time.time()
         pool.send_signal(signal.SIGTERM)
         try:
@@ -152,7 +152,7 @@ with Stack(env={"ANYON_FCGI_CHILDREN": str(CHILDREN)}) as s:
              text[-600:])
         odd = [r for r in load.results
                if not (r[2] == 200 and r[4]) and not (r[2] in UNAVAILABLE and r[3] == "service_unavailable")]
-        t.ok(load.done() == THREADS * 150 and not odd,
+        t.ok(load.done() == THREADS * 400 and not odd,
              "during the stop every request got 200 or JSON service_unavailable, never a broken answer",
              odd[:5])
         r = c.get("/api/session")
