@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "base/config.h"
 #include "base/json.h"
@@ -60,10 +61,44 @@ static void refresh_failed(struct secret_store *st, int64_t user_id, int64_t ses
 	audit_event(st->db, user_id, session_id, "github.token_refreshed", "error", "%s", why);
 }
 
+/* Another process (a second browser tab, the worker) may have refreshed the
+ * same expiring token a moment before us: GitHub then refuses our refresh
+ * token, which it has already spent, and the new pair is stored, or about
+ * to be, by the other process. Waits up to SPENT_REFRESH_WAIT_MS (within the
+ * deadline) for a token sealed after `seen` was read (a new seal has a new
+ * nonce) and reads it into tok. Returns GH_OK, or GH_TOKEN_INVALID when none
+ * came (the refresh token was refused for another reason). */
+#define SPENT_REFRESH_WAIT_MS 2000
+#define SPENT_REFRESH_POLL_US (50 * 1000)
+
+static enum gh_rc refreshed_elsewhere(struct secret_store *st, int64_t user_id, int64_t session_id,
+				      const struct db_secret *seen, int64_t deadline_ms,
+				      struct secret_value *tok)
+{
+	int64_t until = mono_ms() + SPENT_REFRESH_WAIT_MS;
+	struct db_secret now;
+	int rc;
+
+	if (deadline_ms > 0 && deadline_ms < until)
+		until = deadline_ms;
+	for (;;) {
+		rc = secret_meta(st, user_id, KIND_TOKEN, &now);
+		if (rc == SECRET_ERROR)
+			return GH_ERROR;
+		if (rc == SECRET_OK && !now.invalid && memcmp(now.nonce, seen->nonce, sizeof(now.nonce))) {
+			rc = secret_get(st, user_id, KIND_TOKEN, session_id, tok);
+			return rc == SECRET_OK ? GH_OK : rc == SECRET_UNREADABLE ? GH_UNREADABLE : GH_ERROR;
+		}
+		if (rc != SECRET_OK || now.invalid || mono_ms() + SPENT_REFRESH_POLL_US / 1000 > until)
+			return GH_TOKEN_INVALID;
+		usleep(SPENT_REFRESH_POLL_US);
+	}
+}
+
 /* Trades the refresh token for a new pair and reads the new token into
- * tok (empty on entry). */
+ * tok (empty on entry). seen: the token's metadata as read before. */
 static enum gh_rc refresh(struct secret_store *st, int64_t user_id, int64_t session_id,
-			  int64_t deadline_ms, struct secret_value *tok)
+			  const struct db_secret *seen, int64_t deadline_ms, struct secret_value *tok)
 {
 	struct secret_value rt;
 	struct gh_response g;
@@ -88,11 +123,21 @@ static enum gh_rc refresh(struct secret_store *st, int64_t user_id, int64_t sess
 	/* A refused refresh token does not come back: the user signs in again.
 	 * So does one whose new tokens could not be kept (GitHub has already
 	 * retired the old ones). */
-	rc = json_get_str(g.json, "error", &err) == 0 ? GH_TOKEN_INVALID :
-	     github_token_store(st, user_id, session_id, g.json);
+	if (json_get_str(g.json, "error", &err) == 0) {
+		gh_response_release(&g);
+		rc = refreshed_elsewhere(st, user_id, session_id, seen, deadline_ms, tok);
+		if (rc == GH_OK)
+			audit_event(st->db, user_id, session_id, "github.token_refreshed", "ok", "%s",
+				    "refreshed by another process at the same time");
+		if (rc != GH_TOKEN_INVALID)
+			return rc;
+		refresh_failed(st, user_id, session_id, "refresh refused");
+		return GH_TOKEN_INVALID;
+	}
+	rc = github_token_store(st, user_id, session_id, g.json);
 	gh_response_release(&g);
 	if (rc != GH_OK) {
-		refresh_failed(st, user_id, session_id, rc == GH_ERROR ? "new tokens not stored" : "refresh refused");
+		refresh_failed(st, user_id, session_id, rc == GH_ERROR ? "new tokens not stored" : "refresh answer without a token");
 		return rc == GH_ERROR ? GH_ERROR : GH_TOKEN_INVALID;
 	}
 	audit_event(st->db, user_id, session_id, "github.token_refreshed", "ok", "%s", "refreshed");
@@ -115,7 +160,7 @@ enum gh_rc github_token_get(struct secret_store *st, int64_t user_id, int64_t se
 	if (meta.invalid)
 		return GH_TOKEN_INVALID;
 	if (meta.expires_at > 0 && now_s() >= meta.expires_at - GITHUB_TOKEN_REFRESH_MARGIN_S)
-		return refresh(st, user_id, session_id, deadline_ms, out);
+		return refresh(st, user_id, session_id, &meta, deadline_ms, out);
 	rc = secret_get(st, user_id, KIND_TOKEN, session_id, out);
 	return rc == SECRET_OK ? GH_OK : rc == SECRET_UNREADABLE ? GH_UNREADABLE :
 	       rc == SECRET_NOTFOUND ? GH_NOT_CONNECTED : GH_ERROR;

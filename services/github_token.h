@@ -29,7 +29,10 @@
  * GH_NOT_CONNECTED, GH_TOKEN_INVALID (marked so, or the refresh was
  * refused: then it is marked now), GH_UNREADABLE, GH_UNAVAILABLE or
  * GH_DEADLINE (the refresh got no answer; nothing marked), GH_ERROR.
- * out holds nothing unless GH_OK. */
+ * out holds nothing unless GH_OK. Two processes refreshing at once: the
+ * one whose refresh token GitHub refuses as spent waits briefly for the
+ * other's new token and uses it, so call this outside any transaction
+ * (the other process must be able to commit). */
 enum gh_rc github_token_get(struct secret_store *st, int64_t user_id, int64_t session_id,
 			    int64_t deadline_ms, struct secret_value *out);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GitHub repositories and import, revoked and expiring tokens, isolation
 between users, local mode's feature gate, nginx's limit on sign-in calls."""
-import os, sys
+import os, sys, threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack
 from fakegithub import FakeGitHub
@@ -131,6 +131,33 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1, app_tokens=True, token_expires_
         t.ok(gh.hits("/login/oauth/access_token") >= 2 and
              s.sql("SELECT count(*) FROM audit WHERE action = 'github.token_refreshed' AND outcome = 'ok'")[0][0] != "0",
              "the refresh is audited")
+
+        # Two requests at once, both finding the token about to expire: both
+        # refresh, GitHub honours the first refresh token and refuses the
+        # second (already spent). The loser must use the winner's new token,
+        # not mark it invalid (which signed the user out of GitHub).
+        gh.set_delay("/login/oauth/access_token", 0.5, count=2)
+        tabs = [s.client() for _ in range(2)]
+        results = [None, None]
+        def fetch(i):
+            tabs[i].cookies = dict(a.cookies)
+            results[i] = tabs[i].get("/api/github/repositories")
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(2)]
+        before = gh.hits("/login/oauth/access_token")
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        t.ok(gh.hits("/login/oauth/access_token") - before == 2,
+             "both requests went to GitHub to refresh", gh.hits("/login/oauth/access_token") - before)
+        t.ok(all(r is not None and r.status == 200 for r in results),
+             "both answer 200: the refused refresh used the token the other one stored",
+             [(r.status, r.json) if r else None for r in results])
+        r = a.session()
+        t.ok(r.json["github"]["token_invalid"] is False and a.get("/api/github/repositories").status == 200,
+             "the token is not marked invalid, and keeps working", r.json)
+        t.ok(s.sql("SELECT count(*) FROM audit WHERE action = 'github.token_refreshed' AND outcome = 'error'")
+             == [["0"]], "no failed refresh is recorded")
 
 # local mode: GitHub may be connected, import is hidden
 with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
