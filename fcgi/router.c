@@ -47,7 +47,7 @@ static bool pattern_match(const char *pat, const char *path, struct route_params
 	return *pat == '\0' && *path == '\0';
 }
 
-enum route_result route_match(const struct route *table, size_t n, const char *method,
+enum route_result route_match(const struct route *table, size_t n, bool cloud, const char *method,
 			      const char *path, const struct route **found,
 			      struct route_params *params, char *allow, size_t allowlen)
 {
@@ -58,7 +58,7 @@ enum route_result route_match(const struct route *table, size_t n, const char *m
 	if (allowlen)
 		allow[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		if (!pattern_match(table[i].pattern, path, &scratch))
+		if ((table[i].mode == MODE_CLOUD && !cloud) || !pattern_match(table[i].pattern, path, &scratch))
 			continue;
 		if (strcmp(table[i].method, method) == 0) {
 			*found = &table[i];

@@ -47,11 +47,13 @@ enum route_result {
 	ROUTE_METHOD_NOT_ALLOWED,
 };
 
-/* Matches path against every pattern. On ROUTE_FOUND sets *found and
+/* Matches path against every pattern of a route offered in this mode (a
+ * MODE_CLOUD route does not exist outside cloud mode: 404, and it is not
+ * named in a 405's Allow either). On ROUTE_FOUND sets *found and
  * params. On ROUTE_METHOD_NOT_ALLOWED writes the methods the path accepts,
  * comma-separated, to allow. Captures match one non-empty segment of
  * [A-Za-z0-9._~-] at most ROUTE_PARAM_MAX-1 bytes long. */
-enum route_result route_match(const struct route *table, size_t n, const char *method,
+enum route_result route_match(const struct route *table, size_t n, bool cloud, const char *method,
 			      const char *path, const struct route **found,
 			      struct route_params *params, char *allow, size_t allowlen);
 

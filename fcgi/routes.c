@@ -1,6 +1,6 @@
 /* routes.c - the route table and the checks every request passes before
- * its handler: Host (421), route (404/405), mode (404 for a cloud-only
- * route in local mode), body size (413), Origin of a write (403), session,
+ * its handler: Host (421), route (404/405; a cloud-only route does not
+ * exist in local mode), body size (413), Origin of a write (403), session,
  * CSRF (403), signed-in user (401), JSON body (400). */
 #include "autoconfig.h"
 
@@ -56,7 +56,7 @@ static void dispatch(struct req *r)
 	/* Before anything else: a foreign Host (DNS rebinding) gets nothing. */
 	if (origin_check_host(r))
 		return;
-	rr = route_match(routes, ARRAY_SIZE(routes), r->method, r->path, &r->route,
+	rr = route_match(routes, ARRAY_SIZE(routes), g_config.cloud, r->method, r->path, &r->route,
 			 &r->params, r->allow, sizeof(r->allow));
 	if (rr == ROUTE_NOT_FOUND) {
 		reply_error(r, 404, "not_found", "no such endpoint");
@@ -67,10 +67,6 @@ static void dispatch(struct req *r)
 		return;
 	}
 	r->allow[0] = '\0';
-	if (r->route->mode == MODE_CLOUD && !g_config.cloud) {
-		reply_error(r, 404, "not_found", "no such endpoint");
-		return;
-	}
 	if (r->content_length > g_config.max_body) {
 		reply_error(r, 413, "body_too_large", "request body is larger than %lld bytes",
 			    (long long)g_config.max_body);

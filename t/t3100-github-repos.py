@@ -177,11 +177,18 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
              "still the local user, connected as alice", r.json)
         r = c.get("/api/github/repositories")
         t.ok(r.status == 404 and r.error_code() == "not_found", "local mode: repository listing is not offered (404)", r)
+        # Without the cloud-only import route, the path is only
+        # GET /api/projects/{id}'s: 405 with Allow: GET, as for any path
+        # that exists for other methods; nothing names the import.
         r = c.post("/api/projects/from-github", {"full_name": "alice/one"})
-        t.ok(r.status == 404 and r.error_code() == "not_found", "local mode: import answers 404", r)
+        t.ok(r.status == 405 and r.error_code() == "method_not_allowed" and r.header("Allow") == "GET",
+             "local mode: import does not exist (POST on GET /api/projects/{id}: 405, Allow: GET)", r)
         r = c.post("/api/projects/from-github", {"full_name": "alice/one"}, csrf=False)
-        t.ok(r.status == 404 and r.error_code() == "not_found",
-             "local mode: the route table hides import before any other check (404, not 403)", r)
+        t.ok(r.status == 405 and r.header("Allow") == "GET",
+             "local mode: the route table hides import before any other check (405, not 403)", r)
+        r = c.delete("/api/github/repositories")
+        t.ok(r.status == 404 and r.error_code() == "not_found" and not r.header("Allow"),
+             "local mode: another method on a cloud-only path is 404 too, with no Allow naming it", r)
         # nginx's own rate limit on /api/auth/ (10 a minute here, burst 20)
         codes = [c.get("/api/auth/github/status").status for _ in range(40)]
         r = c.get("/api/auth/github/status")

@@ -13,6 +13,9 @@ static const struct route table[] = {
 	{ "DELETE", "/api/jobs/{id}", h2, AUTH_USER, MODE_ANY, false },
 	{ "GET", "/api/jobs/{id}/output", h2, AUTH_USER, MODE_ANY, false },
 	{ "POST", "/api/x/{a}/y/{b}", h, AUTH_USER, MODE_ANY, true },
+	{ "GET", "/api/cloudy", h, AUTH_USER, MODE_CLOUD, false },
+	{ "POST", "/api/both", h, AUTH_USER, MODE_ANY, false },
+	{ "GET", "/api/both", h2, AUTH_USER, MODE_CLOUD, false },
 };
 #define N (sizeof(table) / sizeof(table[0]))
 
@@ -23,51 +26,65 @@ int main(void)
 	char allow[64];
 	char longseg[300];
 
-	is_int(route_match(table, N, "GET", "/api/health", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/health", &found, &p, allow, sizeof(allow)),
 	       ROUTE_FOUND, "static path matches");
 	ok(found == &table[0], "the right route");
 	is_int(p.n, 0, "no captures");
 
-	is_int(route_match(table, N, "GET", "/api/jobs/42", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/jobs/42", &found, &p, allow, sizeof(allow)),
 	       ROUTE_FOUND, "capture matches");
 	is_str(route_param(&p, "id"), "42", "capture value");
 	ok(route_param(&p, "nope") == NULL, "unknown capture is NULL");
 
-	is_int(route_match(table, N, "DELETE", "/api/jobs/7", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "DELETE", "/api/jobs/7", &found, &p, allow, sizeof(allow)),
 	       ROUTE_FOUND, "same pattern, other method");
 	ok(found == &table[2], "picks the DELETE route");
 
-	is_int(route_match(table, N, "GET", "/api/jobs/7/output", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/jobs/7/output", &found, &p, allow, sizeof(allow)),
 	       ROUTE_FOUND, "nested path");
 	ok(found == &table[3], "picks the output route");
 
-	is_int(route_match(table, N, "POST", "/api/x/one/y/two", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "POST", "/api/x/one/y/two", &found, &p, allow, sizeof(allow)),
 	       ROUTE_FOUND, "two captures");
 	is_str(route_param(&p, "a"), "one", "first capture");
 	is_str(route_param(&p, "b"), "two", "second capture");
 
-	is_int(route_match(table, N, "PUT", "/api/jobs/7", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "PUT", "/api/jobs/7", &found, &p, allow, sizeof(allow)),
 	       ROUTE_METHOD_NOT_ALLOWED, "known path, wrong method: 405");
 	is_str(allow, "GET, DELETE", "Allow lists the path's methods once each");
-	is_int(route_match(table, N, "POST", "/api/health", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "POST", "/api/health", &found, &p, allow, sizeof(allow)),
 	       ROUTE_METHOD_NOT_ALLOWED, "POST to a GET route: 405");
 
-	is_int(route_match(table, N, "GET", "/api/nothing", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/nothing", &found, &p, allow, sizeof(allow)),
 	       ROUTE_NOT_FOUND, "unknown path: 404");
-	is_int(route_match(table, N, "GET", "/api/jobs/", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/jobs/", &found, &p, allow, sizeof(allow)),
 	       ROUTE_NOT_FOUND, "empty capture does not match");
-	is_int(route_match(table, N, "GET", "/api/jobs/1/2", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/jobs/1/2", &found, &p, allow, sizeof(allow)),
 	       ROUTE_NOT_FOUND, "capture is one segment");
-	is_int(route_match(table, N, "GET", "/api/jobs/%2e%2e", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/jobs/%2e%2e", &found, &p, allow, sizeof(allow)),
 	       ROUTE_NOT_FOUND, "percent signs are not segment characters");
-	is_int(route_match(table, N, "GET", "/api/health/", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/health/", &found, &p, allow, sizeof(allow)),
 	       ROUTE_NOT_FOUND, "trailing slash is another path");
-	is_int(route_match(table, N, "GET", "/api/healthz", &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", "/api/healthz", &found, &p, allow, sizeof(allow)),
 	       ROUTE_NOT_FOUND, "prefix is not a match");
+	/* Cloud-only routes do not exist in local mode, not even in Allow. */
+	is_int(route_match(table, N, true, "GET", "/api/cloudy", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "cloud mode: a cloud-only route is found");
+	is_int(route_match(table, N, false, "GET", "/api/cloudy", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "local mode: a cloud-only route is 404");
+	is_int(route_match(table, N, false, "POST", "/api/cloudy", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "local mode: a cloud-only path with another method is 404, not 405");
+	is_int(route_match(table, N, true, "PUT", "/api/both", &found, &p, allow, sizeof(allow)),
+	       ROUTE_METHOD_NOT_ALLOWED, "cloud mode: 405 on a path with a cloud-only method");
+	is_str(allow, "POST, GET", "cloud mode: Allow names both methods");
+	is_int(route_match(table, N, false, "GET", "/api/both", &found, &p, allow, sizeof(allow)),
+	       ROUTE_METHOD_NOT_ALLOWED, "local mode: the cloud-only method is not allowed");
+	is_str(allow, "POST", "local mode: Allow leaves the cloud-only method out");
+
 	memset(longseg, 'a', sizeof(longseg));
 	memcpy(longseg, "/api/jobs/", 10);
 	longseg[sizeof(longseg) - 1] = '\0';
-	is_int(route_match(table, N, "GET", longseg, &found, &p, allow, sizeof(allow)),
+	is_int(route_match(table, N, true, "GET", longseg, &found, &p, allow, sizeof(allow)),
 	       ROUTE_NOT_FOUND, "over-long capture refused");
 	return done_testing();
 }
