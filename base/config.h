@@ -26,6 +26,8 @@ struct config {
 	int64_t heartbeat_s;        /* ANYON_HEARTBEAT_S, default 5 */
 	int64_t worker_poll_ms;     /* ANYON_WORKER_POLL_MS idle poll, default 200 */
 	int64_t job_max_attempts;   /* ANYON_JOB_MAX_ATTEMPTS, default 3 */
+	int64_t worker_slots;       /* ANYON_WORKER_SLOTS: jobs one worker runs at once, default 4 */
+	int64_t user_max_running;   /* ANYON_USER_MAX_RUNNING: running jobs per user (cloud mode), default 2 */
 	char github_url[CONFIG_PATH_MAX];      /* ANYON_GITHUB_URL, default https://github.com */
 	char github_api_url[CONFIG_PATH_MAX];  /* ANYON_GITHUB_API_URL, default https://api.github.com */
 	char github_client_id[128];            /* ANYON_GITHUB_CLIENT_ID, OAuth/GitHub App client id */

@@ -222,17 +222,22 @@ int db_job_count_queued(struct db *db, int64_t user_id, int64_t *n);
 /* Deletes up to limit finished jobs (and their output) that ended before
  * `before`; *deleted counts them. */
 int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
-/* Read-only: is any job queued, or running with an expired lease? */
-int db_job_claimable(struct db *db, int64_t now, bool *yes);
+/* Read-only: is any job queued, or running with an expired lease? With
+ * max_running > 0, only jobs of users with fewer running jobs count. */
+int db_job_claimable(struct db *db, int64_t now, int64_t max_running, bool *yes);
 /* Fails running jobs whose lease expired and which used every attempt. */
 int db_job_fail_exhausted(struct db *db, int64_t now, int64_t *failed);
 /* Claims the oldest queued job, or a running one whose lease expired, for
  * owner until now + lease_s (one more attempt). DB_NOTFOUND when there is
  * none. Two workers never claim one job: SQLite holds the write lock for
  * the statement, PostgreSQL picks the row FOR UPDATE SKIP LOCKED. The
- * caller (services/jobs.c) fails exhausted jobs first. */
+ * caller (services/jobs.c) fails exhausted jobs first. With
+ * max_running > 0, skips users who already have that many jobs running
+ * under a live lease. */
 int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lease_s,
-		      struct db_job *out);
+		      int64_t max_running, struct db_job *out);
+/* The user's jobs running under a live lease. */
+int db_job_count_running(struct db *db, int64_t user_id, int64_t now, int64_t *n);
 /* Extends the lease. DB_NOTFOUND when owner no longer holds it. Reports
  * whether a cancel was requested. */
 int db_job_renew(struct db *db, int64_t id, const char *owner, int64_t now,
@@ -246,6 +251,10 @@ int db_job_append(struct db *db, int64_t id, const char *owner, const char *stre
 /* Ends the job in a final state while owner holds the lease. */
 int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state state,
 		  bool has_exit_code, int exit_code, const char *error, int64_t now);
+/* Ends owner's lease on a running job now, as if its worker had died:
+ * the next claim takes it over (the attempt counts) or, out of attempts,
+ * fails it. */
+int db_job_expire_lease(struct db *db, int64_t id, const char *owner, int64_t now);
 /* Hands a running job back to the queue (worker shutdown); the attempt
  * does not count. */
 int db_job_release_lease(struct db *db, int64_t id, const char *owner);

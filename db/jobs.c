@@ -29,27 +29,36 @@ static struct query q_count_queued = QUERY("job.count_queued",
 static struct query q_purge = QUERY("job.purge",
 	"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') "
 	"AND finished_at < ?1 ORDER BY id LIMIT ?2)");
+/* What a worker may claim: queued, or running under a lease that ran out
+ * (its worker died); with ?3 > 0, only of users who have fewer than ?3
+ * jobs running under a live lease (per-user fairness, cloud mode). */
+#define CLAIMABLE(now, max_running) \
+	"(c.state = 'queued' OR (c.state = 'running' AND c.lease_expires_at <= " now ")) " \
+	"AND (" max_running " <= 0 OR (SELECT count(*) FROM jobs r WHERE r.user_id = c.user_id " \
+	"  AND r.state = 'running' AND r.lease_expires_at > " now ") < " max_running ")"
 static struct query q_claimable = QUERY("job.claimable",
-	"SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' "
-	"  OR (state = 'running' AND lease_expires_at <= ?1))");
+	"SELECT EXISTS (SELECT 1 FROM jobs c WHERE " CLAIMABLE("?1", "?2") ")");
 static struct query q_fail_exhausted = QUERY("job.fail_exhausted",
 	"UPDATE jobs SET state = 'failed', finished_at = ?1, lease_owner = NULL, "
 	"lease_expires_at = NULL, error = 'the worker running it stopped ' || attempts || ' times' "
 	"WHERE state = 'running' AND lease_expires_at <= ?1 AND attempts >= max_attempts");
 /* SQLite runs the whole UPDATE under its write lock. PostgreSQL picks the
  * row FOR UPDATE SKIP LOCKED, so concurrent claimers take different rows
- * instead of queueing behind (and then re-checking) the same one. */
+ * instead of queueing behind (and then re-checking) the same one; the
+ * per-user count is then re-checked under the user's row lock (see
+ * services/jobs.c). */
 static struct query q_claim = QUERY2("job.claim",
 	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?1, "
 	"lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-	"WHERE id = (SELECT id FROM jobs WHERE state = 'queued' "
-	"  OR (state = 'running' AND lease_expires_at <= ?2) ORDER BY id LIMIT 1) "
+	"WHERE id = (SELECT c.id FROM jobs c WHERE " CLAIMABLE("?2", "?4") " ORDER BY c.id LIMIT 1) "
 	"RETURNING " JOB_COLS,
 	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?1, "
 	"lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-	"WHERE id = (SELECT id FROM jobs WHERE state = 'queued' "
-	"  OR (state = 'running' AND lease_expires_at <= ?2) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+	"WHERE id = (SELECT c.id FROM jobs c WHERE " CLAIMABLE("?2", "?4") " "
+	"  ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED) "
 	"RETURNING " JOB_COLS);
+static struct query q_count_running = QUERY("job.count_running",
+	"SELECT count(*) FROM jobs WHERE user_id = ?1 AND state = 'running' AND lease_expires_at > ?2");
 static struct query q_renew = QUERY("job.renew",
 	"UPDATE jobs SET lease_expires_at = ?3 + ?4 "
 	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING cancel_requested");
@@ -70,6 +79,8 @@ static struct query q_finish = QUERY("job.finish",
 	"UPDATE jobs SET state = ?3, exit_code = ?4, error = ?5, finished_at = ?6, "
 	"lease_owner = NULL, lease_expires_at = NULL "
 	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
+static struct query q_expire = QUERY("job.expire_lease",
+	"UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
 static struct query q_release = QUERY("job.release",
 	"UPDATE jobs SET state = 'queued', "
 	"attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
@@ -233,12 +244,13 @@ int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted)
 	return q_exec(s, deleted);
 }
 
-int db_job_claimable(struct db *db, int64_t now, bool *yes)
+int db_job_claimable(struct db *db, int64_t now, int64_t max_running, bool *yes)
 {
 	struct stmt *s = q_start(db, &q_claimable);
 	int rc;
 
 	q_int(s, 1, now);
+	q_int(s, 2, max_running);
 	rc = q_row(s);
 	*yes = rc == DB_OK && q_i64(s, 0) != 0;
 	q_end(s);
@@ -254,14 +266,28 @@ int db_job_fail_exhausted(struct db *db, int64_t now, int64_t *failed)
 }
 
 int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lease_s,
-		      struct db_job *out)
+		      int64_t max_running, struct db_job *out)
 {
 	struct stmt *s = q_start(db, &q_claim);
 
 	q_text(s, 1, owner);
 	q_int(s, 2, now);
 	q_int(s, 3, lease_s);
+	q_int(s, 4, max_running);
 	return job_row(s, out);
+}
+
+int db_job_count_running(struct db *db, int64_t user_id, int64_t now, int64_t *n)
+{
+	struct stmt *s = q_start(db, &q_count_running);
+	int rc;
+
+	q_int(s, 1, user_id);
+	q_int(s, 2, now);
+	rc = q_row(s);
+	*n = rc == DB_OK ? q_i64(s, 0) : 0;
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
 }
 
 int db_job_renew(struct db *db, int64_t id, const char *owner, int64_t now,
@@ -347,6 +373,16 @@ int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state s
 		q_int(s, 4, exit_code);
 	q_text_or_null(s, 5, error);
 	q_int(s, 6, now);
+	return q_one(s);
+}
+
+int db_job_expire_lease(struct db *db, int64_t id, const char *owner, int64_t now)
+{
+	struct stmt *s = q_start(db, &q_expire);
+
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	q_int(s, 3, now);
 	return q_one(s);
 }
 

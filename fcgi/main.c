@@ -23,6 +23,7 @@
 #include "base/keyring.h"
 #include "services/legacy.h"
 #include "base/log.h"
+#include "base/procs.h"
 #include "base/util.h"
 #include "db/db.h"
 #include "services/access.h"
@@ -121,90 +122,36 @@ static void child_main(int listen_fd)
 }
 
 struct pool {
-	pid_t *pids;            /* owned; n entries, 0 for an empty slot */
-	int64_t *started_ms;    /* owned; when each slot's child started */
-	int n;
+	struct procs kids;      /* one child per slot, replaced when it dies */
 	int listen_fd;
+	bool respawn;           /* false once the pool is stopping */
 };
+
+static void child_start(void *arg)
+{
+	child_main(*(int *)arg);
+}
 
 static int spawn(struct pool *p, int slot)
 {
-	pid_t pid = fork();
-
-	if (pid < 0) {
-		log_error("fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		free(p->pids);
-		free(p->started_ms);
-		child_main(p->listen_fd);
-	}
-	p->pids[slot] = pid;
-	p->started_ms[slot] = mono_ms();
-	return 0;
+	return procs_spawn(&p->kids, slot, child_start, &p->listen_fd) > 0 ? 0 : -1;
 }
 
-static int slot_of(const struct pool *p, pid_t pid)
+/* A child died: say how and, unless the pool is stopping, replace it
+ * (after a pause when it died young, so a crash loop does not spin). */
+static void on_child_exit(int slot, pid_t pid, int status, int64_t ran_ms, void *ctx)
 {
-	for (int i = 0; i < p->n; i++)
-		if (p->pids[i] == pid)
-			return i;
-	return -1;
-}
+	struct pool *p = ctx;
 
-static int live_children(const struct pool *p)
-{
-	int live = 0;
-
-	for (int i = 0; i < p->n; i++)
-		live += p->pids[i] > 0;
-	return live;
-}
-
-/* Reaps dead children; with respawn, replaces them. */
-static void reap(struct pool *p, bool respawn)
-{
-	pid_t pid;
-	int status;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		int slot = slot_of(p, pid);
-
-		if (slot < 0)
-			continue;
-		p->pids[slot] = 0;
-		if (!respawn)
-			continue;
-		if (WIFSIGNALED(status))
-			log_warn("child %ld killed by signal %d; replacing it", (long)pid, WTERMSIG(status));
-		else
-			log_warn("child %ld exited with status %d; replacing it", (long)pid, WEXITSTATUS(status));
-		if (mono_ms() - p->started_ms[slot] < CRASH_WINDOW_MS)
-			sleep(1);
-		spawn(p, slot);
-	}
-}
-
-static void stop_pool(struct pool *p)
-{
-	int64_t deadline = mono_ms() + STOP_GRACE_MS;
-
-	for (int i = 0; i < p->n; i++)
-		if (p->pids[i] > 0)
-			kill(p->pids[i], SIGTERM);
-	while (live_children(p) > 0 && mono_ms() < deadline) {
-		reap(p, false);
-		if (live_children(p) > 0)
-			usleep(20 * 1000);
-	}
-	for (int i = 0; i < p->n; i++) {
-		if (p->pids[i] > 0) {
-			log_warn("child %ld did not stop in time; killing it", (long)p->pids[i]);
-			kill(p->pids[i], SIGKILL);
-			waitpid(p->pids[i], NULL, 0);
-		}
-	}
+	if (!p->respawn)
+		return;
+	if (WIFSIGNALED(status))
+		log_warn("child %ld killed by signal %d; replacing it", (long)pid, WTERMSIG(status));
+	else
+		log_warn("child %ld exited with status %d; replacing it", (long)pid, WEXITSTATUS(status));
+	if (ran_ms < CRASH_WINDOW_MS)
+		sleep(1);
+	spawn(p, slot);
 }
 
 static void usage(FILE *to)
@@ -289,11 +236,9 @@ int main(int argc, char **argv)
 	if (pid_file)
 		write_pid_file(pid_file);
 
-	pool.n = g_config.fcgi_children;
-	pool.pids = calloc((size_t)pool.n, sizeof(*pool.pids));
-	pool.started_ms = calloc((size_t)pool.n, sizeof(*pool.started_ms));
-	if (!pool.pids || !pool.started_ms)
+	if (procs_init(&pool.kids, g_config.fcgi_children))
 		die("out of memory");
+	pool.respawn = true;
 
 	/* Signals are handled only inside sigsuspend(), so none is lost
 	 * between checking the flags and waiting. */
@@ -307,26 +252,27 @@ int main(int argc, char **argv)
 	set_handler(SIGINT, parent_on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
-	for (int i = 0; i < pool.n; i++)
+	for (int i = 0; i < pool.kids.n; i++)
 		if (spawn(&pool, i))
 			die("cannot start the pool");
-	log_info("listening on %s with %d children", g_config.fcgi_socket, pool.n);
+	log_info("listening on %s with %d children", g_config.fcgi_socket, pool.kids.n);
 
 	while (!got_stop) {
 		sigsuspend(&old);
 		if (got_child) {
 			got_child = 0;
-			reap(&pool, !got_stop);
+			pool.respawn = !got_stop;
+			procs_reap(&pool.kids, on_child_exit, &pool);
 		}
 	}
 	log_info("stopping: letting children finish their requests");
-	stop_pool(&pool);
+	pool.respawn = false;
+	procs_stop(&pool.kids, SIGTERM, STOP_GRACE_MS, NULL, NULL);
 	if (!tcp)
 		unlink(g_config.fcgi_socket);
 	if (pid_file)
 		unlink(pid_file);
-	free(pool.pids);
-	free(pool.started_ms);
+	procs_free(&pool.kids);
 	keyring_wipe(&keyring);
 	curl_global_cleanup();
 	log_info("stopped");

@@ -3,12 +3,14 @@
 
 #include "services/jobs.h"
 
-int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s, struct db_job *out)
+int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
+	       int64_t max_running, struct db_job *out)
 {
+	int64_t running = 0;
 	bool any = false;
 	int rc;
 
-	if (db_job_claimable(db, now, &any))
+	if (db_job_claimable(db, now, max_running, &any))
 		return DB_ERROR;
 	if (!any)
 		return DB_NOTFOUND;
@@ -20,7 +22,21 @@ int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s, s
 		db_rollback(db);
 		return DB_ERROR;
 	}
-	rc = db_job_claim_next(db, owner, now, lease_s, out);
+	rc = db_job_claim_next(db, owner, now, lease_s, max_running, out);
+	/* The claim counted the user's running jobs without a lock: two
+	 * workers on PostgreSQL may each have picked one of the same user's
+	 * jobs. Counting again under the user's row lock (SQLite: the write
+	 * lock already held) serialises them; the one that went over gives
+	 * its claim back by rolling back, and the job stays queued. */
+	if (rc == DB_OK && max_running > 0 &&
+	    (db_user_lock(db, out->user_id) != DB_OK ||
+	     db_job_count_running(db, out->user_id, now, &running) != DB_OK))
+		rc = DB_ERROR;
+	if (rc == DB_OK && max_running > 0 && running > max_running) {
+		db_job_release(out);
+		db_rollback(db);
+		return DB_NOTFOUND;
+	}
 	if (rc == DB_ERROR || db_commit(db)) {
 		if (rc == DB_OK)
 			db_job_release(out);

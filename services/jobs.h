@@ -14,7 +14,8 @@
  * probe comes first, so an idle worker does not take the write lock to
  * find nothing. DB_OK (out filled; release it with db_job_release()),
  * DB_NOTFOUND when there is nothing to do, or DB_ERROR. */
-int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s, struct db_job *out);
+int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
+	       int64_t max_running, struct db_job *out);
 
 /* Queues a job of kind with args_json (validated by the caller) for
  * user_id and reads it back into out (release with db_job_release()), in

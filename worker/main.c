@@ -1,14 +1,19 @@
-/* anyon-worker - the job daemon. One per Docker host. It claims queued jobs
- * under a lease renewed while they run (a dead worker's jobs are taken over
- * when the lease runs out), writes their output as ordered chunks, and
- * writes a heartbeat with what it sees of Docker. SIGTERM lets the current
- * job finish within a grace period, else hands it back to the queue. */
+/* anyon-worker - the job daemon. One per Docker host. A supervisor claims
+ * queued jobs under a lease and runs each in a forked child of its own
+ * (ANYON_WORKER_SLOTS at once, each child with its own database
+ * connection), which renews the lease while the job runs and writes its
+ * output as ordered chunks; a dead worker's jobs are taken over when the
+ * lease runs out. The supervisor writes the heartbeat (what it sees of
+ * Docker) and runs the retention pass. SIGTERM lets running jobs finish
+ * within a grace period, else each is handed back to the queue. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,7 @@
 #include "base/keyring.h"
 #include "services/legacy.h"
 #include "base/log.h"
+#include "base/procs.h"
 #include "base/util.h"
 #include "db/db.h"
 #include "services/jobs.h"
@@ -31,6 +37,9 @@
 
 #define SLEEP_SLICE_MS 100
 #define DOCKER_PROBE_TIMEOUT_MS 2000
+/* After the grace, how long a stopping worker waits for its job children
+ * to hand their jobs back before killing them. */
+#define STOP_MARGIN_MS 5000
 
 static volatile sig_atomic_t got_stop;
 static int64_t stop_deadline_ms;     /* when a running job must be handed back */
@@ -44,7 +53,7 @@ static const struct {
 };
 
 struct worker {
-	struct db *db;
+	struct db *db;               /* the supervisor's connection; never used by a job child */
 	struct keyring keyring;      /* secrets for jobs; wiped at exit */
 	char id[DB_JOB_OWNER_MAX];
 	char host[64];
@@ -52,12 +61,23 @@ struct worker {
 	int64_t last_beat_ms;
 	int64_t last_purge;
 	bool once;                   /* exit when the queue is empty */
+	struct procs slots;          /* a child per running job */
+	int64_t *slot_job;           /* owned; the job id each slot runs */
+	struct db_job *claimed;      /* the job being handed to a new child (borrowed) */
+	pid_t pid;                   /* the supervisor's */
 };
 
 static void on_stop(int sig)
 {
 	(void)sig;
 	got_stop = 1;
+}
+
+/* Only there to cut the supervisor's sleep short, so a free slot is
+ * filled at once. */
+static void on_child(int sig)
+{
+	(void)sig;
 }
 
 static void msleep(long ms)
@@ -77,9 +97,6 @@ static bool must_hand_back(void)
 	return mono_ms() >= stop_deadline_ms;
 }
 
-static struct worker *the_worker;   /* for heartbeats during long jobs */
-static void heartbeat(struct worker *w);
-
 static int64_t renew_interval_ms(void)
 {
 	int64_t third = g_config.lease_s * 1000 / 3;
@@ -94,8 +111,6 @@ enum checkpoint job_checkpoint(struct job_run *run)
 
 	if (must_hand_back())
 		return CP_SHUTDOWN;
-	if (now - the_worker->last_beat_ms >= g_config.heartbeat_s * 1000)
-		heartbeat(the_worker);
 	/* Renew at a third of the lease (two missed renewals still hold it) and
 	 * at least every second, which is also how a cancel is noticed. */
 	if (now - run->renewed_ms >= renew_interval_ms()) {
@@ -154,9 +169,9 @@ static void system_line(struct job_run *run, const char *fmt, ...)
 	job_write(run, "system", line, (size_t)n);
 }
 
-static void run_job(struct worker *w, struct db_job *job)
+static void run_job(struct db *db, const char *owner, struct db_job *job)
 {
-	struct job_run run = { w->db, w->id, job, mono_ms() };
+	struct job_run run = { db, owner, job, mono_ms() };
 	struct job_result res = { CP_CONTINUE, 0, "" };
 	job_executor exec = NULL;
 	enum job_state final;
@@ -180,7 +195,7 @@ static void run_job(struct worker *w, struct db_job *job)
 		return;
 	case CP_SHUTDOWN:
 		system_line(&run, "worker stopping; the job goes back to the queue");
-		if (db_job_release_lease(w->db, id, w->id) == DB_OK)
+		if (db_job_release_lease(db, id, owner) == DB_OK)
 			log_info("job %lld: handed back", (long long)id);
 		return;
 	case CP_CANCEL:
@@ -191,7 +206,7 @@ static void run_job(struct worker *w, struct db_job *job)
 		final = res.exit_code == 0 && !res.error[0] ? JOB_SUCCEEDED : JOB_FAILED;
 		break;
 	}
-	if (db_job_finish(w->db, id, w->id, final, res.stop == CP_CONTINUE, res.exit_code,
+	if (db_job_finish(db, id, owner, final, res.stop == CP_CONTINUE, res.exit_code,
 			  res.error, now_s()) == DB_OK)
 		log_info("job %lld: %s", (long long)id, job_state_name(final));
 }
@@ -219,6 +234,96 @@ static void heartbeat(struct worker *w)
 				 "%lld audit rows", (long long)rr.sessions, (long long)rr.flows,
 				 (long long)rr.jobs, (long long)rr.audit);
 	}
+}
+
+/* A job's child: its own connection (none crosses fork(); the
+ * supervisor's is left alone, not closed, since closing a PostgreSQL
+ * connection would end it for the parent too), the job, then exit. */
+static void job_child(void *arg)
+{
+	struct worker *w = arg;
+	char err[256];
+	struct db *db;
+
+	/* The job dies with its supervisor: a worker killed outright is gone
+	 * as a whole, and its jobs are taken over when their leases run out. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != w->pid)
+		_exit(1);
+	signal(SIGCHLD, SIG_DFL);
+	db = db_open(g_config.db_path, false, err, sizeof(err));
+	if (!db) {
+		log_error("job %lld: %s", (long long)w->claimed->id, err);
+		keyring_wipe(&w->keyring);
+		_exit(1);
+	}
+	run_job(db, w->id, w->claimed);
+	db_job_release(w->claimed);
+	db_close(db);
+	keyring_wipe(&w->keyring);
+	curl_global_cleanup();
+	exit(0);
+}
+
+/* A job's child ended. One that did not exit 0 (a crash, a kill) may have
+ * left its job running under our lease: the lease is ended at once, with a
+ * line saying why, so the job is taken over as from a dead worker (the
+ * attempt counts: a job that keeps killing its child ends failed). */
+static void on_job_exit(int slot, pid_t pid, int status, int64_t ran_ms, void *ctx)
+{
+	struct worker *w = ctx;
+	int64_t id = w->slot_job[slot];
+	char line[128];
+	int n;
+
+	(void)ran_ms;
+	w->slot_job[slot] = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	if (WIFSIGNALED(status))
+		n = snprintf(line, sizeof(line), "the job's process %ld was killed by signal %d\n",
+			     (long)pid, WTERMSIG(status));
+	else
+		n = snprintf(line, sizeof(line), "the job's process %ld exited with status %d\n",
+			     (long)pid, WEXITSTATUS(status));
+	log_warn("job %lld: %.*s", (long long)id, n - 1, line);
+	if (id > 0) {
+		db_job_append(w->db, id, w->id, "system", line, (size_t)n, now_s(), NULL);
+		db_job_expire_lease(w->db, id, w->id, now_s());
+	}
+}
+
+/* Claims a job into a free slot and starts its child. Returns true when a
+ * job was started (the caller tries the next slot at once). */
+static bool fill_slot(struct worker *w)
+{
+	int slot = procs_free_slot(&w->slots);
+	struct db_job job;
+	int64_t max_running = g_config.cloud ? g_config.user_max_running : 0;
+	int rc;
+
+	if (slot < 0)
+		return false;
+	rc = jobs_claim(w->db, w->id, now_s(), g_config.lease_s, max_running, &job);
+	if (rc != DB_OK)
+		return false;
+	w->claimed = &job;
+	w->slot_job[slot] = job.id;
+	if (procs_spawn(&w->slots, slot, job_child, w) < 0) {
+		w->slot_job[slot] = 0;
+		db_job_release_lease(w->db, job.id, w->id);
+	}
+	w->claimed = NULL;
+	db_job_release(&job);
+	return true;
+}
+
+/* For --once: is anything left that this worker could claim? */
+static bool jobs_waiting(struct worker *w)
+{
+	int64_t max_running = g_config.cloud ? g_config.user_max_running : 0;
+	bool any = false;
+
+	return db_job_claimable(w->db, now_s(), max_running, &any) != DB_OK || any;
 }
 
 static void usage(FILE *to)
@@ -270,6 +375,8 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_child;
+	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
@@ -288,28 +395,35 @@ int main(int argc, char **argv)
 	w.started_at = now_s();
 	if (pid_file)
 		write_pid_file(pid_file);
-	the_worker = &w;
-	log_info("worker %s started", w.id);
+	if (procs_init(&w.slots, (int)g_config.worker_slots) ||
+	    !(w.slot_job = calloc((size_t)g_config.worker_slots, sizeof(*w.slot_job))))
+		die("out of memory");
+	w.pid = getpid();
+	log_info("worker %s started with %d slot(s)", w.id, w.slots.n);
 	heartbeat(&w);
 
 	while (!got_stop) {
-		struct db_job job;
-		int rc;
-
+		procs_reap(&w.slots, on_job_exit, &w);
 		if (mono_ms() - w.last_beat_ms >= g_config.heartbeat_s * 1000)
 			heartbeat(&w);
-		rc = jobs_claim(w.db, w.id, now_s(), g_config.lease_s, &job);
-		if (rc == DB_OK) {
-			run_job(&w, &job);
-			db_job_release(&job);
+		if (fill_slot(&w))
 			continue;
-		}
-		if (w.once && rc == DB_NOTFOUND)
+		if (w.once && procs_live(&w.slots) == 0 && !jobs_waiting(&w))
 			break;
+		/* SIGCHLD or SIGTERM cut the sleep short. */
 		msleep((long)g_config.worker_poll_ms);
+	}
+	if (procs_live(&w.slots) > 0) {
+		log_info("stopping: %d job(s) running get %lld ms to finish", procs_live(&w.slots),
+			 (long long)grace_ms);
+		/* Each child hands its job back when the grace runs out; the
+		 * margin lets it write that down before anything is killed. */
+		procs_stop(&w.slots, SIGTERM, grace_ms + STOP_MARGIN_MS, on_job_exit, &w);
 	}
 	db_worker_stopped(w.db, w.id, now_s());
 	db_close(w.db);
+	procs_free(&w.slots);
+	free(w.slot_job);
 	keyring_wipe(&w.keyring);
 	if (pid_file)
 		unlink(pid_file);

@@ -113,7 +113,7 @@ static int claim_all(struct db *db, int i)
 	int rc;
 
 	snprintf(owner, sizeof(owner), "claimer%d", i);
-	while ((rc = jobs_claim(db, owner, 2000000, 600, &job)) == DB_OK) {
+	while ((rc = jobs_claim(db, owner, 2000000, 600, 0, &job)) == DB_OK) {
 		rc = db_job_finish(db, job.id, owner, JOB_SUCCEEDED, true, 0, NULL, 2000001);
 		db_job_release(&job);
 		if (rc)
@@ -208,10 +208,10 @@ int main(void)
 	ok(db_job_get(db, id, u.id, &job) == DB_OK && job.state == JOB_QUEUED, "job is queued");
 	db_job_release(&job);
 	ok(db_job_get(db, id, u.id + 1, &job) == DB_NOTFOUND, "another user cannot see it");
-	ok(jobs_claim(db, "w1", now, 10, &job) == DB_OK && job.id == id && job.state == JOB_RUNNING &&
+	ok(jobs_claim(db, "w1", now, 10, 0, &job) == DB_OK && job.id == id && job.state == JOB_RUNNING &&
 	   job.attempts == 1, "w1 claims it");
 	db_job_release(&job);
-	ok(jobs_claim(db2, "w2", now + 1, 10, &other) == DB_NOTFOUND, "w2 finds nothing while leased");
+	ok(jobs_claim(db2, "w2", now + 1, 10, 0, &other) == DB_NOTFOUND, "w2 finds nothing while leased");
 	ok(db_job_append(db, id, "w1", "stdout", "a\n", 2, now, &seq) == DB_OK && seq == 1, "chunk 1");
 	ok(db_job_append(db, id, "w1", "stderr", "b\n", 2, now, &seq) == DB_OK && seq == 2, "chunk 2");
 	ok(db_job_append(db2, id, "w2", "stdout", "x", 1, now, &seq) == DB_NOTFOUND,
@@ -219,8 +219,8 @@ int main(void)
 	ok(db_job_renew(db, id, "w1", now + 5, 10, &cancel) == DB_OK && !cancel, "w1 renews");
 
 	/* w1 dies: after the lease w2 takes over */
-	ok(jobs_claim(db2, "w2", now + 14, 10, &other) == DB_NOTFOUND, "lease still held at +14");
-	ok(jobs_claim(db2, "w2", now + 16, 10, &other) == DB_OK && other.id == id &&
+	ok(jobs_claim(db2, "w2", now + 14, 10, 0, &other) == DB_NOTFOUND, "lease still held at +14");
+	ok(jobs_claim(db2, "w2", now + 16, 10, 0, &other) == DB_OK && other.id == id &&
 	   other.attempts == 2, "w2 takes the expired lease (attempt 2)");
 	db_job_release(&other);
 	ok(db_job_renew(db, id, "w1", now + 16, 10, &cancel) == DB_NOTFOUND, "w1 has lost it");
@@ -230,7 +230,7 @@ int main(void)
 	   "w2 continues the sequence");
 
 	/* w2 dies too: attempts exhausted -> failed, not stuck */
-	ok(jobs_claim(db, "w3", now + 100, 10, &other) == DB_NOTFOUND, "nothing left to claim");
+	ok(jobs_claim(db, "w3", now + 100, 10, 0, &other) == DB_NOTFOUND, "nothing left to claim");
 	ok(db_job_get(db, id, 0, &job) == DB_OK && job.state == JOB_FAILED && job.error[0],
 	   "out of attempts: failed with a reason");
 	db_job_release(&job);
@@ -250,7 +250,7 @@ int main(void)
 	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_OK && st == JOB_CANCELLED, "queued job cancels at once");
 	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_CONFLICT, "cancelling again conflicts");
 	ok(db_job_create(db, u.id, "echo", "{}", 3, now, &id2) == DB_OK &&
-	   jobs_claim(db, "w1", now, 10, &job) == DB_OK && job.id == id2, "third job claimed");
+	   jobs_claim(db, "w1", now, 10, 0, &job) == DB_OK && job.id == id2, "third job claimed");
 	db_job_release(&job);
 	ok(jobs_cancel(db2, id2, u.id, now, &st) == DB_OK && st == JOB_RUNNING, "running job flagged");
 	ok(db_job_renew(db, id2, "w1", now, 10, &cancel) == DB_OK && cancel, "renew reports the cancel");
@@ -258,13 +258,47 @@ int main(void)
 	ok(db_job_get(db, id2, 0, &job) == DB_OK && job.state == JOB_QUEUED && job.attempts == 0,
 	   "handed-back job is queued and the attempt did not count");
 	db_job_release(&job);
-	ok(jobs_claim(db, "w1", now, 10, &job) == DB_OK, "claim again");
+	ok(jobs_claim(db, "w1", now, 10, 0, &job) == DB_OK, "claim again");
 	db_job_release(&job);
 	ok(db_job_finish(db, id2, "w1", JOB_FAILED, true, 3, "exited with status 3", now) == DB_OK,
 	   "finish");
 	ok(db_job_get(db, id2, 0, &job) == DB_OK && job.state == JOB_FAILED && job.has_exit_code &&
 	   job.exit_code == 3, "final state and exit code stored");
 	db_job_release(&job);
+
+	/* Per-user fairness: with at most 2 running per user, a third job of
+	 * a busy user waits while another user's job is claimed. */
+	{
+		struct db_user busy, other_user;
+		struct db_job j1, j2, j3;
+		int64_t b1, b2, b3, o1, n = -1;
+
+		ok(db_user_create(db, "busy", "", now, &busy) == DB_OK &&
+		   db_user_create(db, "calm", "", now, &other_user) == DB_OK &&
+		   db_job_create(db, busy.id, "echo", "{}", 3, now, &b1) == DB_OK &&
+		   db_job_create(db, busy.id, "echo", "{}", 3, now, &b2) == DB_OK &&
+		   db_job_create(db, busy.id, "echo", "{}", 3, now, &b3) == DB_OK &&
+		   db_job_create(db, other_user.id, "echo", "{}", 3, now, &o1) == DB_OK, "fairness: jobs queued");
+		ok(jobs_claim(db, "wf", now, 60, 2, &j1) == DB_OK && j1.id == b1 &&
+		   jobs_claim(db2, "wg", now, 60, 2, &j2) == DB_OK && j2.id == b2, "fairness: two of busy's jobs run");
+		ok(db_job_count_running(db, busy.id, now, &n) == DB_OK && n == 2, "fairness: counted 2 running");
+		ok(jobs_claim(db, "wf", now, 60, 2, &j3) == DB_OK && j3.id == o1,
+		   "fairness: the next claim skips busy's third job and takes calm's");
+		db_job_release(&j3);
+		ok(jobs_claim(db, "wf", now, 60, 2, &j3) == DB_NOTFOUND, "fairness: busy's third job waits");
+		ok(jobs_claim(db, "wf", now, 60, 0, &j3) == DB_OK && j3.id == b3,
+		   "fairness: without a limit it is claimed");
+		db_job_release(&j3);
+		ok(db_job_count_running(db, busy.id, now + 61, &n) == DB_OK && n == 0,
+		   "fairness: expired leases do not count as running");
+		db_job_release(&j1);
+		db_job_release(&j2);
+		ok(db_job_finish(db, b1, "wf", JOB_SUCCEEDED, true, 0, NULL, now) == DB_OK &&
+		   db_job_finish(db, b2, "wg", JOB_SUCCEEDED, true, 0, NULL, now) == DB_OK &&
+		   db_job_finish(db, b3, "wf", JOB_SUCCEEDED, true, 0, NULL, now) == DB_OK &&
+		   db_job_finish(db, o1, "wf", JOB_SUCCEEDED, true, 0, NULL, now) == DB_OK,
+		   "fairness: all four finish");
+	}
 
 	ok(db_worker_latest(db, &beat, &dok) == DB_NOTFOUND, "no heartbeat yet");
 	ok(db_worker_heartbeat(db, "w1", "host", 1, now, now + 5, true, "v") == DB_OK &&
@@ -370,7 +404,7 @@ int main(void)
 		int64_t n;
 
 		ok(db_job_create(db, u.id, "echo", "{}", 1, now, &race_job) == DB_OK &&
-		   db_job_claim_next(db, "racer", now, 3600, &rj) == DB_OK && rj.id == race_job,
+		   db_job_claim_next(db, "racer", now, 3600, 0, &rj) == DB_OK && rj.id == race_job,
 		   "a job to race on");
 		db_job_release(&rj);
 		ok(in_children(APPENDERS, append_many), "%d processes append %d chunks each", APPENDERS, APPENDS);
@@ -412,7 +446,7 @@ int main(void)
 	{
 		bool any = true;
 
-		ok(db_job_claimable(db, now + 10000000, &any) == DB_OK && !any, "nothing claimable");
+		ok(db_job_claimable(db, now + 10000000, 0, &any) == DB_OK && !any, "nothing claimable");
 	}
 
 	db_close(db2);
