@@ -17,10 +17,10 @@ def wait_state(c, jid, states, timeout=20):
     return ok
 
 
-with Stack(env={"ANYON_USER_MAX_QUEUED": str(MAX_QUEUED)}) as s:
+# One slot: one long job keeps the worker busy, so the next ones stay queued.
+with Stack(env={"ANYON_USER_MAX_QUEUED": str(MAX_QUEUED), "ANYON_WORKER_SLOTS": "1"}) as s:
     c = s.client()
     c.session()
-    # One long job keeps the worker busy, so the next ones stay queued.
     r = c.post("/api/jobs", {"kind": "echo", "args": {"lines": ["a", "b", "c", "d"], "delay_ms": 3000}})
     t.eq(r.status, 201, "a long job")
     busy = r.json["job"]["id"]
