@@ -357,7 +357,9 @@ class Stack:
                                   "-d", self.db, "-c", query], env=env, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
         else:
-            out = subprocess.run(["sqlite3", "-readonly", "-separator", "\t", self.db_path(), query],
+            # A busy timeout: a read can meet a checkpoint of the live stack.
+            out = subprocess.run(["sqlite3", "-readonly", "-cmd", ".timeout 5000", "-separator", "\t",
+                                  self.db_path(), query],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True).stdout
         return [line.split("\t") for line in out.splitlines()]
 
