@@ -33,6 +33,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_HEARTBEAT_S", offsetof(struct config, heartbeat_s), 5, 1, 600 },
 	{ "ANYON_WORKER_POLL_MS", offsetof(struct config, worker_poll_ms), 200, 10, 60000 },
 	{ "ANYON_JOB_MAX_ATTEMPTS", offsetof(struct config, job_max_attempts), 3, 1, 100 },
+	{ "ANYON_JOB_TIME_LIMIT_S", offsetof(struct config, job_time_limit_s), 0, 0, 30L * 86400 },
 	{ "ANYON_WORKER_SLOTS", offsetof(struct config, worker_slots), 4, 1, 64 },
 	{ "ANYON_USER_MAX_RUNNING", offsetof(struct config, user_max_running), 2, 1, 1000 },
 	{ "ANYON_GITHUB_TIMEOUT_MS", offsetof(struct config, github_timeout_ms), 15000, 100, 120000 },

@@ -26,6 +26,7 @@ struct config {
 	int64_t heartbeat_s;        /* ANYON_HEARTBEAT_S, default 5 */
 	int64_t worker_poll_ms;     /* ANYON_WORKER_POLL_MS idle poll, default 200 */
 	int64_t job_max_attempts;   /* ANYON_JOB_MAX_ATTEMPTS, default 3 */
+	int64_t job_time_limit_s;   /* ANYON_JOB_TIME_LIMIT_S: caps every kind's own limit; 0: none (default) */
 	int64_t worker_slots;       /* ANYON_WORKER_SLOTS: jobs one worker runs at once, default 4 */
 	int64_t user_max_running;   /* ANYON_USER_MAX_RUNNING: running jobs per user (cloud mode), default 2 */
 	char github_url[CONFIG_PATH_MAX];      /* ANYON_GITHUB_URL, default https://github.com */

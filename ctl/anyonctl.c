@@ -168,7 +168,7 @@ static int cmd_job(int argc, char **argv)
 	db = open_db(true);
 	if (db_user_local(db, &local) != DB_OK ||
 	    db_job_create(db, local.id, "echo", json_object_to_json_string(args),
-			  (int)g_config.job_max_attempts, now_s(), &id)) {
+			  jobkind_max_attempts(jobkind_find("echo")), now_s(), &id)) {
 		json_object_put(args);
 		db_close(db);
 		fprintf(stderr, "anyonctl: cannot queue the job\n");

@@ -222,20 +222,23 @@ int db_job_count_queued(struct db *db, int64_t user_id, int64_t *n);
 /* Deletes up to limit finished jobs (and their output) that ended before
  * `before`; *deleted counts them. */
 int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
-/* Read-only: is any job queued, or running with an expired lease? With
- * max_running > 0, only jobs of users with fewer running jobs count. */
-int db_job_claimable(struct db *db, int64_t now, int64_t max_running, bool *yes);
-/* Fails running jobs whose lease expired and which used every attempt. */
-int db_job_fail_exhausted(struct db *db, int64_t now, int64_t *failed);
+/* Read-only: is any job of kinds (comma-separated names) queued, or
+ * running with an expired lease? With max_running > 0, only jobs of users
+ * with fewer running jobs count. */
+int db_job_claimable(struct db *db, int64_t now, int64_t max_running, const char *kinds, bool *yes);
+/* Fails running jobs whose lease expired and which used every attempt, or
+ * whose kind is one of once_kinds (comma-separated: kinds whose lost run
+ * must not run again). */
+int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t *failed);
 /* Claims the oldest queued job, or a running one whose lease expired, for
  * owner until now + lease_s (one more attempt). DB_NOTFOUND when there is
  * none. Two workers never claim one job: SQLite holds the write lock for
  * the statement, PostgreSQL picks the row FOR UPDATE SKIP LOCKED. The
  * caller (services/jobs.c) fails exhausted jobs first. With
  * max_running > 0, skips users who already have that many jobs running
- * under a live lease. */
+ * under a live lease. Only jobs of kinds (comma-separated names). */
 int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lease_s,
-		      int64_t max_running, struct db_job *out);
+		      int64_t max_running, const char *kinds, struct db_job *out);
 /* The user's jobs running under a live lease. */
 int db_job_count_running(struct db *db, int64_t user_id, int64_t now, int64_t *n);
 /* Extends the lease. DB_NOTFOUND when owner no longer holds it. Reports

@@ -30,18 +30,29 @@ static struct query q_purge = QUERY("job.purge",
 	"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') "
 	"AND finished_at < ?1 ORDER BY id LIMIT ?2)");
 /* What a worker may claim: queued, or running under a lease that ran out
- * (its worker died); with ?3 > 0, only of users who have fewer than ?3
- * jobs running under a live lease (per-user fairness, cloud mode). */
-#define CLAIMABLE(now, max_running) \
+ * (its worker died); only of the kinds it can run now (kinds: a
+ * comma-separated list; FIND is instr() on SQLite, strpos() on
+ * PostgreSQL); with max_running > 0, only of users who have fewer than
+ * that many jobs running under a live lease (per-user fairness). */
+#define CLAIMABLE(FIND, now, max_running, kinds) \
 	"(c.state = 'queued' OR (c.state = 'running' AND c.lease_expires_at <= " now ")) " \
+	"AND " FIND "(',' || " kinds " || ',', ',' || c.kind || ',') > 0 " \
 	"AND (" max_running " <= 0 OR (SELECT count(*) FROM jobs r WHERE r.user_id = c.user_id " \
 	"  AND r.state = 'running' AND r.lease_expires_at > " now ") < " max_running ")"
-static struct query q_claimable = QUERY("job.claimable",
-	"SELECT EXISTS (SELECT 1 FROM jobs c WHERE " CLAIMABLE("?1", "?2") ")");
-static struct query q_fail_exhausted = QUERY("job.fail_exhausted",
-	"UPDATE jobs SET state = 'failed', finished_at = ?1, lease_owner = NULL, "
-	"lease_expires_at = NULL, error = 'the worker running it stopped ' || attempts || ' times' "
-	"WHERE state = 'running' AND lease_expires_at <= ?1 AND attempts >= max_attempts");
+static struct query q_claimable = QUERY2("job.claimable",
+	"SELECT EXISTS (SELECT 1 FROM jobs c WHERE " CLAIMABLE("instr", "?1", "?2", "?3") ")",
+	"SELECT EXISTS (SELECT 1 FROM jobs c WHERE " CLAIMABLE("strpos", "?1", "?2", "?3") ")");
+/* A lost run (lease expired) is failed instead of run again when it used
+ * every attempt, or when its kind (in ?2, comma-separated) may not run
+ * twice. */
+#define FAIL_LOST(FIND) \
+	"UPDATE jobs SET state = 'failed', finished_at = ?1, lease_owner = NULL, " \
+	"lease_expires_at = NULL, error = CASE WHEN attempts >= max_attempts " \
+	"  THEN 'the worker running it stopped ' || attempts || ' times' " \
+	"  ELSE 'the worker running it stopped; a run of this kind is not repeated' END " \
+	"WHERE state = 'running' AND lease_expires_at <= ?1 AND (attempts >= max_attempts " \
+	"  OR " FIND "(',' || ?2 || ',', ',' || kind || ',') > 0)"
+static struct query q_fail_exhausted = QUERY2("job.fail_exhausted", FAIL_LOST("instr"), FAIL_LOST("strpos"));
 /* SQLite runs the whole UPDATE under its write lock. PostgreSQL picks the
  * row FOR UPDATE SKIP LOCKED, so concurrent claimers take different rows
  * instead of queueing behind (and then re-checking) the same one; the
@@ -50,11 +61,12 @@ static struct query q_fail_exhausted = QUERY("job.fail_exhausted",
 static struct query q_claim = QUERY2("job.claim",
 	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?1, "
 	"lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-	"WHERE id = (SELECT c.id FROM jobs c WHERE " CLAIMABLE("?2", "?4") " ORDER BY c.id LIMIT 1) "
+	"WHERE id = (SELECT c.id FROM jobs c WHERE " CLAIMABLE("instr", "?2", "?4", "?5")
+	" ORDER BY c.id LIMIT 1) "
 	"RETURNING " JOB_COLS,
 	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?1, "
 	"lease_expires_at = ?2 + ?3, started_at = coalesce(started_at, ?2) "
-	"WHERE id = (SELECT c.id FROM jobs c WHERE " CLAIMABLE("?2", "?4") " "
+	"WHERE id = (SELECT c.id FROM jobs c WHERE " CLAIMABLE("strpos", "?2", "?4", "?5") " "
 	"  ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED) "
 	"RETURNING " JOB_COLS);
 static struct query q_count_running = QUERY("job.count_running",
@@ -244,29 +256,31 @@ int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted)
 	return q_exec(s, deleted);
 }
 
-int db_job_claimable(struct db *db, int64_t now, int64_t max_running, bool *yes)
+int db_job_claimable(struct db *db, int64_t now, int64_t max_running, const char *kinds, bool *yes)
 {
 	struct stmt *s = q_start(db, &q_claimable);
 	int rc;
 
 	q_int(s, 1, now);
 	q_int(s, 2, max_running);
+	q_text(s, 3, kinds);
 	rc = q_row(s);
 	*yes = rc == DB_OK && q_i64(s, 0) != 0;
 	q_end(s);
 	return rc == DB_OK ? DB_OK : DB_ERROR;
 }
 
-int db_job_fail_exhausted(struct db *db, int64_t now, int64_t *failed)
+int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t *failed)
 {
 	struct stmt *s = q_start(db, &q_fail_exhausted);
 
 	q_int(s, 1, now);
+	q_text(s, 2, once_kinds);
 	return q_exec(s, failed);
 }
 
 int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lease_s,
-		      int64_t max_running, struct db_job *out)
+		      int64_t max_running, const char *kinds, struct db_job *out)
 {
 	struct stmt *s = q_start(db, &q_claim);
 
@@ -274,6 +288,7 @@ int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lea
 	q_int(s, 2, now);
 	q_int(s, 3, lease_s);
 	q_int(s, 4, max_running);
+	q_text(s, 5, kinds);
 	return job_row(s, out);
 }
 

@@ -86,7 +86,7 @@ void api_jobs_create(struct req *r)
 		return;
 	}
 	rc = jobs_submit(r->db, r->user.id, kind, json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
-			 (int)g_config.job_max_attempts, g_config.user_max_queued, now_s(), &job);
+			 jobkind_max_attempts(jobkind_find(kind)), g_config.user_max_queued, now_s(), &job);
 	if (rc == DB_CONFLICT) {
 		r->retry_after = 10;
 		reply_error(r, 429, "quota_exceeded", "you have %lld jobs queued already; wait for some to start",

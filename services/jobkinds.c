@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/config.h"
 #include "base/json.h"
 #include "services/jobkinds.h"
 #include "base/util.h"
@@ -72,22 +73,70 @@ static int echo_validate(json_object *args, char *err, size_t errlen)
 	return 0;
 }
 
-static const struct {
-	const char *kind;
-	int (*validate)(json_object *args, char *err, size_t errlen);
-} kinds[] = {
-	{ "echo", echo_validate },
+static const struct jobkind kinds[] = {
+	/* name, validate, needs, max_attempts, time_limit_s, retry_lost */
+	{ "echo", echo_validate, 0, 0, ECHO_TIME_LIMIT_S, true },
 };
+
+const struct jobkind *jobkind_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+int jobkind_max_attempts(const struct jobkind *k)
+{
+	return k && k->max_attempts > 0 ? k->max_attempts : (int)g_config.job_max_attempts;
+}
+
+int64_t jobkind_time_limit_s(const struct jobkind *k)
+{
+	int64_t own = k ? k->time_limit_s : 0, global = g_config.job_time_limit_s;
+
+	if (!own || (global && global < own))
+		return global;
+	return own;
+}
+
+const struct jobkind *jobkind_all(size_t *n)
+{
+	*n = ARRAY_SIZE(kinds);
+	return kinds;
+}
+
+int jobkind_names(unsigned have, bool lost_only, char *out, size_t len)
+{
+	size_t used = 0;
+
+	if (!len)
+		return -1;
+	out[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		int n;
+
+		if ((kinds[i].needs & ~have) || (lost_only && kinds[i].retry_lost))
+			continue;
+		n = snprintf(out + used, len - used, "%s%s", used ? "," : "", kinds[i].name);
+		if (n < 0 || (size_t)n >= len - used)
+			return -1;
+		used += (size_t)n;
+	}
+	return 0;
+}
 
 int jobkind_validate(const char *kind, json_object *args, char *err, size_t errlen)
 {
+	const struct jobkind *k;
+
 	if (!args || !json_object_is_type(args, json_type_object)) {
 		snprintf(err, errlen, "args must be a JSON object");
 		return -1;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
-		if (strcmp(kinds[i].kind, kind) == 0)
-			return kinds[i].validate(args, err, errlen);
+	k = jobkind_find(kind);
+	if (k)
+		return k->validate(args, err, errlen);
 	snprintf(err, errlen, "unknown job kind");
 	return -1;
 }

@@ -4,7 +4,9 @@
 #ifndef ANYON_JOBKINDS_H
 #define ANYON_JOBKINDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -12,6 +14,51 @@
 #define ECHO_MAX_LINES 1000
 #define ECHO_MAX_LINE 4096
 #define ECHO_MAX_DELAY_MS 10000
+/* Longest an echo can take by its arguments (1000 lines, 10 s apart), and a margin. */
+#define ECHO_TIME_LIMIT_S (3 * 3600)
+
+/* What running a kind needs from the worker. */
+enum jobkind_need {
+	NEED_DOCKER = 1 << 0,   /* a reachable Docker Engine */
+	NEED_GITHUB = 1 << 1,   /* the user's GitHub token */
+	NEED_CLAUDE = 1 << 2,   /* the user's Claude credential */
+};
+
+/* One kind of job: everything the API and the worker need to know of it,
+ * in one table (services/jobkinds.c). The worker has one executor per
+ * kind; it refuses to start if one is missing (anyon-worker --check). */
+struct jobkind {
+	const char *name;
+	int (*validate)(json_object *args, char *err, size_t errlen);
+	unsigned needs;          /* NEED_* */
+	int max_attempts;        /* 0: ANYON_JOB_MAX_ATTEMPTS */
+	int64_t time_limit_s;    /* a run longer than this fails; 0: no limit */
+	/* May a run lost with its worker (lease expired) run again? Not for a
+	 * kind whose run may have had effects outside (pushed a branch): then
+	 * the lost run fails instead of running twice. */
+	bool retry_lost;
+};
+
+/* Room for every kind's name, comma-separated. */
+#define JOBKIND_NAMES_MAX 512
+
+/* The kind named name, or NULL. */
+const struct jobkind *jobkind_find(const char *name);
+
+/* How many attempts a job of kind k gets: its own, or ANYON_JOB_MAX_ATTEMPTS. */
+int jobkind_max_attempts(const struct jobkind *k);
+
+/* A run's time limit in seconds for kind k: the smaller of its own and
+ * ANYON_JOB_TIME_LIMIT_S (0 in either: the other; both 0: none). */
+int64_t jobkind_time_limit_s(const struct jobkind *k);
+
+/* The table, for iteration: *n receives its length. */
+const struct jobkind *jobkind_all(size_t *n);
+
+/* Comma-separated names of the kinds whose needs all lie in have (what a
+ * worker can run now), or with retry_lost false when lost_only. Returns 0,
+ * or -1 when out does not hold them. */
+int jobkind_names(unsigned have, bool lost_only, char *out, size_t len);
 
 /* Returns 0 when kind is known and args (a JSON object) are valid for it;
  * otherwise -1 with a message in err naming the bad field. */

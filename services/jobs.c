@@ -1,16 +1,21 @@
 /* jobs.c - the job queue's rules (see jobs.h). */
 #include "autoconfig.h"
 
+#include "services/jobkinds.h"
 #include "services/jobs.h"
 
 int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
-	       int64_t max_running, struct db_job *out)
+	       int64_t max_running, unsigned have, struct db_job *out)
 {
+	char kinds[JOBKIND_NAMES_MAX], once[JOBKIND_NAMES_MAX];
 	int64_t running = 0;
 	bool any = false;
 	int rc;
 
-	if (db_job_claimable(db, now, max_running, &any))
+	if (jobkind_names(have, false, kinds, sizeof(kinds)) ||
+	    jobkind_names(~0u, true, once, sizeof(once)))
+		return DB_ERROR;
+	if (db_job_claimable(db, now, max_running, kinds, &any))
 		return DB_ERROR;
 	if (!any)
 		return DB_NOTFOUND;
@@ -18,11 +23,11 @@ int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
 	 * never picks a job that has no attempt left. */
 	if (db_begin_write(db))
 		return DB_ERROR;
-	if (db_job_fail_exhausted(db, now, NULL)) {
+	if (db_job_fail_lost(db, now, once, NULL)) {
 		db_rollback(db);
 		return DB_ERROR;
 	}
-	rc = db_job_claim_next(db, owner, now, lease_s, max_running, out);
+	rc = db_job_claim_next(db, owner, now, lease_s, max_running, kinds, out);
 	/* The claim counted the user's running jobs without a lock: two
 	 * workers on PostgreSQL may each have picked one of the same user's
 	 * jobs. Counting again under the user's row lock (SQLite: the write

@@ -13,9 +13,13 @@
  * used every attempt is failed instead of run again. A cheap read-only
  * probe comes first, so an idle worker does not take the write lock to
  * find nothing. DB_OK (out filled; release it with db_job_release()),
- * DB_NOTFOUND when there is nothing to do, or DB_ERROR. */
+ * DB_NOTFOUND when there is nothing to do, or DB_ERROR. Only jobs of
+ * kinds whose needs lie in have (NEED_*, services/jobkinds.h: a worker
+ * without Docker claims no container job); with max_running > 0, only of
+ * users with fewer jobs running. A lost run of a kind that may not run
+ * twice is failed instead. */
 int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
-	       int64_t max_running, struct db_job *out);
+	       int64_t max_running, unsigned have, struct db_job *out);
 
 /* Queues a job of kind with args_json (validated by the caller) for
  * user_id and reads it back into out (release with db_job_release()), in

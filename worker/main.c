@@ -30,6 +30,7 @@
 #include "base/procs.h"
 #include "base/util.h"
 #include "db/db.h"
+#include "services/jobkinds.h"
 #include "services/jobs.h"
 #include "services/retention.h"
 #include "worker/docker.h"
@@ -65,6 +66,7 @@ struct worker {
 	int64_t *slot_job;           /* owned; the job id each slot runs */
 	struct db_job *claimed;      /* the job being handed to a new child (borrowed) */
 	pid_t pid;                   /* the supervisor's */
+	bool docker_ok;              /* at the last heartbeat */
 };
 
 static void on_stop(int sig)
@@ -111,6 +113,8 @@ enum checkpoint job_checkpoint(struct job_run *run)
 
 	if (must_hand_back())
 		return CP_SHUTDOWN;
+	if (run->deadline_ms && now >= run->deadline_ms)
+		return CP_TIMEOUT;
 	/* Renew at a third of the lease (two missed renewals still hold it) and
 	 * at least every second, which is also how a cancel is noticed. */
 	if (now - run->renewed_ms >= renew_interval_ms()) {
@@ -169,17 +173,50 @@ static void system_line(struct job_run *run, const char *fmt, ...)
 	job_write(run, "system", line, (size_t)n);
 }
 
+static job_executor executor_of(const char *kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(executors); i++)
+		if (strcmp(executors[i].kind, kind) == 0)
+			return executors[i].exec;
+	return NULL;
+}
+
+/* Every kind of the table (services/jobkinds.c) has an executor here, and
+ * every executor a kind. Says so of each on out (NULL: silent); returns
+ * how many are wrong. */
+static int check_executors(FILE *out)
+{
+	const struct jobkind *all;
+	size_t n;
+	int bad = 0;
+
+	all = jobkind_all(&n);
+	for (size_t i = 0; i < n; i++) {
+		bool has = executor_of(all[i].name) != NULL;
+
+		if (out)
+			fprintf(out, "%s: %s\n", all[i].name, has ? "executor ok" : "NO EXECUTOR");
+		bad += !has;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(executors); i++)
+		if (!jobkind_find(executors[i].kind)) {
+			if (out)
+				fprintf(out, "%s: an executor without a kind in the table\n", executors[i].kind);
+			bad++;
+		}
+	return bad;
+}
+
 static void run_job(struct db *db, const char *owner, struct db_job *job)
 {
-	struct job_run run = { db, owner, job, mono_ms() };
+	const struct jobkind *kind = jobkind_find(job->kind);
+	int64_t limit_s = jobkind_time_limit_s(kind);
+	struct job_run run = { db, owner, job, mono_ms(), limit_s ? mono_ms() + limit_s * 1000 : 0 };
 	struct job_result res = { CP_CONTINUE, 0, "" };
-	job_executor exec = NULL;
+	job_executor exec = executor_of(job->kind);
 	enum job_state final;
 	int64_t id = job->id;
 
-	for (size_t i = 0; i < ARRAY_SIZE(executors); i++)
-		if (strcmp(executors[i].kind, job->kind) == 0)
-			exec = executors[i].exec;
 	log_info("job %lld (%s): attempt %d", (long long)id, job->kind, job->attempts);
 	if (job->attempts > 1)
 		system_line(&run, "attempt %d (an earlier worker stopped before finishing)", job->attempts);
@@ -202,6 +239,11 @@ static void run_job(struct db *db, const char *owner, struct db_job *job)
 		system_line(&run, "cancelled");
 		final = JOB_CANCELLED;
 		break;
+	case CP_TIMEOUT:
+		system_line(&run, "stopped: the time limit of %lld s ran out", (long long)limit_s);
+		snprintf(res.error, sizeof(res.error), "time limit of %lld s reached", (long long)limit_s);
+		final = JOB_FAILED;
+		break;
 	default:
 		final = res.exit_code == 0 && !res.error[0] ? JOB_SUCCEEDED : JOB_FAILED;
 		break;
@@ -218,6 +260,7 @@ static void heartbeat(struct worker *w)
 
 	docker_ok = docker_probe(g_config.docker_socket, DOCKER_PROBE_TIMEOUT_MS,
 				 version, sizeof(version)) == 0;
+	w->docker_ok = docker_ok;
 	if (!docker_ok)
 		log_debug("docker unreachable: %s", version);
 	db_worker_heartbeat(w->db, w->id, w->host, (int)getpid(), w->started_at, now_s(),
@@ -292,6 +335,14 @@ static void on_job_exit(int slot, pid_t pid, int status, int64_t ran_ms, void *c
 	}
 }
 
+/* What this worker can run now: container kinds only while the last
+ * heartbeat reached Docker. A user's GitHub token or Claude credential is
+ * looked up when the job runs. */
+static unsigned capabilities(const struct worker *w)
+{
+	return (w->docker_ok ? NEED_DOCKER : 0) | NEED_GITHUB | NEED_CLAUDE;
+}
+
 /* Claims a job into a free slot and starts its child. Returns true when a
  * job was started (the caller tries the next slot at once). */
 static bool fill_slot(struct worker *w)
@@ -303,7 +354,7 @@ static bool fill_slot(struct worker *w)
 
 	if (slot < 0)
 		return false;
-	rc = jobs_claim(w->db, w->id, now_s(), g_config.lease_s, max_running, &job);
+	rc = jobs_claim(w->db, w->id, now_s(), g_config.lease_s, max_running, capabilities(w), &job);
 	if (rc != DB_OK)
 		return false;
 	w->claimed = &job;
@@ -323,13 +374,18 @@ static bool jobs_waiting(struct worker *w)
 	int64_t max_running = g_config.cloud ? g_config.user_max_running : 0;
 	bool any = false;
 
-	return db_job_claimable(w->db, now_s(), max_running, &any) != DB_OK || any;
+	char kinds[JOBKIND_NAMES_MAX];
+
+	if (jobkind_names(capabilities(w), false, kinds, sizeof(kinds)))
+		return true;
+	return db_job_claimable(w->db, now_s(), max_running, kinds, &any) != DB_OK || any;
 }
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: anyon-worker [--pid-file PATH] [--once]\n"
-		"Runs anyon's jobs. Settings come from ANYON_* variables; see docs/DEPLOYMENT.md.\n");
+	fprintf(to, "usage: anyon-worker [--pid-file PATH] [--once] [--check]\n"
+		"Runs anyon's jobs. Settings come from ANYON_* variables; see docs/DEPLOYMENT.md.\n"
+		"--check says whether every job kind has an executor (exit 1 if not).\n");
 }
 
 int main(int argc, char **argv)
@@ -337,6 +393,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "once", no_argument, NULL, '1' },
+		{ "check", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -358,6 +415,8 @@ int main(int argc, char **argv)
 		case '1':
 			w.once = true;
 			break;
+		case 'c':
+			return check_executors(stdout) ? 1 : 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -365,6 +424,10 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (check_executors(NULL)) {
+		check_executors(stderr);
+		die("a job kind has no executor in this worker (see above)");
 	}
 	g = getenv("ANYON_WORKER_GRACE_MS");
 	if (g && *g && parse_i64(g, 0, 3600 * 1000, &grace_ms))

@@ -13,6 +13,7 @@ struct job_run {
 	const char *owner;          /* lease owner id, borrowed */
 	struct db_job *job;         /* borrowed */
 	int64_t renewed_ms;         /* monotonic time of the last lease renewal */
+	int64_t deadline_ms;        /* monotonic end of the kind's time limit; 0: none */
 };
 
 enum checkpoint {
@@ -20,6 +21,7 @@ enum checkpoint {
 	CP_CANCEL,      /* the user asked to stop: end as cancelled */
 	CP_SHUTDOWN,    /* the worker is stopping: hand the job back */
 	CP_LOST,        /* the lease is gone (another worker owns it): write nothing */
+	CP_TIMEOUT,     /* the kind's time limit ran out: end as failed */
 };
 
 /* Renews the lease when due and reports whether to go on. Executors call

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	for (int64_t i = 0; i < bytes; i++)
 		chunk[i] = (char)('a' + i % 26);
 	if (db_user_local(db, &u) || db_job_create(db, u.id, "echo", "{}", 1, now_s(), &id) ||
-	    jobs_claim(db, "bench", now_s(), 3600, 0, &job))
+	    jobs_claim(db, "bench", now_s(), 3600, 0, ~0u, &job))
 		die("cannot set up a job to append to");
 	db_job_release(&job);
 	t0 = mono_ms();

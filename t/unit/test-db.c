@@ -113,7 +113,7 @@ static int claim_all(struct db *db, int i)
 	int rc;
 
 	snprintf(owner, sizeof(owner), "claimer%d", i);
-	while ((rc = jobs_claim(db, owner, 2000000, 600, 0, &job)) == DB_OK) {
+	while ((rc = jobs_claim(db, owner, 2000000, 600, 0, ~0u, &job)) == DB_OK) {
 		rc = db_job_finish(db, job.id, owner, JOB_SUCCEEDED, true, 0, NULL, 2000001);
 		db_job_release(&job);
 		if (rc)
@@ -208,10 +208,10 @@ int main(void)
 	ok(db_job_get(db, id, u.id, &job) == DB_OK && job.state == JOB_QUEUED, "job is queued");
 	db_job_release(&job);
 	ok(db_job_get(db, id, u.id + 1, &job) == DB_NOTFOUND, "another user cannot see it");
-	ok(jobs_claim(db, "w1", now, 10, 0, &job) == DB_OK && job.id == id && job.state == JOB_RUNNING &&
+	ok(jobs_claim(db, "w1", now, 10, 0, ~0u, &job) == DB_OK && job.id == id && job.state == JOB_RUNNING &&
 	   job.attempts == 1, "w1 claims it");
 	db_job_release(&job);
-	ok(jobs_claim(db2, "w2", now + 1, 10, 0, &other) == DB_NOTFOUND, "w2 finds nothing while leased");
+	ok(jobs_claim(db2, "w2", now + 1, 10, 0, ~0u, &other) == DB_NOTFOUND, "w2 finds nothing while leased");
 	ok(db_job_append(db, id, "w1", "stdout", "a\n", 2, now, &seq) == DB_OK && seq == 1, "chunk 1");
 	ok(db_job_append(db, id, "w1", "stderr", "b\n", 2, now, &seq) == DB_OK && seq == 2, "chunk 2");
 	ok(db_job_append(db2, id, "w2", "stdout", "x", 1, now, &seq) == DB_NOTFOUND,
@@ -219,8 +219,8 @@ int main(void)
 	ok(db_job_renew(db, id, "w1", now + 5, 10, &cancel) == DB_OK && !cancel, "w1 renews");
 
 	/* w1 dies: after the lease w2 takes over */
-	ok(jobs_claim(db2, "w2", now + 14, 10, 0, &other) == DB_NOTFOUND, "lease still held at +14");
-	ok(jobs_claim(db2, "w2", now + 16, 10, 0, &other) == DB_OK && other.id == id &&
+	ok(jobs_claim(db2, "w2", now + 14, 10, 0, ~0u, &other) == DB_NOTFOUND, "lease still held at +14");
+	ok(jobs_claim(db2, "w2", now + 16, 10, 0, ~0u, &other) == DB_OK && other.id == id &&
 	   other.attempts == 2, "w2 takes the expired lease (attempt 2)");
 	db_job_release(&other);
 	ok(db_job_renew(db, id, "w1", now + 16, 10, &cancel) == DB_NOTFOUND, "w1 has lost it");
@@ -230,7 +230,7 @@ int main(void)
 	   "w2 continues the sequence");
 
 	/* w2 dies too: attempts exhausted -> failed, not stuck */
-	ok(jobs_claim(db, "w3", now + 100, 10, 0, &other) == DB_NOTFOUND, "nothing left to claim");
+	ok(jobs_claim(db, "w3", now + 100, 10, 0, ~0u, &other) == DB_NOTFOUND, "nothing left to claim");
 	ok(db_job_get(db, id, 0, &job) == DB_OK && job.state == JOB_FAILED && job.error[0],
 	   "out of attempts: failed with a reason");
 	db_job_release(&job);
@@ -250,7 +250,7 @@ int main(void)
 	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_OK && st == JOB_CANCELLED, "queued job cancels at once");
 	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_CONFLICT, "cancelling again conflicts");
 	ok(db_job_create(db, u.id, "echo", "{}", 3, now, &id2) == DB_OK &&
-	   jobs_claim(db, "w1", now, 10, 0, &job) == DB_OK && job.id == id2, "third job claimed");
+	   jobs_claim(db, "w1", now, 10, 0, ~0u, &job) == DB_OK && job.id == id2, "third job claimed");
 	db_job_release(&job);
 	ok(jobs_cancel(db2, id2, u.id, now, &st) == DB_OK && st == JOB_RUNNING, "running job flagged");
 	ok(db_job_renew(db, id2, "w1", now, 10, &cancel) == DB_OK && cancel, "renew reports the cancel");
@@ -258,7 +258,7 @@ int main(void)
 	ok(db_job_get(db, id2, 0, &job) == DB_OK && job.state == JOB_QUEUED && job.attempts == 0,
 	   "handed-back job is queued and the attempt did not count");
 	db_job_release(&job);
-	ok(jobs_claim(db, "w1", now, 10, 0, &job) == DB_OK, "claim again");
+	ok(jobs_claim(db, "w1", now, 10, 0, ~0u, &job) == DB_OK, "claim again");
 	db_job_release(&job);
 	ok(db_job_finish(db, id2, "w1", JOB_FAILED, true, 3, "exited with status 3", now) == DB_OK,
 	   "finish");
@@ -279,14 +279,14 @@ int main(void)
 		   db_job_create(db, busy.id, "echo", "{}", 3, now, &b2) == DB_OK &&
 		   db_job_create(db, busy.id, "echo", "{}", 3, now, &b3) == DB_OK &&
 		   db_job_create(db, other_user.id, "echo", "{}", 3, now, &o1) == DB_OK, "fairness: jobs queued");
-		ok(jobs_claim(db, "wf", now, 60, 2, &j1) == DB_OK && j1.id == b1 &&
-		   jobs_claim(db2, "wg", now, 60, 2, &j2) == DB_OK && j2.id == b2, "fairness: two of busy's jobs run");
+		ok(jobs_claim(db, "wf", now, 60, 2, ~0u, &j1) == DB_OK && j1.id == b1 &&
+		   jobs_claim(db2, "wg", now, 60, 2, ~0u, &j2) == DB_OK && j2.id == b2, "fairness: two of busy's jobs run");
 		ok(db_job_count_running(db, busy.id, now, &n) == DB_OK && n == 2, "fairness: counted 2 running");
-		ok(jobs_claim(db, "wf", now, 60, 2, &j3) == DB_OK && j3.id == o1,
+		ok(jobs_claim(db, "wf", now, 60, 2, ~0u, &j3) == DB_OK && j3.id == o1,
 		   "fairness: the next claim skips busy's third job and takes calm's");
 		db_job_release(&j3);
-		ok(jobs_claim(db, "wf", now, 60, 2, &j3) == DB_NOTFOUND, "fairness: busy's third job waits");
-		ok(jobs_claim(db, "wf", now, 60, 0, &j3) == DB_OK && j3.id == b3,
+		ok(jobs_claim(db, "wf", now, 60, 2, ~0u, &j3) == DB_NOTFOUND, "fairness: busy's third job waits");
+		ok(jobs_claim(db, "wf", now, 60, 0, ~0u, &j3) == DB_OK && j3.id == b3,
 		   "fairness: without a limit it is claimed");
 		db_job_release(&j3);
 		ok(db_job_count_running(db, busy.id, now + 61, &n) == DB_OK && n == 0,
@@ -298,6 +298,30 @@ int main(void)
 		   db_job_finish(db, b3, "wf", JOB_SUCCEEDED, true, 0, NULL, now) == DB_OK &&
 		   db_job_finish(db, o1, "wf", JOB_SUCCEEDED, true, 0, NULL, now) == DB_OK,
 		   "fairness: all four finish");
+	}
+
+	/* Claim by capability, and the rule for a lost run of a kind that
+	 * must not run twice. */
+	{
+		struct db_job kj;
+		int64_t k1, lost = 0;
+		bool any = true;
+
+		ok(db_job_create(db, u.id, "needsdocker", "{}", 3, now, &k1) == DB_OK, "kinds: a job of another kind");
+		ok(db_job_claimable(db, now, 0, "echo,needsdock", &any) == DB_OK && !any,
+		   "kinds: not claimable by a worker without that kind (names match whole)");
+		ok(db_job_claim_next(db, "wk", now, 60, 0, "echo,needsdock", &kj) == DB_NOTFOUND,
+		   "kinds: nor claimed");
+		ok(db_job_claim_next(db, "wk", now, 60, 0, "echo,needsdocker", &kj) == DB_OK && kj.id == k1,
+		   "kinds: claimed by a worker that can run it");
+		db_job_release(&kj);
+		ok(db_job_fail_lost(db, now + 61, "", &lost) == DB_OK && lost == 0,
+		   "kinds: a lost run of a kind that may run again is left for the next claim");
+		ok(db_job_fail_lost(db, now + 61, "needsdocker", &lost) == DB_OK && lost == 1,
+		   "kinds: a lost run of a kind that must not run twice is failed");
+		ok(db_job_get(db, k1, 0, &kj) == DB_OK && kj.state == JOB_FAILED && strstr(kj.error, "not repeated"),
+		   "kinds: with an error saying why");
+		db_job_release(&kj);
 	}
 
 	ok(db_worker_latest(db, &beat, &dok) == DB_NOTFOUND, "no heartbeat yet");
@@ -404,7 +428,7 @@ int main(void)
 		int64_t n;
 
 		ok(db_job_create(db, u.id, "echo", "{}", 1, now, &race_job) == DB_OK &&
-		   db_job_claim_next(db, "racer", now, 3600, 0, &rj) == DB_OK && rj.id == race_job,
+		   db_job_claim_next(db, "racer", now, 3600, 0, "echo", &rj) == DB_OK && rj.id == race_job,
 		   "a job to race on");
 		db_job_release(&rj);
 		ok(in_children(APPENDERS, append_many), "%d processes append %d chunks each", APPENDERS, APPENDS);
@@ -431,12 +455,12 @@ int main(void)
 	/* Concurrent claimers: each job is claimed exactly once. */
 	{
 		static struct query q_once = QUERY("test.once",
-			"SELECT count(*) FROM jobs WHERE kind = 'claimrace' AND state = 'succeeded' AND attempts = 1");
+			"SELECT count(*) FROM jobs WHERE kind = 'echo' AND args LIKE '%claimrace%' AND state = 'succeeded' AND attempts = 1");
 		int64_t jid;
 		bool made = true;
 
 		for (int i = 0; i < CLAIM_JOBS; i++)
-			made = made && db_job_create(db, u.id, "claimrace", "{}", 3, now, &jid) == DB_OK;
+			made = made && db_job_create(db, u.id, "echo", "{\"lines\":[\"claimrace\"]}", 3, now, &jid) == DB_OK;
 		ok(made, "%d jobs queued", CLAIM_JOBS);
 		ok(in_children(CLAIMERS, claim_all), "%d processes claim and finish until none is left", CLAIMERS);
 		ok(scalar(&q_once) == CLAIM_JOBS, "every job ran once, in one attempt");
@@ -446,7 +470,7 @@ int main(void)
 	{
 		bool any = true;
 
-		ok(db_job_claimable(db, now + 10000000, 0, &any) == DB_OK && !any, "nothing claimable");
+		ok(db_job_claimable(db, now + 10000000, 0, "echo", &any) == DB_OK && !any, "nothing claimable");
 	}
 
 	db_close(db2);
