@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "services/docker.h"
 #include "services/audit.h"
 #include "base/config.h"
 #include "base/keyring.h"
@@ -26,7 +27,6 @@
 #include "db/db.h"
 #include "services/jobs.h"
 #include "services/retention.h"
-#include "worker/docker.h"
 #include "worker/worker.h"
 
 #define SLEEP_SLICE_MS 100
@@ -201,7 +201,7 @@ static void heartbeat(struct worker *w)
 	char version[128];
 	bool docker_ok;
 
-	docker_ok = docker_probe(g_config.docker_socket, DOCKER_PROBE_TIMEOUT_MS,
+	docker_ok = docker_probe(NULL, DOCKER_PROBE_TIMEOUT_MS,
 				 version, sizeof(version)) == 0;
 	if (!docker_ok)
 		log_debug("docker unreachable: %s", version);
