@@ -294,24 +294,19 @@ int docker_call(struct docker *d, const char *method, const char *path, json_obj
 	return call(d, method, path, body, d->timeout_ms, json, method);
 }
 
-int docker_probe(const char *socket_path, long timeout_ms, char *version, size_t len)
+int docker_version(struct docker *d, char *version, size_t len)
 {
-	struct docker d;
 	json_object *doc = NULL;
 	const char *engine = NULL, *api = NULL;
 	int ret = -1;
 
-	if (docker_init(&d, socket_path)) {
-		snprintf(version, len, "%s", d.error);
-		return -1;
-	}
-	d.timeout_ms = timeout_ms;
-	if (call(&d, "GET", "/version", NULL, timeout_ms, &doc, "docker version")) {
-		snprintf(version, len, "%s", d.error);
+	if (call(d, "GET", "/version", NULL, d->timeout_ms, &doc, "docker version")) {
+		snprintf(version, len, "%s", d->error);
 		goto out;
 	}
 	if (!doc || json_get_str(doc, "Version", &engine) || json_get_str(doc, "ApiVersion", &api)) {
-		snprintf(version, len, "engine answered something that is not a version");
+		snprintf(d->error, sizeof(d->error), "engine answered something that is not a version");
+		snprintf(version, len, "%s", d->error);
 		goto out;
 	}
 	snprintf(version, len, "%.32s (API %.16s)", engine, api);
@@ -319,6 +314,18 @@ int docker_probe(const char *socket_path, long timeout_ms, char *version, size_t
 out:
 	json_object_put(doc);
 	return ret;
+}
+
+int docker_probe(const char *socket_path, long timeout_ms, char *version, size_t len)
+{
+	struct docker d;
+
+	if (docker_init(&d, socket_path)) {
+		snprintf(version, len, "%s", d.error);
+		return -1;
+	}
+	d.timeout_ms = timeout_ms;
+	return docker_version(&d, version, len);
 }
 
 /* ---- request bodies ---- */

@@ -60,7 +60,12 @@ int docker_init(struct docker *d, const char *socket_path);
  * first. Returns 0, or -1 with d->error. */
 int docker_negotiate(struct docker *d);
 
-/* The heartbeat's probe: negotiates, then GET /vX/version. On success
+/* Negotiates, then GET /vX/version. On success returns 0 and writes
+ * "ENGINE (API X.Y)" to version; otherwise -1 with the reason in version
+ * and d->error. */
+int docker_version(struct docker *d, char *version, size_t len);
+
+/* The heartbeat's probe: docker_version() on a fresh connection: negotiates, then GET /vX/version. On success
  * returns 0 and writes "ENGINE (API X.Y)" to version; otherwise -1 with a
  * reason in version. socket_path NULL: docker_socket_path(). */
 int docker_probe(const char *socket_path, long timeout_ms, char *version, size_t len);

@@ -296,10 +296,8 @@ int main(int argc, char **argv)
 		rc = docker_negotiate(&d);
 		json_set(g_out, "api", json_str(d.api));
 		if (rc == 0) {
-			rc = docker_probe(NULL, 5000, version, sizeof(version));
+			rc = docker_version(&d, version, sizeof(version));
 			json_set(g_out, "probe", json_str(version));
-			if (rc)
-				snprintf(d.error, sizeof(d.error), "%s", version);
 		}
 	} else if (strcmp(cmd, "create") == 0 && argc >= 8) {
 		rc = cmd_create(&d, argc, argv);
