@@ -251,6 +251,20 @@ try:
          "a refused hijack: the engine's message from the error body", out)
     t.ok(("POST", "/v1.44/containers/abc/attach?stream=1&stdin=1&stdout=1&stderr=1") in Fake.seen,
          "the hijack request carries the negotiated version too")
+    # anyonctl doctor probes the engine from its own host through the same client
+    ctl = os.path.join(BUILDDIR, "anyonctl")
+
+    def doctor(extra):
+        e = {k: v for k, v in os.environ.items() if k not in ("ANYON_DOCKER_SOCKET", "DOCKER_HOST")}
+        e.update(extra, ANYON_DATA_DIR=SCRATCH)
+        return subprocess.run([ctl, "doctor"], env=e, capture_output=True, text=True, cwd=SCRATCH).stdout
+    r = doctor(env)
+    t.ok(re.search(r"^ok +engine +29\.1\.0 \(API 1\.44\)$", r, re.M), "anyonctl doctor: the engine at DOCKER_HOST", r)
+    r = doctor({})
+    t.ok(re.search(r"^ok +engine +%s \(API %s\)$" % (re.escape(ver["Version"]), re.escape(ver["ApiVersion"])), r, re.M),
+         "anyonctl doctor: the real engine by default", r)
+    r = doctor({"DOCKER_HOST": "tcp://127.0.0.1:2375"})
+    t.ok(re.search(r"^FAIL +engine +DOCKER_HOST .*only unix://", r, re.M), "anyonctl doctor: a tcp DOCKER_HOST fails clearly", r)
     Fake.ping_version = False
     out = helper("ping", env=env)
     t.ok(out["rc"] == 1 and "Api-Version" in out.get("error", ""), "an engine without Api-Version: refused, not guessed", out)
