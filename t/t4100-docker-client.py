@@ -16,6 +16,8 @@ import dockertest
 t = TAP()
 HELPER = os.path.join(BUILDDIR, "t", "helper", "docker-check")
 SCRATCH = tempfile.mkdtemp(prefix="anyon-t4100-")
+SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
+reports = []
 
 
 def helper(*args, env=None):
@@ -28,6 +30,8 @@ def helper(*args, env=None):
     except ValueError:
         out = {"unparsed": p.stdout.decode(errors="replace"), "stderr": p.stderr.decode(errors="replace")}
     out["rc"] = p.returncode
+    if SANITIZER.search(p.stderr.decode(errors="replace")):
+        reports.append((args, p.stderr.decode(errors="replace")[:2000]))
     return out
 
 
@@ -275,4 +279,5 @@ finally:
 # ---- the source pins no version ----
 src = open(os.path.join(SRCDIR, "services", "docker.c")).read()
 t.eq(re.findall(r"/v1\.\d+", src), [], "services/docker.c has no pinned /v1.NN path")
+t.ok(not reports, "no sanitizer reports from the helper", reports[:1])
 t.done()
