@@ -10,7 +10,7 @@ errors come through as the engine's message, oversize and broken answers
 are refused. Docker missing is a failure, never a skip."""
 import http.server, json, os, re, socketserver, subprocess, sys, tempfile, threading, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import TAP, BUILDDIR, SRCDIR
+from anyontest import TAP, BUILDDIR, SRCDIR, wait_until
 import dockertest
 
 t = TAP()
@@ -127,19 +127,28 @@ try:
     out = helper("exec", sid, "-", "--", "sh", "-c", "echo no stdin; exit 0")
     t.ok(out.get("events") == [["stdout", "no stdin\n"]] and out.get("exit") == 0, "exec without stdin", out)
     t.ok(versioned(out, eng.api), "exec paths carry the negotiated version", out.get("paths"))
+    out = helper("exec-tty", sid, "-", "--", "sh", "-c", "echo out; echo err >&2")
+    t.ok(out.get("events") == [["raw", "out\r\nerr\r\n"]] and out.get("exit") == 0,
+         "exec with a TTY: one raw stream, no frame headers", out)
     out = helper("exec", "f" * 64, "-", "--", "true")
     t.ok(out["rc"] == 1 and "No such container" in out.get("error", "") and out.get("status") == 404,
          "exec in a missing container: the engine's message", out)
 
     # ---- kill: TERM honoured, TERM ignored then KILL ----
-    out = create(["sh", "-c", 'trap "exit 42" TERM; while true; do sleep 0.1; done'], stdin=False)
-    kid = out.get("id", "")
-    helper("start", kid)
+    def started_with_trap(cmd):
+        """Starts a container whose script touches /tmp/ready once its trap
+        is set, and waits for that (a signal before it would race)."""
+        kid = create(["sh", "-c", cmd], stdin=False).get("id", "")
+        helper("start", kid)
+        ready = wait_until(lambda: helper("exec", kid, "-", "--", "stat", "/tmp/ready").get("exit") == 0,
+                           timeout=15, interval=0.1)
+        t.ok(ready, "the container's TERM trap is set")
+        return kid
+
+    kid = started_with_trap('trap "exit 42" TERM; touch /tmp/ready; while true; do sleep 0.1; done')
     t.eq(helper("kill", kid, "TERM").get("rc"), 0, "kill TERM")
     t.eq(helper("wait", kid, "10000").get("exit"), 42, "wait: the TERM handler's exit code")
-    out = create(["sh", "-c", 'trap "" TERM; while true; do sleep 0.1; done'], stdin=False)
-    kid = out.get("id", "")
-    helper("start", kid)
+    kid = started_with_trap('trap "" TERM; touch /tmp/ready; while true; do sleep 0.1; done')
     helper("kill", kid, "SIGTERM")
     out = helper("wait", kid, "1500")
     t.ok(out["rc"] == 1 and "wait" in out.get("error", ""), "wait gives up at its time limit when TERM is ignored", out)
@@ -177,6 +186,10 @@ finally:
 
 
 # ---- a stand-in engine: another version, DOCKER_HOST, hostile answers ----
+def frame(stream, data):
+    return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+
 class Fake(http.server.BaseHTTPRequestHandler):
     seen = []
     api = "1.44"
@@ -209,6 +222,8 @@ class Fake(http.server.BaseHTTPRequestHandler):
             return self.answer(200, b'{"x":"' + b"a" * (2 << 20) + b'"}')
         if rest.startswith("/containers/ctl/json"):
             return self.answer(500, {"message": "boom\x01\x1b[31m here"})
+        if rest.startswith("/exec/"):
+            return self.answer(200, {"Running": False, "ExitCode": 0, "Pid": 12})
         if rest.startswith("/containers/weird/json"):
             return self.answer(200, {"State": {"Status": "running", "Running": True, "OOMKilled": False,
                                                "ExitCode": 99999, "Pid": 5}})
@@ -218,6 +233,22 @@ class Fake(http.server.BaseHTTPRequestHandler):
         Fake.seen.append(("POST", self.path))
         n = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(n)
+        v = "/v%s" % Fake.api
+        if self.path.startswith(v + "/containers/") and self.path.endswith("/exec"):
+            kind = self.path.split("/")[3]
+            return self.answer(201, {"Id": {"early": "e", "badframe": "b", "cut": "c"}.get(kind, "0") * 64})
+        if self.path.startswith(v + "/exec/") and self.path.endswith("/start"):
+            # The head and the first frames in one write: bytes after the
+            # head are already in the client's buffer.
+            eid = self.path.split("/")[3]
+            frames = {"e": frame(1, b"early\n") + frame(2, b"late\n") + frame(1, b"tail"),
+                      "b": frame(1, b"ok\n") + b"\x07\0\0\0\0\0\0\x01x",
+                      "c": frame(1, b"ok\n") + frame(1, b"cut")[:7]}[eid[0]]
+            self.wfile.write(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+                             b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + frames)
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if "/attach" in self.path:
             return self.answer(409, {"message": "container is not running, cannot attach"})
         return self.answer(404, {"message": "No such container: x"})
@@ -269,6 +300,13 @@ try:
          "anyonctl doctor: the real engine by default", r)
     r = doctor({"DOCKER_HOST": "tcp://127.0.0.1:2375"})
     t.ok(re.search(r"^FAIL +engine +DOCKER_HOST .*only unix://", r, re.M), "anyonctl doctor: a tcp DOCKER_HOST fails clearly", r)
+    out = helper("exec", "early", "-", "--", "true", env=env)
+    t.eq(out.get("events"), [["stdout", "early\n"], ["stderr", "late\n"], ["stdout", "tail"]],
+         "frames that came in the same read as the 101 head are not lost")
+    out = helper("exec", "badframe", "-", "--", "true", env=env)
+    t.ok(out["rc"] == 1 and out.get("error") == "bad frame", "a hostile frame header ends the stream", out)
+    out = helper("exec", "cut", "-", "--", "true", env=env)
+    t.ok(out["rc"] == 1 and "inside a frame" in out.get("error", ""), "a stream cut inside a frame is noticed", out)
     Fake.ping_version = False
     out = helper("ping", env=env)
     t.ok(out["rc"] == 1 and "Api-Version" in out.get("error", ""), "an engine without Api-Version: refused, not guessed", out)

@@ -7,6 +7,7 @@
  *   docker-check create IMAGE LABEL_VALUE MOUNT_SRC stdin|nostdin -- CMD...
  *   docker-check run ID STDIN_TEXT        attach before start, send, half-close, read to EOF, wait
  *   docker-check exec ID STDIN_TEXT|- -- CMD...
+ *   docker-check exec-tty ID - -- CMD...   with a TTY: raw bytes, no frames
  *   docker-check start|inspect|remove ID
  *   docker-check kill ID SIGNAL
  *   docker-check wait ID TIMEOUT_MS
@@ -66,7 +67,7 @@ static void events_flush(struct events *e)
 		json_object *ev = json_object_new_array();
 
 		json_object_array_add(ev, json_object_new_string(e->last == DOCKER_STDOUT ? "stdout" :
-								  e->last == DOCKER_STDERR ? "stderr" : "other"));
+								  e->last == DOCKER_STDERR ? "stderr" : "raw"));
 		json_object_array_add(ev, json_string_from_bytes(e->buf, e->len));
 		json_object_array_add(e->list, ev);
 		e->len = 0;
@@ -97,7 +98,7 @@ static int on_frame(void *arg, enum docker_stream_kind stream, const char *data,
 
 /* Reads s to EOF through the demultiplexer, counting the read timeouts (a
  * caller would renew its lease there). */
-static int drain(struct docker *d, struct docker_stream *s, struct events *e, int *timeouts)
+static int drain(struct docker *d, struct docker_stream *s, struct events *e, int *timeouts, bool tty)
 {
 	struct docker_demux dm = { 0 };
 	char buf[16384], err[256];
@@ -119,6 +120,10 @@ static int drain(struct docker *d, struct docker_stream *s, struct events *e, in
 		if (n < 0) {
 			snprintf(d->error, sizeof(d->error), "%s", err);
 			return -1;
+		}
+		if (tty) {
+			on_frame(e, DOCKER_STDIN, buf, (size_t)n);   /* "other": the one raw stream */
+			continue;
 		}
 		if (docker_demux_feed(&dm, buf, (size_t)n, on_frame, e)) {
 			snprintf(d->error, sizeof(d->error), "bad frame");
@@ -196,7 +201,7 @@ static int cmd_run(struct docker *d, char **argv)
 	s = docker_attach(d, argv[2]);
 	if (!s)
 		return -1;
-	if (docker_start(d, argv[2]) || send_stdin(d, s, argv[3]) || drain(d, s, &e, &timeouts) ||
+	if (docker_start(d, argv[2]) || send_stdin(d, s, argv[3]) || drain(d, s, &e, &timeouts, false) ||
 	    docker_wait(d, argv[2], 30000, &code))
 		goto out;
 	json_set(g_out, "exit", json_object_new_int(code));
@@ -208,11 +213,12 @@ out:
 	return rc;
 }
 
-static int cmd_exec(struct docker *d, int argc, char **argv)
+static int cmd_exec(struct docker *d, int argc, char **argv, bool tty)
 {
 	struct docker_exec_spec spec = {
 		.cmd = (const char *const *)argv + 5,
 		.attach_stdin = strcmp(argv[3], "-") != 0,
+		.tty = tty,
 	};
 	struct events e = { .list = json_object_new_array(), .last = -1 };
 	struct docker_exec_state st;
@@ -226,8 +232,8 @@ static int cmd_exec(struct docker *d, int argc, char **argv)
 	if (docker_exec_create(d, argv[2], &spec, exec_id, sizeof(exec_id)))
 		return -1;
 	json_set(g_out, "exec_id", json_str(exec_id));
-	s = docker_exec_start(d, exec_id, false);
-	if (!s || send_stdin(d, s, argv[3]) || drain(d, s, &e, &timeouts))
+	s = docker_exec_start(d, exec_id, tty);
+	if (!s || send_stdin(d, s, argv[3]) || drain(d, s, &e, &timeouts, tty))
 		goto out;
 	/* The stream ends a moment before the engine records the exit code. */
 	for (int i = 0; i < 50; i++) {
@@ -304,7 +310,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "run") == 0 && argc == 4) {
 		rc = cmd_run(&d, argv);
 	} else if (strcmp(cmd, "exec") == 0 && argc >= 6) {
-		rc = cmd_exec(&d, argc, argv);
+		rc = cmd_exec(&d, argc, argv, false);
+	} else if (strcmp(cmd, "exec-tty") == 0 && argc >= 6) {
+		rc = cmd_exec(&d, argc, argv, true);
 	} else if (strcmp(cmd, "start") == 0 && argc == 3) {
 		rc = docker_start(&d, argv[2]);
 	} else if (strcmp(cmd, "inspect") == 0 && argc == 3) {
