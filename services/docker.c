@@ -10,7 +10,6 @@
 
 #include <curl/curl.h>
 
-#include "base/config.h"
 #include "base/curlx.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -29,7 +28,7 @@ int docker_socket_path(char *out, size_t outlen, char *err, size_t errlen)
 {
 	const char *anyon = getenv("ANYON_DOCKER_SOCKET");
 	const char *host = getenv("DOCKER_HOST");
-	const char *path = g_config.docker_socket[0] ? g_config.docker_socket : "/var/run/docker.sock";
+	const char *path = anyon && *anyon ? anyon : "/var/run/docker.sock";
 
 	if ((!anyon || !*anyon) && host && *host) {
 		if (strncmp(host, "unix://", 7) != 0 || host[7] != '/') {
@@ -157,8 +156,14 @@ static CURLcode perform(struct docker *d, const char *method, const char *url_pa
 	struct curl_slist *hdrs = NULL;
 	CURL *c;
 	CURLcode rc;
+	bool cut;
 
 	d->status = 0;
+	timeout_ms = curlx_timeout_ms(d->deadline_ms, timeout_ms, &cut);
+	if (timeout_ms == 0) {
+		snprintf(d->error, sizeof(d->error), "no time left before the deadline");
+		return CURLE_OPERATION_TIMEDOUT;
+	}
 	if ((size_t)snprintf(url, sizeof(url), "http://docker%s", url_path) >= sizeof(url)) {
 		snprintf(d->error, sizeof(d->error), "request path too long");
 		return CURLE_URL_MALFORMAT;
@@ -199,6 +204,8 @@ static CURLcode perform(struct docker *d, const char *method, const char *url_pa
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &d->status);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT && cut) {
+		snprintf(d->error, sizeof(d->error), "the deadline ran out");
 	} else if (x->body.too_large) {
 		snprintf(d->error, sizeof(d->error), "the engine's answer is larger than %zu bytes",
 			 x->body.max);
@@ -976,8 +983,16 @@ static struct docker_stream *hijack(struct docker *d, const char *path, const ch
 	int n, parsed = 0;
 	CURLcode rc;
 
+	bool cut;
+	long limit;
+
 	if (docker_negotiate(d))
 		return NULL;
+	limit = curlx_timeout_ms(d->deadline_ms, d->timeout_ms, &cut);
+	if (limit == 0) {
+		snprintf(d->error, sizeof(d->error), "%s: no time left before the deadline", what);
+		return NULL;
+	}
 	n = snprintf(req, sizeof(req),
 		     "POST /v%s%s HTTP/1.1\r\nHost: docker\r\nUser-Agent: anyon/" PACKAGE_VERSION "\r\n"
 		     "Connection: Upgrade\r\nUpgrade: tcp\r\n"
@@ -1003,7 +1018,7 @@ static struct docker_stream *hijack(struct docker *d, const char *path, const ch
 	curl_easy_setopt(s->curl, CURLOPT_UNIX_SOCKET_PATH, d->socket);
 	curl_easy_setopt(s->curl, CURLOPT_URL, "http://docker/");
 	curl_easy_setopt(s->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, limit < CONNECT_TIMEOUT_MS ? limit : CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, curl_err);
 	rc = curl_easy_perform(s->curl);
@@ -1015,18 +1030,19 @@ static struct docker_stream *hijack(struct docker *d, const char *path, const ch
 		snprintf(d->error, sizeof(d->error), "%s: docker engine at %s: %s", what, d->socket, e);
 		goto fail;
 	}
-	if (docker_stream_send(s, req, (size_t)n, d->timeout_ms, e, sizeof(e))) {
+	until = mono_ms() + limit;
+	if (docker_stream_send(s, req, (size_t)n, limit, e, sizeof(e))) {
 		snprintf(d->error, sizeof(d->error), "%s: %s", what, e);
 		goto fail;
 	}
-	until = mono_ms() + d->timeout_ms;
 	while (parsed == 0) {
 		long got = docker_stream_read(s, s->pending + have, sizeof(s->pending) - have,
 					      (long)(until - mono_ms()), e, sizeof(e));
 
 		if (got == DOCKER_STREAM_TIMEOUT || got == DOCKER_STREAM_EOF || got < 0) {
 			snprintf(d->error, sizeof(d->error), "%s: %s", what,
-				 got == DOCKER_STREAM_TIMEOUT ? "the engine did not answer in time" :
+				 got == DOCKER_STREAM_TIMEOUT ? (cut ? "the deadline ran out" :
+								  "the engine did not answer in time") :
 				 got == DOCKER_STREAM_EOF ? "the engine closed the connection" : e);
 			goto fail;
 		}

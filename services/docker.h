@@ -6,7 +6,8 @@
  * process and put in front of every other path (/v1.41/containers/...):
  * never pinned, since engines refuse versions outside their own range.
  *
- * Every call has a deadline, reads a bounded answer, sends JSON bodies with
+ * Every call has a time limit (timeout_ms, cut to the caller's deadline_ms
+ * when it sets one, as the GitHub client does), reads a bounded answer, sends JSON bodies with
  * Content-Type: application/json (built with json-c), and turns a refusal
  * into the engine's own "message" in d->error. Everything the engine sends
  * is untrusted: ids are checked before they go into a path or back to the
@@ -38,6 +39,8 @@ struct docker {
 	char socket[DOCKER_PATH_MAX]; /* the engine's unix socket */
 	char api[16];                 /* negotiated version, "1.41"; "" until known */
 	long timeout_ms;              /* a call's time limit (DOCKER_TIMEOUT_MS) */
+	int64_t deadline_ms;          /* mono_ms() time by which every call must be
+				       * over (each call's limit is cut to it); 0: none */
 	long status;                  /* HTTP status of the last call; 0: no answer */
 	char error[512];              /* why the last call failed */
 	/* Called with every request's method and path (tests check that every

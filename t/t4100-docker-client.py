@@ -8,7 +8,7 @@ stand-in engine on a unix socket: a newer API version is used in every path
 (never pinned), DOCKER_HOST is honoured and other schemes refused, engine
 errors come through as the engine's message, oversize and broken answers
 are refused. Docker missing is a failure, never a skip."""
-import http.server, json, os, re, socketserver, subprocess, sys, tempfile, threading, uuid
+import http.server, json, os, re, socketserver, subprocess, sys, tempfile, threading, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR, SRCDIR, wait_until
 import dockertest
@@ -224,6 +224,9 @@ class Fake(http.server.BaseHTTPRequestHandler):
             return self.answer(500, {"message": "boom\x01\x1b[31m here"})
         if rest.startswith("/exec/"):
             return self.answer(200, {"Running": False, "ExitCode": 0, "Pid": 12})
+        if rest.startswith("/containers/slow/json"):
+            time.sleep(3)
+            return self.answer(200, {})
         if rest.startswith("/containers/weird/json"):
             return self.answer(200, {"State": {"Status": "running", "Running": True, "OOMKilled": False,
                                                "ExitCode": 99999, "Pid": 5}})
@@ -236,11 +239,14 @@ class Fake(http.server.BaseHTTPRequestHandler):
         v = "/v%s" % Fake.api
         if self.path.startswith(v + "/containers/") and self.path.endswith("/exec"):
             kind = self.path.split("/")[3]
-            return self.answer(201, {"Id": {"early": "e", "badframe": "b", "cut": "c"}.get(kind, "0") * 64})
+            return self.answer(201, {"Id": {"early": "e", "badframe": "b", "cut": "c", "slow": "5"}.get(kind, "0") * 64})
         if self.path.startswith(v + "/exec/") and self.path.endswith("/start"):
             # The head and the first frames in one write: bytes after the
             # head are already in the client's buffer.
             eid = self.path.split("/")[3]
+            if eid[0] == "5":
+                time.sleep(3)
+                return
             frames = {"e": frame(1, b"early\n") + frame(2, b"late\n") + frame(1, b"tail"),
                       "b": frame(1, b"ok\n") + b"\x07\0\0\0\0\0\0\x01x",
                       "c": frame(1, b"ok\n") + frame(1, b"cut")[:7]}[eid[0]]
@@ -307,6 +313,17 @@ try:
     t.ok(out["rc"] == 1 and out.get("error") == "bad frame", "a hostile frame header ends the stream", out)
     out = helper("exec", "cut", "-", "--", "true", env=env)
     t.ok(out["rc"] == 1 and "inside a frame" in out.get("error", ""), "a stream cut inside a frame is noticed", out)
+    denv = dict(env, DOCKER_CHECK_DEADLINE_MS="700")
+    t0 = time.monotonic()
+    out = helper("inspect", "slow", env=denv)
+    took = time.monotonic() - t0
+    t.ok(out["rc"] == 1 and "deadline ran out" in out.get("error", "") and took < 2.5,
+         "a call is cut to the caller's deadline (%.1f s)" % took, out)
+    t0 = time.monotonic()
+    out = helper("exec", "slow", "-", "--", "true", env=denv)
+    took = time.monotonic() - t0
+    t.ok(out["rc"] == 1 and "deadline ran out" in out.get("error", "") and took < 2.5,
+         "a hijack whose head never comes is cut to the deadline (%.1f s)" % took, out)
     Fake.ping_version = False
     out = helper("ping", env=env)
     t.ok(out["rc"] == 1 and "Api-Version" in out.get("error", ""), "an engine without Api-Version: refused, not guessed", out)
