@@ -164,6 +164,13 @@ try:
     t.ok(out["rc"] == 1 and "bind source path does not exist" in out.get("error", ""),
          "a missing bind source: refused (Mounts, not Binds), the engine's message", out)
     t.ok(not os.path.exists(os.path.join(SCRATCH, "missing")), "and nothing was created on the host")
+    out = helper("create", image, label, work, "nostdin", "--", "true", env={"DOCKER_CHECK_TMPFS": "rw,size=bogus"})
+    created.append(out.get("id", ""))
+    t.ok(out["rc"] == 0, "bad tmpfs options pass create (the engine checks them only at start)", out)
+    out = helper("start", out.get("id", ""))
+    t.ok(out["rc"] == 1 and out.get("status") == 500 and "start: " in out.get("error", "")
+         and "(HTTP 500)" in out["error"] and len(out["error"]) > len("start: (HTTP 500)") + 10,
+         "and start refuses them with a 500 whose message comes through", out)
     out = helper("create", "anyon-test-no-such-image:1", label, work, "nostdin", "--", "true")
     t.ok(out["rc"] == 1 and "No such image" in out.get("error", ""), "a missing image: the engine's message", out)
     out = helper("inspect", "../../etc")

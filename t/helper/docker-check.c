@@ -13,7 +13,8 @@
  *   docker-check wait ID TIMEOUT_MS
  *   docker-check list LABEL
  * The socket comes from ANYON_DOCKER_SOCKET / DOCKER_HOST like the worker's.
- * DOCKER_CHECK_DEADLINE_MS sets a deadline that long after the start. */
+ * DOCKER_CHECK_DEADLINE_MS sets a deadline that long after the start;
+ * DOCKER_CHECK_TMPFS replaces create's tmpfs options. */
 #include "autoconfig.h"
 
 #include <stdio.h>
@@ -158,7 +159,9 @@ static int send_stdin(struct docker *d, struct docker_stream *s, const char *tex
 static int cmd_create(struct docker *d, int argc, char **argv)
 {
 	const char *labels[] = { "anyon.test", argv[3], "anyon.kind", "docker-check", NULL };
-	const char *tmpfs[] = { "/run/secrets", "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000", NULL };
+	const char *opts = getenv("DOCKER_CHECK_TMPFS");
+	const char *tmpfs[] = { "/run/secrets", opts ? opts : "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000",
+				NULL };
 	const char *env[] = { "TINI_KILL_PROCESS_GROUP=1", NULL };
 	struct docker_mount m = { .source = argv[4], .target = "/work", .read_only = false };
 	struct docker_spec spec = {
