@@ -84,7 +84,7 @@ static bool engine_id_ok(const char *s)
 	return true;
 }
 
-/* Copies text from the engine into out as printable ASCII, at most 200
+/* Copies text from the engine into out as printable ASCII, at most 400
  * bytes: it ends up in logs and job errors. */
 static void clean_copy(char *out, size_t outlen, const char *s, size_t n)
 {
@@ -92,7 +92,7 @@ static void clean_copy(char *out, size_t outlen, const char *s, size_t n)
 
 	if (outlen == 0)
 		return;
-	for (size_t i = 0; i < n && j + 1 < outlen && j < 200; i++)
+	for (size_t i = 0; i < n && j + 1 < outlen && j < 400; i++)
 		out[j++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
 	out[j] = '\0';
 }
@@ -102,7 +102,7 @@ static void engine_error(struct docker *d, const char *body, size_t len, const c
 {
 	json_object *doc = NULL;
 	const char *msg = NULL;
-	char jerr[64], clean[256] = "";
+	char jerr[64], clean[401] = "";
 
 	if (body && len && json_parse(body, len, &doc, jerr, sizeof(jerr)) == 0 &&
 	    json_get_str(doc, "message", &msg) == 0 && msg[0])
