@@ -969,9 +969,9 @@ void docker_stream_free(struct docker_stream *s)
 	free(s);
 }
 
-/* Opens the connection, writes the request, reads the answer's head. On 101
- * (or 200: an engine that does not upgrade still streams) returns the
- * stream with what followed the head pending. */
+/* Opens the connection, writes the request, reads the answer's head. On
+ * 101 returns the stream with what followed the head pending; otherwise
+ * NULL with the engine's message from the error body. */
 static struct docker_stream *hijack(struct docker *d, const char *path, const char *json_body,
 				    const char *what)
 {
@@ -982,7 +982,6 @@ static struct docker_stream *hijack(struct docker *d, const char *path, const ch
 	long status = 0, clen = -1;
 	int n, parsed = 0;
 	CURLcode rc;
-
 	bool cut;
 	long limit;
 
@@ -1054,7 +1053,7 @@ static struct docker_stream *hijack(struct docker *d, const char *path, const ch
 		goto fail;
 	}
 	d->status = status;
-	if (status != 101 && status != 200) {
+	if (status != 101) {
 		/* An error: its JSON body says why. Read what Content-Length
 		 * says, bounded. */
 		char *body = NULL;
