@@ -927,6 +927,10 @@ long docker_stream_read(struct docker_stream *s, void *buf, size_t cap, long tim
 {
 	int64_t until = mono_ms() + timeout_ms;
 
+	if (cap == 0) {
+		snprintf(err, errlen, "no room to read into");
+		return -1;
+	}
 	if (s->pend_off < s->pend_len) {
 		size_t n = s->pend_len - s->pend_off;
 
