@@ -16,6 +16,7 @@
 
 #include "services/access.h"
 #include "services/audit.h"
+#include "services/docker.h"
 #include "base/config.h"
 #include "base/keyring.h"
 #include "services/legacy.h"
@@ -81,7 +82,7 @@ static int cmd_doctor(int argc, char **argv)
 {
 	struct doctor d = { 0 };
 	struct stat st;
-	char err[256];
+	char err[256], engine[256];
 	struct db *db;
 	int64_t beat;
 	bool docker_ok;
@@ -91,6 +92,8 @@ static int cmd_doctor(int argc, char **argv)
 	(void)argv;
 	check(&d, stat(g_config.data_dir, &st) == 0 && S_ISDIR(st.st_mode) &&
 	      access(g_config.data_dir, W_OK) == 0, "data dir", "%s", g_config.data_dir);
+	/* The engine as this host sees it (the worker's view comes below). */
+	check(&d, docker_probe(NULL, 5000, engine, sizeof(engine)) == 0, "engine", "%s", engine);
 	db = db_open(g_config.db_path, false, err, sizeof(err));
 	check(&d, db != NULL, "database", "%s (%s)", db ? g_config.db_path : err,
 	      db ? db_dialect(db) : db_target_is_pg(g_config.db_path) ? "postgresql" : "sqlite");

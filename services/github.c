@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "base/config.h"
+#include "base/curlx.h"
 #include "services/github.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -86,24 +87,6 @@ bool gh_url_ok(const char *s)
 	       !strpbrk(s, " \"<>\\\r\n\t");
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct gh_response *r = arg;
-	size_t len = size * n;
-	char *grown;
-
-	if (r->len + len > GH_MAX_BODY)
-		return 0;   /* aborts the transfer */
-	grown = realloc(r->body, r->len + len + 1);
-	if (!grown)
-		return 0;
-	r->body = grown;
-	memcpy(r->body + r->len, data, len);
-	r->len += len;
-	r->body[r->len] = '\0';
-	return len;
-}
-
 /* Picks rel="next" out of a Link header: <url>; rel="next", <url>; rel="last" */
 static void parse_link(const char *v, size_t len, char *next, size_t nextlen)
 {
@@ -142,39 +125,18 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* The call's total timeout: ANYON_GITHUB_TIMEOUT_MS, cut to what is left
- * before deadline_ms (0: none). 0 when the deadline has passed. *cut says
- * whether the deadline is what limits it. */
-static long call_timeout_ms(int64_t deadline_ms, bool *cut)
-{
-	int64_t left;
-
-	*cut = false;
-	if (deadline_ms <= 0)
-		return (long)g_config.github_timeout_ms;
-	left = deadline_ms - mono_ms();
-	if (left <= 0) {
-		*cut = true;
-		return 0;
-	}
-	if (left < g_config.github_timeout_ms) {
-		*cut = true;
-		return (long)left;
-	}
-	return (long)g_config.github_timeout_ms;
-}
-
 /* One request. form (may be NULL) makes it a form-encoded POST. The token,
  * when given, goes in the Authorization header through curl's bearer auth. */
 static int perform(const char *url, const char *form, const char *token, bool api,
 		   int64_t deadline_ms, struct gh_response *out)
 {
 	char curl_err[CURL_ERROR_SIZE] = "", jerr[64];
+	struct curlx_body body = { .max = GH_MAX_BODY };
 	struct curl_slist *hdrs = NULL;
 	CURL *c;
 	CURLcode rc;
 	bool cut;
-	long timeout_ms = call_timeout_ms(deadline_ms, &cut);
+	long timeout_ms = curlx_timeout_ms(deadline_ms, (long)g_config.github_timeout_ms, &cut);
 
 	memset(out, 0, sizeof(*out));
 	if (timeout_ms == 0) {
@@ -198,8 +160,8 @@ static int perform(const char *url, const char *form, const char *token, bool ap
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curlx_on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
 	if (token) {
@@ -209,13 +171,15 @@ static int perform(const char *url, const char *form, const char *token, bool ap
 	if (form)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
 	rc = curl_easy_perform(c);
+	out->body = body.buf;   /* out owns it now: gh_response_release() wipes it */
+	out->len = body.len;
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
 	} else {
 		out->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 		out->deadline = out->timed_out && cut;
 		/* curl's message names the host, never credentials */
-		snprintf(out->error, sizeof(out->error), "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+		curlx_error(out->error, sizeof(out->error), rc, curl_err);
 	}
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);

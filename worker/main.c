@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 
+#include "services/docker.h"
 #include "services/audit.h"
 #include "base/config.h"
 #include "base/keyring.h"
@@ -33,7 +34,6 @@
 #include "services/jobkinds.h"
 #include "services/jobs.h"
 #include "services/retention.h"
-#include "worker/docker.h"
 #include "worker/worker.h"
 
 #define SLEEP_SLICE_MS 100
@@ -258,7 +258,7 @@ static void heartbeat(struct worker *w)
 	char version[128];
 	bool docker_ok;
 
-	docker_ok = docker_probe(g_config.docker_socket, DOCKER_PROBE_TIMEOUT_MS,
+	docker_ok = docker_probe(NULL, DOCKER_PROBE_TIMEOUT_MS,
 				 version, sizeof(version)) == 0;
 	w->docker_ok = docker_ok;
 	if (!docker_ok)
