@@ -191,9 +191,11 @@ if st != 200:
 info = json.loads(data)
 t.eq(info["Config"]["User"], "1000:1000", "the image runs as uid:gid 1000:1000")
 t.eq(info["Config"]["Entrypoint"], ["/usr/local/bin/anyon-entry"], "the entry point is anyon-entry")
-base = [tag for tag in (eng.json("GET", "/images/json") or []) for tag in (tag.get("RepoTags") or [])
-        if tag.startswith("anyon-base:")]
-t.ok(base, "its base is the debootstrapped anyon-base (no pulled image)", base)
+layers = info["RootFS"]["Layers"]
+base = [tag for im in (eng.json("GET", "/images/json") or []) for tag in (im.get("RepoTags") or [])
+        if tag.startswith("anyon-base:")
+        and eng.json("GET", "/images/%s/json" % urllib.parse.quote(tag, safe=""))["RootFS"]["Layers"] == layers[:1]]
+t.ok(base, "its first layer is a debootstrapped anyon-base (an import, no pulled image)", layers[:1])
 
 
 def create(cmd, env=(), user="1000:1000", mounts=(), stdin=True, init=True):
@@ -323,6 +325,16 @@ try:
     t.ok(cred not in out.encode() and cred.split(b'"')[5] not in (out + err).encode(),
          "the run prints nothing of the credential")
 
+    code, out, err = run(["--", "claude", "-p", "print 200000 bytes; run id -u; stderr note", "--output-format",
+                          "stream-json", "--verbose"], stdin=bundle([(".credentials.json", cred)]),
+                         env=["CLAUDE_CONFIG_DIR=" + SECRETS_DIR])
+    lines = [json.loads(x) for x in out.splitlines()] if code == 0 else []
+    texts = [c["text"] for x in lines if x["type"] == "assistant" for c in x["message"]["content"]
+             if c["type"] == "text"]
+    results = [c["content"] for x in lines if x["type"] == "user" for c in x["message"]["content"]]
+    t.ok(sum(len(x) for x in texts) == 200000 and len(texts) == 4 and results == ["1000\n"] and err == "note\n",
+         "directives: 'print N bytes' (64 KiB blocks), 'run CMD' as a Bash tool, 'stderr TEXT'",
+         (code, [len(x) for x in texts], results, err))
     code, out, err = run(stream_cmd[:3] + ["--output-format", "stream-json"])
     t.ok(code == 1 and "requires --verbose" in err, "stream-json without --verbose exits 1, as the CLI does", err)
     code, out, err = run(stream_cmd)
