@@ -383,22 +383,41 @@ try:
     s = start_attached(cid)
     s.send(signed_in)
     s.read_until(lambda s: b'"subtype":"init"' in s.out, 30)
-    c2, ps, _, _ = exec_in(cid, ["sh", "-c", "ps -eo pid,pgid,comm --no-headers"])
+    for _ in range(50):
+        c2, ps, _, _ = exec_in(cid, ["sh", "-c", "ps -eo pgid,comm --no-headers"])
+        if ps.count("sleep") >= 2:
+            break
+        time.sleep(0.1)
+    groups = {tuple(x.split()) for x in ps.splitlines() if x.split()[1:] in (["node"], ["sleep"])}
     eng.json("POST", "/containers/%s/kill?signal=SIGTERM" % cid, want=(204,))
     out, err = s.read_all(30)
     code = wait(cid)
     remove(cid)
-    t.ok(ps.count("sleep") == 2, "the stand-in started two children in its group", ps)
+    t.ok(ps.count("sleep") == 2 and len({g for g, _ in groups}) == 1,
+         "the stand-in started two children in its process group", ps)
     t.ok(code == 143 and b'"type":"result"' not in out and out.count(b"\n") == 1,
-         "SIGTERM: exit 143, no result line (tini signals the whole group)", (code, out[-300:], err))
-    cid = create(["--", "claude", "-p", "ignore TERM; sleep 60", "--output-format", "stream-json", "--verbose"],
-                 env=cfg_env)
+         "SIGTERM: exit 143, no result line", (code, out[-300:], err))
+    cid = create(["--", "claude", "-p", "ignore TERM; children 2; sleep 60", "--output-format", "stream-json",
+                  "--verbose"], env=cfg_env)
     s = start_attached(cid)
     s.send(signed_in)
     s.read_until(lambda s: b'"subtype":"init"' in s.out, 30)
+    for _ in range(50):
+        before = exec_in(cid, ["sh", "-c", "ps -eo comm --no-headers"])[1]
+        if before.count("sleep") >= 2:
+            break
+        time.sleep(0.1)
     eng.json("POST", "/containers/%s/kill?signal=SIGTERM" % cid, want=(204,))
     s.read_until(lambda s: b"ignoring SIGTERM" in s.err, 10)
+    for _ in range(50):
+        after = exec_in(cid, ["sh", "-c", "ps -eo comm --no-headers"])[1]
+        if "sleep" not in after:
+            break
+        time.sleep(0.1)
     alive = eng.json("GET", "/containers/%s/json" % cid)["State"]["Running"]
+    t.ok(before.count("sleep") == 2 and "sleep" not in after and "node" in after,
+         "TERM reaches the whole group: the children end while the stand-in ignoring TERM lives on",
+         (before, after))
     eng.json("POST", "/containers/%s/kill?signal=SIGKILL" % cid, want=(204,))
     s.read_all(30)
     code = wait(cid)
