@@ -1,0 +1,189 @@
+/* anyon-entry - the agent image's entry point (ENTRYPOINT of container/Dockerfile).
+ *
+ *     anyon-entry [--secrets-dir DIR] [-- PROGRAM [ARG...]]
+ *
+ * Reads a secret bundle (container/bundle.h) from stdin to EOF, writes each
+ * secret as a 0600 file of the calling user into DIR (default
+ * /run/anyon/secrets: the tmpfs Docker mounts with mode=0700,uid=1000,
+ * gid=1000), wipes its buffer, then execs PROGRAM in its own process group
+ * with stdin from /dev/null. Without a PROGRAM it only writes the files (an
+ * exec that adds secrets to a running container). Nothing is written unless
+ * the whole bundle is valid; a file that cannot be written undoes the others.
+ *
+ * Exit status: 125 bad usage, bundle or secrets directory; 126 run as root;
+ * 127 PROGRAM cannot be executed; otherwise PROGRAM's own.
+ *
+ * Built by make on the host (Debian 12) as a static binary without
+ * sanitizers, so it runs in the bookworm image whatever the build flags.
+ */
+#define _DEFAULT_SOURCE
+#include "container/bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_DIR "/run/anyon/secrets"
+
+__attribute__((format(printf, 2, 3), noreturn))
+static void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("anyon-entry: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+/* Reads fd 0 to EOF into buf (cap bytes); returns the length, or cap + 1
+ * when there is more than cap, or -1 on a read error. A closed stdin reads
+ * as empty. */
+static long read_all(unsigned char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (;;) {
+		ssize_t r = read(0, buf + n, cap + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EBADF && n == 0)
+			return 0;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return (long)n;
+		n += (size_t)r;
+		if (n > cap)
+			return (long)n;
+	}
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Removes the first n files of b from dfd (undoing a write that failed). */
+static void unwrite(int dfd, const struct bundle *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		unlinkat(dfd, b->secrets[i].name, 0);
+}
+
+/* Writes every secret of b into dir; returns 0, or -1 with err set and
+ * nothing left behind. */
+static int write_secrets(const char *dir, const struct bundle *b, char *err, size_t errlen)
+{
+	struct stat st;
+	size_t i;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (dfd < 0) {
+		snprintf(err, errlen, "cannot open the secrets directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fstat(dfd, &st) < 0 || st.st_uid != getuid() || (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "the secrets directory %s must belong to uid %u and be mode 0700",
+			 dir, (unsigned)getuid());
+		close(dfd);
+		return -1;
+	}
+	for (i = 0; i < b->n; i++) {
+		const struct bundle_secret *s = &b->secrets[i];
+		int fd = openat(dfd, s->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int bad;
+
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot create %s/%s: %s", dir, s->name, strerror(errno));
+			unwrite(dfd, b, i);
+			close(dfd);
+			return -1;
+		}
+		bad = fchmod(fd, 0600) < 0 || write_all(fd, s->value, s->len) < 0;
+		if (close(fd) < 0 || bad) {
+			snprintf(err, errlen, "cannot write %s/%s: %s", dir, s->name, strerror(errno));
+			unwrite(dfd, b, i + 1);
+			close(dfd);
+			return -1;
+		}
+	}
+	close(dfd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = DEFAULT_DIR;
+	unsigned char *buf;
+	struct bundle b;
+	char err[256];
+	long len;
+	int i, fd, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(argv[i], "--secrets-dir") == 0 && i + 1 < argc) {
+			dir = argv[++i];
+		} else {
+			die(125, "usage: anyon-entry [--secrets-dir DIR] [-- PROGRAM [ARG...]]");
+		}
+	}
+	if (getuid() == 0 || geteuid() == 0)
+		die(126, "refusing to run as root: run the container as uid 1000 (User \"1000:1000\")");
+
+	buf = malloc(BUNDLE_MAX_BYTES + 1);
+	if (!buf)
+		die(125, "out of memory");
+	len = read_all(buf, BUNDLE_MAX_BYTES);
+	if (len < 0 || len > BUNDLE_MAX_BYTES) {
+		int e = errno;
+		explicit_bzero(buf, BUNDLE_MAX_BYTES + 1);
+		free(buf);
+		if (len < 0)
+			die(125, "cannot read the secret bundle from stdin: %s", strerror(e));
+		die(125, "the secret bundle is larger than %d bytes", BUNDLE_MAX_BYTES);
+	}
+	rc = bundle_parse(buf, (size_t)len, &b, err, sizeof err);
+	if (rc == 0 && b.n > 0)
+		rc = write_secrets(dir, &b, err, sizeof err);
+	explicit_bzero(buf, BUNDLE_MAX_BYTES + 1);
+	explicit_bzero(&b, sizeof b);
+	free(buf);
+	if (rc < 0)
+		die(125, "%s; nothing written, nothing run", err);
+	if (i >= argc)
+		return 0;
+
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0 || dup2(fd, 0) < 0)
+		die(125, "cannot open /dev/null as stdin: %s", strerror(errno));
+	if (fd != 0)
+		close(fd);
+	/* Its own group, so a TERM to the group (tini with
+	 * TINI_KILL_PROCESS_GROUP=1, or kill -TERM -PGID) reaches its children. */
+	if (getpgrp() != getpid() && setpgid(0, 0) < 0)
+		die(125, "cannot start a process group: %s", strerror(errno));
+	execvp(argv[i], argv + i);
+	die(127, "cannot run %s: %s", argv[i], strerror(errno));
+}
