@@ -2,7 +2,11 @@
 """A hanging GitHub does not stall the API: while GitHub answers nothing,
 eight repository searches from one address hold at most two of the pool's
 children (nginx answers the rest 429 at once), and /api/health, the
-session and the jobs API keep answering for that browser and others."""
+session and the jobs API keep answering for that browser and others.
+Searches from many addresses (client sockets bound to distinct 127.0.0.x
+sources, which nginx's per-address limit cannot tell apart from real
+browsers) hold at most ANYON_GITHUB_CONCURRENCY children (default: all but
+one): the rest answer 503 github_busy with Retry-After at once."""
 import os, sys, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack
@@ -50,4 +54,51 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(all(st in (429, 502, 504) for st in statuses), "the two that waited got GitHub's failure, not a 5xx of anyon's own", results)
         r = a.get("/api/github/repositories")
         t.eq(r.status, 200, "once GitHub answers again, searching works")
+
+        # Many addresses at once: nginx's per-address limit lets each through.
+        gh.set_fail("/user/repos", "timeout", count=None, hang=HANG_S, host="api")
+        results = []
+
+        def search_from(addr):
+            c = s.client()
+            c.source = addr
+            c.timeout = HANG_S + 10
+            c.cookies = dict(a.cookies)
+            t0 = time.time()
+            rr = c.get("/api/github/repositories?q=y")
+            with lock:
+                results.append((rr.status, rr.error_code(), rr.header("Retry-After"), time.time() - t0, addr))
+        threads = [threading.Thread(target=search_from, args=("127.0.0.%d" % (20 + i),)) for i in range(8)]
+        for th in threads:
+            th.start()
+            time.sleep(0.05)
+        time.sleep(1.0)
+        other = s.client()
+        other.source = "127.0.0.99"
+        other.timeout = 5
+        t0 = time.time()
+        h = other.get("/api/health")
+        t.ok(h.status == 200 and time.time() - t0 < 2,
+             "while 8 addresses search a hanging GitHub, /api/health answers at once", h)
+        r = a.get("/api/session")
+        t.ok(r.status == 200 and r.json["user"]["login"] == "alice", "alice's session answers", r)
+        r = a.post("/api/jobs", {"kind": "echo", "args": {"lines": ["still here"]}})
+        t.eq(r.status, 201, "and she can still queue a job")
+        r = a.get("/api/jobs")
+        t.eq(r.status, 200, "and list her jobs")
+        with lock:
+            early = list(results)
+        busy = [x for x in early if x[0] == 503 and x[1] == "github_busy"]
+        t.ok(len(busy) == 5 and all(x[2] == "5" and x[3] < 2 for x in busy),
+             "5 of the 8 (all but the pool's 3 GitHub slots) got 503 github_busy with Retry-After at once", early)
+        for th in threads:
+            th.join()
+        gh.clear_fail()
+        waited = [x for x in results if x[1] != "github_busy"]
+        t.ok(len(waited) == 3 and all(x[0] in (502, 504) for x in waited),
+             "the 3 that held a slot got GitHub's failure once it gave up", results)
+        t.ok(gh.hits("/user/repos") >= 3, "GitHub was asked by those 3")
+        r = a.get("/api/github/repositories?q=one")
+        t.ok(r.status == 200 and [x["full_name"] for x in r.json["repositories"]] == ["alice/one"],
+             "the slots are free again afterwards: a search works", r)
 t.done()

@@ -118,9 +118,12 @@ class Response:
 class Client:
     """One browser: keeps its cookies and sends the CSRF token on writes."""
 
-    def __init__(self, port, timeout=30):
+    def __init__(self, port, timeout=30, source=None):
         self.port = port
         self.timeout = timeout
+        # a loopback address to connect from (all of 127/8 is local on
+        # Linux): nginx sees it as the client's address
+        self.source = source
         self.cookies = {}
         self.csrf = None
 
@@ -137,7 +140,8 @@ class Client:
             h.setdefault("Content-Type", "application/json")
         if isinstance(data, str):
             data = data.encode()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout,
+                                          source_address=(self.source, 0) if self.source else None)
         try:
             conn.request(method, path, body=data, headers=h)
             r = conn.getresponse()
