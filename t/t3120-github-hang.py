@@ -6,18 +6,25 @@ session and the jobs API keep answering for that browser and others.
 Searches from many addresses (client sockets bound to distinct 127.0.0.x
 sources, which nginx's per-address limit cannot tell apart from real
 browsers) hold at most ANYON_GITHUB_CONCURRENCY children (default: all but
-one): the rest answer 503 github_busy with Retry-After at once."""
+one): the rest answer 503 github_busy with Retry-After at once.
+A search's walk over GitHub's pages is bounded (10 pages of 100, then
+truncated: true) and kept per session for ANYON_GITHUB_REPO_CACHE_S: a
+repeated search, even with GitHub hanging, does not ask GitHub; another
+user never sees it; disconnecting, signing out and the worker's retention
+pass drop it."""
 import os, sys, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import TAP, Stack
+from anyontest import TAP, Stack, wait_until
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, stack_env, sign_in
 
 HANG_S = 6
 t = TAP()
 with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
-    gh.add_user("alice", "Alice", "alice@example.com", repos=["one"])
-    env = stack_env(gh, allowed="alice", extra={"ANYON_GITHUB_TIMEOUT_MS": str(HANG_S * 1000 + 2000),
+    gh.add_user("alice", "Alice", "alice@example.com", repos=["one", {"name": "two", "private": True}])
+    gh.add_user("bob", "Bob", "bob@example.com", repos=["bobs-one"])
+    gh.add_user("carol", "Carol", "carol@example.com", repos=["c%04d" % i for i in range(1005)])
+    env = stack_env(gh, allowed="alice, bob, carol", extra={"ANYON_PURGE_INTERVAL_S": "1","ANYON_GITHUB_TIMEOUT_MS": str(HANG_S * 1000 + 2000),
                                                  "ANYON_GITHUB_DEADLINE_MS": str(HANG_S * 1000 + 2000)})
     with Stack(env=env) as s:
         a = s.client()
@@ -101,4 +108,53 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = a.get("/api/github/repositories?q=one")
         t.ok(r.status == 200 and [x["full_name"] for x in r.json["repositories"]] == ["alice/one"],
              "the slots are free again afterwards: a search works", r)
+
+        # The cache: alice's search above was walked and kept for her session.
+        n = gh.hits("/user/repos")
+        t.eq(s.sql("SELECT count(*) FROM github_repo_cache"), [["1"]], "the walked list is kept, one row")
+        gh.set_fail("/user/repos", "timeout", count=None, hang=HANG_S, host="api")
+        t0 = time.time()
+        r = a.get("/api/github/repositories?q=TWO")
+        t.ok(r.status == 200 and [x["full_name"] for x in r.json["repositories"]] == ["alice/two"]
+             and r.json["repositories"][0]["private"] is True and r.json["truncated"] is False
+             and time.time() - t0 < 2,
+             "with GitHub hanging, a repeated search answers from the cache at once", r)
+        gh.clear_fail()
+        t.eq(gh.hits("/user/repos"), n, "... and GitHub was not asked")
+
+        b = s.client()
+        t.ok(sign_in(b, gh, "bob").json["status"] == "complete", "bob signs in")
+        r = b.get("/api/github/repositories?q=one")
+        t.ok(r.status == 200 and [x["full_name"] for x in r.json["repositories"]] == ["bob/bobs-one"],
+             "bob's search shows his repositories, never alice's cached ones", r)
+        t.ok(gh.hits("/user/repos") > n, "bob's search asked GitHub with his own token")
+        t.eq(s.sql("SELECT count(*) FROM github_repo_cache"), [["2"]], "two kept lists, one per session")
+        r = b.post("/api/auth/logout")
+        t.eq(r.status, 200, "bob signs out")
+        t.eq(s.sql("SELECT count(*) FROM github_repo_cache"), [["1"]], "signing out dropped his kept list")
+
+        # The TTL: a list older than ANYON_GITHUB_REPO_CACHE_S is walked again.
+        s.sql_write("UPDATE github_repo_cache SET fetched_at = fetched_at - 61")
+        n = gh.hits("/user/repos")
+        r = a.get("/api/github/repositories?q=one")
+        t.ok(r.status == 200 and gh.hits("/user/repos") == n + 1, "a list past its TTL is fetched again", r)
+        # The worker's retention pass purges lists past their TTL.
+        s.sql_write("UPDATE github_repo_cache SET fetched_at = fetched_at - 61")
+        t.ok(wait_until(lambda: s.sql("SELECT count(*) FROM github_repo_cache") == [["0"]], timeout=10),
+             "the worker's retention pass purged the stale list")
+        r = a.get("/api/github/repositories?q=one")
+        t.eq(s.sql("SELECT count(*) FROM github_repo_cache"), [["1"]], "kept again by the next search")
+        r = a.delete("/api/auth/github")
+        t.eq(r.status, 200, "alice disconnects GitHub")
+        t.eq(s.sql("SELECT count(*) FROM github_repo_cache"), [["0"]], "disconnecting dropped her kept list")
+        r = a.get("/api/github/repositories?q=one")
+        t.ok(r.status == 401 and r.error_code() == "github_not_connected", "and nothing is answered from it", r)
+
+        # The walk is bounded: 10 pages of 100, then truncated.
+        c = s.client()
+        t.ok(sign_in(c, gh, "carol").json["status"] == "complete", "carol (1005 repositories) signs in")
+        n = gh.hits("/user/repos")
+        r = c.get("/api/github/repositories?q=c1&per_page=100")
+        t.ok(r.status == 200 and r.json["truncated"] is True and gh.hits("/user/repos") - n == 10,
+             "a search walks at most 10 pages of GitHub's and says truncated: true", r)
 t.done()
