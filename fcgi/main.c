@@ -356,6 +356,7 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping: letting children finish their requests");
 	stop_pool(&pool);
+	gh_slots_remove();
 	if (!tcp)
 		unlink(g_config.fcgi_socket);
 	if (pid_file)

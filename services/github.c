@@ -95,6 +95,19 @@ int gh_slots_init(const char *dir, int n, char *err, size_t errlen)
 	return 0;
 }
 
+void gh_slots_remove(void)
+{
+	char path[CONFIG_PATH_MAX + 16];
+
+	gh_slot_release();
+	for (int i = 0; i < slots.n; i++)
+		if (slot_path(i, path, sizeof(path)) == 0)
+			unlink(path);
+	if (slots.n)
+		rmdir(slots.dir);
+	slots.n = 0;
+}
+
 /* Takes a free slot unless this process holds one already. False when
  * every slot is held by another process. */
 static bool slot_take(void)
@@ -109,7 +122,7 @@ static bool slot_take(void)
 		int fd;
 
 		if (slot_path((start + k) % slots.n, path, sizeof(path)) ||
-		    (fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
 			continue;
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			slots.fd = fd;

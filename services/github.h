@@ -65,6 +65,10 @@ enum gh_rc {
  * (the worker, anyonctl) calls take no slot. Returns 0, or -1 with err. */
 int gh_slots_init(const char *dir, int n, char *err, size_t errlen);
 
+/* Removes the slot files and their folder: in the parent, once the
+ * children are gone. */
+void gh_slots_remove(void);
+
 /* Gives back the slot this process holds, if any: at the end of every
  * request. */
 void gh_slot_release(void);

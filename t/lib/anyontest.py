@@ -220,6 +220,11 @@ class Stack:
             "ASAN_OPTIONS": "log_path=%s/log/asan:detect_leaks=1:abort_on_error=0" % self.data,
             "UBSAN_OPTIONS": "log_path=%s/log/ubsan:print_stacktrace=1" % self.data,
         })
+        if os.getuid() == 0:
+            # as ./dev up gives it to the pool when run by root (nginx's
+            # workers run as nobody), also for a test that starts the pool itself
+            import grp, pwd
+            self.env["ANYON_FCGI_SOCKET_GROUP"] = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
         self.env.update(env or {})
         self.url = "http://127.0.0.1:%d" % self.port
         self.failed = False
