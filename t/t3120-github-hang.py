@@ -12,9 +12,9 @@ truncated: true) and kept per session for ANYON_GITHUB_REPO_CACHE_S: a
 repeated search, even with GitHub hanging, does not ask GitHub; another
 user never sees it; disconnecting, signing out and the worker's retention
 pass drop it."""
-import fcntl, os, signal, sys, threading, time
+import fcntl, os, signal, subprocess, sys, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import TAP, Stack, wait_until
+from anyontest import TAP, Stack, BUILDDIR, wait_until
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, stack_env, sign_in
 
@@ -195,4 +195,13 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = c.get("/api/github/repositories?q=c1&per_page=100")
         t.ok(r.status == 200 and r.json["truncated"] is True and gh.hits("/user/repos") - n == 10,
              "a search walks at most 10 pages of GitHub's and says truncated: true", r)
+        r = c.get("/api/github/repositories?q=c0&per_page=100")
+        t.ok(r.status == 200 and r.json["truncated"] is True and gh.hits("/user/repos") - n == 10,
+             "... and the kept list says so too", r)
+        # offboarding: a disabled user's sessions, and with them the kept list, go
+        t.eq(s.sql("SELECT count(*) FROM github_repo_cache"), [["1"]], "carol's list is kept")
+        r = subprocess.run([os.path.join(BUILDDIR, "anyonctl"), "users", "disable", "carol"], env=s.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        t.ok(r.returncode == 0 and s.sql("SELECT count(*) FROM github_repo_cache") == [["0"]],
+             "anyonctl users disable carol drops her kept list with her sessions", r.stdout)
 t.done()
