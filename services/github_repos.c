@@ -36,7 +36,7 @@ static enum gh_rc get(const struct asker *a, const char *path, const char *url, 
 }
 
 /* What anyon keeps of one of GitHub's repository objects, and shows: a new
- * object with these members, a string over REPO_FIELD_MAX bytes as null. */
+ * object with these members, a string over GITHUB_REPO_FIELD_MAX bytes as null. */
 static json_object *trim(json_object *repo)
 {
 	static const char *const strs[] = {
