@@ -38,6 +38,8 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_USER_MAX_RUNNING", offsetof(struct config, user_max_running), 2, 1, 1000 },
 	{ "ANYON_GITHUB_TIMEOUT_MS", offsetof(struct config, github_timeout_ms), 15000, 100, 120000 },
 	{ "ANYON_GITHUB_DEADLINE_MS", offsetof(struct config, github_deadline_ms), 45000, 100, 600000 },
+	{ "ANYON_GITHUB_CONCURRENCY", offsetof(struct config, github_concurrency), 0, 0, 256 },
+	{ "ANYON_GITHUB_REPO_CACHE_S", offsetof(struct config, github_repo_cache_s), 60, 0, 3600 },
 	{ "ANYON_USER_MAX_QUEUED", offsetof(struct config, user_max_queued), 100, 1, 1000000 },
 	{ "ANYON_RETAIN_JOBS_S", offsetof(struct config, retain_jobs_s), 30 * 86400, 1, 3650L * 86400 },
 	{ "ANYON_RETAIN_AUDIT_S", offsetof(struct config, retain_audit_s), 365 * 86400, 1, 3650L * 86400 },
@@ -223,6 +225,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	if (path_setting(cfg->data_dir, "ANYON_DATA_DIR", NULL, "./var", err, errlen) ||
 	    path_setting(cfg->db_path, "ANYON_DB", cfg->data_dir, "anyon.db", err, errlen) ||
 	    path_setting(cfg->fcgi_socket, "ANYON_FCGI_SOCKET", cfg->data_dir, "run/fcgi.sock", err, errlen) ||
+	    string_setting(cfg->fcgi_socket_group, sizeof(cfg->fcgi_socket_group), "ANYON_FCGI_SOCKET_GROUP",
+			   "", err, errlen) ||
 	    path_setting(cfg->docker_socket, "ANYON_DOCKER_SOCKET", NULL, "/var/run/docker.sock", err, errlen) ||
 	    bool_setting(&cfg->cloud, "ANYON_CLOUD", err, errlen) ||
 	    url_setting(cfg->github_url, "ANYON_GITHUB_URL", "https://github.com", err, errlen) ||

@@ -15,6 +15,8 @@ struct config {
 	char data_dir[CONFIG_PATH_MAX];      /* ANYON_DATA_DIR, default ./var */
 	char db_path[CONFIG_PATH_MAX];       /* ANYON_DB, default DATA_DIR/anyon.db */
 	char fcgi_socket[CONFIG_PATH_MAX];   /* ANYON_FCGI_SOCKET, default DATA_DIR/run/fcgi.sock */
+	char fcgi_socket_group[64];          /* ANYON_FCGI_SOCKET_GROUP: the unix socket's group (nginx's
+					      * workers'), default: left as created */
 	char docker_socket[CONFIG_PATH_MAX]; /* ANYON_DOCKER_SOCKET, default /var/run/docker.sock */
 	bool cloud;                 /* ANYON_CLOUD=1: multi-user sign-in */
 	int fcgi_children;          /* ANYON_FCGI_CHILDREN, 1..256, default 4 */
@@ -41,6 +43,10 @@ struct config {
 	int64_t purge_interval_s;   /* ANYON_PURGE_INTERVAL_S: the worker's retention pass, default 600 */
 	int64_t github_deadline_ms; /* ANYON_GITHUB_DEADLINE_MS: all of one API request's calls, default
 				     * 45000, below nginx's fastcgi_read_timeout (60 s) */
+	int64_t github_concurrency; /* ANYON_GITHUB_CONCURRENCY: children of the pool that may wait on
+				     * GitHub at once; 0 (default): one less than the children, at least 1 */
+	int64_t github_repo_cache_s;/* ANYON_GITHUB_REPO_CACHE_S: a user's repository list, walked for a
+				     * search, is reused this long; 0: never; default 60 */
 	char test_fault[64];        /* ANYON_TEST_FAULT: tests only, see config_fault() */
 	/* ANYON_PUBLIC_URL, parsed by libcurl and checked by config_load(); all
 	 * empty when unset (then only the loopback names are served, see

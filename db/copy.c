@@ -41,6 +41,7 @@ static const struct copy_table {
 	{ "projects", "id, user_id, name, github_full_name, clone_url, default_branch, private, "
 	  "description, created_at", "iittttiti", true },
 	{ "access_bindings", "list, entry, github_id, bound_at", "ttii", false },
+	{ "github_repo_cache", "session_id, user_id, fetched_at, truncated, repos", "iiiit", false },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

@@ -392,6 +392,19 @@ int db_flow_count_since(struct db *db, int64_t session_id, const char *remote_ad
 			int64_t *by_session, int64_t *by_addr);
 int db_flow_purge(struct db *db, int64_t before, int *deleted);
 
+/* ---- the GitHub repository list cache (one row per session) ---- */
+/* The session's cached list (JSON text, *repos owned by the caller) if it
+ * was fetched at or after since and belongs to user_id; DB_NOTFOUND else. */
+int db_repo_cache_get(struct db *db, int64_t session_id, int64_t user_id, int64_t since,
+		      char **repos, bool *truncated);
+/* Stores (replaces) the session's list. */
+int db_repo_cache_put(struct db *db, int64_t session_id, int64_t user_id, int64_t fetched_at,
+		      bool truncated, const char *repos);
+/* Drops every cached list of the user (token forgotten or refused). */
+int db_repo_cache_drop_user(struct db *db, int64_t user_id);
+/* Deletes lists fetched before before; *deleted (may be NULL) counts them. */
+int db_repo_cache_purge(struct db *db, int64_t before, int64_t *deleted);
+
 /* ---- projects ---- */
 #define PROJECT_DESCRIPTION_MAX 4096   /* bytes; GitHub allows 350 characters */
 struct db_project {

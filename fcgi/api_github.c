@@ -35,31 +35,15 @@ void api_github_disconnect(struct req *r)
 		reply_error(r, 500, "internal", "forgetting the token failed");
 		return;
 	}
+	github_repos_forget(r->secrets, r->user.id);
 	reply_json(r, 200, github_status_json(r));
-}
-
-/* The API's view of one of GitHub's repository objects. New reference. */
-static json_object *repo_json(json_object *repo)
-{
-	static const char *const strs[] = {
-		"name", "full_name", "default_branch", "description", "updated_at", "clone_url", "html_url",
-	};
-	json_object *o = json_object_new_object();
-	const char *v;
-	bool priv = false;
-
-	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
-		json_set(o, strs[i], json_get_str(repo, strs[i], &v) == 0 ? json_str(v) : NULL);
-	json_get_bool(repo, "private", &priv);
-	json_set(o, "private", json_object_new_boolean(priv));
-	return o;
 }
 
 void api_github_repositories(struct req *r)
 {
-	json_object *repos, *list, *body;
+	json_object *repos, *body;
 	int64_t page, per_page;
-	bool has_next;
+	bool has_next, truncated;
 	enum gh_rc rc;
 	char q[128] = "";
 
@@ -71,19 +55,16 @@ void api_github_repositories(struct req *r)
 		return;
 	}
 	rc = github_repos_list(r->secrets, r->user.id, r->session.id, page, per_page, q, r->gh_deadline_ms,
-			       &repos, &has_next);
+			       &repos, &has_next, &truncated);
 	if (rc != GH_OK) {
 		reply_github(r, rc);
 		return;
 	}
-	list = json_object_new_array();
-	for (size_t i = 0; i < json_object_array_length(repos); i++)
-		json_object_array_add(list, repo_json(json_object_array_get_idx(repos, i)));
-	json_object_put(repos);
 	body = json_object_new_object();
-	json_set(body, "repositories", list);
+	json_set(body, "repositories", repos);
 	json_set(body, "page", json_object_new_int64(page));
 	json_set(body, "per_page", json_object_new_int64(per_page));
 	json_set(body, "has_next", json_object_new_boolean(has_next));
+	json_set(body, "truncated", json_object_new_boolean(truncated));
 	reply_json(r, 200, body);
 }

@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "fcgi/api.h"
 #include "fcgi/http.h"
+#include "services/github.h"
 
 static const struct {
 	int status;
@@ -139,6 +140,7 @@ int http_parse_json_object(struct req *r)
 
 void http_reset(struct req *r)
 {
+	gh_slot_release();   /* the request's GitHub slot, if it took one */
 	free(r->query);
 	if (r->body) {
 		/* Bodies may carry secrets (pasted codes, tokens). */

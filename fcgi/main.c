@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "base/util.h"
 #include "db/db.h"
 #include "services/access.h"
+#include "services/github.h"
 #include "fcgi/api.h"
 
 /* A child that dies this soon after start is restarted only after a pause,
@@ -119,6 +121,36 @@ static void child_main(int listen_fd)
 	keyring_wipe(&keyring);
 	curl_global_cleanup();
 	exit(0);
+}
+
+/* ANYON_FCGI_SOCKET_GROUP: the group nginx's workers run as, so they can
+ * connect to the 0660 socket without running as the pool's user. */
+static void socket_group(const char *path, const char *name)
+{
+	struct group *g = getgrnam(name);
+
+	if (!g)
+		die("ANYON_FCGI_SOCKET_GROUP: no group '%s'", name);
+	if (chown(path, (uid_t)-1, g->gr_gid))
+		die("cannot give '%s' to group '%s': %s", path, name, strerror(errno));
+}
+
+/* At most ANYON_GITHUB_CONCURRENCY children (default one less than the
+ * children, at least one) wait on GitHub at once: the rest keep serving. */
+static void github_slots(int children)
+{
+	char dir[CONFIG_PATH_MAX + 32], err[CONFIG_PATH_MAX + 128];
+	int n = (int)g_config.github_concurrency;
+
+	if (n == 0)
+		n = children > 1 ? children - 1 : 1;
+	snprintf(dir, sizeof(dir), "%s/run", g_config.data_dir);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		die("cannot create '%s': %s", dir, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/run/github-slots", g_config.data_dir);
+	if (gh_slots_init(dir, n, err, sizeof(err)))
+		die("%s", err);
+	log_info("at most %d of %d children wait on GitHub at once", n, children);
 }
 
 struct pool {
@@ -233,9 +265,12 @@ int main(int argc, char **argv)
 	/* nginx reaches the socket through the group; nobody else may. */
 	if (!tcp && chmod(g_config.fcgi_socket, 0660))
 		die("cannot set the mode of '%s': %s", g_config.fcgi_socket, strerror(errno));
+	if (!tcp && g_config.fcgi_socket_group[0])
+		socket_group(g_config.fcgi_socket, g_config.fcgi_socket_group);
 	if (pid_file)
 		write_pid_file(pid_file);
 
+	github_slots(g_config.fcgi_children);
 	if (procs_init(&pool.kids, g_config.fcgi_children))
 		die("out of memory");
 	pool.respawn = true;
@@ -268,6 +303,7 @@ int main(int argc, char **argv)
 	log_info("stopping: letting children finish their requests");
 	pool.respawn = false;
 	procs_stop(&pool.kids, SIGTERM, STOP_GRACE_MS, NULL, NULL);
+	gh_slots_remove();
 	if (!tcp)
 		unlink(g_config.fcgi_socket);
 	if (pid_file)

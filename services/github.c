@@ -1,9 +1,14 @@
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -43,6 +48,100 @@ void gh_response_release(struct gh_response *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* The pool's GitHub slots (gh_slots_init()): n lock files in dir. A
+ * process holds at most one, from its request's first call until
+ * gh_slot_release(); the kernel drops the lock when the process dies. */
+static struct {
+	char dir[CONFIG_PATH_MAX];   /* where the slot files are */
+	int n;                       /* how many; 0: no gate (the worker, anyonctl) */
+	int fd;                      /* the slot this process holds, -1 for none */
+} slots = { "", 0, -1 };
+
+static int slot_path(int i, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%d", slots.dir, i);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int gh_slots_init(const char *dir, int n, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX + 16];
+	struct stat st;
+
+	if (n < 1 || !str_copy(slots.dir, sizeof(slots.dir), dir)) {
+		snprintf(err, errlen, "bad GitHub slot settings");
+		return -1;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		snprintf(err, errlen, "'%s' is not a folder of this user's", dir);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		if (slot_path(i, path, sizeof(path)) ||
+		    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+			snprintf(err, errlen, "cannot create the GitHub slot file '%s/%d': %s", dir, i, strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	slots.n = n;
+	slots.fd = -1;
+	return 0;
+}
+
+void gh_slots_remove(void)
+{
+	char path[CONFIG_PATH_MAX + 16];
+
+	gh_slot_release();
+	for (int i = 0; i < slots.n; i++)
+		if (slot_path(i, path, sizeof(path)) == 0)
+			unlink(path);
+	if (slots.n)
+		rmdir(slots.dir);
+	slots.n = 0;
+}
+
+/* Takes a free slot unless this process holds one already. False when
+ * every slot is held by another process. */
+static bool slot_take(void)
+{
+	char path[CONFIG_PATH_MAX + 16];
+	int start;
+
+	if (slots.n == 0 || slots.fd >= 0)
+		return true;
+	start = (int)(getpid() % slots.n);   /* spread the first tries */
+	for (int k = 0; k < slots.n; k++) {
+		int fd;
+
+		if (slot_path((start + k) % slots.n, path, sizeof(path)) ||
+		    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			slots.fd = fd;
+			return true;
+		}
+		close(fd);
+	}
+	return false;
+}
+
+void gh_slot_release(void)
+{
+	if (slots.fd >= 0) {
+		close(slots.fd);   /* drops the lock */
+		slots.fd = -1;
+	}
+}
+
 bool gh_unavailable(const struct gh_response *r)
 {
 	return r->status == 0 || r->status >= 500;
@@ -50,6 +149,10 @@ bool gh_unavailable(const struct gh_response *r)
 
 enum gh_rc gh_classify(const struct gh_response *r, const char *what)
 {
+	if (r->busy) {
+		log_warn("github %s: every GitHub slot of the pool is in use", what);
+		return GH_BUSY;
+	}
 	if (r->deadline) {
 		log_warn("github %s: the request's deadline for GitHub ran out", what);
 		return GH_DEADLINE;
@@ -142,6 +245,11 @@ static int perform(const char *url, const char *form, const char *token, bool ap
 	if (timeout_ms == 0) {
 		out->timed_out = out->deadline = true;
 		snprintf(out->error, sizeof(out->error), "no time left before the request's deadline");
+		return -1;
+	}
+	if (!slot_take()) {
+		out->busy = true;
+		snprintf(out->error, sizeof(out->error), "every GitHub slot of the pool is in use");
 		return -1;
 	}
 	c = curl_easy_init();

@@ -9,7 +9,15 @@
  * one deadline for all its calls (ANYON_GITHUB_DEADLINE_MS after it began),
  * so a handler making several calls still answers before nginx gives up.
  * Base URLs come from ANYON_GITHUB_URL and ANYON_GITHUB_API_URL (tests,
- * GitHub Enterprise). */
+ * GitHub Enterprise).
+ *
+ * In anyon-fcgi a call also needs one of the pool's GitHub slots
+ * (gh_slots_init(): ANYON_GITHUB_CONCURRENCY, default one less than the
+ * children), so a hanging GitHub can never hold every child: the first
+ * call of a request takes a free slot (a lock file, flock), later calls
+ * of the same request keep it, and gh_slot_release() at the end of the
+ * request gives it back (so does the kernel when the process dies). A
+ * call that finds no free slot is not made: busy, GH_BUSY. */
 #ifndef ANYON_GITHUB_H
 #define ANYON_GITHUB_H
 
@@ -26,6 +34,7 @@ struct gh_response {
 	long status;              /* HTTP status; 0 when there was no answer */
 	bool timed_out;
 	bool deadline;            /* the caller's deadline ran out (before or during the call) */
+	bool busy;                /* not made: every GitHub slot of the pool is in use */
 	char error[256];          /* transport problem, when status is 0 */
 	char *body;               /* owned, NUL-terminated; wiped by gh_response_release() */
 	size_t len;
@@ -44,11 +53,25 @@ enum gh_rc {
 	GH_UNREADABLE,        /* the stored token does not decrypt */
 	GH_UNAVAILABLE,       /* no answer: connection failed, timeout, 5xx */
 	GH_DEADLINE,          /* the caller's deadline ran out first */
+	GH_BUSY,              /* not asked: every GitHub slot of the pool is taken */
 	GH_RATE_LIMITED,      /* 403 or 429: rate limit or permissions */
 	GH_NOT_FOUND,         /* no such thing, or the token cannot see it (404) */
 	GH_BAD_ANSWER,        /* an answer the protocol does not allow */
 	GH_ERROR,             /* our side: database, crypto, memory */
 };
+
+/* Makes n slot files in dir (created 0700 if missing) for the pool's
+ * children to share; call once in the parent, before fork. Without it
+ * (the worker, anyonctl) calls take no slot. Returns 0, or -1 with err. */
+int gh_slots_init(const char *dir, int n, char *err, size_t errlen);
+
+/* Removes the slot files and their folder: in the parent, once the
+ * children are gone. */
+void gh_slots_remove(void);
+
+/* Gives back the slot this process holds, if any: at the end of every
+ * request. */
+void gh_slot_release(void);
 
 /* Frees r's members and wipes them: the body, and the token members of an
  * object answer (access_token, refresh_token, device_code). A reference
@@ -58,7 +81,7 @@ void gh_response_release(struct gh_response *r);
 /* True when the call got no usable answer: timeout, connection failure or 5xx. */
 bool gh_unavailable(const struct gh_response *r);
 
-/* What a call that did not succeed comes to (never GH_OK): GH_DEADLINE,
+/* What a call that did not succeed comes to (never GH_OK): GH_BUSY, GH_DEADLINE,
  * GH_UNAVAILABLE, GH_RATE_LIMITED or GH_BAD_ANSWER (a 401 too: what it means for a user's
  * token is github_token_failed()'s to say). Logs what happened, naming the
  * call with what ("the repository list"). */

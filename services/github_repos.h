@@ -15,19 +15,30 @@
 #include "services/github.h"
 #include "services/secrets.h"
 
-/* GitHub pages of 100 walked, at most, to answer a filtered listing. */
+/* GitHub pages of 100 walked, at most, to answer a filtered listing
+ * (1000 repositories; past them the answer says truncated). */
 #define GITHUB_REPOS_SEARCH_PAGES 10
+/* Longest string member of a repository kept (longer ones are null). */
+#define GITHUB_REPO_FIELD_MAX 1024
 
 /* Page page (from 1) of per_page (1 to 100) of the user's repositories,
- * most recently updated first. With a non-empty q, only those whose full
- * name or description contains q (case-insensitive): GitHub has no such
- * filter, so its pages are walked (Link: next) and the page is cut from
- * the matches. GH_OK with *repos a new JSON array of GitHub's repository
- * objects (the caller puts it) and *has_next; else the gh_rc of the
- * failure and *repos NULL. */
+ * most recently updated first, each with name, full_name, default_branch,
+ * description, updated_at, clone_url, html_url and private. With a
+ * non-empty q, only those whose full name or description contains q
+ * (case-insensitive): GitHub has no such filter, so its pages are walked
+ * (Link: next, at most GITHUB_REPOS_SEARCH_PAGES; *truncated when more
+ * were left) and the page is cut from the matches. The walked list is
+ * kept for the session (db_repo_cache_*) and reused by its searches for
+ * ANYON_GITHUB_REPO_CACHE_S without asking GitHub. GH_OK with *repos a
+ * new JSON array (the caller puts it) and *has_next; else the gh_rc of
+ * the failure and *repos NULL. */
 enum gh_rc github_repos_list(struct secret_store *st, int64_t user_id, int64_t session_id,
 			     int64_t page, int64_t per_page, const char *q, int64_t deadline_ms,
-			     json_object **repos, bool *has_next);
+			     json_object **repos, bool *has_next, bool *truncated);
+
+/* Drops the user's cached repository lists (every session's): when the
+ * token is forgotten or GitHub refuses it. Failures are logged. */
+void github_repos_forget(struct secret_store *st, int64_t user_id);
 
 /* The repository owner/name as the user's token sees it. GH_OK with *repo
  * GitHub's object (a new reference), GH_NOT_FOUND when it does not exist

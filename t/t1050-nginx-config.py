@@ -2,8 +2,11 @@
 """The nginx configs we ship: the production site passes `nginx -t` (with a
 self-signed certificate made here) and sets server_tokens off, TLS 1.2/1.3
 only, HSTS with `always` and a per-address connection limit on /api/; the
-development stack shows the headers on its answers and on nginx's own 413."""
-import os, shutil, subprocess, sys, tempfile
+development stack shows the headers on its answers and on nginx's own 413,
+and its nginx workers never run as root: started by root, they run as
+nobody, reach the pool's socket through its group, spool a large body to
+their temp dir, and cannot read the data dir's files."""
+import grp, os, pwd, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, SRCDIR
 
@@ -54,4 +57,29 @@ with Stack() as s:
     r = c.post("/api/jobs", b"x" * (9 * 1024 * 1024), headers={"Content-Type": "application/json"}, csrf=False)
     t.ok(r.status == 413 and r.header("Strict-Transport-Security") == "max-age=31536000",
          "HSTS on nginx's own 413 too", (r, r.headers))
+
+    # nginx's workers: never root
+    workers = s.children(s.pid("nginx"))
+    uids = [os.stat("/proc/%d" % p).st_uid for p in workers]
+    t.ok(len(workers) == 2 and all(u != 0 for u in uids), "nginx's workers do not run as root", uids)
+    if os.getuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        t.ok(all(u == nobody.pw_uid for u in uids), "started by root, they run as nobody", uids)
+        st = os.stat(os.path.join(s.data, "run", "fcgi.sock"))
+        t.ok(st.st_gid == nobody.pw_gid and st.st_mode & 0o777 == 0o660,
+             "the pool's socket is 0660 in nobody's group (ANYON_FCGI_SOCKET_GROUP)",
+             (grp.getgrgid(st.st_gid).gr_name, oct(st.st_mode)))
+        r = subprocess.run(["runuser", "-u", "nobody", "--", "cat", os.path.join(s.data, "keyring"),
+                            s.db if not s.is_pg else os.path.join(s.data, "log", "fcgi.log")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        t.ok(r.returncode != 0 and "Permission denied" in r.stderr,
+             "nobody cannot read the data dir's files (keyring, database or logs)", r.stderr)
+    r = c.get("/")
+    t.ok(r.status == 200 and "<html" in r.body.lower(), "the UI's files are served", r)
+    r = c.get("/api/health")
+    t.ok(r.status == 200 and r.json["status"] == "ok", "the API answers through the socket", r)
+    r = c.post("/api/jobs", b"[" + b" " * (2 * 1024 * 1024) + b"]", headers={"Content-Type": "application/json"},
+               csrf=False)
+    t.ok(r.status == 413 and r.error_code() == "body_too_large",
+         "a 2 MiB body, spooled to nginx's temp dir by a worker, reaches anyon (its own JSON 413)", r)
 t.done()

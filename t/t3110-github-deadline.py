@@ -25,7 +25,9 @@ def timed_get(c, path):
 with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
     # 250 repositories: a search that matches none walks 3 of GitHub's pages
     gh.add_user("alice", "Alice A", "alice@example.com", repos=["repo-%03d" % i for i in range(250)])
-    env = stack_env(gh, extra={"ANYON_GITHUB_TIMEOUT_MS": str(int(CALL_S * 1000)),
+    # no repository list cache: every search here walks GitHub's pages
+    env = stack_env(gh, extra={"ANYON_GITHUB_REPO_CACHE_S": "0",
+                               "ANYON_GITHUB_TIMEOUT_MS": str(int(CALL_S * 1000)),
                                "ANYON_GITHUB_DEADLINE_MS": str(int(DEADLINE_S * 1000))})
     with Stack(env=env) as s:
         a = s.client()

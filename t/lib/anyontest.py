@@ -118,9 +118,12 @@ class Response:
 class Client:
     """One browser: keeps its cookies and sends the CSRF token on writes."""
 
-    def __init__(self, port, timeout=30):
+    def __init__(self, port, timeout=30, source=None):
         self.port = port
         self.timeout = timeout
+        # a loopback address to connect from (all of 127/8 is local on
+        # Linux): nginx sees it as the client's address
+        self.source = source
         self.cookies = {}
         self.csrf = None
 
@@ -137,7 +140,8 @@ class Client:
             h.setdefault("Content-Type", "application/json")
         if isinstance(data, str):
             data = data.encode()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout,
+                                          source_address=(self.source, 0) if self.source else None)
         try:
             conn.request(method, path, body=data, headers=h)
             r = conn.getresponse()
@@ -216,6 +220,11 @@ class Stack:
             "ASAN_OPTIONS": "log_path=%s/log/asan:detect_leaks=1:abort_on_error=0" % self.data,
             "UBSAN_OPTIONS": "log_path=%s/log/ubsan:print_stacktrace=1" % self.data,
         })
+        if os.getuid() == 0:
+            # as ./dev up gives it to the pool when run by root (nginx's
+            # workers run as nobody), also for a test that starts the pool itself
+            import grp, pwd
+            self.env["ANYON_FCGI_SOCKET_GROUP"] = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
         self.env.update(env or {})
         self.url = "http://127.0.0.1:%d" % self.port
         self.failed = False
