@@ -5,7 +5,8 @@
  * line, the user's byte counter kept by appends and purges, a lost lease,
  * and flat memory. Like test-db it runs on SQLite, or on PostgreSQL when
  * ANYON_TEST_PG_URI names a database it may wipe (`./dev test --pg`);
- * ANYON_TEST_BACKEND=pg without it is a failure, never a skip. */
+ * ANYON_TEST_BACKEND=pg without it is a failure, never a skip. On
+ * PostgreSQL it works in a schema of its own (t_unit_output). */
 #include "autoconfig.h"
 
 #include <malloc.h>
@@ -298,7 +299,7 @@ static void test_quotas(void)
 
 	/* The counter is the sum of the user's jobs, and purges keep it so. */
 	{
-		static struct query q_sum = QUERY("test.sum", "SELECT coalesce(sum(output_bytes), 0) FROM jobs WHERE user_id = ?1");
+		static struct query q_sum = QUERY("test.sum", "SELECT CAST(coalesce(sum(output_bytes), 0) AS BIGINT) FROM jobs WHERE user_id = ?1");
 		static struct query q_bytes = QUERY("test.bytes",
 			"SELECT coalesce(sum(length(data)), 0) FROM job_output JOIN jobs ON jobs.id = job_id WHERE user_id = ?1");
 		static struct query q_bytes_pg = QUERY("test.bytes_pg",
@@ -392,10 +393,13 @@ int main(void)
 	if (backend && strcmp(backend, "pg") == 0 && !(pg && *pg))
 		BAIL_OUT("ANYON_TEST_BACKEND=pg but ANYON_TEST_PG_URI is not set");
 	if (pg && *pg) {
-		snprintf(target, sizeof(target), "%s", pg);
+		/* A schema of its own: test-db and test-secrets wipe the
+		 * database's public schema, and make check runs them alongside. */
+		snprintf(target, sizeof(target), "%s%coptions=-csearch_path%%3Dt_unit_output", pg,
+			 strchr(pg, '?') ? '&' : '?');
 		db = db_open(target, false, err, sizeof(err));
-		ok(db && db_exec(db, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;") == DB_OK,
-		   "PostgreSQL test database wiped");
+		ok(db && db_exec(db, "DROP SCHEMA IF EXISTS t_unit_output CASCADE; CREATE SCHEMA t_unit_output;") == DB_OK,
+		   "PostgreSQL test schema made afresh");
 		db_close(db);
 	} else {
 		snprintf(target, sizeof(target), "%s/t.db", dir);
