@@ -113,7 +113,7 @@ with Stack() as s:
     jid = r.json["job"]["id"]
     created.append(jid)
     chunks, last, problems, _ = poll(c, jid)
-    t.ok(last and [ch["stream"] for ch in chunks] == ["stderr", "stderr"] and text(chunks) == "e1\ne2\n",
+    t.ok(last and chunks and all(ch["stream"] == "stderr" for ch in chunks) and text(chunks) == "e1\ne2\n",
          "stream stderr is honoured", chunks)
 
     r = create(c, [])
