@@ -181,6 +181,7 @@ struct output_writer *output_open(struct db *db, int64_t job_id, int64_t user_id
 				  char *err, size_t errlen)
 {
 	struct output_writer *w = calloc(1, sizeof(*w));
+	struct db_job job;
 
 	if (!w || !str_copy(w->owner, sizeof(w->owner), owner) || !lim->batch_bytes) {
 		snprintf(err, errlen, w ? "bad writer settings" : "out of memory");
@@ -208,6 +209,14 @@ struct output_writer *output_open(struct db *db, int64_t job_id, int64_t user_id
 		output_free(w);
 		return NULL;
 	}
+	/* An earlier attempt's output counts against the job's quota too. */
+	if (db_job_get(db, job_id, 0, &job) != DB_OK) {
+		snprintf(err, errlen, "reading the job failed");
+		output_free(w);
+		return NULL;
+	}
+	w->stored = job.output_bytes;
+	db_job_release(&job);
 	return w;
 }
 

@@ -8,7 +8,8 @@
  * (checked on each write and by output_tick()), and at the end. Chunks get
  * consecutive seqs; a stream's bytes are stored byte for byte as masked.
  *
- * Quotas: a job stores at most job_max_bytes of stdout and stderr, and
+ * Quotas: a job stores at most job_max_bytes of stdout and stderr (what
+ * an earlier attempt of it stored, system lines included, counts), and
  * while its user's jobs have user_max_bytes stored (their counter is read
  * at open and comes back with every batch) it stores nothing more. What
  * goes over is counted and dropped, and output_close() writes one system

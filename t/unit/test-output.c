@@ -275,6 +275,15 @@ static void test_quotas(void)
 	free(s);
 	output_free(w);
 
+	/* A second attempt of the job (a new writer) has no more room. */
+	w = open_writer(id, NULL, 512, 100000, 1000, 0);
+	ok(output_write(w, OUTPUT_STDOUT, "again\n", 6) == 0 && output_close(w) == 0, "a new writer on the same job");
+	s = read_output(id);
+	is_int(s->nout + s->nerr, 1000, "an earlier attempt's output counts: nothing more is stored");
+	ok(strstr(s->sys, "6 bytes were not stored") != NULL, "and the new writer says so");
+	free(s);
+	output_free(w);
+
 	/* The user's quota: what the user's jobs stored so far, plus 300. */
 	ok(db_user_output_bytes(db, user_id, &before) == DB_OK && before > 0, "the user has %lld bytes stored", (long long)before);
 	id = running_job("w1");
