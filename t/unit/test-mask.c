@@ -402,12 +402,84 @@ static void test_memory(void)
 	free(chunk);
 }
 
+/* Texts made of ordinary words, whole and partial secrets in their forms
+ * and tokens, fed in random pieces: always the one-feed answer, which
+ * never holds a whole raw or hex secret. */
+static void test_random_splits(void)
+{
+	static const char *const secrets[] = { "Tr0ub4dor&3-horse", "sk-ant-api03-ZZZZZZZZZZZZZZZZZZZZZZZZ", "p%2Fw+d/==" };
+	struct mask_set *set = mask_set_new();
+	char err[128], hex[64], text[4096];
+	bool all = true, clean = true;
+
+	for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
+		if (mask_set_add(set, secrets[i], strlen(secrets[i]), err, sizeof(err)))
+			BAIL_OUT("%s", err);
+	for (int round = 0; round < 400; round++) {
+		size_t n = 0;
+		char *want, *got;
+		struct mask_stream *ms = mask_stream_new(set);
+		struct sink sk = { 0 };
+
+		while (n < sizeof(text) - 200) {
+			const char *sec = secrets[next_rand() % ARRAY_SIZE(secrets)];
+			size_t sl = strlen(sec);
+
+			switch (next_rand() % 6) {
+			case 0:
+				n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", sec);
+				break;
+			case 1:
+				hex_encode(sec, sl, hex);
+				n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", hex);
+				break;
+			case 2:   /* a prefix of a secret that stops short */
+				n += (size_t)snprintf(text + n, sizeof(text) - n, "%.*s", (int)(next_rand() % sl), sec);
+				break;
+			case 3:
+				n += (size_t)snprintf(text + n, sizeof(text) - n, "ghp_%s", "abcdefghij0123456789XY");
+				break;
+			default:
+				n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", (const char *[]){ " ", "\n",
+					"word", "Tr0", "gh", "sk-", "%2", "ok." }[next_rand() % 8]);
+				break;
+			}
+		}
+		want = mask_once(set, text, n);
+		to_sink(&sk, "", 0);
+		for (size_t i = 0; i < n;) {
+			size_t piece = 1 + next_rand() % 40;
+
+			if (piece > n - i)
+				piece = n - i;
+			mask_stream_feed(ms, text + i, piece, to_sink, &sk);
+			i += piece;
+		}
+		mask_stream_finish(ms, to_sink, &sk);
+		got = sk.buf;
+		if (strcmp(got, want) != 0)
+			all = false;
+		for (size_t i = 0; i < ARRAY_SIZE(secrets); i++) {
+			hex_encode(secrets[i], strlen(secrets[i]), hex);
+			if (strstr(want, secrets[i]) || strstr(want, hex))
+				clean = false;
+		}
+		free(got);
+		free(want);
+		mask_stream_free(ms);
+	}
+	ok(all, "400 random texts fed in random pieces: the same as in one feed");
+	ok(clean, "and no whole secret (raw or hex) survives in any of them");
+	mask_set_free(set);
+}
+
 int main(void)
 {
 	test_encodings();
 	test_tokens();
 	test_ordinary();
 	test_overlap_and_bounds();
+	test_random_splits();
 	test_memory();
 	return done_testing();
 }
