@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -24,7 +25,7 @@
 #include "services/mask.h"
 
 #define WORK_BYTES 16384          /* fed bytes scanned per step, beyond the held ones */
-#define PATTERNS_MAX (MASK_SECRETS_MAX * 12)
+#define PATTERNS_MAX (MASK_SECRETS_MAX * 16)
 
 enum tok_class { TOK_ALNUM, TOK_ALNUM_US, TOK_ALNUM_US_DASH };
 
@@ -238,6 +239,31 @@ static int add_url(struct mask_set *set, const unsigned char *s, size_t len)
 	return rc;
 }
 
+/* Inside a JSON string, as json-c writes it with and without '/'
+ * escaped (quotes, backslashes and control bytes always are): how a
+ * program printing JSON lines, such as the agent's stream-json, shows it. */
+static int add_json(struct mask_set *set, const unsigned char *s, size_t len)
+{
+	static const int flags[] = { JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+				     JSON_C_TO_STRING_PLAIN };
+	json_object *o = json_object_new_string_len((const char *)s, (int)len);
+	int rc = o ? 0 : -1;
+
+	for (size_t k = 0; k < ARRAY_SIZE(flags) && rc == 0; k++) {
+		size_t n = 0;
+		const char *e = json_object_to_json_string_length(o, flags[k], &n);
+
+		rc = e && n >= 2 ? add_pattern(set, e + 1, n - 2) : -1;
+		if (e)
+			OPENSSL_cleanse((void *)e, n);   /* json-c's own buffer */
+	}
+	if (o) {
+		OPENSSL_cleanse((void *)json_object_get_string(o), len);
+		json_object_put(o);
+	}
+	return rc;
+}
+
 int mask_set_add(struct mask_set *set, const void *secret, size_t len, char *err, size_t errlen)
 {
 	const unsigned char *s = secret;
@@ -253,7 +279,7 @@ int mask_set_add(struct mask_set *set, const void *secret, size_t len, char *err
 		return -1;
 	}
 	if (add_pattern(set, s, len) || add_hex(set, s, len) || add_base64(set, s, len) ||
-	    add_url(set, s, len)) {
+	    add_url(set, s, len) || add_json(set, s, len)) {
 		while (set->npats > before)
 			pattern_wipe(&set->pats[--set->npats]);
 		snprintf(err, errlen, "out of memory");

@@ -3,7 +3,8 @@
  * A mask_set holds what to look for: every secret value the job knows, in
  * each form it may be printed in (raw; base64 and base64url at each of the
  * three alignments a secret can start at inside a base64 group; URL-encoded;
- * hex in lower and upper case), plus token shapes that are masked even when
+ * hex in lower and upper case; escaped inside a JSON string), plus token
+ * shapes that are masked even when
  * nobody told us about them (gh[opusr]_..., github_pat_..., sk-ant-...).
  * Every match is replaced by MASK_REPLACEMENT; overlapping matches become
  * one replacement.

@@ -145,7 +145,7 @@ static void b64(const unsigned char *in, size_t n, char *out, bool url)
 static void test_encodings(void)
 {
 	/* Bytes chosen so base64 has '+' and '/' and URL-encoding has escapes. */
-	static const char secret[] = "s3cr3t/v@lue+~?\xfb\xff=x";
+	static const char secret[] = "s3cr3t/v@lue+~?\"\t\\\xfb\xff=x";
 	size_t slen = strlen(secret);
 	struct mask_set *set = mask_set_new();
 	char err[128], form[4096], *got, *e;
@@ -153,6 +153,8 @@ static void test_encodings(void)
 
 	ok(set && mask_set_add(set, secret, slen, err, sizeof(err)) == 0, "a secret is added");
 	check_form(set, "raw", secret, 0);
+	check_form(set, "in a JSON string", "s3cr3t/v@lue+~?\\\"\\t\\\\\xfb\xff=x", 0);
+	check_form(set, "in a JSON string with '/' escaped", "s3cr3t\\/v@lue+~?\\\"\\t\\\\\xfb\xff=x", 0);
 	hex_encode(secret, slen, form);
 	check_form(set, "hex, lower case", form, 0);
 	for (char *p = form; *p; p++)
