@@ -411,7 +411,7 @@ static void test_random_splits(void)
 {
 	static const char *const secrets[] = { "Tr0ub4dor&3-horse", "sk-ant-api03-ZZZZZZZZZZZZZZZZZZZZZZZZ", "p%2Fw+d/==" };
 	struct mask_set *set = mask_set_new();
-	char err[128], hex[64], text[4096];
+	char err[128], hex[256], text[4096];
 	bool all = true, clean = true;
 
 	for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
