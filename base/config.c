@@ -44,6 +44,9 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_RETAIN_JOBS_S", offsetof(struct config, retain_jobs_s), 30 * 86400, 1, 3650L * 86400 },
 	{ "ANYON_RETAIN_AUDIT_S", offsetof(struct config, retain_audit_s), 365 * 86400, 1, 3650L * 86400 },
 	{ "ANYON_PURGE_INTERVAL_S", offsetof(struct config, purge_interval_s), 600, 1, 86400 },
+	{ "ANYON_JOB_MAX_OUTPUT_BYTES", offsetof(struct config, job_max_output_bytes), 64L << 20, 1, 1LL << 40 },
+	/* -1: the mode's default, set below (0 is no limit). */
+	{ "ANYON_USER_MAX_OUTPUT_BYTES", offsetof(struct config, user_max_output_bytes), -1, 0, 1LL << 50 },
 };
 
 static int string_setting(char *dst, size_t size, const char *env, const char *def,
@@ -264,6 +267,8 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (cfg->user_max_output_bytes < 0)
+		cfg->user_max_output_bytes = cfg->cloud ? 1LL << 30 : 0;
 	return 0;
 }
 

@@ -41,6 +41,9 @@ struct config {
 	int64_t retain_jobs_s;      /* ANYON_RETAIN_JOBS_S: finished jobs and their output, default 30 days */
 	int64_t retain_audit_s;     /* ANYON_RETAIN_AUDIT_S: audit rows, default 365 days */
 	int64_t purge_interval_s;   /* ANYON_PURGE_INTERVAL_S: the worker's retention pass, default 600 */
+	int64_t job_max_output_bytes;  /* ANYON_JOB_MAX_OUTPUT_BYTES one job stores, default 64 MiB */
+	int64_t user_max_output_bytes; /* ANYON_USER_MAX_OUTPUT_BYTES one user's jobs store; 0 no limit;
+					* default 1 GiB in cloud mode, none in local mode */
 	int64_t github_deadline_ms; /* ANYON_GITHUB_DEADLINE_MS: all of one API request's calls, default
 				     * 45000, below nginx's fastcgi_read_timeout (60 s) */
 	int64_t github_concurrency; /* ANYON_GITHUB_CONCURRENCY: children of the pool that may wait on

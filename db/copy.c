@@ -23,12 +23,12 @@ static const struct copy_table {
 	bool identity;            /* an id sequence to advance afterwards */
 } tables[] = {
 	{ "users", "id, login, name, is_admin, is_local, created_at, updated_at, github_id, "
-	  "github_login, email, avatar_url, disabled, admin_grant", "ittiiiiitttii", true },
+	  "github_login, email, avatar_url, disabled, admin_grant, output_bytes", "ittiiiiitttiii", true },
 	{ "sessions", "id, token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud, "
 	  "user_agent", "ibiiiitit", true },
 	{ "jobs", "id, user_id, kind, args, state, attempts, max_attempts, lease_owner, lease_expires_at, "
-	  "cancel_requested, exit_code, error, created_at, started_at, finished_at, output_seq",
-	  "iitttiitiiitiiii", true },
+	  "cancel_requested, exit_code, error, created_at, started_at, finished_at, output_seq, "
+	  "output_offset, output_bytes", "iitttiitiiitiiiiii", true },
 	{ "job_output", "job_id, seq, stream, data, created_at", "iitbi", false },
 	{ "workers", "id, host, pid, started_at, heartbeat_at, docker_ok, docker_version, stopped_at",
 	  "ttiiiiti", false },

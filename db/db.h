@@ -200,6 +200,9 @@ struct db_job {
 	int exit_code;
 	char error[DB_JOB_ERROR_MAX];
 	int64_t created_at, started_at, finished_at; /* 0: not yet */
+	bool has_output_offset;     /* a batch of output committed an offset */
+	int64_t output_offset;      /* the producer's opaque position after the last batch */
+	int64_t output_bytes;       /* bytes of output stored */
 };
 
 void db_job_release(struct db_job *job);
@@ -220,7 +223,8 @@ int db_job_list(struct db *db, int64_t user_id, int64_t before, int limit,
 /* The user's queued jobs. */
 int db_job_count_queued(struct db *db, int64_t user_id, int64_t *n);
 /* Deletes up to limit finished jobs (and their output) that ended before
- * `before`; *deleted counts them. */
+ * `before`, and takes their output bytes off their users' counters in the
+ * same transaction; *deleted counts them. */
 int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
 /* Read-only: is any job of kinds (comma-separated names) queued, or
  * running with an expired lease? With max_running > 0, only jobs of users
@@ -248,9 +252,30 @@ int db_job_renew(struct db *db, int64_t id, const char *owner, int64_t now,
 /* Appends one output chunk while owner holds the lease. Its seq comes
  * from a counter on the job row, bumped in the same transaction, so
  * concurrent appenders never pick one number twice (the row update
- * serializes them on both backends). */
+ * serializes them on both backends). Its bytes count towards the job's
+ * and its user's stored output, as with db_job_append_batch(). */
 int db_job_append(struct db *db, int64_t id, const char *owner, const char *stream,
 		  const void *data, size_t len, int64_t now, int64_t *seq_out);
+
+/* One chunk of a batch (borrowed). */
+struct db_chunk_in {
+	const char *stream;         /* "stdout", "stderr" or "system" */
+	const void *data;
+	size_t len;
+};
+/* Appends n chunks (n may be 0) with consecutive seqs, in one transaction,
+ * while owner holds the lease; in the same transaction sets the job's
+ * output_offset to *offset (unless offset is NULL) and adds the chunks'
+ * bytes to the job's and its user's stored-output counters. *first_seq
+ * gets the first chunk's seq and *user_bytes the user's stored bytes
+ * after the batch (either may be NULL). DB_NOTFOUND when the lease is
+ * gone (nothing is written). */
+int db_job_append_batch(struct db *db, int64_t id, const char *owner,
+			const struct db_chunk_in *chunks, size_t n, const int64_t *offset,
+			int64_t now, int64_t *first_seq, int64_t *user_bytes);
+/* The bytes of output the user's jobs have stored (kept by the appends
+ * and by db_job_purge()). */
+int db_user_output_bytes(struct db *db, int64_t user_id, int64_t *bytes);
 /* Ends the job in a final state while owner holds the lease. */
 int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state state,
 		  bool has_exit_code, int exit_code, const char *error, int64_t now);

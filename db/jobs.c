@@ -10,7 +10,7 @@
 #include "db/query.h"
 
 #define JOB_COLS "id, user_id, kind, args, state, attempts, max_attempts, cancel_requested, " \
-	"exit_code, error, created_at, started_at, finished_at"
+	"exit_code, error, created_at, started_at, finished_at, output_offset, output_bytes"
 
 static struct query q_create = QUERY("job.create",
 	"INSERT INTO jobs (user_id, kind, args, max_attempts, created_at) "
@@ -26,9 +26,23 @@ static struct query q_list = QUERY("job.list",
 	"ORDER BY id DESC LIMIT ?3");
 static struct query q_count_queued = QUERY("job.count_queued",
 	"SELECT count(*) FROM jobs WHERE user_id = ?1 AND state = 'queued'");
-static struct query q_purge = QUERY("job.purge",
-	"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') "
-	"AND finished_at < ?1 ORDER BY id LIMIT ?2)");
+/* Which finished jobs a purge takes; the same words in both dialects. */
+#define PURGE_VICTIMS "SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', 'cancelled') " \
+	"AND finished_at < ?1 ORDER BY id LIMIT ?2"
+/* SQLite: two statements under the write lock (BEGIN IMMEDIATE), which
+ * keeps the victims the same for both. PostgreSQL: one statement, so two
+ * purging workers cannot take the same bytes off twice. */
+static struct query q_purge_bytes = QUERY("job.purge_bytes",
+	"UPDATE users SET output_bytes = output_bytes - coalesce((SELECT sum(output_bytes) FROM jobs "
+	"  WHERE user_id = users.id AND id IN (" PURGE_VICTIMS ")), 0) "
+	"WHERE id IN (SELECT user_id FROM jobs WHERE id IN (" PURGE_VICTIMS "))");
+static struct query q_purge = QUERY("job.purge", "DELETE FROM jobs WHERE id IN (" PURGE_VICTIMS ")");
+static struct query q_purge_pg = QUERY("job.purge_pg",
+	"WITH d AS (DELETE FROM jobs WHERE id IN (" PURGE_VICTIMS " FOR UPDATE SKIP LOCKED) "
+	"  RETURNING user_id, output_bytes), "
+	"s AS (SELECT user_id, sum(output_bytes) AS b, count(*) AS n FROM d GROUP BY user_id), "
+	"u AS (UPDATE users SET output_bytes = users.output_bytes - s.b::bigint FROM s WHERE users.id = s.user_id) "
+	"SELECT coalesce(sum(n), 0)::bigint FROM s");
 /* What a worker may claim: queued, or running under a lease that ran out
  * (its worker died); only of the kinds it can run now (kinds: a
  * comma-separated list; FIND is instr() on SQLite, strpos() on
@@ -74,19 +88,17 @@ static struct query q_count_running = QUERY("job.count_running",
 static struct query q_renew = QUERY("job.renew",
 	"UPDATE jobs SET lease_expires_at = ?3 + ?4 "
 	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING cancel_requested");
-/* The counter bump locks the job row until the append's transaction ends. */
-static struct query q_next_seq = QUERY("job.next_seq",
-	"UPDATE jobs SET output_seq = output_seq + 1 "
-	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING output_seq");
+/* The counter bump locks the job row until the batch's transaction ends. */
+static struct query q_batch_bump = QUERY("job.batch_bump",
+	"UPDATE jobs SET output_seq = output_seq + ?3, output_bytes = output_bytes + ?4, "
+	"output_offset = CASE WHEN ?5 = 1 THEN ?6 ELSE output_offset END "
+	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING output_seq, user_id");
 static struct query q_append = QUERY("job.append",
 	"INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)");
-/* PostgreSQL does both in one statement (a data-modifying WITH): atomic
- * on its own, and one round trip instead of four. */
-static struct query q_append_pg = QUERY("job.append_pg",
-	"WITH n AS (UPDATE jobs SET output_seq = output_seq + 1 "
-	"  WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 RETURNING output_seq) "
-	"INSERT INTO job_output (job_id, seq, stream, data, created_at) "
-	"SELECT ?1, output_seq, ?3, ?4, ?5 FROM n RETURNING seq");
+static struct query q_user_bytes_add = QUERY("job.user_bytes_add",
+	"UPDATE users SET output_bytes = output_bytes + ?2 WHERE id = ?1 RETURNING output_bytes");
+static struct query q_user_bytes = QUERY("job.user_bytes",
+	"SELECT output_bytes FROM users WHERE id = ?1");
 static struct query q_finish = QUERY("job.finish",
 	"UPDATE jobs SET state = ?3, exit_code = ?4, error = ?5, finished_at = ?6, "
 	"lease_owner = NULL, lease_expires_at = NULL "
@@ -153,6 +165,9 @@ static int job_cols(struct stmt *s, struct db_job *out)
 	out->created_at = q_i64(s, 10);
 	out->started_at = q_i64(s, 11);
 	out->finished_at = q_i64(s, 12);
+	out->has_output_offset = !q_null(s, 13);
+	out->output_offset = q_i64(s, 13);
+	out->output_bytes = q_i64(s, 14);
 	if (q_copy(s, 2, out->kind, sizeof(out->kind)) ||
 	    q_copy(s, 9, out->error, sizeof(out->error)) || q_strdup(s, 3, &out->args)) {
 		db_job_release(out);
@@ -249,11 +264,36 @@ int db_job_count_queued(struct db *db, int64_t user_id, int64_t *n)
 
 int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted)
 {
-	struct stmt *s = q_start(db, &q_purge);
+	struct stmt *s;
+	int rc;
 
+	if (db_is_pg(db)) {
+		s = q_start(db, &q_purge_pg);
+		q_int(s, 1, before);
+		q_int(s, 2, limit);
+		rc = q_row(s);
+		if (rc == DB_OK && deleted)
+			*deleted = q_i64(s, 0);
+		q_end(s);
+		return rc == DB_OK ? DB_OK : DB_ERROR;
+	}
+	if (db_begin_write(db))
+		return DB_ERROR;
+	s = q_start(db, &q_purge_bytes);
 	q_int(s, 1, before);
 	q_int(s, 2, limit);
-	return q_exec(s, deleted);
+	rc = q_exec(s, NULL);
+	if (rc == DB_OK) {
+		s = q_start(db, &q_purge);
+		q_int(s, 1, before);
+		q_int(s, 2, limit);
+		rc = q_exec(s, deleted);
+	}
+	if (rc != DB_OK || db_commit(db)) {
+		db_rollback(db);
+		return DB_ERROR;
+	}
+	return DB_OK;
 }
 
 int db_job_claimable(struct db *db, int64_t now, int64_t max_running, const char *kinds, bool *yes)
@@ -325,48 +365,78 @@ int db_job_renew(struct db *db, int64_t id, const char *owner, int64_t now,
 int db_job_append(struct db *db, int64_t id, const char *owner, const char *stream,
 		  const void *data, size_t len, int64_t now, int64_t *seq_out)
 {
+	struct db_chunk_in c = { stream, data, len };
+
+	return db_job_append_batch(db, id, owner, &c, 1, NULL, now, seq_out, NULL);
+}
+
+int db_job_append_batch(struct db *db, int64_t id, const char *owner,
+			const struct db_chunk_in *chunks, size_t n, const int64_t *offset,
+			int64_t now, int64_t *first_seq, int64_t *user_bytes)
+{
 	struct stmt *s;
-	int64_t seq = 0;
+	int64_t seq = 0, user_id = 0, bytes = 0, ubytes = 0;
 	int rc;
 
-	if (db_is_pg(db)) {
-		s = q_start(db, &q_append_pg);
-		q_int(s, 1, id);
-		q_text(s, 2, owner);
-		q_text(s, 3, stream);
-		q_blob(s, 4, data, len);
-		q_int(s, 5, now);
-		rc = q_row(s);
-		if (rc == DB_OK && seq_out)
-			*seq_out = q_i64(s, 0);
-		q_end(s);
-		return rc == DB_OK || rc == DB_NOTFOUND ? rc : DB_ERROR;
-	}
+	for (size_t i = 0; i < n; i++)
+		bytes += (int64_t)chunks[i].len;
 	if (db_begin_write(db))
 		return DB_ERROR;
-	s = q_start(db, &q_next_seq);
+	s = q_start(db, &q_batch_bump);
 	q_int(s, 1, id);
 	q_text(s, 2, owner);
+	q_int(s, 3, (int64_t)n);
+	q_int(s, 4, bytes);
+	q_int(s, 5, offset ? 1 : 0);
+	q_int(s, 6, offset ? *offset : 0);
 	rc = q_row(s);
-	if (rc == DB_OK)
-		seq = q_i64(s, 0);
-	q_end(s);
 	if (rc == DB_OK) {
+		seq = q_i64(s, 0) - (int64_t)n + 1;
+		user_id = q_i64(s, 1);
+	}
+	q_end(s);
+	for (size_t i = 0; i < n && rc == DB_OK; i++) {
 		s = q_start(db, &q_append);
 		q_int(s, 1, id);
-		q_int(s, 2, seq);
-		q_text(s, 3, stream);
-		q_blob(s, 4, data, len);
+		q_int(s, 2, seq + (int64_t)i);
+		q_text(s, 3, chunks[i].stream);
+		q_blob(s, 4, chunks[i].data, chunks[i].len);
 		q_int(s, 5, now);
 		rc = q_exec(s, NULL);
+	}
+	if (rc == DB_OK) {
+		s = q_start(db, &q_user_bytes_add);
+		q_int(s, 1, user_id);
+		q_int(s, 2, bytes);
+		rc = q_row(s);
+		if (rc == DB_OK)
+			ubytes = q_i64(s, 0);
+		q_end(s);
+		if (rc == DB_NOTFOUND)
+			rc = DB_ERROR;   /* the job's user is gone: the job row would be too */
 	}
 	if (rc != DB_OK || db_commit(db)) {
 		db_rollback(db);
 		return rc == DB_NOTFOUND ? DB_NOTFOUND : DB_ERROR;
 	}
-	if (seq_out)
-		*seq_out = seq;
+	if (first_seq)
+		*first_seq = seq;
+	if (user_bytes)
+		*user_bytes = ubytes;
 	return DB_OK;
+}
+
+int db_user_output_bytes(struct db *db, int64_t user_id, int64_t *bytes)
+{
+	struct stmt *s = q_start(db, &q_user_bytes);
+	int rc;
+
+	q_int(s, 1, user_id);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*bytes = q_i64(s, 0);
+	q_end(s);
+	return rc;
 }
 
 int db_job_finish(struct db *db, int64_t id, const char *owner, enum job_state state,

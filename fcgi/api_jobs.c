@@ -93,6 +93,12 @@ void api_jobs_create(struct req *r)
 			    (long long)g_config.user_max_queued);
 		return;
 	}
+	if (rc == JOBS_OVER_OUTPUT) {
+		r->retry_after = 3600;
+		reply_error(r, 429, "quota_exceeded", "your jobs' stored output is at its limit of %lld bytes; "
+			    "it frees up as finished jobs pass their retention period", (long long)g_config.user_max_output_bytes);
+		return;
+	}
 	if (rc) {
 		reply_error(r, 500, "internal", "storing the job failed");
 		return;

@@ -1,6 +1,7 @@
 /* jobs.c - the job queue's rules (see jobs.h). */
 #include "autoconfig.h"
 
+#include "base/config.h"
 #include "services/jobkinds.h"
 #include "services/jobs.h"
 
@@ -67,13 +68,20 @@ int jobs_submit(struct db *db, int64_t user_id, const char *kind, const char *ar
 		rc = db_job_count_queued(db, user_id, &queued);
 	if (rc == DB_OK && queued >= max_queued)
 		rc = DB_CONFLICT;
+	if (rc == DB_OK && g_config.user_max_output_bytes > 0) {
+		int64_t stored = 0;
+
+		rc = db_user_output_bytes(db, user_id, &stored);
+		if (rc == DB_OK && stored >= g_config.user_max_output_bytes)
+			rc = JOBS_OVER_OUTPUT;
+	}
 	if (rc == DB_OK)
 		rc = db_job_create(db, user_id, kind, args_json, max_attempts, now, &id);
 	if (rc == DB_OK)
 		rc = db_job_get(db, id, user_id, out) == DB_OK ? DB_OK : DB_ERROR;
 	if (rc != DB_OK) {
 		db_rollback(db);
-		return rc == DB_CONFLICT ? DB_CONFLICT : DB_ERROR;
+		return rc == DB_CONFLICT || rc == JOBS_OVER_OUTPUT ? rc : DB_ERROR;
 	}
 	if (db_commit(db)) {
 		db_job_release(out);

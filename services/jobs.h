@@ -21,10 +21,16 @@
 int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
 	       int64_t max_running, unsigned have, struct db_job *out);
 
+/* Returned by jobs_submit() when the user's jobs have stored
+ * ANYON_USER_MAX_OUTPUT_BYTES of output or more. */
+#define JOBS_OVER_OUTPUT 3
+
 /* Queues a job of kind with args_json (validated by the caller) for
  * user_id and reads it back into out (release with db_job_release()), in
  * one transaction, so the answer is the job as created. DB_CONFLICT when
- * the user already has max_queued jobs queued (nothing is written). */
+ * the user already has max_queued jobs queued, JOBS_OVER_OUTPUT when the
+ * user's stored output is at g_config.user_max_output_bytes (nothing is
+ * written either way). */
 int jobs_submit(struct db *db, int64_t user_id, const char *kind, const char *args_json,
 		int max_attempts, int64_t max_queued, int64_t now, struct db_job *out);
 

@@ -115,7 +115,7 @@ with Stack(env={"ANYON_WORKER_SLOTS": "1"}) as s:
     jid = r.json["job"]["id"]
     created.append(jid)
     chunks, last, problems, _ = poll(c, jid)
-    t.ok(last and [ch["stream"] for ch in chunks] == ["stderr", "stderr"] and text(chunks) == "e1\ne2\n",
+    t.ok(last and chunks and all(ch["stream"] == "stderr" for ch in chunks) and text(chunks) == "e1\ne2\n",
          "stream stderr is honoured", chunks)
 
     r = create(c, [])

@@ -1,0 +1,11 @@
+-- 012: bookkeeping for batched output. output_offset: the producer's
+-- opaque position, committed with each batch of chunks (a restarted
+-- worker resumes after it). output_bytes: bytes of output stored, per job
+-- and per user, kept in the transactions that append and purge, for the
+-- per-job and per-user output quotas.
+ALTER TABLE jobs ADD COLUMN output_offset BIGINT;
+ALTER TABLE jobs ADD COLUMN output_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN output_bytes BIGINT NOT NULL DEFAULT 0;
+UPDATE jobs SET output_bytes =
+	coalesce((SELECT sum(octet_length(data)) FROM job_output WHERE job_id = jobs.id), 0);
+UPDATE users SET output_bytes = coalesce((SELECT sum(output_bytes) FROM jobs WHERE user_id = users.id), 0);

@@ -1,0 +1,85 @@
+/* output.h - a running job's output on its way into the database: masked
+ * (services/mask.h), buffered and written in batches, within quotas.
+ *
+ * A producer (an executor) writes (stream, bytes) as they come. Each
+ * stream is masked on its own; what the maskers pass on is buffered and
+ * written as one transaction per batch (db_job_append_batch()): when
+ * batch_bytes are buffered, when the oldest buffered byte is batch_ms old
+ * (checked on each write and by output_tick()), and at the end. Chunks get
+ * consecutive seqs; a stream's bytes are stored byte for byte as masked.
+ *
+ * Quotas: a job stores at most job_max_bytes of stdout and stderr (what
+ * an earlier attempt of it stored, system lines included, counts), and
+ * while its user's jobs have user_max_bytes stored (their counter is read
+ * at open and comes back with every batch) it stores nothing more. What
+ * goes over is counted and dropped, and output_close() writes one system
+ * line saying exactly how many bytes were not stored. System lines are
+ * never dropped (they are few and short).
+ *
+ * Offsets: output_mark() tells the writer the producer's position (an
+ * opaque number, e.g. bytes relayed so far) after everything written so
+ * far. Each batch commits, in its transaction, the latest mark whose bytes
+ * are all stored or dropped (none still held back by a masker), so a
+ * producer restarted from the committed offset neither loses nor repeats
+ * output.
+ *
+ * Memory is fixed at open: the batch buffer, the maskers' buffers and a
+ * small queue of marks, however much is written.
+ */
+#ifndef ANYON_SERVICES_OUTPUT_H
+#define ANYON_SERVICES_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "services/mask.h"
+
+enum output_stream { OUTPUT_STDOUT, OUTPUT_STDERR };
+
+struct output_limits {
+	size_t batch_bytes;        /* flush when this much is buffered */
+	int64_t batch_ms;          /* ... or when the oldest buffered byte is this old */
+	int64_t job_max_bytes;     /* stdout+stderr one job stores; 0: no limit */
+	int64_t user_max_bytes;    /* the user's stored output past which nothing is stored; 0: no limit */
+};
+
+#define OUTPUT_BATCH_BYTES (32 * 1024)
+#define OUTPUT_BATCH_MS 250
+
+/* The defaults: 32 KiB, 250 ms and the quotas of g_config. */
+void output_limits_default(struct output_limits *lim);
+
+struct output_writer;
+
+/* A writer for job (running, leased to owner) of user_id. masks is
+ * borrowed and must outlive the writer; NULL masks token shapes only.
+ * NULL with a reason in err when out of memory or the database failed. */
+struct output_writer *output_open(struct db *db, int64_t job_id, int64_t user_id, const char *owner,
+				  const struct mask_set *masks, const struct output_limits *lim,
+				  char *err, size_t errlen);
+/* Masks and buffers len bytes of stream, flushing when due. Returns 0, or
+ * -1 once a batch failed (the lease is gone or the database failed; see
+ * output_lost()); from then on every call fails and nothing is written. */
+int output_write(struct output_writer *w, enum output_stream stream, const void *data, size_t len);
+/* Records that the producer's position after everything written so far
+ * is offset. */
+void output_mark(struct output_writer *w, int64_t offset);
+/* Flushes when the oldest buffered byte is due. Returns 0 or -1 as
+ * output_write(). Call it while the producer waits. */
+int output_tick(struct output_writer *w);
+/* Buffers one system line (text without a newline; one is added). */
+int output_system(struct output_writer *w, const char *text);
+/* Ends the job's output: the maskers pass on what they held, the drop
+ * line is written if anything was dropped, and the last batch commits
+ * with the last mark. Returns 0 or -1 as output_write(). The writer
+ * stays allocated: free it with output_free(). */
+int output_close(struct output_writer *w);
+/* True when a batch failed because owner no longer holds the job. */
+bool output_lost(const struct output_writer *w);
+/* Bytes of stdout and stderr dropped over a quota so far. */
+int64_t output_dropped(const struct output_writer *w);
+/* Frees the writer (what was not flushed is wiped and lost). NULL is fine. */
+void output_free(struct output_writer *w);
+
+#endif

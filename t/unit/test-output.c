@@ -1,0 +1,440 @@
+/* The batched output writer on a real database: batches by size and by
+ * time, consecutive seqs, streams kept apart byte for byte, masking across
+ * writes, the offset committed with each batch (never past bytes a masker
+ * still holds), the per-job and per-user quotas with their exact drop
+ * line, the user's byte counter kept by appends and purges, a lost lease,
+ * and flat memory. Like test-db it runs on SQLite, or on PostgreSQL when
+ * ANYON_TEST_PG_URI names a database it may wipe (`./dev test --pg`);
+ * ANYON_TEST_BACKEND=pg without it is a failure, never a skip. On
+ * PostgreSQL it works in a schema of its own (t_unit_output). */
+#include "autoconfig.h"
+
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/config.h"
+#include "base/util.h"
+#include "db/db.h"
+#include "db/query.h"
+#include "services/jobs.h"
+#include "services/mask.h"
+#include "services/output.h"
+#include "t/unit/tap.h"
+
+static struct db *db;
+static int64_t user_id;
+
+/* The stored output of a job, read back: each stream's bytes and the
+ * chunks' count; seqs checked consecutive from 1. */
+struct stored {
+	char out[1 << 16], err[1 << 16], sys[4096];
+	size_t nout, nerr, nsys;
+	int chunks;
+	int64_t last_seq;
+	bool in_order;
+	int64_t out_sizes[64];
+};
+
+static int collect(const struct db_chunk *c, void *arg)
+{
+	struct stored *s = arg;
+	char *dst;
+	size_t *n, cap;
+
+	if (c->seq != s->last_seq + 1)
+		s->in_order = false;
+	s->last_seq = c->seq;
+	if (strcmp(c->stream, "stdout") == 0) {
+		dst = s->out, n = &s->nout, cap = sizeof(s->out);
+		if (s->chunks < 64)
+			s->out_sizes[s->chunks] = (int64_t)c->len;
+	} else if (strcmp(c->stream, "stderr") == 0) {
+		dst = s->err, n = &s->nerr, cap = sizeof(s->err);
+	} else {
+		dst = s->sys, n = &s->nsys, cap = sizeof(s->sys) - 1;
+	}
+	if (*n + c->len > cap)
+		return -1;
+	memcpy(dst + *n, c->data, c->len);
+	*n += c->len;
+	s->sys[s->nsys] = '\0';
+	s->chunks++;
+	return 0;
+}
+
+static struct stored *read_output(int64_t job)
+{
+	struct stored *s = calloc(1, sizeof(*s));
+	bool more = true;
+
+	s->in_order = true;
+	while (more)
+		if (db_job_output(db, job, s->last_seq, 1000, 1 << 20, collect, s, &more) != DB_OK) {
+			s->in_order = false;
+			break;
+		}
+	return s;
+}
+
+static int64_t now = 1700000000;
+
+/* A new running job leased to owner. */
+static int64_t running_job(const char *owner)
+{
+	struct db_job job;
+	int64_t id;
+
+	if (db_job_create(db, user_id, "echo", "{}", 1, now, &id) ||
+	    db_job_claim_next(db, owner, now, 3600, 0, "echo", &job) || job.id != id)
+		BAIL_OUT("cannot make a running job");
+	db_job_release(&job);
+	return id;
+}
+
+static struct output_writer *open_writer(int64_t job, const struct mask_set *masks, size_t batch,
+					 int64_t ms, int64_t job_max, int64_t user_max)
+{
+	struct output_limits lim = { batch, ms, job_max, user_max };
+	char err[256];
+	struct output_writer *w = output_open(db, job, user_id, "w1", masks, &lim, err, sizeof(err));
+
+	if (!w)
+		BAIL_OUT("output_open: %s", err);
+	return w;
+}
+
+static int64_t job_bytes(int64_t id)
+{
+	struct db_job j;
+	int64_t n = -1;
+
+	if (db_job_get(db, id, 0, &j) == DB_OK) {
+		n = j.output_bytes;
+		db_job_release(&j);
+	}
+	return n;
+}
+
+static void test_batches(void)
+{
+	int64_t id = running_job("w1");
+	struct output_writer *w = open_writer(id, NULL, 1000, 100000, 0, 0);
+	char in[2500];
+	struct stored *s;
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (char)('a' + i % 26);
+	for (int i = 0; i < 10; i++)
+		ok(output_write(w, OUTPUT_STDOUT, in + 250 * i, 250) == 0, "write %d of 250 bytes", i);
+	s = read_output(id);
+	ok(s->chunks == 2 && s->nout == 2000, "before the end: two full batches of 1000 bytes are stored (%d chunks, %zu bytes)",
+	   s->chunks, s->nout);
+	free(s);
+	ok(output_close(w) == 0, "close");
+	s = read_output(id);
+	ok(s->in_order && s->chunks == 3 && s->last_seq == 3 && s->out_sizes[0] == 1000 && s->out_sizes[1] == 1000 &&
+	   s->out_sizes[2] == 500, "three chunks: 1000, 1000 and the 500 left at the end, seqs 1..3");
+	ok(s->nout == sizeof(in) && memcmp(s->out, in, sizeof(in)) == 0, "the output is stored byte for byte");
+	is_int(job_bytes(id), 2500, "the job's stored-bytes counter");
+	free(s);
+	output_free(w);
+
+	/* Streams apart, in order, in few transactions. */
+	id = running_job("w1");
+	w = open_writer(id, NULL, 4096, 100000, 0, 0);
+	{
+		char o[4000], e[4000];
+		size_t no = 0, ne = 0;
+		bool all = true;
+
+		for (int i = 0; i < 200; i++) {
+			char line[32];
+			int n = snprintf(line, sizeof(line), "line %d\n", i);
+
+			if (i % 3 == 0) {
+				memcpy(e + ne, line, (size_t)n), ne += (size_t)n;
+				all = all && output_write(w, OUTPUT_STDERR, line, (size_t)n) == 0;
+			} else {
+				memcpy(o + no, line, (size_t)n), no += (size_t)n;
+				all = all && output_write(w, OUTPUT_STDOUT, line, (size_t)n) == 0;
+			}
+		}
+		all = all && output_close(w) == 0;
+		s = read_output(id);
+		ok(all && s->in_order && s->nout == no && s->nerr == ne && memcmp(s->out, o, no) == 0 &&
+		   memcmp(s->err, e, ne) == 0, "stdout and stderr interleaved: each stored apart, byte for byte, seqs consecutive");
+		ok(s->chunks == 134, "a chunk per run of one stream (%d chunks for 200 lines)", s->chunks);
+		free(s);
+		output_free(w);
+	}
+
+	/* By time. */
+	id = running_job("w1");
+	w = open_writer(id, NULL, 1 << 15, 100, 0, 0);
+	ok(output_write(w, OUTPUT_STDOUT, "early\n", 6) == 0 && output_tick(w) == 0, "a short line");
+	s = read_output(id);
+	ok(s->chunks == 0, "not stored before 100 ms");
+	free(s);
+	{
+		struct timespec ts = { 0, 150 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	ok(output_tick(w) == 0, "tick after 150 ms");
+	s = read_output(id);
+	ok(s->chunks == 1 && s->nout == 6, "stored after 100 ms by the tick");
+	free(s);
+	output_close(w);
+	output_free(w);
+}
+
+static void test_mask_and_offset(void)
+{
+	static const char secret[] = "hunter2-very-secret";
+	struct mask_set *set = mask_set_new();
+	int64_t id = running_job("w1");
+	struct output_writer *w;
+	struct stored *s;
+	struct db_job j;
+	char err[128];
+	bool has = false;
+	int64_t off = 0;
+
+	ok(mask_set_add(set, secret, strlen(secret), err, sizeof(err)) == 0, "a secret to mask");
+	w = open_writer(id, set, 1 << 15, 0, 0, 0);
+	ok(output_write(w, OUTPUT_STDOUT, "pass=hunter2-ve", 15) == 0, "a write ending in half a secret (flushes at once: batch_ms 0)");
+	output_mark(w, 15);
+	ok(output_write(w, OUTPUT_STDERR, "x", 1) == 0, "a write to stderr, so a batch goes");
+	output_mark(w, 16);
+	if (db_job_get(db, id, 0, &j) == DB_OK) {
+		has = j.has_output_offset;
+		db_job_release(&j);
+	}
+	ok(!has, "no offset committed while bytes before it are held back by the masker");
+	ok(output_write(w, OUTPUT_STDOUT, "ry-secret; ok\n", 14) == 0, "the rest of the secret");
+	output_mark(w, 30);
+	s = read_output(id);
+	ok(strstr(s->out, "pass=") && !strstr(s->out, "hunter") && !strstr(s->out, "secret"),
+	   "the stored part has no piece of the secret");
+	free(s);
+	if (db_job_get(db, id, 0, &j) == DB_OK) {
+		has = j.has_output_offset;
+		off = j.output_offset;
+		db_job_release(&j);
+	}
+	ok(has && off == 16, "the batch that stored the held bytes committed the marks they were before (%lld)",
+	   (long long)off);
+	ok(output_write(w, OUTPUT_STDERR, "tail ghp_", 9) == 0, "stderr ends in a token's start");
+	output_mark(w, 39);
+	if (db_job_get(db, id, 0, &j) == DB_OK) {
+		off = j.output_offset;
+		db_job_release(&j);
+	}
+	ok(off == 30, "the next batch commits the mark after the secret, not the one after the held 'ghp_' (%lld)",
+	   (long long)off);
+	ok(output_close(w) == 0, "close");
+	s = read_output(id);
+	s->out[s->nout] = '\0';
+	is_str(s->out, "pass=" MASK_REPLACEMENT "; ok\n", "stdout stored masked");
+	ok(s->nerr == 10 && memcmp(s->err, "xtail ghp_", 10) == 0,
+	   "stderr stored whole: the held start of a token that never came goes at the end");
+	free(s);
+	if (db_job_get(db, id, 0, &j) == DB_OK) {
+		off = j.output_offset;
+		db_job_release(&j);
+	}
+	ok(off == 39, "the last mark commits at close (%lld)", (long long)off);
+	output_free(w);
+	mask_set_free(set);
+}
+
+static void test_quotas(void)
+{
+	int64_t id = running_job("w1"), before = 0, after = 0, total;
+	struct output_writer *w = open_writer(id, NULL, 512, 100000, 1000, 0);
+	char in[3000], want[128];
+	struct stored *s;
+	bool all = true;
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (char)('A' + i % 23);
+	for (size_t i = 0; i < sizeof(in); i += 7)
+		all = all && output_write(w, i % 2 ? OUTPUT_STDERR : OUTPUT_STDOUT, in + i,
+					  sizeof(in) - i < 7 ? sizeof(in) - i : 7) == 0;
+	ok(all && output_close(w) == 0, "3000 bytes written to a job with a 1000-byte quota");
+	s = read_output(id);
+	is_int(s->nout + s->nerr, 1000, "exactly 1000 bytes of stdout and stderr stored");
+	snprintf(want, sizeof(want), "output limit reached: 2000 bytes were not stored (a job stores at most 1000 bytes)\n");
+	is_str(s->sys, want, "one system line says exactly how many bytes were dropped");
+	is_int(output_dropped(w), 2000, "output_dropped agrees");
+	is_int(job_bytes(id), 1000 + (int64_t)strlen(want), "the job's counter has what was stored, the line included");
+	free(s);
+	output_free(w);
+
+	/* A second attempt of the job (a new writer) has no more room. */
+	w = open_writer(id, NULL, 512, 100000, 1000, 0);
+	ok(output_write(w, OUTPUT_STDOUT, "again\n", 6) == 0 && output_close(w) == 0, "a new writer on the same job");
+	s = read_output(id);
+	is_int(s->nout + s->nerr, 1000, "an earlier attempt's output counts: nothing more is stored");
+	ok(strstr(s->sys, "6 bytes were not stored") != NULL, "and the new writer says so");
+	free(s);
+	output_free(w);
+
+	/* The user's quota: what the user's jobs stored so far, plus 300. */
+	ok(db_user_output_bytes(db, user_id, &before) == DB_OK && before > 0, "the user has %lld bytes stored", (long long)before);
+	id = running_job("w1");
+	w = open_writer(id, NULL, 128, 100000, 0, before + 300);
+	for (int i = 0; i < 20; i++)
+		all = all && output_write(w, OUTPUT_STDOUT, in, 50) == 0;
+	ok(all && output_close(w) == 0, "a job writes 1000 bytes with 300 left of its user's quota");
+	s = read_output(id);
+	is_int(s->nout, 300, "300 bytes stored");
+	snprintf(want, sizeof(want), "output limit reached: 700 bytes were not stored (your jobs' stored output is at "
+		 "its limit of %lld bytes)\n", (long long)(before + 300));
+	is_str(s->sys, want, "the line says it was the user's quota");
+	free(s);
+	output_free(w);
+	id = running_job("w1");
+	w = open_writer(id, NULL, 128, 100000, 0, before + 300);
+	ok(output_write(w, OUTPUT_STDOUT, "more\n", 5) == 0 && output_close(w) == 0, "the next job of that user");
+	s = read_output(id);
+	ok(s->nout == 0 && strstr(s->sys, "5 bytes were not stored"), "stores nothing, and says so");
+	free(s);
+	output_free(w);
+
+	/* The counter is the sum of the user's jobs, and purges keep it so. */
+	{
+		static struct query q_sum = QUERY("test.sum", "SELECT CAST(coalesce(sum(output_bytes), 0) AS BIGINT) FROM jobs WHERE user_id = ?1");
+		static struct query q_bytes = QUERY("test.bytes",
+			"SELECT coalesce(sum(length(data)), 0) FROM job_output JOIN jobs ON jobs.id = job_id WHERE user_id = ?1");
+		static struct query q_bytes_pg = QUERY("test.bytes_pg",
+			"SELECT coalesce(sum(octet_length(data)), 0)::bigint FROM job_output JOIN jobs ON jobs.id = job_id WHERE user_id = ?1");
+		struct stmt *st = q_start(db, &q_sum);
+		int64_t sum = -1, rows = -2, purged = 0;
+
+		q_int(st, 1, user_id);
+		if (q_row(st) == DB_OK)
+			sum = q_i64(st, 0);
+		q_end(st);
+		st = q_start(db, db_is_pg(db) ? &q_bytes_pg : &q_bytes);
+		q_int(st, 1, user_id);
+		if (q_row(st) == DB_OK)
+			rows = q_i64(st, 0);
+		q_end(st);
+		db_user_output_bytes(db, user_id, &total);
+		ok(total == sum && sum == rows, "user counter %lld = sum of jobs' counters %lld = bytes in job_output %lld",
+		   (long long)total, (long long)sum, (long long)rows);
+		/* Finish the quota job and purge it alone. */
+		ok(db_job_finish(db, id, "w1", JOB_SUCCEEDED, true, 0, NULL, now) == DB_OK, "a job ends");
+		before = job_bytes(id);
+		ok(db_job_purge(db, now + 1, 1, &purged) == DB_OK && purged == 1, "the retention purge takes one job");
+		db_user_output_bytes(db, user_id, &after);
+		is_int(after, total - before, "its bytes came off the user's counter in the same transaction");
+	}
+}
+
+static void test_lost_and_memory(void)
+{
+	int64_t id = running_job("w1");
+	struct output_writer *w = open_writer(id, NULL, 1 << 15, 100000, 0, 0);
+	char *chunk = malloc(65536);
+	size_t heap_warm = 0, heap_max = 0;
+	int64_t total = 32LL << 20, done = 0, r;
+	bool all = true;
+
+	for (int i = 0; i < 65536; i++)
+		chunk[i] = (char)(' ' + i % 90);
+	while (done < total && all) {
+		size_t n = 1 + (size_t)(done * 7919 % 65535);
+
+		all = output_write(w, done % 3 ? OUTPUT_STDOUT : OUTPUT_STDERR, chunk, n) == 0;
+		done += (int64_t)n;
+		if (!heap_warm && done >= (4LL << 20))
+			heap_warm = mallinfo2().uordblks;
+		if (heap_warm && mallinfo2().uordblks > heap_max)
+			heap_max = mallinfo2().uordblks;
+	}
+	ok(all && output_close(w) == 0, "32 MB written");
+	is_int(job_bytes(id), done, "all of it stored");
+	ok(heap_max < heap_warm + 256 * 1024, "the heap in use stayed flat after the first 4 MB (%zu -> at most %zu bytes)",
+	   heap_warm, heap_max);
+	output_free(w);
+	free(chunk);
+
+	id = running_job("w1");
+	w = open_writer(id, NULL, 64, 100000, 0, 0);
+	ok(output_write(w, OUTPUT_STDOUT, "mine\n", 5) == 0, "a write while holding the lease");
+	{
+		struct db_job j;
+
+		/* The job goes back to the queue and another worker takes it. */
+		ok(db_job_release_lease(db, id, "w1") == DB_OK &&
+		   db_job_claim_next(db, "w2", now, 3600, 0, "echo", &j) == DB_OK && j.id == id, "another worker takes the job");
+		db_job_release(&j);
+	}
+	all = true;
+	for (int i = 0; i < 100 && all; i++)
+		all = output_write(w, OUTPUT_STDOUT, "0123456789", 10) == 0;
+	ok(!all && output_lost(w), "the next batch fails: the lease is lost");
+	r = output_write(w, OUTPUT_STDOUT, "x", 1);
+	ok(r == -1 && output_close(w) == -1, "and everything after fails too");
+	{
+		struct stored *s = read_output(id);
+
+		is_int(s->nout, 0, "nothing was written under the other worker's lease, not even what was buffered before");
+		free(s);
+	}
+	output_free(w);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/anyon-test-output-XXXXXX", target[512], err[256];
+	const char *pg = getenv("ANYON_TEST_PG_URI"), *backend = getenv("ANYON_TEST_BACKEND");
+	struct db_user u;
+
+	config_load_global();
+	ok(mkdtemp(dir) != NULL, "scratch dir");
+	if (backend && strcmp(backend, "pg") == 0 && !(pg && *pg))
+		BAIL_OUT("ANYON_TEST_BACKEND=pg but ANYON_TEST_PG_URI is not set");
+	if (pg && *pg) {
+		/* A schema of its own: test-db and test-secrets wipe the
+		 * database's public schema, and make check runs them alongside. */
+		snprintf(target, sizeof(target), "%s%coptions=-csearch_path%%3Dt_unit_output", pg,
+			 strchr(pg, '?') ? '&' : '?');
+		db = db_open(target, false, err, sizeof(err));
+		ok(db && db_exec(db, "DROP SCHEMA IF EXISTS t_unit_output CASCADE; CREATE SCHEMA t_unit_output;") == DB_OK,
+		   "PostgreSQL test schema made afresh");
+		db_close(db);
+	} else {
+		snprintf(target, sizeof(target), "%s/t.db", dir);
+	}
+	diag("backend: %s", pg && *pg ? "postgresql" : "sqlite");
+	db = db_open(target, true, err, sizeof(err));
+	if (!db)
+		BAIL_OUT("%s", err);
+	if (db_user_local(db, &u))
+		BAIL_OUT("no local user");
+	user_id = u.id;
+	test_batches();
+	test_mask_and_offset();
+	test_quotas();
+	test_lost_and_memory();
+	db_close(db);
+	if (!pg || !*pg) {
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/t.db", dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/t.db-wal", dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/t.db-shm", dir);
+		unlink(path);
+		rmdir(dir);
+	}
+	return done_testing();
+}
