@@ -13,9 +13,9 @@ per-address cap (ANYON_SESSIONS_PER_ADDR) now limits sign-in starts only.
 Local mode: the first visit is the sign-in (a row), but the table keeps
 only the 100 most recently seen local sessions, so 1000 cookie-less GETs
 neither grow it nor lock anyone out."""
-import hashlib, hmac, os, re, struct, subprocess, sys, time
+import hashlib, hmac, http.client, os, re, shutil, ssl, struct, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import BUILDDIR, TAP, Stack
+from anyontest import BUILDDIR, TAP, Response, Stack, free_port
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, poll_until, stack_env
 
@@ -27,6 +27,34 @@ LOCAL_MAX = 100
 CTL = os.path.join(BUILDDIR, "anyonctl")
 
 t = TAP()
+
+
+def cookie_attrs(r, name):
+    """(value, {attribute: value}) of r's Set-Cookie for name, or (None, {})."""
+    for c in r.headers.get("set-cookie", []):
+        parts = [p.strip() for p in c.split(";")]
+        n, _, value = parts[0].partition("=")
+        if n == name:
+            return value, {k.lower(): v for k, _, v in (p.partition("=") for p in parts[1:])}
+    return None, {}
+
+
+def send_tls(port, method, path, headers):
+    """One HTTPS request with exactly these headers."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ctx)
+    try:
+        conn.request(method, path, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read().decode("utf-8", "replace")
+        got = {}
+        for k, v in resp.getheaders():
+            got.setdefault(k.lower(), []).append(v)
+    finally:
+        conn.close()
+    return Response(resp.status, got, payload)
 
 
 def set_cookie(r):
@@ -73,9 +101,16 @@ def count(s, table, where=""):
     return int(s.sql("SELECT count(*) FROM %s %s" % (table, where))[0][0])
 
 
+tmp = tempfile.mkdtemp(prefix="anyon-tls-")
+cert, pkey = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                "-keyout", pkey, "-out", cert], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+TLS = free_port()
+EXTRA = "listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;" % (TLS, cert, pkey)
+
 with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
     gh.add_user("alice", "Alice A", "alice@example.com", id=1250)
-    with Stack(env=stack_env(gh, extra={"ANYON_SESSIONS_PER_ADDR": str(CAP)})) as s:
+    with Stack(env=stack_env(gh, extra={"ANYON_SESSIONS_PER_ADDR": str(CAP), "ANYON_NGINX_EXTRA": EXTRA})) as s:
         t.eq(count(s, "sessions"), 0, "cloud: no sessions at start")
         audit0 = count(s, "audit")
 
@@ -196,13 +231,41 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.status == 200 and set_cookie(r) is None, "cookies signed under the new active key are accepted", r)
         t.eq(count(s, "sessions"), 1, "still one session row")
 
+        # ---- cookie flags, plain HTTP and HTTPS ----
+        value, attrs = cookie_attrs(s.client().get("/api/session"), "anyon_session")
+        t.ok(ANON.fullmatch(value or "") and "httponly" in attrs and attrs.get("samesite") == "Lax"
+             and attrs.get("path") == "/" and "domain" not in attrs and "secure" not in attrs,
+             "the anonymous cookie is HttpOnly, SameSite=Lax, Path=/ over plain HTTP", attrs)
+        host = {"Host": "127.0.0.1:%d" % TLS}
+        r = send_tls(TLS, "GET", "/api/session", host)
+        value, attrs = cookie_attrs(r, "__Host-anyon_session")
+        t.ok(r.status == 200 and ANON.fullmatch(value or "") and "secure" in attrs and "httponly" in attrs
+             and attrs.get("path") == "/" and "domain" not in attrs and cookie_attrs(r, "anyon_session")[0] is None,
+             "over HTTPS the anonymous cookie is __Host-anyon_session, Secure, without Domain", r.headers)
+        tcsrf = r.json["csrf_token"] if r.status == 200 else ""
+        hc = dict(host, Cookie="__Host-anyon_session=%s" % value)
+        r = send_tls(TLS, "GET", "/api/session", dict(host, Cookie="anyon_session=%s" % value))
+        t.ok(r.status == 200 and cookie_attrs(r, "__Host-anyon_session")[0] not in (None, value),
+             "over HTTPS a plain (tossable) anyon_session is not read", r)
+        rows = count(s, "sessions")
+        r = send_tls(TLS, "POST", START, dict(hc, **{"X-CSRF-Token": tcsrf, "Origin": "https://127.0.0.1:%d" % TLS}))
+        value, attrs = cookie_attrs(r, "__Host-anyon_session")
+        t.ok(r.status == 200 and TOKEN.fullmatch(value or "") and "secure" in attrs and "httponly" in attrs
+             and count(s, "sessions") == rows + 1,
+             "an HTTPS sign-in start makes the session: a __Host- session cookie, one row", r)
+        hc = dict(host, Cookie="__Host-anyon_session=%s" % value)
+        r = send_tls(TLS, "GET", "/api/session", hc)
+        t.ok(r.status == 200 and "set-cookie" not in r.headers and r.json["csrf_token"] == tcsrf,
+             "... read back over HTTPS, with the same CSRF token", r)
+
         # ---- the per-address cap guards sign-in starts only ----
         starts = []
-        for _ in range(CAP - 1):
+        for _ in range(CAP - count(s, "sessions")):
             c = s.client()
             c.session()
             starts.append(c.post(START).status)
-        t.eq(starts, [200] * (CAP - 1), "new browsers start signing in up to the cap (%d sessions)" % CAP)
+        t.ok(starts and starts == [200] * len(starts), "new browsers start signing in up to the cap (%d sessions)" % CAP,
+             starts)
         c = s.client()
         c.session()
         before = c.cookies["anyon_session"]
@@ -216,6 +279,7 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = a.get("/api/session")
         t.ok(r.status == 200 and r.json["user"]["login"] == "alice", "a signed-in browser is not affected", r)
         t.eq(a.post(START).status, 200, "... and can still start a flow (its session exists)")
+shutil.rmtree(tmp, ignore_errors=True)
 
 with Stack() as s:
     base = count(s, "sessions")
