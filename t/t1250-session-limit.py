@@ -13,7 +13,7 @@ per-address cap (ANYON_SESSIONS_PER_ADDR) now limits sign-in starts only.
 Local mode: the first visit is the sign-in (a row), but the table keeps
 only the 100 most recently seen local sessions, so 1000 cookie-less GETs
 neither grow it nor lock anyone out."""
-import hashlib, hmac, http.client, os, re, shutil, ssl, struct, subprocess, sys, tempfile, time
+import hashlib, hmac, http.client, os, re, shutil, ssl, struct, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import BUILDDIR, TAP, Response, Stack, free_port
 from fakegithub import FakeGitHub
@@ -230,6 +230,26 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = with_cookie(s, sign(anon_key(s), int(time.time()) - 10)).get("/api/session")
         t.ok(r.status == 200 and set_cookie(r) is None, "cookies signed under the new active key are accepted", r)
         t.eq(count(s, "sessions"), 1, "still one session row")
+
+        # ---- two tabs start at once ----
+        e = s.client()
+        e.session()
+        rows = count(s, "sessions")
+        gate, got = threading.Barrier(4), [None] * 4
+
+        def tab(i):
+            c = with_cookie(s, e.cookies["anyon_session"], e.csrf)
+            gate.wait()
+            r = c.post(START)
+            got[i] = (r.status, c.cookies.get("anyon_session"))
+        tabs = [threading.Thread(target=tab, args=(i,)) for i in range(4)]
+        for th in tabs:
+            th.start()
+        for th in tabs:
+            th.join()
+        t.ok(all(g and g[0] == 200 for g in got) and len({g[1] for g in got}) == 1
+             and TOKEN.fullmatch(got[0][1]) and count(s, "sessions") == rows + 1,
+             "four concurrent starts with one anonymous cookie: all work, one session, one cookie", got)
 
         # ---- cookie flags, plain HTTP and HTTPS ----
         value, attrs = cookie_attrs(s.client().get("/api/session"), "anyon_session")
