@@ -1,4 +1,5 @@
-/* crypto.h - AES-256-GCM through OpenSSL EVP, nothing else.
+/* crypto.h - AES-256-GCM, HMAC-SHA256 and HKDF-SHA256 through OpenSSL
+ * EVP, nothing else.
  *
  * aead_seal() draws a fresh random 96-bit nonce for every call; the AAD is
  * authenticated but not stored, so a ciphertext only opens with the exact
@@ -26,5 +27,19 @@ int aead_seal(const unsigned char key[AEAD_KEY_LEN], const void *aad, size_t aad
 int aead_open(const unsigned char key[AEAD_KEY_LEN], const void *aad, size_t aad_len,
 	      const unsigned char nonce[AEAD_NONCE_LEN], const unsigned char *ct, size_t len,
 	      const unsigned char tag[AEAD_TAG_LEN], unsigned char *pt);
+
+#define MAC_LEN 32
+
+/* HMAC-SHA256 (EVP_MAC) of len bytes of msg under key. Returns 0, or -1
+ * (out wiped). */
+int hmac_sha256(const void *key, size_t key_len, const void *msg, size_t len,
+		unsigned char out[MAC_LEN]);
+
+/* HKDF-SHA256 (EVP_KDF, RFC 5869 extract-and-expand, no salt): out_len
+ * bytes of key derived from ikm for the purpose named by info, so one
+ * keyring key can serve several purposes without one use weakening
+ * another. Returns 0, or -1 (out wiped). */
+int hkdf_sha256(const void *ikm, size_t ikm_len, const char *info, unsigned char *out,
+		size_t out_len);
 
 #endif

@@ -138,7 +138,8 @@ struct db_session {
 
 /* A session to create. cloud: the mode it is made in; it is valid in that
  * mode only. agent: the browser's User-Agent, at most DB_SESSION_AGENT_MAX
- * bytes (longer is DB_ERROR). */
+ * bytes (longer is DB_ERROR). An expired session with the same hash is
+ * deleted first. */
 struct db_session_new {
 	const unsigned char *hash;   /* 32 bytes */
 	int64_t user_id;             /* 0: none yet */
@@ -161,6 +162,9 @@ int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at)
 /* Gives a session a new token hash (and user), e.g. at sign-in. */
 int db_session_rotate(struct db *db, int64_t id, const unsigned char hash[32], int64_t user_id);
 int db_session_delete(struct db *db, int64_t id);
+/* Keeps the keep most recently seen sessions made in local mode and
+ * deletes the others; *deleted (may be NULL) counts them. */
+int db_session_trim_local(struct db *db, int keep, int64_t *deleted);
 /* One of a user's sessions, as Settings -> Sessions lists them. */
 struct db_session_info {
 	int64_t id, created_at, last_seen_at, expires_at;

@@ -8,6 +8,13 @@
 static struct query q_create = QUERY("session.create",
 	"INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, created_addr, cloud, "
 	"user_agent) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7) RETURNING id");
+/* A token derived from an anonymous cookie (fcgi/session.c) can come back
+ * after its session expired: that row makes way for the new one. */
+static struct query q_drop_expired = QUERY("session.drop_expired",
+	"DELETE FROM sessions WHERE token_hash = ?1 AND expires_at <= ?2");
+static struct query q_trim_local = QUERY("session.trim_local",
+	"DELETE FROM sessions WHERE cloud = ?2 AND id NOT IN "
+	"(SELECT id FROM sessions WHERE cloud = ?2 ORDER BY last_seen_at DESC, id DESC LIMIT ?1)");
 static struct query q_list_user = QUERY("session.list_user",
 	"SELECT id, created_at, last_seen_at, expires_at, created_addr, user_agent FROM sessions "
 	"WHERE user_id = ?1 AND cloud = ?2 AND expires_at > ?3 ORDER BY last_seen_at DESC, id DESC LIMIT ?4");
@@ -49,6 +56,11 @@ int db_session_create(struct db *db, const struct db_session_new *n, struct db_s
 	int rc;
 
 	if (n->agent && strlen(n->agent) > DB_SESSION_AGENT_MAX)
+		return DB_ERROR;
+	s = q_start(db, &q_drop_expired);
+	q_blob(s, 1, n->hash, 32);
+	q_int(s, 2, n->now);
+	if (q_exec(s, NULL))
 		return DB_ERROR;
 	s = q_start(db, &q_create);
 	q_blob(s, 1, n->hash, 32);
@@ -147,6 +159,15 @@ int db_session_delete(struct db *db, int64_t id)
 
 	q_int(s, 1, id);
 	return q_exec(s, NULL);
+}
+
+int db_session_trim_local(struct db *db, int keep, int64_t *deleted)
+{
+	struct stmt *s = q_start(db, &q_trim_local);
+
+	q_int(s, 1, keep);
+	q_bool(s, 2, false);
+	return q_exec(s, deleted);
 }
 
 int db_session_list_user(struct db *db, int64_t user_id, bool cloud, int64_t now, int limit,

@@ -47,6 +47,9 @@ void api_auth_device_start(struct req *r)
 			    "GitHub sign-in is not configured on this server (ANYON_GITHUB_CLIENT_ID)");
 		return;
 	}
+	/* An anonymous browser gets its session row now, not before. */
+	if (session_begin(r))
+		return;
 	rc = devflow_start(r->secrets, r->session.id, r->has_user ? r->user.id : 0, r->remote_addr,
 			   r->gh_deadline_ms, &res);
 	if (rc != DEVFLOW_OK) {
@@ -72,6 +75,10 @@ void api_auth_device_poll(struct req *r)
 	json_object *body;
 	bool complete;
 
+	if (!r->has_session) {
+		reply_error(r, 404, "not_found", "no such sign-in flow in this session");
+		return;
+	}
 	if (json_get_str(r->json, "flow_id", &flow_id) || strlen(flow_id) != DB_FLOW_ID_HEX ||
 	    strspn(flow_id, "0123456789abcdef") != DB_FLOW_ID_HEX) {
 		reply_error(r, 400, "invalid_field", "'flow_id' must be the id from device/start");
@@ -108,11 +115,14 @@ void api_auth_device_poll(struct req *r)
 void api_auth_logout(struct req *r)
 {
 	int64_t user = r->has_user ? r->user.id : 0, session = r->session.id;
+	bool had_session = r->has_session;
 
 	if (session_end(r)) {
 		reply_error(r, 500, "internal", "ending the session failed");
 		return;
 	}
-	audit_event(r->db, user, session, "signout", "ok", "%s", "session ended");
+	/* An anonymous browser only loses its cookie: no row for it. */
+	if (had_session)
+		audit_event(r->db, user, session, "signout", "ok", "%s", "session ended");
 	reply_json(r, 200, NULL);
 }

@@ -22,12 +22,17 @@ json_object *user_json(const struct db_user *u)
 
 void api_session_get(struct req *r)
 {
-	json_object *body = json_object_new_object(), *features = json_object_new_object();
+	json_object *body, *features;
 	char csrf[SESSION_TOKEN_HEX + 1];
 
+	if (session_csrf_token(r, csrf)) {
+		reply_error(r, 500, "internal", "no CSRF token for this session");
+		return;
+	}
+	body = json_object_new_object();
+	features = json_object_new_object();
 	json_set(body, "user", r->has_user ? user_json(&r->user) : NULL);
 	json_set(body, "github", github_status_json(r));
-	session_csrf_token(r, csrf);
 	json_set(body, "csrf_token", json_object_new_string(csrf));
 	json_set(features, "cloud", json_object_new_boolean(g_config.cloud));
 	json_set(body, "features", features);

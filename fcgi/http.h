@@ -27,6 +27,9 @@
  * no sibling domain can set it. Each scheme reads only its own name. */
 #define SESSION_COOKIE "anyon_session"
 #define SESSION_COOKIE_HTTPS "__Host-anyon_session"
+/* The longest value the session cookie carries: a session token
+ * (SESSION_TOKEN_HEX) or a signed anonymous value (fcgi/session.h). */
+#define SESSION_COOKIE_MAX 96
 
 struct req {
 	FCGX_Request *fx;               /* borrowed from the accept loop */
@@ -50,7 +53,8 @@ struct req {
 	/* session state, filled by session_load() */
 	bool has_session;
 	struct db_session session;
-	char token[SESSION_TOKEN_HEX + 1];   /* the raw cookie token; wiped by http_reset() */
+	bool anon;                      /* no session: token holds a valid anonymous value */
+	char token[SESSION_COOKIE_MAX + 1];  /* the raw cookie value; wiped by http_reset() */
 	bool set_cookie;                /* send token in Set-Cookie */
 	bool clear_cookie;              /* expire the cookie */
 	bool has_user;

@@ -48,9 +48,10 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         with s:
             c = s.client()
             c.session()
-            cookie = c.cookies.get("anyon_session")
             start = c.post("/api/auth/github/device/start")
             t.ok(start.status == 200, "%s: a flow starts" % how, start)
+            # the session (and its cookie) exists from the start on
+            cookie = c.cookies.get("anyon_session")
             gh.approve(start.json["user_code"], "alice")
             r = poll_until(c, start.json["flow_id"])
             def log():

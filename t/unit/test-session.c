@@ -1,6 +1,7 @@
 /* Session tokens: hashing, hex handling, CSRF derivation. */
 #include "autoconfig.h"
 
+#include "base/crypto.h"
 #include "base/util.h"
 #include "fcgi/session.h"
 #include "t/unit/tap.h"
@@ -40,6 +41,25 @@ int main(void)
 	r.token[0] = '1';
 	session_csrf_token(&r, csrf2);
 	ok(strcmp(csrf1, csrf2) != 0, "another session, another CSRF token");
+
+	/* RFC 4231 test case 2 and RFC 5869 test case 3 (no salt, no info). */
+	{
+		unsigned char mac[MAC_LEN], ikm[22], okm[42];
+		char h[2 * sizeof(okm) + 1];
+
+		ok(hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac) == 0, "HMAC-SHA256 runs");
+		hex_encode(mac, sizeof(mac), h);
+		is_str(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+		       "HMAC-SHA256 matches RFC 4231 test case 2");
+		memset(ikm, 0x0b, sizeof(ikm));
+		ok(hkdf_sha256(ikm, sizeof(ikm), "", okm, sizeof(okm)) == 0, "HKDF-SHA256 runs");
+		hex_encode(okm, sizeof(okm), h);
+		is_str(h, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+			  "9d201395faa4b61a96c8", "HKDF-SHA256 matches RFC 5869 test case 3");
+		ok(hkdf_sha256(ikm, sizeof(ikm), "other purpose", okm, 32) == 0 &&
+		   (hex_encode(okm, 32, h), strncmp(h, "8da4e775", 8) != 0), "another label, another key");
+		ok(hkdf_sha256(ikm, 0, "x", okm, 32) != 0, "HKDF refuses an empty key");
+	}
 
 	for (int i = 0; i < 3; i++) {
 		unsigned char a[32], b[32];
