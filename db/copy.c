@@ -41,6 +41,7 @@ static const struct copy_table {
 	{ "projects", "id, user_id, name, github_full_name, clone_url, default_branch, private, "
 	  "description, created_at", "iittttiti", true },
 	{ "access_bindings", "list, entry, github_id, bound_at", "ttii", false },
+	{ "user_admission", "user_id, allow_org, admin_org, checked_at", "itti", false },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
