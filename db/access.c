@@ -68,6 +68,8 @@ int db_admission_get(struct db *db, int64_t user_id, struct db_admission *out)
 	struct stmt *s = q_start(db, &q_adm_get);
 	int rc;
 
+	memset(out, 0, sizeof(*out));
+	out->user_id = user_id;
 	q_int(s, 1, user_id);
 	rc = q_row(s);
 	if (rc == DB_OK)

@@ -134,7 +134,8 @@ struct db_admission {
 	char admin_org[DB_ORG_MAX];   /* admin as a member of this org, "": not by an org */
 	int64_t checked_at;           /* membership last confirmed (or set at sign-in) */
 };
-/* DB_NOTFOUND when the user has no row (admitted by plain entries). */
+/* DB_NOTFOUND when the user has no row (admitted by plain entries); out
+ * then holds user_id and "" orgs. */
 int db_admission_get(struct db *db, int64_t user_id, struct db_admission *out);
 /* Creates or replaces a's row ("" orgs are stored as NULL). */
 int db_admission_put(struct db *db, const struct db_admission *a);

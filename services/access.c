@@ -56,7 +56,7 @@ static bool list_has_org(const char *list, const char *org)
  * then only plain entries count, which never admits more). */
 static void admission_of(struct db *db, const struct db_user *u, struct db_admission *a)
 {
-	if (db_admission_get(db, u->id, a) != DB_OK) {
+	if (db_admission_get(db, u->id, a) == DB_ERROR) {
 		memset(a, 0, sizeof(*a));
 		a->user_id = u->id;
 	}
@@ -158,8 +158,8 @@ struct reconcile {
 	int failed;
 };
 
-/* Signs u out everywhere for why, audited as user.offboarded; its own
- * transaction level. *n counts the sessions. */
+/* Signs u out everywhere for why, audited as user.offboarded, in the
+ * caller's transaction. *n counts the sessions. */
 static int offboard(struct db *db, const struct db_user *u, const char *why, int64_t *n)
 {
 	*n = 0;
@@ -358,14 +358,16 @@ static int demote(struct db *db, const struct db_user *u, const char *why, struc
 	return DB_OK;
 }
 
-/* The decision for one user, written in one transaction with the time of
- * the check. token is NULL when the user has no usable token (why says
- * so): then every org-given right goes. */
+/* The decision for one user (keep_allow false: signed out everywhere for
+ * why; keep_admin false: the admin org is gone), written in one
+ * transaction with the time of the check. When the user signed in again
+ * since a was read, that sign-in decided afresh and nothing is written. */
 static enum recheck_rc recheck_apply(struct secret_store *st, const struct db_user *u, struct db_admission *a,
 				     bool keep_allow, bool keep_admin, const char *why, int64_t now,
 				     struct access_recheck *out)
 {
 	struct db *db = st->db;
+	struct db_admission cur;
 	char admin_why[160];
 	int64_t n = 0;
 	int rc = DB_OK;
@@ -376,6 +378,11 @@ static enum recheck_rc recheck_apply(struct secret_store *st, const struct db_us
 		snprintf(admin_why, sizeof(admin_why), "no longer an active member of org %s", a->admin_org);
 	if (db_begin_write(db))
 		return RECHECK_FAILED;
+	if (db_admission_get(db, a->user_id, &cur) != DB_OK || cur.checked_at != a->checked_at ||
+	    strcmp(cur.allow_org, a->allow_org) || strcmp(cur.admin_org, a->admin_org)) {
+		db_rollback(db);
+		return RECHECK_DONE;
+	}
 	if (!keep_allow)
 		rc = offboard(db, u, why, &n);
 	if (rc == DB_OK && !keep_admin) {
