@@ -123,6 +123,13 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
              "the worker asks again while GitHub hangs")
         t.eq(sessions_of(s, "olga"), 2, "GitHub hanging: olga keeps both sessions")
         gh.clear_fail()
+        for status in (403, 429):
+            gh.set_fail(MEMBERSHIP, status, count=None)   # body: "API rate limit exceeded"
+            before = len(asked_with(gh, "olga"))
+            t.ok(wait_until(lambda: len(asked_with(gh, "olga")) >= before + 2, timeout=15),
+                 "the worker asks while GitHub rate-limits with %d" % status)
+            t.eq(sessions_of(s, "olga"), 2, "a rate limit (%d) is no answer: olga keeps both sessions" % status)
+            gh.clear_fail()
 
         # ---- re-check: membership gone ----
         t.ok(wait_until(lambda: sessions_of(s, "olga") == 0, timeout=15),
