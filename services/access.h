@@ -64,7 +64,7 @@ enum access_rc access_admit(struct db *db, const char *token, int64_t github_id,
 
 /* Users re-checked per pass, and how long a pass may talk to GitHub. */
 #define ACCESS_RECHECK_BATCH 50
-#define ACCESS_RECHECK_PASS_MS 20000
+#define ACCESS_RECHECK_PASS_MS 10000
 
 struct access_recheck {
 	int64_t checked;      /* users whose memberships GitHub confirmed */
