@@ -47,6 +47,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_JOB_MAX_OUTPUT_BYTES", offsetof(struct config, job_max_output_bytes), 64L << 20, 1, 1LL << 40 },
 	/* -1: the mode's default, set below (0 is no limit). */
 	{ "ANYON_USER_MAX_OUTPUT_BYTES", offsetof(struct config, user_max_output_bytes), -1, 0, 1LL << 50 },
+	{ "ANYON_ORG_RECHECK_S", offsetof(struct config, org_recheck_s), 3600, 0, 7 * 86400 },
 };
 
 static int string_setting(char *dst, size_t size, const char *env, const char *def,
@@ -185,6 +186,59 @@ bool config_list_has(const char *list, const char *item)
 	return false;
 }
 
+static bool login_ok(const char *s, size_t n, const char *extra)
+{
+	if (n == 0 || n > CONFIG_LOGIN_MAX || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c && strchr(extra, c))))
+			return false;
+	}
+	return true;
+}
+
+/* ANYON_ALLOWED_GITHUB and ANYON_ADMIN_GITHUB: entries separated by commas
+ * or white space, each a GitHub login or org:NAME. Anything else is
+ * refused at start, so a typo never silently admits or shuts out anyone. */
+static int list_setting(const char *list, const char *env, bool *has_org, char *err, size_t errlen)
+{
+	const char *p = list;
+	int orgs = 0;
+
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, ", \t\n");
+		n = strcspn(p, ", \t\n");
+		if (n == 0)
+			break;
+		if (n > 4 && strncasecmp(p, "org:", 4) == 0) {
+			if (!login_ok(p + 4, n - 4, "-")) {
+				snprintf(err, errlen, "%s: '%.*s' is not an organization entry: org: must be "
+					 "followed by a GitHub organization name (1 to %d letters, digits or "
+					 "dashes, not starting with a dash)", env, (int)(n > 60 ? 60 : n), p,
+					 CONFIG_LOGIN_MAX);
+				return -1;
+			}
+			if (++orgs > CONFIG_ORG_ENTRIES_MAX) {
+				snprintf(err, errlen, "%s has more than %d org: entries", env, CONFIG_ORG_ENTRIES_MAX);
+				return -1;
+			}
+			*has_org = true;
+		} else if (!login_ok(p, n, "-_")) {
+			snprintf(err, errlen, "%s: '%.*s' is neither a GitHub login (1 to %d letters, digits, "
+				 "dashes or underscores) nor org:NAME", env, (int)(n > 60 ? 60 : n), p,
+				 CONFIG_LOGIN_MAX);
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
 static int path_setting(char *dst, const char *env, const char *def_dir,
 			const char *def_name, char *err, size_t errlen)
 {
@@ -241,7 +295,9 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    string_setting(cfg->admin_github, sizeof(cfg->admin_github), "ANYON_ADMIN_GITHUB",
 			   "", err, errlen) ||
 	    string_setting(cfg->test_fault, sizeof(cfg->test_fault), "ANYON_TEST_FAULT", "", err, errlen) ||
-	    public_url_setting(cfg, err, errlen))
+	    public_url_setting(cfg, err, errlen) ||
+	    list_setting(cfg->allowed_github, "ANYON_ALLOWED_GITHUB", &cfg->org_entries, err, errlen) ||
+	    list_setting(cfg->admin_github, "ANYON_ADMIN_GITHUB", &cfg->org_entries, err, errlen))
 		return -1;
 
 	if (cfg->cloud && !cfg->github_client_id[0]) {

@@ -34,8 +34,12 @@ struct config {
 	char github_url[CONFIG_PATH_MAX];      /* ANYON_GITHUB_URL, default https://github.com */
 	char github_api_url[CONFIG_PATH_MAX];  /* ANYON_GITHUB_API_URL, default https://api.github.com */
 	char github_client_id[128];            /* ANYON_GITHUB_CLIENT_ID, OAuth/GitHub App client id */
-	char allowed_github[4096];  /* ANYON_ALLOWED_GITHUB: logins allowed to sign in (cloud mode) */
-	char admin_github[1024];    /* ANYON_ADMIN_GITHUB: logins that are admins (cloud mode) */
+	char allowed_github[4096];  /* ANYON_ALLOWED_GITHUB: logins and org:NAME entries allowed to
+				     * sign in (cloud mode), checked by config_load() */
+	char admin_github[1024];    /* ANYON_ADMIN_GITHUB: logins and org:NAME entries that are admins */
+	bool org_entries;           /* either list has an org:NAME entry: sign-in asks for read:org */
+	int64_t org_recheck_s;      /* ANYON_ORG_RECHECK_S: the worker re-checks org members this
+				     * often, default 3600, 0: never */
 	int64_t github_timeout_ms;  /* ANYON_GITHUB_TIMEOUT_MS per call, default 15000 */
 	int64_t user_max_queued;    /* ANYON_USER_MAX_QUEUED jobs one user may have queued, default 100 */
 	int64_t retain_jobs_s;      /* ANYON_RETAIN_JOBS_S: finished jobs and their output, default 30 days */
@@ -65,6 +69,13 @@ struct config {
  * besides ANYON_PUBLIC_URL's: no other site can be reached under them, so
  * DNS rebinding cannot use them. NULL-terminated. */
 extern const char *const config_loopback_hosts[];
+
+/* GitHub logins: 1 to CONFIG_LOGIN_MAX letters, digits, '-' or '_'. An
+ * org:NAME entry's NAME: 1 to CONFIG_LOGIN_MAX letters, digits or '-',
+ * not starting with '-'. A list holds at most CONFIG_ORG_ENTRIES_MAX
+ * org:NAME entries (each is one call to GitHub at sign-in). */
+#define CONFIG_LOGIN_MAX 39
+#define CONFIG_ORG_ENTRIES_MAX 8
 
 /* True when item is in list (comma- or space-separated, case-insensitive,
  * as GitHub logins are). */

@@ -42,6 +42,7 @@ static const struct copy_table {
 	  "description, created_at", "iittttiti", true },
 	{ "access_bindings", "list, entry, github_id, bound_at", "ttii", false },
 	{ "github_repo_cache", "session_id, user_id, fetched_at, truncated, repos", "iiiit", false },
+	{ "user_admission", "user_id, allow_org, admin_org, checked_at", "itti", false },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

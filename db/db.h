@@ -125,6 +125,25 @@ int db_binding_get(struct db *db, const char *list, const char *entry, int64_t *
 /* Binds entry to github_id unless it is bound already (first wins). */
 int db_binding_add(struct db *db, const char *list, const char *entry, int64_t github_id, int64_t now);
 
+/* Why a user was let in, when an org:NAME entry did it (see
+ * services/access.h). No row, or both orgs "": by plain entries only. */
+#define DB_ORG_MAX 40
+struct db_admission {
+	int64_t user_id;
+	char allow_org[DB_ORG_MAX];   /* admitted as a member of this org, "": not by an org */
+	char admin_org[DB_ORG_MAX];   /* admin as a member of this org, "": not by an org */
+	int64_t checked_at;           /* membership last confirmed (or set at sign-in) */
+};
+/* DB_NOTFOUND when the user has no row (admitted by plain entries); out
+ * then holds user_id and "" orgs. */
+int db_admission_get(struct db *db, int64_t user_id, struct db_admission *out);
+/* Creates or replaces a's row ("" orgs are stored as NULL). */
+int db_admission_put(struct db *db, const struct db_admission *a);
+/* Up to max users admitted or made admin by an org, with at least one
+ * session, not checked since before, oldest check first, into out; *n
+ * counts them. */
+int db_admission_due(struct db *db, int64_t before, struct db_admission *out, size_t max, size_t *n);
+
 /* ---- sessions ---- */
 struct db_session {
 	int64_t id;

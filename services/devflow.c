@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "base/config.h"
 #include "base/crypto.h"
 #include "base/json.h"
 #include "base/keyring.h"
@@ -116,7 +117,8 @@ enum devflow_rc devflow_start(struct secret_store *st, int64_t session_id, int64
 			audit_event(st->db, user_id, session_id, "github.device_start", "denied", "rate limited");
 		return DEVFLOW_RATE_LIMITED;
 	}
-	if (gh_device_code(DEVFLOW_SCOPES, deadline_ms, &g) || gh_unavailable(&g)) {
+	if (gh_device_code(g_config.org_entries ? DEVFLOW_SCOPES DEVFLOW_SCOPE_ORG : DEVFLOW_SCOPES, deadline_ms,
+			   &g) || gh_unavailable(&g)) {
 		out->gh = gh_classify(&g, "device code request");
 		gh_response_release(&g);
 		return DEVFLOW_GITHUB;

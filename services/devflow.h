@@ -14,8 +14,11 @@
 #include "services/secrets.h"
 #include "services/signin.h"
 
-/* What anyon asks GitHub for: private repositories, the user, the email. */
+/* What anyon asks GitHub for: private repositories, the user, the email;
+ * and org memberships (DEVFLOW_SCOPE_ORG) only when ANYON_ALLOWED_GITHUB
+ * or ANYON_ADMIN_GITHUB has an org:NAME entry. */
 #define DEVFLOW_SCOPES "repo read:user user:email"
+#define DEVFLOW_SCOPE_ORG " read:org"
 
 enum devflow_rc {
 	DEVFLOW_OK,            /* out->flow says where the flow stands */

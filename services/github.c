@@ -416,3 +416,30 @@ int gh_api_get_url(const char *token, const char *url, int64_t deadline_ms, stru
 	}
 	return perform(url, NULL, token, true, deadline_ms, out);
 }
+
+enum gh_membership gh_org_membership(const char *token, const char *org, int64_t deadline_ms,
+				     struct gh_response *r)
+{
+	char esc[256], path[320];
+	const char *state, *msg;
+
+	if (gh_escape(org, esc, sizeof(esc)) ||
+	    (size_t)snprintf(path, sizeof(path), "/user/memberships/orgs/%s", esc) >= sizeof(path)) {
+		memset(r, 0, sizeof(*r));
+		log_warn("github org membership: the org name does not fit a URL");
+		return GH_MEMBER_UNKNOWN;
+	}
+	if (gh_api_get(token, path, deadline_ms, r) == 0) {
+		if (r->status == 200 && json_get_str(r->json, "state", &state) == 0)
+			return strcmp(state, "active") == 0 ? GH_MEMBER_ACTIVE : GH_MEMBER_NOT;
+		if (r->status == 401)
+			return GH_MEMBER_BAD_TOKEN;
+		if (r->status == 404)
+			return GH_MEMBER_NOT;
+		/* A 403 is a refusal unless it is GitHub's rate limit speaking. */
+		if (r->status == 403 && !(json_get_str(r->json, "message", &msg) == 0 && strstr(msg, "rate limit")))
+			return GH_MEMBER_NOT;
+	}
+	gh_classify(r, "org membership");
+	return GH_MEMBER_UNKNOWN;
+}

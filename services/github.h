@@ -113,6 +113,23 @@ int gh_api_get(const char *token, const char *path, int64_t deadline_ms, struct 
  * API host, so a token never goes anywhere else. */
 int gh_api_get_url(const char *token, const char *url, int64_t deadline_ms, struct gh_response *out);
 
+/* What GitHub says of the token holder's membership of an organization. */
+enum gh_membership {
+	GH_MEMBER_ACTIVE,     /* 200 with state "active" */
+	GH_MEMBER_NOT,        /* 404 (no such org, or not a member), 403 (no read:org, or
+			       * the org refuses the app), or 200 with any other state
+			       * ("pending": invited, not joined) */
+	GH_MEMBER_UNKNOWN,    /* no answer, timeout, deadline, 5xx, a rate limit (429, or a
+			       * 403 that says so), anything else: cannot tell */
+	GH_MEMBER_BAD_TOKEN,  /* 401: GitHub refused the token */
+};
+
+/* GET /user/memberships/orgs/{org} with the token (needs the read:org
+ * scope). r gets the answer (release it); the call is logged when it
+ * cannot tell. */
+enum gh_membership gh_org_membership(const char *token, const char *org, int64_t deadline_ms,
+				     struct gh_response *r);
+
 /* URL-encodes s into out (through curl). Returns 0, or -1 if it does not fit. */
 int gh_escape(const char *s, char *out, size_t outlen);
 

@@ -82,7 +82,8 @@ static int identify(const char *token, int64_t deadline_ms, struct identity *who
  * Returns 0, -1 on failure, or 1 when the account is disabled (nothing
  * written). */
 static int record(struct secret_store *st, struct db_flow *f, const struct signin_session *s,
-		  const struct identity *who, json_object *answer, struct db_user *out)
+		  const struct identity *who, json_object *answer, struct db_admission *adm, bool admin,
+		  struct db_user *out)
 {
 	struct db *db = st->db;
 	int rc;
@@ -91,15 +92,19 @@ static int record(struct secret_store *st, struct db_flow *f, const struct signi
 		return -1;
 	if (g_config.cloud) {
 		rc = users_signin_github(db, who->github_id, who->login, who->name, who->email,
-					 who->avatar_url,
-					 access_listed(db, "admin", g_config.admin_github, who->github_id,
-						       who->login, true),
-					 now_s(), out);
+					 who->avatar_url, admin, now_s(), out);
 		/* Checked inside the transaction that would sign in: a disable
 		 * committed before it wins, one after it deletes this session. */
 		if (rc == DB_OK && out->disabled) {
 			db_rollback(db);
 			return 1;
+		}
+		/* Why they are in, for the worker's re-check: replaced at every
+		 * sign-in, so one now listed by name is never org-checked. */
+		if (rc == DB_OK) {
+			adm->user_id = out->id;
+			adm->checked_at = now_s();
+			rc = db_admission_put(db, adm);
 		}
 	} else {
 		rc = db_user_set_github(db, s->user_id, who->github_id, who->login);
@@ -127,8 +132,11 @@ enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const s
 			     json_object *answer, int64_t deadline_ms, struct db_user *out, char *msg,
 			     size_t msglen)
 {
+	struct db_admission adm = { 0 };
 	const char *access;
 	struct identity who;
+	bool admin = false;
+	char org[DB_ORG_MAX];
 	int rc;
 
 	/* An answer with neither an error nor a token breaks the protocol:
@@ -144,15 +152,25 @@ enum signin_rc signin_github(struct secret_store *st, struct db_flow *f, const s
 	}
 	/* Matched by GitHub id once an entry is bound (the first sign-in with
 	 * a listed login binds it), so a renamed account keeps its access and
-	 * a newcomer with the old login does not get it. */
-	if (g_config.cloud &&
-	    !access_listed(st->db, "allow", g_config.allowed_github, who.github_id, who.login, true)) {
+	 * a newcomer with the old login does not get it; else by an active
+	 * membership of an org:NAME entry's org, asked with this fresh token. */
+	switch (g_config.cloud ? access_admit(st->db, access, who.github_id, who.login, deadline_ms, &adm, &admin,
+					      org, sizeof(org)) : ACCESS_ADMITTED) {
+	case ACCESS_ADMITTED:
+		break;
+	case ACCESS_REFUSED:
 		audit_event(st->db, 0, s->id, "github.signin", "denied", "login=%s not on the allow list", who.login);
 		snprintf(msg, msglen, "GitHub user '%s' is not allowed to use this anyon; ask its administrator "
 			 "to add you", who.login);
 		return SIGNIN_DENIED;
+	case ACCESS_UNKNOWN:
+		audit_event(st->db, 0, s->id, "github.signin", "error",
+			    "login=%s: GitHub did not say whether they are a member of org %s", who.login, org);
+		snprintf(msg, msglen, "GitHub did not say whether you are a member of the organization '%s'; "
+			 "try again in a moment", org);
+		return SIGNIN_FAILED;
 	}
-	rc = record(st, f, s, &who, answer, out);
+	rc = record(st, f, s, &who, answer, &adm, admin, out);
 	if (rc == 1) {
 		audit_event(st->db, out->id, s->id, "github.signin", "denied", "login=%s is disabled", who.login);
 		snprintf(msg, msglen, "the anyon account of GitHub user '%s' is disabled; ask its administrator",

@@ -29,8 +29,10 @@ struct signin_session {
 
 enum signin_rc {
 	SIGNIN_OK,        /* signed in: *out is the user, f is complete */
-	SIGNIN_DENIED,    /* not on ANYON_ALLOWED_GITHUB (cloud mode), or disabled; audited */
-	SIGNIN_FAILED,    /* nothing of the sign-in was kept */
+	SIGNIN_DENIED,    /* not on ANYON_ALLOWED_GITHUB (cloud mode) nor an active member
+			   * of one of its org:NAME entries, or disabled; audited */
+	SIGNIN_FAILED,    /* nothing of the sign-in was kept (also when GitHub did not
+			   * say whether the user is a member of a listed org) */
 };
 
 /* Signs in with GitHub's token answer to the device flow f (pending) of

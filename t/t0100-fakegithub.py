@@ -273,6 +273,37 @@ with FakeGitHub(interval=1, time_scale=SCALE, app_tokens=True, strict_first_poll
     gh.expire_token(new["access_token"])
     eq(api(gh, "/user", new["access_token"]).status, 401, "expired ghu_ token: 401")
 
+# --- org memberships: GET /user/memberships/orgs/<org>, read:org needed
+with FakeGitHub(interval=1, time_scale=SCALE, strict_first_poll=False) as gh:
+    gh.add_user("erin", "Erin", "erin@example.com")
+    gh.add_org("acme")
+    tokens = {}
+    for scope in ("repo read:user", "repo read:user read:org"):
+        d = start_flow(gh, scope)
+        gh.approve(d["user_code"], "erin")
+        tokens[scope] = poll(gh, d["device_code"])["access_token"]
+    tok, noorg = tokens["repo read:user read:org"], tokens["repo read:user"]
+    eq(api(gh, "/user/memberships/orgs/acme", tok).status, 404, "membership: not a member is 404")
+    gh.set_membership("acme", "erin", "pending")
+    r = api(gh, "/user/memberships/orgs/acme", tok)
+    eq((r.status, r.json and r.json["state"]), (200, "pending"), "an invitation not accepted: state pending")
+    gh.set_membership("acme", "erin", "active", role="admin")
+    r = api(gh, "/user/memberships/orgs/ACME", tok)
+    ok(r.status == 200 and r.json["state"] == "active" and r.json["role"] == "admin"
+       and r.json["organization"]["login"] == "acme" and r.json["user"]["login"] == "erin",
+       "an active member: 200, state active, role, organization, user", r.body)
+    r = api(gh, "/user/memberships/orgs/acme", noorg)
+    ok(r.status == 403 and "read:org" in r.json["message"], "a token without read:org: 403", r.body)
+    eq(api(gh, "/user/memberships/orgs/acme").status, 401, "no token: 401")
+    eq(api(gh, "/user/memberships/orgs/nosuchorg", tok).status, 404, "an unknown org: 404")
+    gh.set_fail("/user/memberships", 502)
+    eq(api(gh, "/user/memberships/orgs/acme", tok).status, 502, "set_fail makes it fail")
+    gh.set_membership("acme", "erin", None)
+    eq(api(gh, "/user/memberships/orgs/acme", tok).status, 404, "membership removed: 404 again")
+    r = req(gh.url + "/_control/set_membership", json.dumps({"org": "acme", "login": "erin"}).encode(),
+            {"Content-Type": "application/json"}, method="POST")
+    eq((r.status, api(gh, "/user/memberships/orgs/acme", tok).status), (200, 200), "set_membership over /_control/")
+
 # --- git smart HTTP with a token
 if shutil.which("git"):
     with FakeGitHub(interval=1, time_scale=SCALE, strict_first_poll=False) as gh:

@@ -33,6 +33,7 @@
 #include "db/db.h"
 #include "services/jobkinds.h"
 #include "services/jobs.h"
+#include "services/access.h"
 #include "services/retention.h"
 #include "worker/worker.h"
 
@@ -61,6 +62,7 @@ struct worker {
 	int64_t started_at;
 	int64_t last_beat_ms;
 	int64_t last_purge;
+	int64_t last_org_check;      /* the last pass of access_org_recheck() */
 	bool once;                   /* exit when the queue is empty */
 	struct procs slots;          /* a child per running job */
 	int64_t *slot_job;           /* owned; the job id each slot runs */
@@ -381,6 +383,28 @@ static bool jobs_waiting(struct worker *w)
 	return db_job_claimable(w->db, now_s(), max_running, kinds, &any) != DB_OK || any;
 }
 
+/* Re-checks org members (services/access.h) every minute, or every
+ * ANYON_ORG_RECHECK_S when that is shorter: each user is asked about once
+ * per ANYON_ORG_RECHECK_S, and a pass cut short by a GitHub outage goes
+ * on at the next one. Runs in the supervisor between slot fills (running
+ * jobs go on in their children), for at most ACCESS_RECHECK_PASS_MS. */
+static void org_recheck(struct worker *w)
+{
+	struct secret_store st = { .db = w->db, .kr = &w->keyring };
+	int64_t every = g_config.org_recheck_s < 60 ? g_config.org_recheck_s : 60;
+	struct access_recheck r;
+
+	if (!g_config.cloud || every <= 0 || now_s() - w->last_org_check < every)
+		return;
+	w->last_org_check = now_s();
+	if (access_org_recheck(&st, now_s(), &r))
+		log_warn("the org membership re-check failed in part (see above)");
+	if (r.offboarded || r.demoted || r.unknown)
+		log_info("org re-check: %lld confirmed, %lld signed out, %lld no longer admin%s",
+			 (long long)r.checked, (long long)r.offboarded, (long long)r.demoted,
+			 r.unknown ? "; GitHub did not answer, the rest waits for the next pass" : "");
+}
+
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: anyon-worker [--pid-file PATH] [--once] [--check]\n"
@@ -469,6 +493,7 @@ int main(int argc, char **argv)
 		procs_reap(&w.slots, on_job_exit, &w);
 		if (mono_ms() - w.last_beat_ms >= g_config.heartbeat_s * 1000)
 			heartbeat(&w);
+		org_recheck(&w);
 		if (fill_slot(&w))
 			continue;
 		if (w.once && procs_live(&w.slots) == 0 && !jobs_waiting(&w))

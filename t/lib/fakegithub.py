@@ -8,7 +8,8 @@ Two hosts, as in reality (github.com and api.github.com):
               /login/device (an HTML page a browser can approve codes on),
               git smart HTTP at /<owner>/<repo>.git (token in Basic auth)
   gh.api_url  REST API host: /user, /user/emails, /user/repos,
-              /repos/<owner>/<repo>, DELETE /applications/<id>/token|grant
+              /user/memberships/orgs/<org>, /repos/<owner>/<repo>,
+              DELETE /applications/<id>/token|grant
 Both hosts also answer the test control API under /_control/ (not logged).
 With layout="ghes" there is a single port and the API lives under /api/v3,
 as on GitHub Enterprise Server (api_url = url + "/api/v3").
@@ -43,7 +44,13 @@ Python API (all methods thread-safe; KeyError/ValueError on bad input):
   start()/stop(), context manager; url, api_url, git_dir; configure(**knobs)
   add_user(login, name, email, repos=[name | {add_repo kwargs}], emails=None)
   rename_user(old, new)  (same id and tokens, old login free)
-  add_org(login, members=[]);  add_repo(owner, name, private=False,
+  add_org(login, members=[]);  set_membership(org, login, state="active"|
+      "pending"|None, role="member"|"admin"): the table behind
+      GET /user/memberships/orgs/<org> (active members are org["members"],
+      who also see its private repositories); an OAuth token without
+      read:org (or write:org, admin:org) gets 403 there, a non-member 404;
+      make it fail with set_fail("/user/memberships", 502 | "timeout")
+  add_repo(owner, name, private=False,
       description=None, default_branch="main", collaborators=[], with_git=False,
       files={path: text}, created_at/updated_at/pushed_at=epoch, language, ...)
   device(user_code=None, device_code=None) -> flow dict (latest if no args)
@@ -67,7 +74,8 @@ on bad arguments; GET for state, requests, hits, polls, devices (query
 string = arguments). Names: state requests hits polls devices tokens
 configure approve deny expire add_user add_org add_repo revoke revoke_user
 expire_token set_fail set_delay clear_fail force_slow_down clear_log.
-Unconfirmed choices: a device code polled again after its token was issued
+Unconfirmed choices: the 403 message for a token without read:org; a
+device code polled again after its token was issued
 answers incorrect_device_code; device_flow_disabled is answered by
 /login/device/code (HTTP 400) and by the token endpoint (HTTP 200).
 """
@@ -112,7 +120,7 @@ CONTROL_METHODS = {
     # name: read-only?
     "state": True, "requests": True, "hits": True, "polls": True, "devices": True,
     "tokens": True, "configure": False, "approve": False, "deny": False,
-    "expire": False, "add_user": False, "add_org": False, "add_repo": False,
+    "expire": False, "add_user": False, "add_org": False, "add_repo": False, "set_membership": False,
     "revoke": False, "revoke_user": False, "expire_token": False,
     "set_fail": False, "set_delay": False, "clear_fail": False, "force_slow_down": False,
     "clear_log": False,
@@ -270,6 +278,42 @@ class FakeGitHub:
             o = self._new_account(login, "Organization", id)
             o.update(name=None, email=None, emails=[], members=list(members))
             return o
+
+    def set_membership(self, org, login, state="active", role="member"):
+        """login's membership of org: "active", "pending" (invited, not
+        joined) or None (none). role: "member" or "admin"."""
+        if state not in ("active", "pending", None) or role not in ("member", "admin"):
+            raise ValueError("state must be active, pending or None; role member or admin")
+        with self.lock:
+            o = self._account(org)
+            if o is None or o["type"] != "Organization":
+                raise KeyError("no such organization %s" % org)
+            if self._account(login) is None:
+                raise KeyError("no such user %s" % login)
+            low = login.lower()
+            o["members"] = [m for m in o["members"] if m.lower() != low]
+            o.setdefault("pending", [])
+            o["pending"] = [m for m in o["pending"] if m.lower() != low]
+            o.setdefault("roles", {}).pop(low, None)
+            if state == "active":
+                o["members"].append(login)
+            elif state == "pending":
+                o["pending"].append(login)
+            if state:
+                o["roles"][low] = role
+
+    def _membership(self, org, login):
+        """(state, role) of login in org, or None."""
+        o = self._account(org)
+        if o is None or o["type"] != "Organization":
+            return None
+        low = login.lower()
+        role = o.get("roles", {}).get(low, "member")
+        if low in (m.lower() for m in o["members"]):
+            return "active", role
+        if low in (m.lower() for m in o.get("pending", [])):
+            return "pending", role
+        return None
 
     def _new_account(self, login, kind, id):
         if login.lower() in (k.lower() for k in self.users):
@@ -984,7 +1028,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         login = t["login"] if t else None
         if m not in ("GET", "HEAD"):
             return self._not_found(hdr)
-        if path in ("/user", "/user/emails", "/user/repos") and login is None:
+        if (path in ("/user", "/user/emails", "/user/repos") or path.startswith("/user/memberships/")) and login is None:
             return self._json(401, {"message": "Requires authentication",
                                     "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
                                     "status": "401"}, hdr)
@@ -1000,6 +1044,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                         for i, e in enumerate(u["emails"])], hdr)
             if path == "/user/repos":
                 return self._user_repos(login, t, hdr)
+            mm = re.match(r"^/user/memberships/orgs/([^/]+)$", path)
+            if mm:
+                return self._org_membership(urllib.parse.unquote(mm.group(1)), login, t, hdr)
             rm = re.match(r"^/repos/([^/]+)/([^/]+)$", path)
             if rm:
                 r = fake._repo(rm.group(1), rm.group(2))
@@ -1012,6 +1059,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if um and fake._account(um.group(1)):
                 return self._json(200, _user_json(fake, fake._account(um.group(1)), private=False), hdr)
         return self._not_found(hdr)
+
+    def _org_membership(self, org, login, t, hdr):
+        """GET /user/memberships/orgs/{org}: needs read:org on an OAuth token."""
+        fake = self.server.fake
+        if t["kind"] == "oauth" and not ({"read:org", "write:org", "admin:org"} & set(t["scopes"])):
+            return self._json(403, {"message": "You need at least read:org scope or user scope to "
+                                               "list your organization memberships.",
+                                    "documentation_url": "https://docs.github.com/rest/orgs/members"
+                                                         "#get-an-organization-membership-for-the-authenticated-user",
+                                    "status": "403"}, hdr)
+        m = fake._membership(org, login)
+        if m is None:
+            return self._not_found(hdr)
+        o, u = fake._account(org), fake._account(login)
+        return self._json(200, {"url": "%s/orgs/%s/memberships/%s" % (fake.api_url, o["login"], u["login"]),
+                                "state": m[0], "role": m[1],
+                                "organization_url": "%s/orgs/%s" % (fake.api_url, o["login"]),
+                                "organization": _owner_json(fake, o), "user": _owner_json(fake, u)}, hdr)
 
     def _not_found(self, hdr):
         self._json(404, {"message": "Not Found", "documentation_url": DOCS_REST, "status": "404"}, hdr)
