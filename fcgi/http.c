@@ -145,15 +145,19 @@ void http_reset(struct req *r)
 		OPENSSL_cleanse(r->body, r->body_len);
 		free(r->body);
 	}
+	/* json-c frees its strings without wiping them. */
+	json_wipe_strings(r->json);
 	json_object_put(r->json);
+	if (r->fx)
+		http_wipe_input(r->fx);
 	OPENSSL_cleanse(r->token, sizeof(r->token));
 	memset(r, 0, sizeof(*r));
 }
 
-int http_query(struct req *r, const char *name, char *out, size_t outlen)
+int http_query_value(const char *query, const char *name, char *out, size_t outlen)
 {
 	size_t nlen = strlen(name);
-	const char *p = r->query;
+	const char *p = query;
 
 	while (p && *p) {
 		const char *amp = strchr(p, '&');
@@ -186,6 +190,69 @@ int http_query(struct req *r, const char *name, char *out, size_t outlen)
 		p = amp ? amp + 1 : NULL;
 	}
 	return 0;
+}
+
+int http_query(struct req *r, const char *name, char *out, size_t outlen)
+{
+	return http_query_value(r->query, name, out, outlen);
+}
+
+int http_cookie_tokens(const char *header, const char *name, char out[][SESSION_TOKEN_HEX + 1], int max)
+{
+	const size_t nlen = strlen(name);
+	const char *p = header;
+	int n = 0;
+
+	while (p && *p && n < max) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			const char *v = p + nlen + 1;
+
+			if (strcspn(v, "; ") == SESSION_TOKEN_HEX) {
+				memcpy(out[n], v, SESSION_TOKEN_HEX);
+				out[n++][SESSION_TOKEN_HEX] = '\0';
+			}
+		}
+		p = strchr(p, ';');
+	}
+	return n;
+}
+
+/* The first members of libfcgi's private FCGX_Stream_Data (fcgiapp.c, the
+ * same since libfcgi 2.2): where the stream reads the connection into. Used
+ * only after the public pointers of the stream were found inside it. */
+struct fcgx_stream_buffer {
+	unsigned char *buff;
+	int bufflen;
+};
+
+int http_wipe_input(FCGX_Request *fx)
+{
+	FCGX_Stream *in = fx->in;
+	int rc = -1;
+
+	if (in && in->isReader) {
+		const struct fcgx_stream_buffer *b = in->data;
+		const unsigned char *lo = b ? b->buff : NULL;
+
+		if (lo && b->bufflen > 0 && b->bufflen <= 65536 &&
+		    in->stopUnget >= lo && in->stopUnget <= in->rdNext &&
+		    in->rdNext <= in->stop && in->stop <= lo + b->bufflen) {
+			/* All the connection's bytes went through this buffer:
+			 * the begin record, every param, the body. */
+			OPENSSL_cleanse(b->buff, (size_t)b->bufflen);
+			rc = 0;
+		} else if (in->stopUnget && in->stopUnget <= in->stop) {
+			/* Unknown layout: at least the last fragment read. */
+			OPENSSL_cleanse(in->stopUnget, (size_t)(in->stop - in->stopUnget));
+		}
+	}
+	/* libfcgi's copies of the params: the session cookie is a secret. */
+	for (char **e = fx->envp; e && *e; e++)
+		if (strncmp(*e, "HTTP_COOKIE=", 12) == 0)
+			OPENSSL_cleanse(*e + 12, strlen(*e + 12));
+	return rc;
 }
 
 int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,

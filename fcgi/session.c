@@ -28,32 +28,11 @@ int session_token_hash(const char *token_hex, unsigned char out[32])
 	return rc;
 }
 
-/* Collects the values of the session cookie in the Cookie header that are
- * token-shaped (64 characters), in order, at most max. There can be several:
- * a sibling domain may toss in a cookie of the same name, which the browser
- * sends too, so the caller tries each. The copies are secrets: the caller
- * wipes out. Returns how many. */
+/* The token-shaped values of this scheme's session cookie, in order, at
+ * most max (see http_cookie_tokens()). The caller wipes out. */
 static int cookie_tokens(struct req *r, char out[][SESSION_TOKEN_HEX + 1], int max)
 {
-	const char *p = http_param(r, "HTTP_COOKIE");
-	const char *name = http_session_cookie(r);
-	const size_t nlen = strlen(name);
-	int n = 0;
-
-	while (p && *p && n < max) {
-		while (*p == ' ' || *p == ';')
-			p++;
-		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-			const char *v = p + nlen + 1;
-
-			if (strcspn(v, "; ") == SESSION_TOKEN_HEX) {
-				memcpy(out[n], v, SESSION_TOKEN_HEX);
-				out[n++][SESSION_TOKEN_HEX] = '\0';
-			}
-		}
-		p = strchr(p, ';');
-	}
-	return n;
+	return http_cookie_tokens(http_param(r, "HTTP_COOKIE"), http_session_cookie(r), out, max);
 }
 
 /* Finds the first of the cookie's tokens that names a live session and
