@@ -67,9 +67,17 @@ static void on_free(const volatile void *p)
 		search((const void *)p, __sanitizer_get_allocated_size(p));
 }
 
+static void on_malloc(const volatile void *p, size_t n)
+{
+	(void)p;
+	(void)n;
+}
+
 static void hook_frees(void)
 {
-	__sanitizer_install_malloc_and_free_hooks(NULL, on_free);
+	/* both hooks, or neither is installed */
+	if (!__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free))
+		BAIL_OUT("ASan refused the free hook");
 }
 #else
 void __libc_free(void *p);
