@@ -137,6 +137,16 @@ int http_parse_json_object(struct req *r)
 	return 0;
 }
 
+void http_wipe_output(FCGX_Request *fx)
+{
+	FCGX_Stream *out = fx->out;
+
+	/* After a flush, everything from the write position to the end of
+	 * the buffer is what was sent: wipe it (public pointers only). */
+	if (out && !out->isReader && FCGX_FFlush(out) == 0 && out->wrNext && out->wrNext <= out->stop)
+		OPENSSL_cleanse(out->wrNext, (size_t)(out->stop - out->wrNext));
+}
+
 void http_reset(struct req *r)
 {
 	free(r->query);
@@ -148,8 +158,12 @@ void http_reset(struct req *r)
 	/* json-c frees its strings without wiping them. */
 	json_wipe_strings(r->json);
 	json_object_put(r->json);
-	if (r->fx)
+	if (r->fx) {
 		http_wipe_input(r->fx);
+		/* a Set-Cookie with the session token */
+		if (r->set_cookie && r->responded)
+			http_wipe_output(r->fx);
+	}
 	OPENSSL_cleanse(r->token, sizeof(r->token));
 	memset(r, 0, sizeof(*r));
 }

@@ -82,7 +82,9 @@ int http_read_body(struct req *r, int64_t limit);
 int http_parse_json_object(struct req *r);
 
 /* Frees what r owns and wipes the session token, the strings of the parsed
- * body and libfcgi's copies of the request (http_wipe_input()). */
+ * body, libfcgi's copies of the request (http_wipe_input()) and, when the
+ * response set the session cookie, libfcgi's output buffer
+ * (http_wipe_output()). */
 void http_reset(struct req *r);
 
 /* Value of a request header (CGI name, e.g. "HTTP_X_CSRF_TOKEN"), borrowed
@@ -109,6 +111,10 @@ int http_cookie_tokens(const char *header, const char *name, char out[][SESSION_
  * Returns 0 when the whole input buffer was wiped, -1 when libfcgi's layout
  * was not the one known and only the last fragment read was. */
 int http_wipe_input(FCGX_Request *fx);
+
+/* Sends what the response holds so far and wipes libfcgi's output buffer:
+ * for a response that carried the session token (Set-Cookie). */
+void http_wipe_output(FCGX_Request *fx);
 
 /* Integer query parameter in [min, max], def when absent. Returns 0, or -1
  * after replying 400 invalid_parameter. */

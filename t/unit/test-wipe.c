@@ -1,7 +1,8 @@
 /* Wiping what carries a secret before it is freed: a PUT /api/secrets-like
  * request goes through a real libfcgi accept (over a unix socket), the
  * request's own body reader and JSON parser (http_read_body(),
- * http_parse_json_object()) and http_reset(); every block freed meanwhile
+ * http_parse_json_object()), an answer that sets the session cookie
+ * (reply_json()) and http_reset(); every block freed meanwhile
  * (by libfcgi, json-c or us) is searched for the secret and the session
  * token just before it is freed. A control run of the same bytes through
  * libfcgi and plain json-c without the wipes must leave both in freed
@@ -205,6 +206,7 @@ int main(void)
 	plain = json_tokener_parse(got);
 	ok(plain != NULL, "control: json-c parses it");
 	json_object_put(plain);
+	FCGX_FPrintF(fx.out, "Status: 200 OK\r\nSet-Cookie: anyon_session=%s\r\n\r\n{}\n", token);
 	FCGX_Finish_r(&fx);
 	armed = false;
 	OPENSSL_cleanse(got, sizeof(got));
@@ -225,6 +227,10 @@ int main(void)
 	ok(json_get_str(r.json, "value", &v) == 0 && strcmp(v, secret) == 0, "the secret is in the parsed body");
 	ok(http_param(&r, "HTTP_COOKIE") && strstr(http_param(&r, "HTTP_COOKIE"), token),
 	   "the cookie is in libfcgi's params");
+	/* the answer sets the cookie (as for a new or rotated session) */
+	str_copy(r.token, sizeof(r.token), token);
+	r.set_cookie = true;
+	reply_json(&r, 200, NULL);
 	http_reset(&r);
 	FCGX_Finish_r(&fx);
 	armed = false;
