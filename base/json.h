@@ -13,11 +13,13 @@
 #define JSON_MAX_DEPTH 32
 
 /* Parses exactly len bytes as one JSON value, refusing trailing bytes,
- * NUL bytes and nesting deeper than JSON_MAX_DEPTH. The tokenizer's own
- * buffer is wiped before it is freed and never reallocated, so no copy of
- * a string in buf is left in freed memory by the parse. On success *out is a new
- * reference the caller must json_object_put(). On failure returns -1 and
- * writes a short reason (no input bytes) to err. */
+ * NUL bytes, nesting deeper than JSON_MAX_DEPTH, strings or keys that are
+ * not well-formed UTF-8 and numbers JSON has not (NaN, Infinity, or past a
+ * double's range). The tokenizer's own buffer is wiped before it is freed
+ * and never reallocated, so the parse leaves no copy of a string of buf in
+ * freed memory. On success *out is a new reference the caller must
+ * json_object_put(). On failure returns -1 and writes a short reason (no
+ * input bytes) to err. */
 int json_parse(const char *buf, size_t len, json_object **out, char *err, size_t errlen);
 
 /* Overwrites with zeros the bytes of every string value in obj, at any
