@@ -13,10 +13,19 @@
 #define JSON_MAX_DEPTH 32
 
 /* Parses exactly len bytes as one JSON value, refusing trailing bytes,
- * NUL bytes and nesting deeper than JSON_MAX_DEPTH. On success *out is a new
- * reference the caller must json_object_put(). On failure returns -1 and
- * writes a short reason (no input bytes) to err. */
+ * NUL bytes, nesting deeper than JSON_MAX_DEPTH, strings or keys that are
+ * not well-formed UTF-8 and numbers JSON has not (NaN, Infinity, or past a
+ * double's range). The tokenizer's own buffer is wiped before it is freed
+ * and never reallocated, so the parse leaves no copy of a string of buf in
+ * freed memory. On success *out is a new reference the caller must
+ * json_object_put(). On failure returns -1 and writes a short reason (no
+ * input bytes) to err. */
 int json_parse(const char *buf, size_t len, json_object **out, char *err, size_t errlen);
+
+/* Overwrites with zeros the bytes of every string value in obj, at any
+ * depth, before obj is released: json-c frees without wiping, and a parsed
+ * body may hold a secret. Keys, numbers and the tree's shape stay. */
+void json_wipe_strings(json_object *obj);
 
 /* Field getters. Each returns 0 when the key is present with the right type,
  * 1 when the key is absent (or null), -1 when present with the wrong type.

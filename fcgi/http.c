@@ -138,6 +138,16 @@ int http_parse_json_object(struct req *r)
 	return 0;
 }
 
+void http_wipe_output(FCGX_Request *fx)
+{
+	FCGX_Stream *out = fx->out;
+
+	/* After a flush, everything from the write position to the end of
+	 * the buffer is what was sent: wipe it (public pointers only). */
+	if (out && !out->isReader && FCGX_FFlush(out) == 0 && out->wrNext && out->wrNext <= out->stop)
+		OPENSSL_cleanse(out->wrNext, (size_t)(out->stop - out->wrNext));
+}
+
 void http_reset(struct req *r)
 {
 	gh_slot_release();   /* the request's GitHub slot, if it took one */
@@ -147,15 +157,23 @@ void http_reset(struct req *r)
 		OPENSSL_cleanse(r->body, r->body_len);
 		free(r->body);
 	}
+	/* json-c frees its strings without wiping them. */
+	json_wipe_strings(r->json);
 	json_object_put(r->json);
+	if (r->fx) {
+		http_wipe_input(r->fx);
+		/* a Set-Cookie with the session token */
+		if (r->set_cookie && r->responded)
+			http_wipe_output(r->fx);
+	}
 	OPENSSL_cleanse(r->token, sizeof(r->token));
 	memset(r, 0, sizeof(*r));
 }
 
-int http_query(struct req *r, const char *name, char *out, size_t outlen)
+int http_query_value(const char *query, const char *name, char *out, size_t outlen)
 {
 	size_t nlen = strlen(name);
-	const char *p = r->query;
+	const char *p = query;
 
 	while (p && *p) {
 		const char *amp = strchr(p, '&');
@@ -188,6 +206,72 @@ int http_query(struct req *r, const char *name, char *out, size_t outlen)
 		p = amp ? amp + 1 : NULL;
 	}
 	return 0;
+}
+
+int http_query(struct req *r, const char *name, char *out, size_t outlen)
+{
+	return http_query_value(r->query, name, out, outlen);
+}
+
+int http_cookie_values(const char *header, const char *name, size_t len, const char *prefix,
+		       char out[][SESSION_COOKIE_MAX + 1], int max)
+{
+	const size_t nlen = strlen(name), plen = strlen(prefix);
+	const char *p = header;
+	int n = 0;
+
+	if (len > SESSION_COOKIE_MAX || plen > len)
+		return 0;
+	while (p && *p && n < max) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			const char *v = p + nlen + 1;
+
+			if (strcspn(v, "; ") == len && strncmp(v, prefix, plen) == 0) {
+				memcpy(out[n], v, len);
+				out[n++][len] = '\0';
+			}
+		}
+		p = strchr(p, ';');
+	}
+	return n;
+}
+
+/* The first members of libfcgi's private FCGX_Stream_Data (fcgiapp.c, the
+ * same since libfcgi 2.2): where the stream reads the connection into. Used
+ * only after the public pointers of the stream were found inside it. */
+struct fcgx_stream_buffer {
+	unsigned char *buff;
+	int bufflen;
+};
+
+int http_wipe_input(FCGX_Request *fx)
+{
+	FCGX_Stream *in = fx->in;
+	int rc = -1;
+
+	if (in && in->isReader) {
+		const struct fcgx_stream_buffer *b = in->data;
+		const unsigned char *lo = b ? b->buff : NULL;
+
+		if (lo && b->bufflen > 0 && b->bufflen <= 65536 &&
+		    in->stopUnget >= lo && in->stopUnget <= in->rdNext &&
+		    in->rdNext <= in->stop && in->stop <= lo + b->bufflen) {
+			/* All the connection's bytes went through this buffer:
+			 * the begin record, every param, the body. */
+			OPENSSL_cleanse(b->buff, (size_t)b->bufflen);
+			rc = 0;
+		} else if (in->stopUnget && in->stopUnget <= in->stop) {
+			/* Unknown layout: at least the last fragment read. */
+			OPENSSL_cleanse(in->stopUnget, (size_t)(in->stop - in->stopUnget));
+		}
+	}
+	/* libfcgi's copies of the params: the session cookie is a secret. */
+	for (char **e = fx->envp; e && *e; e++)
+		if (strncmp(*e, "HTTP_COOKIE=", 12) == 0)
+			OPENSSL_cleanse(*e + 12, strlen(*e + 12));
+	return rc;
 }
 
 int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,

@@ -85,7 +85,10 @@ int http_read_body(struct req *r, int64_t limit);
  * replying 400 invalid_json. */
 int http_parse_json_object(struct req *r);
 
-/* Frees what r owns and wipes the session token. */
+/* Frees what r owns and wipes the session token, the strings of the parsed
+ * body, libfcgi's copies of the request (http_wipe_input()) and, when the
+ * response set the session cookie, libfcgi's output buffer
+ * (http_wipe_output()). */
 void http_reset(struct req *r);
 
 /* Value of a request header (CGI name, e.g. "HTTP_X_CSRF_TOKEN"), borrowed
@@ -95,6 +98,29 @@ const char *http_param(struct req *r, const char *name);
 /* Decoded value of query parameter name into out. Returns 1 when present,
  * 0 when absent, -1 when present but too long or badly encoded. */
 int http_query(struct req *r, const char *name, char *out, size_t outlen);
+
+/* http_query() over a raw query string (pure: for the fuzzers). */
+int http_query_value(const char *query, const char *name, char *out, size_t outlen);
+
+/* The values of cookie name in a Cookie header (may be NULL) that are len
+ * bytes up to the next ';', ' ' or the end and start with prefix, in order,
+ * at most max, copied into out. There can be several: a sibling domain may
+ * toss in a cookie of the same name, which the browser sends too. The
+ * copies are secrets: the caller wipes out. Returns how many (0 when len
+ * exceeds SESSION_COOKIE_MAX). */
+int http_cookie_values(const char *header, const char *name, size_t len, const char *prefix,
+		       char out[][SESSION_COOKIE_MAX + 1], int max);
+
+/* Wipes what libfcgi holds of the request and frees without wiping: its
+ * input buffer (the begin record, the params, the body) and its copy of
+ * the Cookie header. Call once the request is read, before FCGX_Finish_r().
+ * Returns 0 when the whole input buffer was wiped, -1 when libfcgi's layout
+ * was not the one known and only the last fragment read was. */
+int http_wipe_input(FCGX_Request *fx);
+
+/* Sends what the response holds so far and wipes libfcgi's output buffer:
+ * for a response that carried the session token (Set-Cookie). */
+void http_wipe_output(FCGX_Request *fx);
 
 /* Integer query parameter in [min, max], def when absent. Returns 0, or -1
  * after replying 400 invalid_parameter. */

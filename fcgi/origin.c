@@ -46,22 +46,25 @@ static bool site_has_origin(const struct site *s, const char *origin)
 }
 
 /* True when match() holds for one accepted site: the public URL's, or a
- * loopback name at this request's scheme and listening port. */
-static bool any_site(struct req *r, bool (*match)(const struct site *, const char *), const char *value)
+ * loopback name at the scheme and listening port (server_port, the
+ * SERVER_PORT param) the request came in by. */
+static bool any_site(const char *server_port, bool https,
+		     bool (*match)(const struct site *, const char *), const char *value)
 {
-	const char *port = http_param(r, "SERVER_PORT");
 	int64_t p;
 
+	if (!value)
+		return false;
 	if (g_config.public_host[0]) {
 		struct site pub = { g_config.public_https, g_config.public_host, g_config.public_port };
 
 		if (match(&pub, value))
 			return true;
 	}
-	if (!port || parse_i64(port, 1, 65535, &p))
+	if (!server_port || parse_i64(server_port, 1, 65535, &p))
 		return false;
 	for (size_t i = 0; config_loopback_hosts[i]; i++) {
-		struct site lo = { r->https, config_loopback_hosts[i], (int)p };
+		struct site lo = { https, config_loopback_hosts[i], (int)p };
 
 		if (match(&lo, value))
 			return true;
@@ -69,11 +72,21 @@ static bool any_site(struct req *r, bool (*match)(const struct site *, const cha
 	return false;
 }
 
+bool origin_host_ok(const char *host, const char *server_port, bool https)
+{
+	return any_site(server_port, https, site_has_host, host);
+}
+
+bool origin_origin_ok(const char *origin, const char *server_port, bool https)
+{
+	return any_site(server_port, https, site_has_origin, origin);
+}
+
 int origin_check_host(struct req *r)
 {
 	const char *host = http_param(r, "HTTP_HOST");
 
-	if (host && any_site(r, site_has_host, host))
+	if (origin_host_ok(host, http_param(r, "SERVER_PORT"), r->https))
 		return 0;
 	reply_error(r, 421, "misdirected_request",
 		    "this server does not answer for that host name; see ANYON_PUBLIC_URL");
@@ -86,7 +99,7 @@ int origin_check_write(struct req *r)
 	const char *fetch_site = http_param(r, "HTTP_SEC_FETCH_SITE");
 
 	if (origin) {
-		if (any_site(r, site_has_origin, origin))
+		if (origin_origin_ok(origin, http_param(r, "SERVER_PORT"), r->https))
 			return 0;
 	} else if (!fetch_site || strcmp(fetch_site, "same-origin") == 0 || strcmp(fetch_site, "none") == 0) {
 		return 0;

@@ -10,6 +10,12 @@
 
 #include "fcgi/http.h"
 
+/* The pure checks under the two below: host (a Host header) or origin (an
+ * Origin header) names an accepted site, for a request that came in on
+ * server_port (SERVER_PORT) over https or not. NULL values are refused. */
+bool origin_host_ok(const char *host, const char *server_port, bool https);
+bool origin_origin_ok(const char *origin, const char *server_port, bool https);
+
 /* The Host header names an accepted site. Returns 0, or -1 after replying
  * 421 misdirected_request. */
 int origin_check_host(struct req *r);

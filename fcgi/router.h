@@ -57,6 +57,10 @@ enum route_result route_match(const struct route *table, size_t n, bool cloud, c
 			      const char *path, const struct route **found,
 			      struct route_params *params, char *allow, size_t allowlen);
 
+/* The API's route table (routes.c), its n entries: for the fuzzers and
+ * tests that check every route. */
+const struct route *routes_table(size_t *n);
+
 /* The value captured for name, or NULL. */
 const char *route_param(const struct route_params *params, const char *name);
 

@@ -43,6 +43,12 @@ static const struct route routes[] = {
 	{ "GET",  "/api/audit",                     api_audit_list,           AUTH_USER,    MODE_ANY,   NOBODY },
 };
 
+const struct route *routes_table(size_t *n)
+{
+	*n = ARRAY_SIZE(routes);
+	return routes;
+}
+
 static bool is_write(const char *method)
 {
 	return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");

@@ -50,33 +50,13 @@ int session_token_hash(const char *token_hex, unsigned char out[32])
 	return rc;
 }
 
-/* Collects the values of the session cookie in the Cookie header that have
- * length len and start with prefix, in order, at most max. There can be
- * several: a sibling domain may toss in a cookie of the same name, which
- * the browser sends too, so the caller tries each. The copies are secrets:
- * the caller wipes out. Returns how many. */
+/* The values of this scheme's session cookie that have length len and
+ * start with prefix, in order, at most max (see http_cookie_values()). The
+ * copies are secrets: the caller wipes out. Returns how many. */
 static int cookie_values(struct req *r, size_t len, const char *prefix, char out[][SESSION_COOKIE_MAX + 1],
 			 int max)
 {
-	const char *p = http_param(r, "HTTP_COOKIE");
-	const char *name = http_session_cookie(r);
-	const size_t nlen = strlen(name), plen = strlen(prefix);
-	int n = 0;
-
-	while (p && *p && n < max) {
-		while (*p == ' ' || *p == ';')
-			p++;
-		if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-			const char *v = p + nlen + 1;
-
-			if (strcspn(v, "; ") == len && strncmp(v, prefix, plen) == 0) {
-				memcpy(out[n], v, len);
-				out[n++][len] = '\0';
-			}
-		}
-		p = strchr(p, ';');
-	}
-	return n;
+	return http_cookie_values(http_param(r, "HTTP_COOKIE"), http_session_cookie(r), len, prefix, out, max);
 }
 
 /* Finds the first of the cookie's tokens that names a live session and

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Leak test: known secrets go in through the API, the legacy import and the
 CLI, get used, rotated and deleted; then the SQLite file, its WAL, every log
-and the audit table are searched for them raw, in base64 and in hex."""
+and the audit table are searched for them raw, in base64 and in hex, and the
+memory of every anyon-fcgi child (each readable mapping, through
+/proc/PID/mem) for the values PUT through the API and the session token:
+the request body, libfcgi's input buffer and params, json-c's tokenizer
+buffer and string objects are wiped before they are freed."""
 import base64, json, os, secrets as rnd, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR
@@ -30,6 +34,27 @@ def scan(paths, secret_values):
                 if pat in blob:
                     hits.append("%s: %s (%r...)" % (os.path.basename(p), name, pat[:12]))
     return hits
+
+
+def process_memory(pid, limit=256 << 20):
+    """The bytes of every readable private mapping of pid at most limit bytes
+    long (ASan's shadow and reserved spaces are larger and hold no heap)."""
+    out = []
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for line in maps:
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            name = f[5] if len(f) > 5 else ""
+            if f[1][0] != "r" or hi - lo > limit or name in ("[vvar]", "[vsyscall]", "[vdso]"):
+                continue
+            if name.startswith("/") and f[1][1] != "w":
+                continue  # read-only file mappings: code and constants
+            try:
+                mem.seek(lo)
+                out.append(mem.read(hi - lo))
+            except OSError:
+                pass
+    return b"".join(out)
 
 
 def detector_works():
@@ -107,6 +132,23 @@ with s:
          "no secret in the audit table (%d bytes of rows)" % len(audit))
     ps = subprocess.run(["ps", "axww", "-o", "args"], stdout=subprocess.PIPE, text=True).stdout
     t.ok(not any(v in ps for v in values.values()), "no secret on any process command line")
+
+    # Every pool child: the API's values (also the refused one) and the
+    # session cookie are nowhere in its memory once the requests are over.
+    # The scan must see memory: the data dir's path (in the child's
+    # configuration) is found in each.
+    token = next((v.encode() for v in c.cookies.values() if len(v) == 64), None)
+    t.ok(token is not None, "the browser holds a session token to look for")
+    kids = s.children(s.pid("fcgi"))
+    t.ok(len(kids) > 0, "the pool has children to scan (%d)" % len(kids))
+    for pid in kids:
+        mem = process_memory(pid)
+        t.ok(len(mem) > 0 and s.data.encode() in mem,
+             "child %d: its memory is read (%d bytes) and the scan finds a known string" % (pid, len(mem)))
+        found = [n for n in ("api_key", "pat") if values[n].encode() in mem]
+        if token and token in mem:
+            found.append("session token")
+        t.eq(found, [], "child %d: no secret PUT through the API and no session token in its memory" % pid)
 
 # after stop: logs complete, WAL checkpointed or not
 files = s.storage_files()

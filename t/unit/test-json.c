@@ -37,6 +37,16 @@ int main(void)
 	ok(P("42"), "a bare number is a complete value");
 	ok(!P("{\"a\":\"\xff\"}"), "invalid UTF-8 inside a string refused");
 	ok(P("{\"a\":\"\xc3\xa9\"}"), "valid UTF-8 inside a string accepted");
+	/* json-c's own check lets these through (found by fuzz/fuzz-json) */
+	ok(!P("{\"a\":\"\xc0\xbc\"}"), "overlong '<' (C0 BC) refused");
+	ok(!P("{\"a\":\"\xe0\x80\xbc\"}"), "three-byte overlong refused");
+	ok(!P("{\"a\":\"\xed\xa0\x80\"}"), "UTF-8 of a surrogate refused");
+	ok(!P("{\"a\":\"\xf4\x90\x80\x80\"}"), "past U+10FFFF refused");
+	ok(!P("{\"\xc0\xbc\":1}"), "overlong in a key refused");
+	ok(P("{\"a\":\"\xf0\x9f\x98\x80\"}"), "four-byte UTF-8 accepted");
+	ok(!P("NaN") && !P("[-Infinity]") && !P("{\"a\":Infinity}"), "NaN and Infinity refused");
+	ok(!P("[1e999]"), "a number past a double's range refused");
+	ok(P("[1.5e300,-0.0]"), "large finite numbers accepted");
 	ok(!P("[1,"), "open array refused");
 	ok(!P("{\"a\":01}"), "leading zero refused");
 	ok(!P("{\"a\":1,}"), "trailing comma refused");
