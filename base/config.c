@@ -48,6 +48,11 @@ static const struct int_setting int_settings[] = {
 	/* -1: the mode's default, set below (0 is no limit). */
 	{ "ANYON_USER_MAX_OUTPUT_BYTES", offsetof(struct config, user_max_output_bytes), -1, 0, 1LL << 50 },
 	{ "ANYON_ORG_RECHECK_S", offsetof(struct config, org_recheck_s), 3600, 0, 7 * 86400 },
+	{ "ANYON_CONTAINER_MEMORY_MB", offsetof(struct config, container_memory_mb), 2048, 16, 1 << 20 },
+	{ "ANYON_CONTAINER_PIDS", offsetof(struct config, container_pids), 512, 16, 1 << 20 },
+	{ "ANYON_CONTAINER_MILLICPUS", offsetof(struct config, container_millicpus), 1000, 10, 256000 },
+	{ "ANYON_CONTAINER_STOP_GRACE_S", offsetof(struct config, container_stop_grace_s), 10, 0, 600 },
+	{ "ANYON_REAP_INTERVAL_S", offsetof(struct config, reap_interval_s), 60, 1, 86400 },
 };
 
 static int string_setting(char *dst, size_t size, const char *env, const char *def,
@@ -239,6 +244,31 @@ static int list_setting(const char *list, const char *env, bool *has_org, char *
 	return 0;
 }
 
+/* A name that goes into a Docker path, label or NetworkMode: 1 to size-1
+ * bytes of letters, digits and extra, not starting with a punctuation mark. */
+static int name_setting(char *dst, size_t size, const char *env, const char *def, const char *extra,
+			char *err, size_t errlen)
+{
+	static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t n;
+
+	if (string_setting(dst, size, env, def, err, errlen))
+		return -1;
+	n = strlen(dst);
+	if (!n && !def[0])
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(alnum, dst[i]) && !strchr(extra, dst[i])) {
+			snprintf(err, errlen, "%s may hold only letters, digits and '%s'", env, extra);
+			return -1;
+		}
+	if (!strchr(alnum, dst[0])) {
+		snprintf(err, errlen, "%s must start with a letter or digit", env);
+		return -1;
+	}
+	return 0;
+}
+
 static int path_setting(char *dst, const char *env, const char *def_dir,
 			const char *def_name, char *err, size_t errlen)
 {
@@ -294,6 +324,11 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 			   "", err, errlen) ||
 	    string_setting(cfg->admin_github, sizeof(cfg->admin_github), "ANYON_ADMIN_GITHUB",
 			   "", err, errlen) ||
+	    name_setting(cfg->agent_image, sizeof(cfg->agent_image), "ANYON_AGENT_IMAGE",
+			 "anyon-agent:latest", "._-:/@", err, errlen) ||
+	    name_setting(cfg->instance, sizeof(cfg->instance), "ANYON_INSTANCE", "", "._-", err, errlen) ||
+	    name_setting(cfg->container_network, sizeof(cfg->container_network), "ANYON_CONTAINER_NETWORK",
+			 "none", "._-", err, errlen) ||
 	    string_setting(cfg->test_fault, sizeof(cfg->test_fault), "ANYON_TEST_FAULT", "", err, errlen) ||
 	    public_url_setting(cfg, err, errlen) ||
 	    list_setting(cfg->allowed_github, "ANYON_ALLOWED_GITHUB", &cfg->org_entries, err, errlen) ||

@@ -54,6 +54,16 @@ struct config {
 				     * GitHub at once; 0 (default): one less than the children, at least 1 */
 	int64_t github_repo_cache_s;/* ANYON_GITHUB_REPO_CACHE_S: a user's repository list, walked for a
 				     * search, is reused this long; 0: never; default 60 */
+	/* Container jobs (worker/job_container.c). */
+	char agent_image[256];      /* ANYON_AGENT_IMAGE: the image container jobs run, default anyon-agent:latest */
+	char instance[64];          /* ANYON_INSTANCE: the anyon.instance label of this installation's
+				     * containers; "": derived from ANYON_DB (see container_instance()) */
+	char container_network[64]; /* ANYON_CONTAINER_NETWORK: a container's NetworkMode, default none */
+	int64_t container_memory_mb;   /* ANYON_CONTAINER_MEMORY_MB, default 2048 */
+	int64_t container_pids;        /* ANYON_CONTAINER_PIDS: processes per container, default 512 */
+	int64_t container_millicpus;   /* ANYON_CONTAINER_MILLICPUS: 1000 = one CPU, default 1000 */
+	int64_t container_stop_grace_s;/* ANYON_CONTAINER_STOP_GRACE_S: TERM to KILL on a stop, default 10 */
+	int64_t reap_interval_s;       /* ANYON_REAP_INTERVAL_S: the worker's orphan container pass, default 60 */
 	char test_fault[64];        /* ANYON_TEST_FAULT: tests only, see config_fault() */
 	/* ANYON_PUBLIC_URL, parsed by libcurl and checked by config_load(); all
 	 * empty when unset (then only the loopback names are served, see

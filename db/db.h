@@ -226,6 +226,13 @@ struct db_job {
 	bool has_output_offset;     /* a batch of output committed an offset */
 	int64_t output_offset;      /* the producer's opaque position after the last batch */
 	int64_t output_bytes;       /* bytes of output stored */
+	int64_t lease_expires_at;   /* while running; 0: none */
+	/* A container job's container (migration 013). */
+	char container_id[72];      /* "" until created */
+	int64_t container_started_at, container_ended_at; /* 0: not yet */
+	bool has_container_exit;
+	int container_exit;         /* the container's exit status */
+	bool container_oom;         /* the OOM killer ended it */
 };
 
 void db_job_release(struct db_job *job);
@@ -312,6 +319,19 @@ int db_job_release_lease(struct db *db, int64_t id, const char *owner);
 /* Reads a job to change it: inside a transaction the row stays locked
  * until it ends (PostgreSQL: FOR UPDATE). user_id 0: any user's. */
 int db_job_get_locked(struct db *db, int64_t id, int64_t user_id, struct db_job *out);
+/* Records the job's container while owner holds the lease: its id (at
+ * creation, started_at 0) and then when it started. */
+int db_job_set_container(struct db *db, int64_t id, const char *owner, const char *container_id,
+			 int64_t started_at);
+/* Records how the job's container ended while owner holds the lease. */
+int db_job_container_ended(struct db *db, int64_t id, const char *owner, bool has_exit,
+			   int exit_code, bool oom, int64_t ended_at);
+/* Takes over a running job whose lease ran out (its worker died) for
+ * owner until now + lease_s, without counting an attempt: the orphan
+ * reaper settles it. DB_NOTFOUND when it is not such a job. */
+int db_job_take_lost(struct db *db, int64_t id, const char *owner, int64_t now, int64_t lease_s);
+/* Queued jobs of kinds (comma-separated names). */
+int db_job_count_queued_kinds(struct db *db, const char *kinds, int64_t *n);
 /* Queued -> cancelled. DB_NOTFOUND when the job is not queued. */
 int db_job_cancel_queued(struct db *db, int64_t id, int64_t now);
 /* Flags a running job for its worker to stop. DB_NOTFOUND when not running. */
@@ -495,6 +515,9 @@ int db_worker_heartbeat(struct db *db, const char *id, const char *host, int pid
 			int64_t started_at, int64_t now, bool docker_ok,
 			const char *docker_version);
 int db_worker_stopped(struct db *db, const char *id, int64_t now);
+/* Whether a worker that beat at or after since (and has not stopped)
+ * reached Docker. */
+int db_worker_docker_any(struct db *db, int64_t since, bool *yes);
 /* The freshest heartbeat of any worker; DB_NOTFOUND when none ever ran. */
 int db_worker_latest(struct db *db, int64_t *heartbeat_at, bool *docker_ok);
 

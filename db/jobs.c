@@ -10,7 +10,9 @@
 #include "db/query.h"
 
 #define JOB_COLS "id, user_id, kind, args, state, attempts, max_attempts, cancel_requested, " \
-	"exit_code, error, created_at, started_at, finished_at, output_offset, output_bytes"
+	"exit_code, error, created_at, started_at, finished_at, output_offset, output_bytes, " \
+	"lease_expires_at, container_id, container_started_at, container_ended_at, container_exit, " \
+	"container_oom"
 
 static struct query q_create = QUERY("job.create",
 	"INSERT INTO jobs (user_id, kind, args, max_attempts, created_at) "
@@ -115,6 +117,19 @@ static struct query q_cancel_queued = QUERY("job.cancel_queued",
 	"WHERE id = ?1 AND state = 'queued'");
 static struct query q_flag_cancel = QUERY("job.flag_cancel",
 	"UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND state = 'running'");
+static struct query q_set_container = QUERY("job.set_container",
+	"UPDATE jobs SET container_id = ?3, container_started_at = ?4 "
+	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
+static struct query q_container_ended = QUERY("job.container_ended",
+	"UPDATE jobs SET container_exit = ?3, container_oom = ?4, container_ended_at = ?5 "
+	"WHERE id = ?1 AND state = 'running' AND lease_owner = ?2");
+static struct query q_take_lost = QUERY("job.take_lost",
+	"UPDATE jobs SET lease_owner = ?2, lease_expires_at = ?3 + ?4 "
+	"WHERE id = ?1 AND state = 'running' AND lease_expires_at <= ?3");
+#define QUEUED_KINDS(FIND) "SELECT count(*) FROM jobs WHERE state = 'queued' " \
+	"AND " FIND "(',' || ?1 || ',', ',' || kind || ',') > 0"
+static struct query q_count_queued_kinds = QUERY2("job.count_queued_kinds",
+	QUEUED_KINDS("instr"), QUEUED_KINDS("strpos"));
 static struct query q_output = QUERY("job.output",
 	"SELECT seq, stream, data, created_at FROM job_output "
 	"WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
@@ -168,7 +183,14 @@ static int job_cols(struct stmt *s, struct db_job *out)
 	out->has_output_offset = !q_null(s, 13);
 	out->output_offset = q_i64(s, 13);
 	out->output_bytes = q_i64(s, 14);
-	if (q_copy(s, 2, out->kind, sizeof(out->kind)) ||
+	out->lease_expires_at = q_i64(s, 15);
+	out->container_started_at = q_i64(s, 17);
+	out->container_ended_at = q_i64(s, 18);
+	out->has_container_exit = !q_null(s, 19);
+	out->container_exit = (int)q_i64(s, 19);
+	out->container_oom = q_i64(s, 20) != 0;
+	if ((!q_null(s, 16) && q_copy(s, 16, out->container_id, sizeof(out->container_id))) ||
+	    q_copy(s, 2, out->kind, sizeof(out->kind)) ||
 	    q_copy(s, 9, out->error, sizeof(out->error)) || q_strdup(s, 3, &out->args)) {
 		db_job_release(out);
 		return DB_ERROR;
@@ -478,6 +500,57 @@ int db_job_release_lease(struct db *db, int64_t id, const char *owner)
 	q_int(s, 1, id);
 	q_text(s, 2, owner);
 	return q_one(s);
+}
+
+int db_job_set_container(struct db *db, int64_t id, const char *owner, const char *container_id,
+			 int64_t started_at)
+{
+	struct stmt *s = q_start(db, &q_set_container);
+
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	q_text(s, 3, container_id);
+	if (started_at > 0)
+		q_int(s, 4, started_at);
+	return q_one(s);
+}
+
+int db_job_container_ended(struct db *db, int64_t id, const char *owner, bool has_exit,
+			   int exit_code, bool oom, int64_t ended_at)
+{
+	struct stmt *s = q_start(db, &q_container_ended);
+
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	if (has_exit)
+		q_int(s, 3, exit_code);
+	q_bool(s, 4, oom);
+	q_int(s, 5, ended_at);
+	return q_one(s);
+}
+
+int db_job_take_lost(struct db *db, int64_t id, const char *owner, int64_t now, int64_t lease_s)
+{
+	struct stmt *s = q_start(db, &q_take_lost);
+
+	q_int(s, 1, id);
+	q_text(s, 2, owner);
+	q_int(s, 3, now);
+	q_int(s, 4, lease_s);
+	return q_one(s);
+}
+
+int db_job_count_queued_kinds(struct db *db, const char *kinds, int64_t *n)
+{
+	struct stmt *s = q_start(db, &q_count_queued_kinds);
+	int rc;
+
+	q_text(s, 1, kinds);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*n = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
 }
 
 int db_job_cancel_queued(struct db *db, int64_t id, int64_t now)

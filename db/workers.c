@@ -38,6 +38,23 @@ int db_worker_stopped(struct db *db, const char *id, int64_t now)
 	return q_exec(s, NULL);
 }
 
+static struct query q_docker_any = QUERY("worker.docker_any",
+	"SELECT EXISTS (SELECT 1 FROM workers WHERE heartbeat_at >= ?1 AND stopped_at IS NULL "
+	"AND docker_ok <> 0)");
+
+int db_worker_docker_any(struct db *db, int64_t since, bool *yes)
+{
+	struct stmt *s = q_start(db, &q_docker_any);
+	int rc;
+
+	q_int(s, 1, since);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*yes = q_i64(s, 0) != 0;
+	q_end(s);
+	return rc == DB_OK ? DB_OK : DB_ERROR;
+}
+
 int db_worker_latest(struct db *db, int64_t *heartbeat_at, bool *docker_ok)
 {
 	struct stmt *s = q_start(db, &q_latest);

@@ -2,14 +2,50 @@
  * worker, Docker and the version for a signed-in user. */
 #include "autoconfig.h"
 
+#include <stdio.h>
+
 #include "base/config.h"
 #include "base/json.h"
 #include "base/util.h"
+#include "services/jobkinds.h"
 #include "fcgi/api.h"
 #include "fcgi/session.h"
 
 /* A worker whose heartbeat is older than this does not vouch for Docker. */
 #define HEARTBEAT_STALE_FACTOR 3
+
+/* "container_jobs": how many jobs that need Docker are queued, and, when
+ * some are but no live worker reaches Docker, why they wait. */
+static void container_jobs(struct req *r, json_object *body, int64_t now)
+{
+	const struct jobkind *all;
+	char kinds[JOBKIND_NAMES_MAX];
+	json_object *o;
+	int64_t queued = 0;
+	bool reachable = false;
+	size_t n, used = 0;
+
+	kinds[0] = '\0';
+	all = jobkind_all(&n);
+	for (size_t i = 0; i < n; i++)
+		if (all[i].needs & NEED_DOCKER) {
+			int m = snprintf(kinds + used, sizeof(kinds) - used, "%s%s", used ? "," : "", all[i].name);
+
+			if (m < 0 || (size_t)m >= sizeof(kinds) - used)
+				return;
+			used += (size_t)m;
+		}
+	if (db_job_count_queued_kinds(r->db, kinds, &queued) != DB_OK ||
+	    db_worker_docker_any(r->db, now - HEARTBEAT_STALE_FACTOR * g_config.heartbeat_s, &reachable) != DB_OK)
+		return;
+	o = json_object_new_object();
+	json_set(o, "queued", json_object_new_int64(queued));
+	json_set(o, "waiting_for_docker", json_object_new_boolean(queued > 0 && !reachable));
+	json_set(o, "reason", queued > 0 && !reachable ?
+		 json_object_new_string("no running worker reaches Docker: container jobs wait until one does") :
+		 NULL);
+	json_set(body, "container_jobs", o);
+}
 
 void api_health(struct req *r)
 {
@@ -41,6 +77,7 @@ void api_health(struct req *r)
 	docker_ok = docker_ok && rc == DB_OK &&
 		    now - beat <= HEARTBEAT_STALE_FACTOR * g_config.heartbeat_s;
 	json_set(body, "docker", json_object_new_string(docker_ok ? "ok" : "unreachable"));
+	container_jobs(r, body, now);
 	json_set(body, "version", json_object_new_string(PACKAGE_VERSION));
 	reply_json(r, rc != DB_ERROR ? 200 : 503, body);
 }

@@ -34,6 +34,16 @@ static json_object *job_json(const struct db_job *job)
 	json_set(o, "created_at", json_object_new_int64(job->created_at));
 	json_set(o, "started_at", json_i64_or_null(job->started_at, job->started_at > 0));
 	json_set(o, "finished_at", json_i64_or_null(job->finished_at, job->finished_at > 0));
+	if (job->container_id[0]) {
+		json_object *c = json_object_new_object();
+
+		json_set(c, "id", json_str(job->container_id));
+		json_set(c, "started_at", json_i64_or_null(job->container_started_at, job->container_started_at > 0));
+		json_set(c, "ended_at", json_i64_or_null(job->container_ended_at, job->container_ended_at > 0));
+		json_set(c, "exit_code", json_i64_or_null(job->container_exit, job->has_container_exit));
+		json_set(c, "oom_killed", json_object_new_boolean(job->container_oom));
+		json_set(o, "container", c);
+	}
 	return o;
 }
 
@@ -83,6 +93,14 @@ void api_jobs_create(struct req *r)
 	}
 	if (jobkind_validate(kind, args, err, sizeof(err))) {
 		reply_error(r, 400, "invalid_field", "%s", err);
+		return;
+	}
+	/* A container job runs any command on the Docker host's engine: the
+	 * local user's (local mode) or an admin's (cloud mode) only. */
+	if ((jobkind_find(kind)->needs & NEED_DOCKER) &&
+	    !(g_config.cloud ? r->user.is_admin : (r->user.is_local || r->user.is_admin))) {
+		reply_error(r, 403, "forbidden", "only %s may run '%s' jobs",
+			    g_config.cloud ? "admins" : "the local user", kind);
 		return;
 	}
 	rc = jobs_submit(r->db, r->user.id, kind, json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),

@@ -6,6 +6,7 @@
 #include "base/config.h"
 #include "base/json.h"
 #include "services/jobkinds.h"
+#include "services/secrets.h"
 #include "base/util.h"
 
 /* Refuses a key of args that names no argument of the kind: args are
@@ -73,9 +74,64 @@ static int echo_validate(json_object *args, char *err, size_t errlen)
 	return 0;
 }
 
+/* container: {"command": [1..64 strings of at most 4096 bytes, no NUL],
+ * "secrets": [distinct stored secret kinds, at most 8]}. */
+static int container_validate(json_object *args, char *err, size_t errlen)
+{
+	static const char *const known[] = { "command", "secrets" };
+	json_object *cmd, *secrets;
+	size_t n;
+
+	if (only_known(args, known, ARRAY_SIZE(known), err, errlen))
+		return -1;
+	if (!json_object_object_get_ex(args, "command", &cmd) || !json_object_is_type(cmd, json_type_array) ||
+	    (n = json_object_array_length(cmd)) < 1 || n > CONTAINER_MAX_ARGV) {
+		snprintf(err, errlen, "args.command must be an array of 1 to %d strings", CONTAINER_MAX_ARGV);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *a = json_object_array_get_idx(cmd, i);
+
+		if (!json_object_is_type(a, json_type_string) ||
+		    json_object_get_string_len(a) > CONTAINER_MAX_ARG ||
+		    strlen(json_object_get_string(a)) != (size_t)json_object_get_string_len(a) ||
+		    (i == 0 && json_object_get_string_len(a) == 0)) {
+			snprintf(err, errlen, "args.command[%zu] must be a string of at most %d bytes without "
+				 "NUL (the first not empty)", i, CONTAINER_MAX_ARG);
+			return -1;
+		}
+	}
+	if (!json_object_object_get_ex(args, "secrets", &secrets))
+		return 0;
+	if (!json_object_is_type(secrets, json_type_array) ||
+	    (n = json_object_array_length(secrets)) > CONTAINER_MAX_SECRETS) {
+		snprintf(err, errlen, "args.secrets must be an array of at most %d secret kinds",
+			 CONTAINER_MAX_SECRETS);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *a = json_object_array_get_idx(secrets, i);
+
+		if (!json_object_is_type(a, json_type_string) || !secret_kind_ok(json_object_get_string(a))) {
+			snprintf(err, errlen, "args.secrets[%zu] is not a kind of secret anyon keeps", i);
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(json_object_get_string(a),
+				    json_object_get_string(json_object_array_get_idx(secrets, j)))) {
+				snprintf(err, errlen, "args.secrets[%zu] repeats an earlier entry", i);
+				return -1;
+			}
+	}
+	return 0;
+}
+
 static const struct jobkind kinds[] = {
 	/* name, validate, needs, max_attempts, time_limit_s, retry_lost */
 	{ "echo", echo_validate, 0, 0, ECHO_TIME_LIMIT_S, true },
+	/* A container's command may have had effects outside (pushed): a run
+	 * lost with its worker fails instead of running twice. */
+	{ "container", container_validate, NEED_DOCKER, 1, CONTAINER_TIME_LIMIT_S, false },
 };
 
 const struct jobkind *jobkind_find(const char *name)

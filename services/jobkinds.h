@@ -17,6 +17,13 @@
 /* Longest an echo can take by its arguments (1000 lines, 10 s apart), and a margin. */
 #define ECHO_TIME_LIMIT_S (3 * 3600)
 
+/* Limits of the container job (worker/job_container.c). */
+#define CONTAINER_MAX_ARGV 64
+#define CONTAINER_MAX_ARG 4096
+#define CONTAINER_MAX_SECRETS 8
+/* An agent run may take hours; ANYON_JOB_TIME_LIMIT_S caps it lower. */
+#define CONTAINER_TIME_LIMIT_S (6 * 3600)
+
 /* What running a kind needs from the worker. */
 enum jobkind_need {
 	NEED_DOCKER = 1 << 0,   /* a reachable Docker Engine */

@@ -52,6 +52,7 @@ static const struct {
 	job_executor exec;
 } executors[] = {
 	{ "echo", job_exec_echo },
+	{ "container", job_exec_container },
 };
 
 struct worker {
@@ -63,6 +64,7 @@ struct worker {
 	int64_t last_beat_ms;
 	int64_t last_purge;
 	int64_t last_org_check;      /* the last pass of access_org_recheck() */
+	int64_t last_reap;           /* the last pass of the orphan container reaper */
 	bool once;                   /* exit when the queue is empty */
 	struct procs slots;          /* a child per running job */
 	int64_t *slot_job;           /* owned; the job id each slot runs */
@@ -209,11 +211,11 @@ static int check_executors(FILE *out)
 	return bad;
 }
 
-static void run_job(struct db *db, const char *owner, struct db_job *job)
+static void run_job(struct db *db, const char *owner, struct db_job *job, struct keyring *kr)
 {
 	const struct jobkind *kind = jobkind_find(job->kind);
 	int64_t limit_s = jobkind_time_limit_s(kind);
-	struct job_run run = { db, owner, job, mono_ms(), limit_s ? mono_ms() + limit_s * 1000 : 0 };
+	struct job_run run = { db, owner, job, mono_ms(), limit_s ? mono_ms() + limit_s * 1000 : 0, kr };
 	struct job_result res = { CP_CONTINUE, 0, "" };
 	job_executor exec = executor_of(job->kind);
 	enum job_state final;
@@ -301,7 +303,7 @@ static void job_child(void *arg)
 		keyring_wipe(&w->keyring);
 		_exit(1);
 	}
-	run_job(db, w->id, w->claimed);
+	run_job(db, w->id, w->claimed, &w->keyring);
 	db_job_release(w->claimed);
 	db_close(db);
 	keyring_wipe(&w->keyring);
@@ -381,6 +383,19 @@ static bool jobs_waiting(struct worker *w)
 	if (jobkind_names(capabilities(w), false, kinds, sizeof(kinds)))
 		return true;
 	return db_job_claimable(w->db, now_s(), max_running, kinds, &any) != DB_OK || any;
+}
+
+/* The orphan reaper (worker/job_container.c), at start and every
+ * ANYON_REAP_INTERVAL_S while Docker answers. */
+static void reap(struct worker *w, bool now)
+{
+	int removed = 0;
+
+	if (!now && (!w->docker_ok || now_s() - w->last_reap < g_config.reap_interval_s))
+		return;
+	w->last_reap = now_s();
+	if (container_reap(w->db, w->id, &removed) == 0 && removed)
+		log_info("reaper: removed %d orphan container(s)", removed);
 }
 
 /* Re-checks org members (services/access.h) every minute, or every
@@ -486,14 +501,23 @@ int main(int argc, char **argv)
 	    !(w.slot_job = calloc((size_t)g_config.worker_slots, sizeof(*w.slot_job))))
 		die("out of memory");
 	w.pid = getpid();
-	log_info("worker %s started with %d slot(s)", w.id, w.slots.n);
+	{
+		char inst[64];
+
+		if (container_instance(inst, sizeof(inst)))
+			die("ANYON_INSTANCE: no instance id");
+		log_info("worker %s started with %d slot(s), container instance %s", w.id, w.slots.n, inst);
+	}
 	heartbeat(&w);
+	if (w.docker_ok)
+		reap(&w, true);
 
 	while (!got_stop) {
 		procs_reap(&w.slots, on_job_exit, &w);
 		if (mono_ms() - w.last_beat_ms >= g_config.heartbeat_s * 1000)
 			heartbeat(&w);
 		org_recheck(&w);
+		reap(&w, false);
 		if (fill_slot(&w))
 			continue;
 		if (w.once && procs_live(&w.slots) == 0 && !jobs_waiting(&w))

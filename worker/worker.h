@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/keyring.h"
 #include "db/db.h"
 
 /* One claimed job being run. */
@@ -14,6 +15,7 @@ struct job_run {
 	struct db_job *job;         /* borrowed */
 	int64_t renewed_ms;         /* monotonic time of the last lease renewal */
 	int64_t deadline_ms;        /* monotonic end of the kind's time limit; 0: none */
+	struct keyring *kr;         /* borrowed: opens the user's secrets */
 };
 
 enum checkpoint {
@@ -47,6 +49,20 @@ typedef void (*job_executor)(struct job_run *run, struct job_result *res);
 
 /* Executors (one file each). */
 void job_exec_echo(struct job_run *run, struct job_result *res);
+void job_exec_container(struct job_run *run, struct job_result *res);
+
+/* The anyon.instance label of this installation's containers:
+ * ANYON_INSTANCE, else "db-" and 16 hex digits of an HMAC of ANYON_DB (so
+ * every worker on one database agrees, and two installations on one
+ * Docker host never touch each other's containers). Returns 0 or -1. */
+int container_instance(char *out, size_t len);
+
+/* The orphan reaper: removes every container labelled with this instance
+ * whose job is not running under a live lease, and fails such a job that
+ * is still marked running (its worker died), with a system line; owner
+ * takes its lease for that. *removed counts the containers removed.
+ * Returns 0, or -1 when Docker could not be asked. */
+int container_reap(struct db *db, const char *owner, int *removed);
 
 _Static_assert(sizeof(((struct job_result *)0)->error) <= DB_JOB_ERROR_MAX,
 	       "a job's error message must fit the jobs table's field");

@@ -1,0 +1,530 @@
+/* job_container.c - the container job: runs args.command in the agent
+ * image (ANYON_AGENT_IMAGE), one locked-down container per job, and the
+ * orphan reaper that removes this instance's containers no live job owns.
+ *
+ * A run: create (labels anyon.instance, anyon.job, anyon.user; User
+ * 1000:1000, CapDrop ALL, no-new-privileges, limits from ANYON_CONTAINER_*,
+ * tini with TINI_KILL_PROCESS_GROUP=1, no log driver, the secrets tmpfs),
+ * verify what the engine kept, attach before start, send the secret
+ * bundle on stdin and half-close (container/README.md), start, then
+ * demultiplex stdout and stderr into the output writer (which masks every
+ * secret value the job handed in) while job_checkpoint() renews the lease
+ * between reads. Cancel, the time limit and worker shutdown send TERM
+ * (tini passes it to the whole process group), then KILL after
+ * ANYON_CONTAINER_STOP_GRACE_S. Every ending removes the container
+ * (DELETE ?force=1&v=1, which takes the secrets tmpfs with it).
+ *
+ * Worker shutdown: a container run may have had effects outside (it may
+ * have pushed), so it is not handed back to run again: the container is
+ * stopped and removed and the job fails, saying why. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "base/config.h"
+#include "base/crypto.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "services/docker.h"
+#include "services/jobkinds.h"
+#include "services/mask.h"
+#include "services/output.h"
+#include "services/secrets.h"
+#include "worker/worker.h"
+
+#define SECRETS_DIR "/run/anyon/secrets"
+#define SECRETS_TMPFS "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000"
+#define READ_SLICE_MS 250
+#define READ_BUF (64 * 1024)
+/* How long a stop waits for the stream to end after KILL, and for the
+ * exit status. */
+#define AFTER_KILL_MS 10000
+/* On worker shutdown the supervisor kills its children a few seconds
+ * after the grace: the container's own grace is cut to this. */
+#define SHUTDOWN_GRACE_MS 2000
+#define REAP_MAX 256
+
+int container_instance(char *out, size_t len)
+{
+	unsigned char mac[32];
+	char hex[65];
+	static const char key[] = "anyon.instance";
+
+	if (g_config.instance[0])
+		return str_copy(out, len, g_config.instance) ? 0 : -1;
+	if (hmac_sha256(key, sizeof(key) - 1, g_config.db_path, strlen(g_config.db_path), mac))
+		return -1;
+	hex_encode(mac, 8, hex);
+	return snprintf(out, len, "db-%s", hex) < (int)len ? 0 : -1;
+}
+
+/* The requested secrets: read from the store, added to the mask set and
+ * written into one bundle for anyon-entry's stdin. */
+struct handover {
+	struct mask_set *masks;      /* owned */
+	char *bundle;                /* owned, wiped on release; NULL: no secrets */
+	size_t len, cap;
+};
+
+static void handover_release(struct handover *h)
+{
+	if (h->bundle) {
+		OPENSSL_cleanse(h->bundle, h->cap);
+		free(h->bundle);
+	}
+	mask_set_free(h->masks);
+	memset(h, 0, sizeof(*h));
+}
+
+static int bundle_add(struct handover *h, const void *data, size_t len)
+{
+	if (h->len + len > h->cap) {
+		size_t cap = (h->len + len) * 2 + 256;
+		char *nb = malloc(cap);
+
+		if (!nb)
+			return -1;
+		if (h->bundle) {
+			memcpy(nb, h->bundle, h->len);
+			OPENSSL_cleanse(h->bundle, h->cap);
+			free(h->bundle);
+		}
+		h->bundle = nb;
+		h->cap = cap;
+	}
+	memcpy(h->bundle + h->len, data, len);
+	h->len += len;
+	return 0;
+}
+
+/* Fills h for the job's args.secrets. Returns 0, or -1 with a reason
+ * for the job's error in err (never a value). */
+static int handover_build(struct job_run *run, json_object *secrets, struct handover *h,
+			  char *err, size_t errlen)
+{
+	struct secret_store st = { .db = run->db, .kr = run->kr };
+	size_t n = secrets ? json_object_array_length(secrets) : 0;
+	char line[128], merr[128];
+
+	memset(h, 0, sizeof(*h));
+	if (!(h->masks = mask_set_new())) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!n)
+		return 0;
+	if (bundle_add(h, "anyon-secrets 1\n", 16))
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const char *kind = json_object_get_string(json_object_array_get_idx(secrets, i));
+		struct secret_value v;
+		int rc = run->kr ? secret_get(&st, run->job->user_id, kind, 0, &v) : SECRET_ERROR;
+		int m;
+
+		if (rc == SECRET_NOTFOUND) {
+			snprintf(err, errlen, "no stored secret of kind '%s' to hand to the container", kind);
+			return -1;
+		}
+		if (rc != SECRET_OK) {
+			snprintf(err, errlen, "the stored secret '%s' could not be read", kind);
+			return -1;
+		}
+		if (mask_set_add(h->masks, v.data, v.len, merr, sizeof(merr))) {
+			secret_value_release(&v);
+			snprintf(err, errlen, "the secret '%s' cannot be masked in output (%s); not handed over",
+				 kind, merr);
+			return -1;
+		}
+		m = snprintf(line, sizeof(line), "secret %s %zu\n", kind, v.len);
+		if (bundle_add(h, line, (size_t)m) || bundle_add(h, v.data, v.len) || bundle_add(h, "\n", 1)) {
+			secret_value_release(&v);
+			goto nomem;
+		}
+		secret_value_release(&v);
+	}
+	if (bundle_add(h, "end\n", 4))
+		goto nomem;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+struct feed {
+	struct output_writer *out;
+	bool failed;
+};
+
+static int on_frame(void *arg, enum docker_stream_kind stream, const char *data, size_t len)
+{
+	struct feed *f = arg;
+
+	if (stream == DOCKER_STDIN)
+		return 0;
+	if (output_write(f->out, stream == DOCKER_STDOUT ? OUTPUT_STDOUT : OUTPUT_STDERR, data, len)) {
+		f->failed = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* One container run, in steps that each may fail. */
+struct crun {
+	struct job_run *run;
+	struct docker d;
+	char id[72];                 /* "" until created */
+	struct docker_stream *s;
+	struct output_writer *out;
+	struct demux_state {
+		struct docker_demux dm;
+		struct feed f;
+	} demux;
+	char *buf;                   /* READ_BUF bytes */
+	bool eof;
+};
+
+/* Reads what the stream has within ms, feeding the writer. Returns 0, or
+ * -1 when the stream failed (reason in err) or the writer failed. */
+static int pump(struct crun *c, long ms, char *err, size_t errlen)
+{
+	long n = docker_stream_read(c->s, c->buf, READ_BUF, ms, err, errlen);
+
+	if (n == DOCKER_STREAM_TIMEOUT)
+		return output_tick(c->out) ? -1 : 0;
+	if (n == DOCKER_STREAM_EOF) {
+		c->eof = true;
+		return 0;
+	}
+	if (n < 0)
+		return -1;
+	if (docker_demux_feed(&c->demux.dm, c->buf, (size_t)n, on_frame, &c->demux.f) < 0) {
+		snprintf(err, errlen, "the engine sent a malformed output frame");
+		return -1;
+	}
+	return c->demux.f.failed ? -1 : 0;
+}
+
+/* Reads until the stream ends or ms pass. */
+static void drain(struct crun *c, long ms)
+{
+	int64_t end = mono_ms() + ms;
+	char err[128];
+
+	while (c->s && !c->eof && mono_ms() < end && !c->demux.f.failed)
+		if (pump(c, READ_SLICE_MS, err, sizeof(err)))
+			break;
+}
+
+/* TERM (tini passes it to the whole process group), grace, then KILL. */
+static void stop_container(struct crun *c, long grace_ms, const char *why)
+{
+	char line[160];
+
+	snprintf(line, sizeof(line), "stopping the container (%s): TERM, KILL after %ld s", why,
+		 (grace_ms + 999) / 1000);
+	output_system(c->out, line);
+	if (docker_kill(&c->d, c->id, "TERM") && c->d.status != 409)
+		log_warn("job %lld: TERM: %s", (long long)c->run->job->id, c->d.error);
+	drain(c, grace_ms);
+	if (!c->eof) {
+		output_system(c->out, "the container did not stop within the grace period: KILL");
+		if (docker_kill(&c->d, c->id, "KILL") && c->d.status != 409)
+			log_warn("job %lld: KILL: %s", (long long)c->run->job->id, c->d.error);
+		drain(c, AFTER_KILL_MS);
+	}
+}
+
+static const char *stop_reason(enum checkpoint cp)
+{
+	switch (cp) {
+	case CP_CANCEL: return "cancelled";
+	case CP_TIMEOUT: return "time limit";
+	case CP_SHUTDOWN: return "the worker is stopping";
+	default: return "lease lost";
+	}
+}
+
+/* Builds argv for anyon-entry: "--" and the command. Owned array of
+ * borrowed strings. */
+static const char **entry_argv(json_object *cmd)
+{
+	size_t n = json_object_array_length(cmd);
+	const char **argv = calloc(n + 2, sizeof(*argv));
+
+	if (!argv)
+		return NULL;
+	argv[0] = "--";
+	for (size_t i = 0; i < n; i++)
+		argv[i + 1] = json_object_get_string(json_object_array_get_idx(cmd, i));
+	return argv;
+}
+
+void job_exec_container(struct job_run *run, struct job_result *res)
+{
+	static const char *const env[] = { "TINI_KILL_PROCESS_GROUP=1", NULL };
+	static const char *const tmpfs[] = { SECRETS_DIR, SECRETS_TMPFS, NULL };
+	struct crun c = { .run = run };
+	struct handover h = { 0 };
+	json_object *args = NULL, *cmd, *secrets = NULL;
+	struct output_limits lim;
+	struct docker_spec spec;
+	struct docker_state st;
+	const char **argv = NULL;
+	char err[256], inst[64], job_s[24], user_s[24];
+	const char *labels[7];
+	enum checkpoint cp = CP_CONTINUE;
+	bool started = false;
+
+	res->exit_code = 1;
+	if (json_parse(run->job->args, strlen(run->job->args), &args, err, sizeof(err)) ||
+	    jobkind_validate("container", args, err, sizeof(err))) {
+		res->exit_code = 2;
+		snprintf(res->error, sizeof(res->error), "bad arguments: %.200s", err);
+		json_object_put(args);
+		return;
+	}
+	json_object_object_get_ex(args, "command", &cmd);
+	json_object_object_get_ex(args, "secrets", &secrets);
+	if (handover_build(run, secrets, &h, err, sizeof(err))) {
+		snprintf(res->error, sizeof(res->error), "%.250s", err);
+		goto out;
+	}
+	output_limits_default(&lim);
+	c.out = output_open(run->db, run->job->id, run->job->user_id, run->owner, h.masks, &lim, err,
+			    sizeof(err));
+	c.buf = malloc(READ_BUF);
+	argv = entry_argv(cmd);
+	if (!c.out || !c.buf || !argv) {
+		snprintf(res->error, sizeof(res->error), "%.250s", c.out ? "out of memory" : err);
+		goto out;
+	}
+	c.demux.f.out = c.out;
+	if (container_instance(inst, sizeof(inst))) {
+		snprintf(res->error, sizeof(res->error), "no instance id for the container's label");
+		goto out;
+	}
+	snprintf(job_s, sizeof(job_s), "%lld", (long long)run->job->id);
+	snprintf(user_s, sizeof(user_s), "%lld", (long long)run->job->user_id);
+	labels[0] = "anyon.instance"; labels[1] = inst;
+	labels[2] = "anyon.job"; labels[3] = job_s;
+	labels[4] = "anyon.user"; labels[5] = user_s;
+	labels[6] = NULL;
+	memset(&spec, 0, sizeof(spec));
+	spec.image = g_config.agent_image;
+	spec.cmd = argv;
+	spec.env = env;
+	spec.user = "1000:1000";
+	spec.labels = labels;
+	spec.stdin_once = true;
+	spec.tmpfs = tmpfs;
+	spec.memory = g_config.container_memory_mb << 20;
+	spec.pids_limit = g_config.container_pids;
+	spec.nano_cpus = g_config.container_millicpus * 1000000;
+	spec.init = true;
+	spec.network = g_config.container_network;
+	spec.log_driver = "none";
+
+	if (docker_init(&c.d, NULL) || docker_create(&c.d, &spec, c.id, sizeof(c.id))) {
+		c.id[0] = '\0';
+		snprintf(res->error, sizeof(res->error), "creating the container failed: %.200s", c.d.error);
+		goto out;
+	}
+	if (db_job_set_container(run->db, run->job->id, run->owner, c.id, 0) == DB_NOTFOUND) {
+		cp = CP_LOST;
+		goto out;
+	}
+	if (docker_verify(&c.d, c.id, &spec)) {
+		snprintf(res->error, sizeof(res->error), "the engine did not keep the container's settings: %.180s",
+			 c.d.error);
+		goto out;
+	}
+	if (!(c.s = docker_attach(&c.d, c.id))) {
+		snprintf(res->error, sizeof(res->error), "attaching to the container failed: %.200s", c.d.error);
+		goto out;
+	}
+	if (h.bundle && docker_stream_send(c.s, h.bundle, h.len, 10000, err, sizeof(err))) {
+		snprintf(res->error, sizeof(res->error), "handing the secrets over failed: %.200s", err);
+		goto out;
+	}
+	/* The bundle is in the container's stdin: nothing here keeps it. */
+	if (h.bundle) {
+		OPENSSL_cleanse(h.bundle, h.cap);
+		h.len = 0;
+	}
+	if (docker_stream_close_write(c.s)) {
+		snprintf(res->error, sizeof(res->error), "closing the container's stdin failed");
+		goto out;
+	}
+	if (docker_start(&c.d, c.id)) {
+		snprintf(res->error, sizeof(res->error), "starting the container failed: %.200s", c.d.error);
+		goto out;
+	}
+	started = true;
+	log_info("job %lld: container %.12s started", (long long)run->job->id, c.id);
+	if (db_job_set_container(run->db, run->job->id, run->owner, c.id, now_s()) == DB_NOTFOUND) {
+		cp = CP_LOST;
+		goto out;
+	}
+
+	while (!c.eof) {
+		cp = job_checkpoint(run);
+		if (cp != CP_CONTINUE)
+			break;
+		if (pump(&c, READ_SLICE_MS, err, sizeof(err))) {
+			if (c.demux.f.failed || output_lost(c.out))
+				cp = CP_LOST;
+			else
+				snprintf(res->error, sizeof(res->error), "reading the container's output failed: %.180s",
+					 err);
+			break;
+		}
+	}
+	if (cp == CP_LOST) {
+		/* Another worker owns the job (or the database is gone): write
+		 * nothing more; the container still goes. */
+		docker_kill(&c.d, c.id, "KILL");
+		goto out;
+	}
+	if (cp != CP_CONTINUE || !c.eof)
+		stop_container(&c, cp == CP_SHUTDOWN && g_config.container_stop_grace_s * 1000 > SHUTDOWN_GRACE_MS
+				   ? SHUTDOWN_GRACE_MS : (long)g_config.container_stop_grace_s * 1000,
+			       cp != CP_CONTINUE ? stop_reason(cp) : "its output failed");
+	{
+		int code = -1;
+		bool has = docker_wait(&c.d, c.id, AFTER_KILL_MS, &code) == 0;
+		bool oom = false;
+
+		if (docker_inspect(&c.d, c.id, &st) == 0) {
+			oom = st.oom_killed;
+			if (!has && !st.running) {
+				code = st.exit_code;
+				has = true;
+			}
+		}
+		db_job_container_ended(run->db, run->job->id, run->owner, has, code, oom, now_s());
+		if (oom)
+			output_system(c.out, "the container ran out of memory (ANYON_CONTAINER_MEMORY_MB) and was killed");
+		if (cp == CP_SHUTDOWN) {
+			/* Not handed back: a container run is not repeated. */
+			cp = CP_CONTINUE;
+			res->exit_code = has ? code : 1;
+			snprintf(res->error, sizeof(res->error),
+				 "the worker stopped during the run; a container job is not run twice");
+			output_system(c.out, "the worker is stopping: the container was stopped and the job fails "
+				      "(a container run is never repeated)");
+		} else if (cp == CP_CONTINUE && !res->error[0]) {
+			res->exit_code = has ? code : 1;
+			if (!has)
+				snprintf(res->error, sizeof(res->error), "the container's exit status is unknown: %.180s",
+					 c.d.error);
+			else if (oom)
+				snprintf(res->error, sizeof(res->error), "out of memory (exit status %d)", code);
+			else if (code)
+				snprintf(res->error, sizeof(res->error), "exited with status %d", code);
+		} else if (has) {
+			res->exit_code = code;
+		}
+	}
+out:
+	if (c.id[0]) {
+		/* Every ending removes the container, on a fresh time limit. */
+		c.d.deadline_ms = 0;
+		if (docker_remove(&c.d, c.id))
+			log_warn("job %lld: removing container %.12s failed: %s (the reaper will retry)",
+				 (long long)run->job->id, c.id, c.d.error);
+		else
+			log_info("job %lld: container %.12s removed", (long long)run->job->id, c.id);
+	}
+	(void)started;
+	docker_stream_free(c.s);
+	res->stop = cp;
+	if (c.out && cp != CP_LOST && output_close(c.out))
+		res->stop = CP_LOST;
+	output_free(c.out);
+	free(c.buf);
+	free(argv);
+	handover_release(&h);
+	json_object_put(args);
+}
+
+/* ---- the orphan reaper ---- */
+
+/* The job id in a container's anyon.job label; 0 when it has none. */
+static int64_t label_job(struct docker *d, const char *id)
+{
+	json_object *doc = NULL, *cfg, *labels, *v;
+	char path[128];
+	int64_t job = 0;
+
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	if (docker_call(d, "GET", path, NULL, &doc) == 0 && doc &&
+	    json_object_object_get_ex(doc, "Config", &cfg) &&
+	    json_object_object_get_ex(cfg, "Labels", &labels) &&
+	    json_object_object_get_ex(labels, "anyon.job", &v) && json_object_is_type(v, json_type_string) &&
+	    parse_i64(json_object_get_string(v), 1, INT64_MAX, &job))
+		job = 0;
+	json_object_put(doc);
+	return job;
+}
+
+int container_reap(struct db *db, const char *owner, int *removed)
+{
+	struct docker_listed *list;
+	struct docker d;
+	char inst[64], label[96];
+	size_t n = 0;
+
+	*removed = 0;
+	if (container_instance(inst, sizeof(inst)) || docker_init(&d, NULL))
+		return -1;
+	d.timeout_ms = 5000;
+	snprintf(label, sizeof(label), "anyon.instance=%s", inst);
+	if (!(list = calloc(REAP_MAX, sizeof(*list))))
+		return -1;
+	if (docker_list(&d, label, list, REAP_MAX, &n)) {
+		log_debug("reaper: listing containers failed: %s", d.error);
+		free(list);
+		return -1;
+	}
+	for (size_t i = 0; i < n && i < REAP_MAX; i++) {
+		int64_t jid = label_job(&d, list[i].id), now = now_s();
+		struct db_job job;
+		bool live = false, lost = false;
+		int rc = jid > 0 ? db_job_get(db, jid, 0, &job) : DB_NOTFOUND;
+
+		if (rc == DB_ERROR)
+			continue;
+		if (rc == DB_OK) {
+			live = job.state == JOB_RUNNING && job.lease_expires_at > now;
+			lost = job.state == JOB_RUNNING && !live;
+			db_job_release(&job);
+		}
+		if (live)
+			continue;
+		/* Settle the job first: while its lease is ours nobody else
+		 * writes it, and the container goes whatever happens. */
+		if (lost && db_job_take_lost(db, jid, owner, now, g_config.lease_s) == DB_OK) {
+			static const char line[] = "the worker running this job stopped; its container was "
+						   "found and removed, and the job fails (a container run is "
+						   "never repeated)\n";
+
+			db_job_append(db, jid, owner, "system", line, sizeof(line) - 1, now, NULL);
+			db_job_finish(db, jid, owner, JOB_FAILED, false, 0,
+				      "the worker running it stopped; its container was removed", now);
+		}
+		if (docker_remove(&d, list[i].id) == 0) {
+			(*removed)++;
+			log_info("reaper: removed container %.12s of %s job %lld", list[i].id,
+				 rc == DB_OK ? "finished or lost" : "unknown", (long long)jid);
+		} else {
+			log_warn("reaper: removing container %.12s failed: %s", list[i].id, d.error);
+		}
+	}
+	free(list);
+	return 0;
+}
