@@ -278,7 +278,6 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 	char err[256], inst[64], job_s[24], user_s[24];
 	const char *labels[7];
 	enum checkpoint cp = CP_CONTINUE;
-	bool started = false;
 
 	res->exit_code = 1;
 	if (json_parse(run->job->args, strlen(run->job->args), &args, err, sizeof(err)) ||
@@ -364,7 +363,6 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 		snprintf(res->error, sizeof(res->error), "starting the container failed: %.200s", c.d.error);
 		goto out;
 	}
-	started = true;
 	log_info("job %lld: container %.12s started", (long long)run->job->id, c.id);
 	if (db_job_set_container(run->db, run->job->id, run->owner, c.id, now_s()) == DB_NOTFOUND) {
 		cp = CP_LOST;
@@ -440,7 +438,6 @@ out:
 		else
 			log_info("job %lld: container %.12s removed", (long long)run->job->id, c.id);
 	}
-	(void)started;
 	docker_stream_free(c.s);
 	res->stop = cp;
 	if (c.out && cp != CP_LOST && output_close(c.out))
