@@ -28,7 +28,8 @@ static const struct copy_table {
 	  "user_agent", "ibiiiitit", true },
 	{ "jobs", "id, user_id, kind, args, state, attempts, max_attempts, lease_owner, lease_expires_at, "
 	  "cancel_requested, exit_code, error, created_at, started_at, finished_at, output_seq, "
-	  "output_offset, output_bytes", "iitttiitiiitiiiiii", true },
+	  "output_offset, output_bytes, container_id, container_started_at, container_ended_at, "
+	  "container_exit, container_oom", "iitttiitiiitiiiiiitiiii", true },
 	{ "job_output", "job_id, seq, stream, data, created_at", "iitbi", false },
 	{ "workers", "id, host, pid, started_at, heartbeat_at, docker_ok, docker_version, stopped_at",
 	  "ttiiiiti", false },

@@ -185,7 +185,8 @@ struct crun {
 		struct feed f;
 	} demux;
 	char *buf;                   /* READ_BUF bytes */
-	bool eof;
+	bool eof;                    /* the engine closed the output stream */
+	bool lost;                   /* the lease went while stopping */
 };
 
 /* Reads what the stream has within ms, feeding the writer. Returns 0, or
@@ -209,15 +210,21 @@ static int pump(struct crun *c, long ms, char *err, size_t errlen)
 	return c->demux.f.failed ? -1 : 0;
 }
 
-/* Reads until the stream ends or ms pass. */
+/* Reads until the stream ends or ms pass, keeping the lease (a grace may
+ * be longer than a lease). */
 static void drain(struct crun *c, long ms)
 {
 	int64_t end = mono_ms() + ms;
 	char err[128];
 
-	while (c->s && !c->eof && mono_ms() < end && !c->demux.f.failed)
+	while (c->s && !c->eof && mono_ms() < end && !c->demux.f.failed) {
+		if (job_keep_lease(c->run)) {
+			c->lost = true;
+			break;
+		}
 		if (pump(c, READ_SLICE_MS, err, sizeof(err)))
 			break;
+	}
 }
 
 /* TERM (tini passes it to the whole process group), grace, then KILL. */
@@ -237,6 +244,8 @@ static void stop_container(struct crun *c, long grace_ms, const char *why)
 			log_warn("job %lld: KILL: %s", (long long)c->run->job->id, c->d.error);
 		drain(c, AFTER_KILL_MS);
 	}
+	if (c->lost)
+		docker_kill(&c->d, c->id, "KILL");
 }
 
 static const char *stop_reason(enum checkpoint cp)
@@ -392,6 +401,10 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 		stop_container(&c, cp == CP_SHUTDOWN && g_config.container_stop_grace_s * 1000 > SHUTDOWN_GRACE_MS
 				   ? SHUTDOWN_GRACE_MS : (long)g_config.container_stop_grace_s * 1000,
 			       cp != CP_CONTINUE ? stop_reason(cp) : "its output failed");
+	if (c.lost) {
+		cp = CP_LOST;
+		goto out;
+	}
 	{
 		int code = -1;
 		bool has = docker_wait(&c.d, c.id, AFTER_KILL_MS, &code) == 0;
@@ -451,7 +464,9 @@ out:
 
 /* ---- the orphan reaper ---- */
 
-/* The job id in a container's anyon.job label; 0 when it has none. */
+/* The job id in a container's anyon.job label: 0 when it has none (or
+ * not a number), -1 when the container could not be read (gone meanwhile,
+ * say, or the engine did not answer: then it is left for the next pass). */
 static int64_t label_job(struct docker *d, const char *id)
 {
 	json_object *doc = NULL, *cfg, *labels, *v;
@@ -459,10 +474,13 @@ static int64_t label_job(struct docker *d, const char *id)
 	int64_t job = 0;
 
 	snprintf(path, sizeof(path), "/containers/%s/json", id);
-	if (docker_call(d, "GET", path, NULL, &doc) == 0 && doc &&
-	    json_object_object_get_ex(doc, "Config", &cfg) &&
-	    json_object_object_get_ex(cfg, "Labels", &labels) &&
-	    json_object_object_get_ex(labels, "anyon.job", &v) && json_object_is_type(v, json_type_string) &&
+	if (docker_call(d, "GET", path, NULL, &doc) || !doc) {
+		json_object_put(doc);
+		return -1;
+	}
+	if (!json_object_object_get_ex(doc, "Config", &cfg) ||
+	    !json_object_object_get_ex(cfg, "Labels", &labels) ||
+	    !json_object_object_get_ex(labels, "anyon.job", &v) || !json_object_is_type(v, json_type_string) ||
 	    parse_i64(json_object_get_string(v), 1, INT64_MAX, &job))
 		job = 0;
 	json_object_put(doc);
@@ -494,7 +512,7 @@ int container_reap(struct db *db, const char *owner, int *removed)
 		bool live = false, lost = false;
 		int rc = jid > 0 ? db_job_get(db, jid, 0, &job) : DB_NOTFOUND;
 
-		if (rc == DB_ERROR)
+		if (jid < 0 || rc == DB_ERROR)
 			continue;
 		if (rc == DB_OK) {
 			live = job.state == JOB_RUNNING && job.lease_expires_at > now;
@@ -515,6 +533,8 @@ int container_reap(struct db *db, const char *owner, int *removed)
 				      "the worker running it stopped; its container was removed", now);
 		}
 		if (docker_remove(&d, list[i].id) == 0) {
+			if (d.status == 404)
+				continue;   /* its job's worker removed it meanwhile */
 			(*removed)++;
 			log_info("reaper: removed container %.12s of %s job %lld", list[i].id,
 				 rc == DB_OK ? "finished or lost" : "unknown", (long long)jid);

@@ -137,6 +137,26 @@ enum checkpoint job_checkpoint(struct job_run *run)
 	return cancel ? CP_CANCEL : CP_CONTINUE;
 }
 
+int job_keep_lease(struct job_run *run)
+{
+	int64_t now = mono_ms();
+	bool cancel = run->job->cancel_requested;
+	int rc;
+
+	if (now - run->renewed_ms < renew_interval_ms())
+		return 0;
+	rc = db_job_renew(run->db, run->job->id, run->owner, now_s(), g_config.lease_s, &cancel);
+	if (rc == DB_NOTFOUND) {
+		log_warn("job %lld: lease lost; abandoning it", (long long)run->job->id);
+		return -1;
+	}
+	if (rc == DB_OK) {
+		run->renewed_ms = now;
+		run->job->cancel_requested = cancel;
+	}
+	return 0;
+}
+
 enum checkpoint job_sleep(struct job_run *run, long ms)
 {
 	int64_t end = mono_ms() + ms;

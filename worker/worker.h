@@ -30,6 +30,11 @@ enum checkpoint {
  * it between steps and at least every second while waiting. */
 enum checkpoint job_checkpoint(struct job_run *run);
 
+/* Renews the lease when due, whatever else is going on (an executor
+ * stopping its job after a cancel or the time limit still holds it).
+ * Returns 0, or -1 when the lease is gone. */
+int job_keep_lease(struct job_run *run);
+
 /* Sleeps up to ms in short slices, returning early with what
  * job_checkpoint() says when it is not CP_CONTINUE. */
 enum checkpoint job_sleep(struct job_run *run, long ms);
