@@ -368,6 +368,10 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 		snprintf(res->error, sizeof(res->error), "closing the container's stdin failed");
 		goto out;
 	}
+	if (config_fault("container_start")) {
+		snprintf(res->error, sizeof(res->error), "starting the container failed: test fault");
+		goto out;
+	}
 	if (docker_start(&c.d, c.id)) {
 		snprintf(res->error, sizeof(res->error), "starting the container failed: %.200s", c.d.error);
 		goto out;
