@@ -196,6 +196,16 @@ with Stack(env=dict(BASE_ENV, ANYON_JOB_TIME_LIMIT_S=str(LIMIT))) as s:
          "TERM reached the whole process group (the child too)", (text(out, "stdout"), text(out, "system")))
     t.ok(gone(jid), "container removed")
 
+    jid = submit(c, ["sh", "-c", "echo ready; exec >/dev/null 2>&1; sleep 1000"])
+    t.ok(wait_output(c, jid, "ready"), "a process that closes its output and goes on")
+    time.sleep(1.5)
+    t.eq(job(c, jid)["state"], "running", "is still running after its output ended")
+    c.post("/api/jobs/%d/cancel" % jid)
+    j = wait_done(c, jid, timeout=GRACE + 15)
+    t.ok(j and j["state"] == "cancelled" and "did not stop" not in text(output(c, jid), "system"),
+         "and is cancelled by TERM", j)
+    t.ok(gone(jid), "container removed")
+
     # --- time limit ---
     t0 = time.time()
     jid = submit(c, ["sleep", "1000"])

@@ -227,6 +227,27 @@ static void drain(struct crun *c, long ms)
 	}
 }
 
+/* Waits up to ms for the container to exit, reading what it still
+ * prints and keeping the lease. True when it is no longer running. */
+static bool wait_exit(struct crun *c, long ms)
+{
+	int64_t end = mono_ms() + ms;
+	int code;
+
+	drain(c, ms);
+	while (!c->lost) {
+		int64_t left = end - mono_ms();
+
+		if (docker_wait(&c->d, c->id, left > 1000 ? 1000 : left > 0 ? (long)left : 1, &code) == 0)
+			return true;
+		if (left <= 0)
+			return false;
+		if (job_keep_lease(c->run))
+			c->lost = true;
+	}
+	return false;
+}
+
 /* TERM (tini passes it to the whole process group), grace, then KILL. */
 static void stop_container(struct crun *c, long grace_ms, const char *why)
 {
@@ -237,12 +258,11 @@ static void stop_container(struct crun *c, long grace_ms, const char *why)
 	output_system(c->out, line);
 	if (docker_kill(&c->d, c->id, "TERM") && c->d.status != 409)
 		log_warn("job %lld: TERM: %s", (long long)c->run->job->id, c->d.error);
-	drain(c, grace_ms);
-	if (!c->eof) {
+	if (!wait_exit(c, grace_ms) && !c->lost) {
 		output_system(c->out, "the container did not stop within the grace period: KILL");
 		if (docker_kill(&c->d, c->id, "KILL") && c->d.status != 409)
 			log_warn("job %lld: KILL: %s", (long long)c->run->job->id, c->d.error);
-		drain(c, AFTER_KILL_MS);
+		wait_exit(c, AFTER_KILL_MS);
 	}
 	if (c->lost)
 		docker_kill(&c->d, c->id, "KILL");
@@ -395,6 +415,10 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 			break;
 		}
 	}
+	/* The output can end before the program does (it closed stdout and
+	 * stderr): wait for its exit, still noticing cancel and the limit. */
+	while (cp == CP_CONTINUE && c.eof && docker_inspect(&c.d, c.id, &st) == 0 && st.running)
+		cp = job_sleep(run, READ_SLICE_MS);
 	if (cp == CP_LOST) {
 		/* Another worker owns the job (or the database is gone): write
 		 * nothing more; the container still goes. */
