@@ -43,6 +43,8 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_USER_MAX_QUEUED", offsetof(struct config, user_max_queued), 100, 1, 1000000 },
 	{ "ANYON_RETAIN_JOBS_S", offsetof(struct config, retain_jobs_s), 30 * 86400, 1, 3650L * 86400 },
 	{ "ANYON_RETAIN_AUDIT_S", offsetof(struct config, retain_audit_s), 365 * 86400, 1, 3650L * 86400 },
+	/* At least an hour: a flow lives 15 minutes and must not go while it runs. */
+	{ "ANYON_RETAIN_FLOWS_S", offsetof(struct config, retain_flows_s), 86400, 3600, 3650L * 86400 },
 	{ "ANYON_PURGE_INTERVAL_S", offsetof(struct config, purge_interval_s), 600, 1, 86400 },
 	{ "ANYON_JOB_MAX_OUTPUT_BYTES", offsetof(struct config, job_max_output_bytes), 64L << 20, 1, 1LL << 40 },
 	/* -1: the mode's default, set below (0 is no limit). */
