@@ -387,7 +387,9 @@ class Stack:
         for sub in (os.path.join(datadir, "base", oid), os.path.join(datadir, "pg_wal")):
             for name in sorted(os.listdir(sub)):
                 path = os.path.join(sub, name)
-                if os.path.isfile(path):
+                # pg_internal.init is the server's cache of catalog rows,
+                # removed and rewritten at any moment: not this database's data.
+                if name != "pg_internal.init" and os.path.isfile(path):
                     files.append(path)
         return files
 
