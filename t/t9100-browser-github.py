@@ -281,7 +281,10 @@ def run_cloud(p, gh, s):
     p.find("#import-search").send_keys(Keys.ESCAPE)
     p.wait(lambda d: not d.find_elements(By.ID, "import-dialog"))
     p.find('[data-testid="nav-settings"]').click()
-    p.wait_css("#gh-disconnect")
+    # Settled: the Credentials card has its list (a request still on its way
+    # at the sign-out below would be a 401 in the console).
+    t.ok(p.wait(lambda d: p.shown("#gh-disconnect") and d.find_elements(By.CSS_SELECTOR, "#cred-list > li")),
+         "back on Settings, the cards have loaded", p.state())
 
     # --- disconnect, sign out ---
     p.find("#gh-disconnect").click()
