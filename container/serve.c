@@ -39,6 +39,7 @@ struct reader {
 	size_t plen, psent;
 	int sent_exit;          /* the exit record is in pend or sent */
 	int dead;
+	uint64_t seq;           /* a client: accept order */
 };
 
 static int sigpipe_w = -1;
@@ -205,8 +206,9 @@ static void client_accept(int lfd, struct reader *readers, int64_t now)
 {
 	struct ucred cred;
 	socklen_t cl = sizeof cred;
+	static uint64_t accepted;
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	int i;
+	int i, oldest = 1;
 
 	if (fd < 0)
 		return;
@@ -214,12 +216,20 @@ static void client_accept(int lfd, struct reader *readers, int64_t now)
 		close(fd);
 		return;
 	}
+	/* All taken: the oldest goes (a replay of a worker that died while
+	 * its exec lingers); the newest is the live worker's. */
+	for (i = 1; i <= MAX_CLIENTS && readers[i].fd >= 0; i++)
+		if (readers[i].seq < readers[oldest].seq)
+			oldest = i;
+	if (i > MAX_CLIENTS)
+		reader_close(&readers[oldest]);
 	for (i = 1; i <= MAX_CLIENTS; i++) {
 		struct reader *rd = &readers[i];
 
 		if (rd->fd >= 0)
 			continue;
 		memset(rd, 0, sizeof *rd);
+		rd->seq = ++accepted;
 		rd->pend = malloc(RELAY_RECORD_MAX);
 		if (!rd->pend)
 			break;
@@ -228,7 +238,7 @@ static void client_accept(int lfd, struct reader *readers, int64_t now)
 		rd->deadline = now + REQUEST_MS;
 		return;
 	}
-	close(fd);	/* too many at once */
+	close(fd);	/* out of memory */
 }
 
 /* The listening socket at path, mode 0600, in a directory of ours of mode
