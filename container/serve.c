@@ -43,7 +43,6 @@ struct reader {
 };
 
 static int sigpipe_w = -1;
-static int exit_delivered;	/* a replay client got the exit record whole */
 
 static void on_signal(int sig)
 {
@@ -121,10 +120,8 @@ static void reader_pump(struct reader *rd, const struct relay_ring *ring, int ex
 				rd->sent_exit = 1;
 			}
 			if (rd->plen == 0) {
-				if (rd->sent_exit && rd->is_client) {
-					exit_delivered = 1;
+				if (rd->sent_exit && rd->is_client)
 					reader_close(rd);
-				}
 				return;
 			}
 		}
@@ -422,7 +419,10 @@ int relay_serve(const struct relay_opts *o, char **argv)
 		}
 		if (exited) {
 			int out_done = readers[0].dead || (readers[0].sent_exit && readers[0].psent == readers[0].plen);
-			if (stopping || (out_done && (exit_delivered || now >= linger_end)) ||
+			/* A reader that got the exit record proves nothing (an
+			 * exec's output outlives its reader): whoever has it
+			 * ends the linger with a stop (TERM). */
+			if (stopping || (out_done && now >= linger_end) ||
 			    now >= exit_at + FLUSH_MS + (int64_t)o->linger_s * 1000)
 				break;
 		}

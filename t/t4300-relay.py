@@ -319,7 +319,11 @@ try:
     t.ok(got_err == WANT_ERR, "stderr: the same (%d bytes)" % len(WANT_ERR), (len(got_err), len(WANT_ERR)))
     t.eq(r1.data[3] + r2.data[3] + r3.data[3], b"", "no system line")
     t.eq(r3.exit, (len(WANT_OUT) + len(WANT_ERR), 3, 0), "the exit record: the end offset, exit code 3")
-    t.eq(wait(cid), 3, "the wrapper leaves once a replay got the exit record; the container's status is 3")
+    time.sleep(0.5)
+    t.eq(eng.json("GET", "/containers/%s/json" % cid)["State"]["Running"], True,
+         "after the exit, the wrapper lingers (--linger) for a worker to come back")
+    eng.json("POST", "/containers/%s/kill?signal=TERM" % cid)
+    t.eq(wait(cid), 3, "a TERM ends the linger at once; the container's status is the program's, 3")
     ins = eng.json("GET", "/exec/%s/json" % e3)
     t.eq(ins["ExitCode"], 0, "the replay exec exits 0")
     remove(cid)
