@@ -133,7 +133,7 @@ static int write_secrets(const char *dir, const struct bundle *b, char *err, siz
 	return 0;
 }
 
-#define USAGE "usage: anyon-entry [--secrets-dir DIR] [--relay [--window BYTES] [--linger SECONDS]" \
+#define USAGE "usage: anyon-entry [--secrets-dir DIR] [--relay [--window BYTES] [--stall-ms MS] [--linger SECONDS]" \
 	" [--relay-socket PATH]] [-- PROGRAM [ARG...]]\n" \
 	"       anyon-entry replay --after OFFSET [--relay-socket PATH]"
 
@@ -183,7 +183,7 @@ static int replay_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *dir = DEFAULT_DIR;
-	struct relay_opts ro = { RELAY_SOCKET_DEFAULT, RELAY_WINDOW_DEFAULT, 0 };
+	struct relay_opts ro = { RELAY_SOCKET_DEFAULT, RELAY_WINDOW_DEFAULT, 0, RELAY_STALL_DEFAULT };
 	int relay = 0;
 	uint64_t v;
 	unsigned char *buf;
@@ -208,6 +208,10 @@ int main(int argc, char **argv)
 			if (parse_u64(argv[++i], RELAY_WINDOW_MAX, &v) < 0 || v < RELAY_RING_MIN)
 				die(125, "--window wants %d..%zu bytes", RELAY_RING_MIN, RELAY_WINDOW_MAX);
 			ro.window = (size_t)v;
+		} else if (strcmp(argv[i], "--stall-ms") == 0 && i + 1 < argc) {
+			if (parse_u64(argv[++i], RELAY_STALL_MAX, &v) < 0)
+				die(125, "--stall-ms wants 0..%d milliseconds", RELAY_STALL_MAX);
+			ro.stall_ms = (unsigned)v;
 		} else if (strcmp(argv[i], "--linger") == 0 && i + 1 < argc) {
 			if (parse_u64(argv[++i], RELAY_LINGER_MAX, &v) < 0)
 				die(125, "--linger wants 0..%d seconds", RELAY_LINGER_MAX);

@@ -122,6 +122,37 @@ size_t relay_ring_next(const struct relay_ring *r, struct relay_cursor *c, unsig
 	return RELAY_HEADER + n;
 }
 
+size_t relay_ring_unsent(const struct relay_ring *r, struct relay_cursor *c)
+{
+	size_t pos;
+	uint64_t rec;
+
+	if (c->off >= r->end_off)
+		return 0;
+	if (c->off < r->head_off)
+		return r->used;
+	if (c->hint && c->rec_off >= r->head_off && c->rec_off <= c->off) {
+		pos = c->pos;
+		rec = c->rec_off;
+	} else {
+		pos = r->head;
+		rec = r->head_off;
+	}
+	for (;;) {
+		size_t len = rec_len(r, pos);
+
+		if (c->off < rec + len)
+			break;
+		pos = (pos + RELAY_HEADER + len) % r->cap;
+		rec += len;
+	}
+	/* Remember where it is: the next call (and the next read) start there. */
+	c->pos = pos;
+	c->rec_off = rec;
+	c->hint = 1;
+	return r->used - (pos + r->cap - r->head) % r->cap;
+}
+
 size_t relay_exit_record(unsigned char *out, uint64_t end, uint32_t code, uint32_t sig)
 {
 	relay_put_header(out, RELAY_EXIT, 8, end);

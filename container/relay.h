@@ -50,6 +50,9 @@ void relay_cursor_init(struct relay_cursor *c, uint64_t off);
  * advances it: the data after c->off, or a lost record when c->off is
  * older than the window. Returns its length, 0 when c is at the end. */
 size_t relay_ring_next(const struct relay_ring *r, struct relay_cursor *c, unsigned char *out);
+/* Bytes of the ring (headers included) holding data c has not read yet:
+ * appending more than r->cap minus this evicts some of it. */
+size_t relay_ring_unsent(const struct relay_ring *r, struct relay_cursor *c);
 /* The exit record at offset end into out (RELAY_HEADER + 8 bytes);
  * returns its length. */
 size_t relay_exit_record(unsigned char *out, uint64_t end, uint32_t code, uint32_t sig);

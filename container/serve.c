@@ -40,6 +40,7 @@ struct reader {
 	int sent_exit;          /* the exit record is in pend or sent */
 	int dead;
 	uint64_t seq;           /* a client: accept order */
+	int64_t progress_at;    /* ms: it last wrote, or had nothing to write */
 };
 
 static int sigpipe_w = -1;
@@ -135,6 +136,7 @@ static void reader_pump(struct reader *rd, const struct relay_ring *ring, int ex
 			return;
 		}
 		rd->psent += (size_t)w;
+		rd->progress_at = now_ms();
 		budget -= (size_t)w < budget ? (size_t)w : budget;
 	}
 }
@@ -197,6 +199,7 @@ static void client_read(struct reader *rd, const struct relay_ring *ring)
 	}
 	relay_cursor_init(&rd->cur, off);
 	rd->asked = 1;
+	rd->progress_at = now_ms();
 }
 
 static void client_accept(int lfd, struct reader *readers, int64_t now)
@@ -296,14 +299,20 @@ static int listen_at(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-/* Reads what a pipe has (a few reads at most); -1 at EOF. */
-static int drain_pipe(int fd, enum relay_type type, struct relay_ring *ring, unsigned char *buf)
+/* Reads what a pipe has (a few reads at most); -1 at EOF. With hold set,
+ * only while the ring has room for a whole record without evicting what
+ * hold has not sent yet. */
+static int drain_pipe(int fd, enum relay_type type, struct relay_ring *ring, unsigned char *buf,
+		      struct reader *hold)
 {
 	int i;
 
 	for (i = 0; i < 16; i++) {
-		ssize_t n = read(fd, buf, RELAY_DATA_MAX);
+		ssize_t n;
 
+		if (hold && ring->cap - relay_ring_unsent(ring, &hold->cur) < RELAY_RECORD_MAX)
+			return 0;
+		n = read(fd, buf, RELAY_DATA_MAX);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -313,6 +322,28 @@ static int drain_pipe(int fd, enum relay_type type, struct relay_ring *ring, uns
 		relay_ring_append(ring, type, buf, (size_t)n);
 	}
 	return 0;
+}
+
+/* The reader the program waits for when the window is full: the live
+ * worker's, i.e. the newest replay client that asked, else stdout; NULL
+ * when it has stalled for longer than stall_ms (nobody reads: the program
+ * goes on, the reader will get a lost record) or stall_ms is 0. */
+static struct reader *primary(struct reader *readers, const struct relay_ring *ring, int exited,
+			      unsigned stall_ms, int64_t now)
+{
+	struct reader *p = NULL;
+	int i;
+
+	for (i = 1; i <= MAX_CLIENTS; i++)
+		if (readers[i].fd >= 0 && !readers[i].dead && readers[i].asked && (!p || readers[i].seq > p->seq))
+			p = &readers[i];
+	if (!p && !readers[0].dead)
+		p = &readers[0];
+	if (!p || stall_ms == 0)
+		return NULL;
+	if (!reader_wants(p, ring, exited))
+		p->progress_at = now;
+	return now - p->progress_at < (int64_t)stall_ms ? p : NULL;
 }
 
 static const int FORWARDED[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -390,23 +421,31 @@ int relay_serve(const struct relay_opts *o, char **argv)
 	if (!readers[0].pend)
 		readers[0].dead = 1;
 	relay_cursor_init(&readers[0].cur, 0);
+	readers[0].progress_at = now_ms();
 
 	for (;;) {
 		struct pollfd pf[4 + 1 + MAX_CLIENTS];
 		int idx_out = -1, idx_err = -1, idx_l = -1, idx_r[1 + MAX_CLIENTS];
-		int n = 0, timeout = -1;
+		int n = 0, timeout = -1, held;
 		int64_t now = now_ms();
+		struct reader *hold;
 		unsigned char sb[16];
 
 		/* Ending: the program reaped, its pipes at EOF (or the drain
 		 * time over), then the exit record out, then the linger. */
-		if (child_done && !exited && ((!out_open && !err_open) || now >= drain_end)) {
+		/* Backpressure: while the live reader keeps reading, the
+		 * program waits for it rather than lose what it has not read. */
+		hold = primary(readers, &ring, exited, o->stall_ms, now);
+		held = hold && ring.cap - relay_ring_unsent(&ring, &hold->cur) < RELAY_RECORD_MAX;
+		if (child_done && !exited && ((!out_open && !err_open) || (now >= drain_end && !held))) {
 			if (out_open || err_open) {
 				kill(-pid, SIGKILL);	/* what is left of its group */
-				if (out_open)
-					drain_pipe(outp[0], RELAY_STDOUT, &ring, buf);
-				if (err_open)
-					drain_pipe(errp[0], RELAY_STDERR, &ring, buf);
+				for (i = 0; i < 4; i++) {
+					if (out_open)
+						drain_pipe(outp[0], RELAY_STDOUT, &ring, buf, NULL);
+					if (err_open)
+						drain_pipe(errp[0], RELAY_STDERR, &ring, buf, NULL);
+				}
 			}
 			if (out_open)
 				close(outp[0]);
@@ -429,13 +468,17 @@ int relay_serve(const struct relay_opts *o, char **argv)
 
 		pf[n] = (struct pollfd){ .fd = sp[0], .events = POLLIN };
 		n++;
-		if (out_open) {
+		if (out_open && !held) {
 			idx_out = n;
 			pf[n++] = (struct pollfd){ .fd = outp[0], .events = POLLIN };
 		}
-		if (err_open) {
+		if (err_open && !held) {
 			idx_err = n;
 			pf[n++] = (struct pollfd){ .fd = errp[0], .events = POLLIN };
+		}
+		if (held) {
+			int64_t left = hold->progress_at + o->stall_ms - now + 1;
+			timeout = left < 0 ? 0 : (int)left;
 		}
 		idx_l = n;
 		pf[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
@@ -509,11 +552,12 @@ int relay_serve(const struct relay_opts *o, char **argv)
 				}
 			}
 		}
-		if (idx_out >= 0 && pf[idx_out].revents && drain_pipe(outp[0], RELAY_STDOUT, &ring, buf) < 0) {
+		hold = primary(readers, &ring, exited, o->stall_ms, now);
+		if (idx_out >= 0 && pf[idx_out].revents && drain_pipe(outp[0], RELAY_STDOUT, &ring, buf, hold) < 0) {
 			close(outp[0]);
 			out_open = 0;
 		}
-		if (idx_err >= 0 && pf[idx_err].revents && drain_pipe(errp[0], RELAY_STDERR, &ring, buf) < 0) {
+		if (idx_err >= 0 && pf[idx_err].revents && drain_pipe(errp[0], RELAY_STDERR, &ring, buf, hold) < 0) {
 			close(errp[0]);
 			err_open = 0;
 		}

@@ -11,11 +11,14 @@
 #define RELAY_WINDOW_DEFAULT ((size_t)8 << 20)
 #define RELAY_WINDOW_MAX ((size_t)256 << 20)
 #define RELAY_LINGER_MAX 86400
+#define RELAY_STALL_DEFAULT 10000
+#define RELAY_STALL_MAX 600000
 
 struct relay_opts {
 	const char *socket_path;
 	size_t window;         /* ring bytes, RELAY_RING_MIN..RELAY_WINDOW_MAX */
 	unsigned linger_s;     /* after the exit, wait this long for a replay */
+	unsigned stall_ms;     /* a full window waits this long for a live reader; 0: never */
 };
 
 /* Runs argv (argv[0] the program) under the relay; returns the exit

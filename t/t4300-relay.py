@@ -357,32 +357,55 @@ try:
     t.eq(r2.exit[1:], (0, 0), "the exit status: 0")
     remove(cid)
 
-    # ---- never blocked: a reader that never reads ----
-    # Inside the image, a second relay whose stdout is a pipe nobody reads
-    # (`| sleep`): the program still prints its 20 MB and ends at once.
-    BIG = 20000000
-    cid = create(["--", "sh", "-c",
-                  "mkdir -m 700 /tmp/r && /usr/local/bin/anyon-entry --relay --relay-socket /tmp/r/sock "
-                  "--linger 120 -- sh -c 'head -c %d /dev/zero; echo fin > /tmp/fin' </dev/null | sleep 600"
-                  % BIG])
+    # ---- a live reader slower than the program loses nothing ----
+    # The smallest window, 2.6 MB printed at once, the attach stream read
+    # slowly: the program waits for the reader (backpressure) instead of
+    # the window dropping what it has not read.
+    cid = create(["--relay", "--window", str(WINDOW_MIN), "--", "seq", "1", "400000"])
+    want = "".join("%d\n" % i for i in range(1, 400001)).encode()
     a = start_attached(cid)
+    r1 = Relay(0)
     t0 = time.time()
-    done = False
-    while time.time() < t0 + 30 and not done:
-        done = exec_run(cid, ["cat", "/tmp/fin"])[0] == 0
-        time.sleep(0.1)
-    took = time.time() - t0
-    t.ok(done and took < 20, "with its stdout blocked, the relay keeps draining: 20 MB printed in %.1f s" % took)
-    e2, s2 = replay(cid, 0, "/tmp/r/sock")
-    r2 = Relay(0)
-    follow(s2, r2, lambda r: r.exit is not None)
-    lost = sum(c for _, c in r2.lost)
-    t.ok(r2.exit == (BIG, 0, 0) and lost + len(r2.data[1]) == BIG and r2.data[1] == b"\0" * len(r2.data[1])
-         and 0 < len(r2.data[1]) <= 8 << 20,
-         "a replay from 0: %d bytes lost, the last %d (default window 8 MiB), the exit" % (lost, len(r2.data[1])),
-         (r2.exit, lost, len(r2.data[1])))
+    while r1.exit is None and time.time() < t0 + 60 and not a.eof:
+        had = len(a.out)
+        a.read_until(lambda s: len(s.out) >= had + 16384, 5)
+        r1.feed(a.out)
+        time.sleep(0.01)
+    t.ok(r1.exit == (len(want), 0, 0) and not r1.lost and r1.data[1] == want,
+         "a slow reader (%.1f s for %d bytes through a %d-byte window): no lost record, every byte"
+         % (time.time() - t0, len(want), WINDOW_MIN), (r1.exit, r1.lost, len(r1.data[1])))
     a.close()
     remove(cid)
+
+    # ---- never blocked: a reader that never reads ----
+    # Inside the image, a second relay whose stdout is a pipe nobody reads
+    # (`| sleep`): the program waits --stall-ms for it, then prints its
+    # 20 MB into the window and ends; with --stall-ms 0 it never waits.
+    BIG = 20000000
+    for stall, lo, hi in ((0, 0, 10), (3000, 3, 15)):
+        cid = create(["--", "sh", "-c",
+                      "mkdir -m 700 /tmp/r && /usr/local/bin/anyon-entry --relay --relay-socket /tmp/r/sock "
+                      "--stall-ms %d --linger 120 -- sh -c 'head -c %d /dev/zero; echo fin > /tmp/fin' "
+                      "</dev/null | sleep 600" % (stall, BIG)])
+        a = start_attached(cid)
+        t0 = time.time()
+        done = False
+        while time.time() < t0 + 30 and not done:
+            done = exec_run(cid, ["cat", "/tmp/fin"])[0] == 0
+            time.sleep(0.1)
+        took = time.time() - t0
+        t.ok(done and lo <= took < hi, "--stall-ms %d, stdout blocked for good: the relay drains on, "
+             "20 MB printed in %.1f s (%d..%d)" % (stall, took, lo, hi))
+        e2, s2 = replay(cid, 0, "/tmp/r/sock")
+        r2 = Relay(0)
+        follow(s2, r2, lambda r: r.exit is not None)
+        lost = sum(c for _, c in r2.lost)
+        t.ok(r2.exit == (BIG, 0, 0) and lost + len(r2.data[1]) == BIG and r2.data[1] == b"\0" * len(r2.data[1])
+             and 0 < len(r2.data[1]) <= 8 << 20,
+             "a replay from 0: %d bytes lost, the last %d (default window 8 MiB), the exit" % (lost, len(r2.data[1])),
+             (r2.exit, lost, len(r2.data[1])))
+        a.close()
+        remove(cid)
 
     # ---- TERM reaches the process group; the exit status arrives ----
     cid = create(["--relay", "--", "sh", "-c",

@@ -88,6 +88,13 @@ int main(void)
 	   "a reader from the middle of a record gets its rest, at its own offset");
 	relay_cursor_init(&c2, 11);
 	is_int(relay_ring_next(&r, &c2, out), 0, "a reader at the end gets nothing");
+	is_int(relay_ring_unsent(&r, &c2), 0, "nothing unsent for a reader at the end");
+	relay_cursor_init(&c2, 0);
+	is_int(relay_ring_unsent(&r, &c2), r.used, "all of the ring unsent for a reader at the start");
+	relay_cursor_init(&c2, 3);
+	is_int(relay_ring_unsent(&r, &c2), r.used, "a reader inside the first record: its whole record counts");
+	relay_cursor_init(&c2, 6);
+	is_int(relay_ring_unsent(&r, &c2), RELAY_HEADER + 5, "a reader at the second record: just it");
 	n = relay_exit_record(out, 11, 3, 0);
 	ok(n == 24 && out[2] == RELAY_EXIT && relay_get64(out + 8) == 11 && relay_get32(out + 16) == 3 &&
 	   relay_get32(out + 20) == 0, "the exit record: the end offset, the code, the signal");
@@ -138,6 +145,9 @@ int main(void)
 			bad_total += drain(&r, &c, out, &lost_fast);
 			if (rand() % 50 == 0)
 				bad_total += drain(&r, &c2, out, &lost_slow);
+			if (relay_ring_unsent(&r, &c2) > r.used ||
+			    (c2.off < r.end_off && relay_ring_unsent(&r, &c2) < r.end_off - (c2.off > r.head_off ? c2.off : r.head_off)))
+				bad_total++;
 			if (rand() % 100 == 0) {
 				struct relay_cursor c3;
 				uint64_t l3 = 0, from = (uint64_t)rand() % (mlen + 1);
