@@ -431,12 +431,12 @@ int relay_serve(const struct relay_opts *o, char **argv)
 		struct reader *hold;
 		unsigned char sb[16];
 
-		/* Ending: the program reaped, its pipes at EOF (or the drain
-		 * time over), then the exit record out, then the linger. */
 		/* Backpressure: while the live reader keeps reading, the
 		 * program waits for it rather than lose what it has not read. */
 		hold = primary(readers, &ring, exited, o->stall_ms, now);
 		held = hold && ring.cap - relay_ring_unsent(&ring, &hold->cur) < RELAY_RECORD_MAX;
+		/* Ending: the program reaped, its pipes at EOF (or the drain
+		 * time over), then the exit record out, then the linger. */
 		if (child_done && !exited && ((!out_open && !err_open) || (now >= drain_end && !held))) {
 			if (out_open || err_open) {
 				kill(-pid, SIGKILL);	/* what is left of its group */
@@ -461,9 +461,10 @@ int relay_serve(const struct relay_opts *o, char **argv)
 			/* A reader that got the exit record proves nothing (an
 			 * exec's output outlives its reader): whoever has it
 			 * ends the linger with a stop (TERM). */
-			if (stopping || (out_done && now >= linger_end) ||
-			    now >= exit_at + FLUSH_MS + (int64_t)o->linger_s * 1000)
+			if (out_done && (stopping || now >= linger_end))
 				break;
+			if (now >= exit_at + FLUSH_MS + (stopping ? 0 : (int64_t)o->linger_s * 1000))
+				break;	/* stdout does not take the exit record */
 		}
 
 		pf[n] = (struct pollfd){ .fd = sp[0], .events = POLLIN };
@@ -527,10 +528,10 @@ int relay_serve(const struct relay_opts *o, char **argv)
 			for (i = 0; i < k; i++) {
 				if (sb[i] == SIGCHLD)
 					continue;
-				if (exited)
-					stopping = 1;	/* a stop while lingering: leave now */
-				else
+				if (!exited)
 					kill(-pid, sb[i]);	/* to the program's whole group */
+				if (child_done)
+					stopping = 1;	/* a stop once it ended: no linger */
 			}
 		}
 		/* Reap: the program, and orphans when we are PID 1. */
