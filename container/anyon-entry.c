@@ -222,6 +222,9 @@ int main(int argc, char **argv)
 	}
 	if (relay && i >= argc)
 		die(125, "--relay needs a PROGRAM");
+	/* A terminal would mangle the records (\n to \r\n, echo). */
+	if (relay && isatty(1))
+		die(125, "--relay writes records: its stdout must not be a terminal (create the container with Tty false)");
 	if (getuid() == 0 || geteuid() == 0)
 		die(126, "refusing to run as root: run the container as uid 1000 (User \"1000:1000\")");
 

@@ -212,8 +212,8 @@ if not t.ok(st == 200, "the image %s exists" % IMAGE, st):
     t.done()
 
 
-def create(cmd):
-    body = {"Image": IMAGE, "Cmd": cmd, "User": "1000:1000", "Tty": False,
+def create(cmd, tty=False):
+    body = {"Image": IMAGE, "Cmd": cmd, "User": "1000:1000", "Tty": tty,
             "Env": ["TINI_KILL_PROCESS_GROUP=1"], "Labels": {"anyon.test": LABEL},
             "OpenStdin": True, "StdinOnce": True, "AttachStdin": True,
             "AttachStdout": True, "AttachStderr": True,
@@ -451,6 +451,12 @@ try:
     a = start_attached(code_cid)
     a.read_until(lambda s: s.eof, 30)
     t.ok(wait(code_cid) == 125 and b"--window" in a.err, "a window below the minimum: 125", a.err)
+    remove(code_cid)
+    code_cid = create(["--relay", "--", "echo", "never"], tty=True)
+    a = start_attached(code_cid)
+    a.read_until(lambda s: s.eof, 30)
+    a.close()
+    t.ok(wait(code_cid) == 125, "relay mode on a terminal (Tty true) is refused: 125")
     remove(code_cid)
 except Exception:
     t.ok(False, "the test runs to its end", traceback.format_exc())
