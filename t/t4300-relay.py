@@ -214,13 +214,13 @@ if not t.ok(st == 200, "the image %s exists" % IMAGE, st):
     t.done()
 
 
-def create(cmd, tty=False):
+def create(cmd, tty=False, init=True):
     body = {"Image": IMAGE, "Cmd": cmd, "User": "1000:1000", "Tty": tty,
             "Env": ["TINI_KILL_PROCESS_GROUP=1"], "Labels": {"anyon.test": LABEL},
             "OpenStdin": True, "StdinOnce": True, "AttachStdin": True,
             "AttachStdout": True, "AttachStderr": True,
             "HostConfig": {"CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges"],
-                           "Init": True, "Tmpfs": TMPFS, "NetworkMode": "none",
+                           "Init": init, "Tmpfs": TMPFS, "NetworkMode": "none",
                            "LogConfig": {"Type": "none", "Config": {}},
                            "Memory": 512 << 20, "PidsLimit": 256}}
     return eng.json("POST", "/containers/create", body)["Id"]
@@ -461,6 +461,23 @@ try:
          "TERM to the container (tini, then the wrapper) reaches the program and its child", r1.data)
     t.ok(r1.exit is not None and r1.exit[1:] == (7, 0), "the exit record: code 7", r1.exit)
     t.eq(wait(cid), 7, "the container's status: 7")
+    remove(cid)
+
+    # Without Init the wrapper is PID 1: it still forwards TERM and reaps.
+    cid = create(["--relay", "--", "sh", "-c",
+                  "(sleep 0.2 &) ; trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.1; done"],
+                 init=False)
+    a = start_attached(cid)
+    r1 = Relay(0)
+    follow(a, r1, lambda r: b"ready\n" in r.data[1])
+    time.sleep(0.5)   # the orphaned sleep is reparented to the wrapper and ends
+    code, out, err = exec_run(cid, ["ps", "-e", "-o", "pid=,stat=,comm="])
+    zombies = [ln for ln in out.decode().splitlines() if ln.split()[1].startswith("Z")]
+    eng.json("POST", "/containers/%s/kill?signal=TERM" % cid)
+    follow(a, r1, lambda r: r.exit is not None)
+    t.ok(b"got-term\n" in r1.data[1] and r1.exit is not None and r1.exit[1:] == (5, 0) and wait(cid) == 5,
+         "as PID 1 (no Init): TERM forwarded, exit 5 relayed", (r1.data, r1.exit))
+    t.ok(code == 0 and not zombies, "as PID 1 it reaps orphans (no zombie)", out)
     remove(cid)
 
     cid = create(["--relay", "--", "sh", "-c", "echo x; kill -KILL $$"])
