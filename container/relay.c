@@ -17,7 +17,7 @@ int relay_ring_init(struct relay_ring *r, size_t cap)
 	return 0;
 }
 
-void relay_ring_free(struct relay_ring *r)
+void relay_ring_release(struct relay_ring *r)
 {
 	if (r->buf) {
 		explicit_bzero(r->buf, r->cap);

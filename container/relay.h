@@ -39,8 +39,8 @@ struct relay_cursor {
 
 /* A ring of cap bytes (RELAY_RING_MIN or more). 0, or -1 out of memory. */
 int relay_ring_init(struct relay_ring *r, size_t cap);
-/* Frees the buffer (wiped first: it held the program's output). */
-void relay_ring_free(struct relay_ring *r);
+/* Frees the buffer it holds, wiped first (it held the program's output), not r itself. */
+void relay_ring_release(struct relay_ring *r);
 /* Appends one data record (type RELAY_STDOUT/STDERR/SYSTEM) of 1..
  * RELAY_DATA_MAX bytes, evicting the oldest records as needed. */
 void relay_ring_append(struct relay_ring *r, enum relay_type type, const void *data, size_t len);

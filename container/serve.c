@@ -583,7 +583,7 @@ int relay_serve(const struct relay_opts *o, char **argv)
 		reader_close(&readers[i]);
 	close(lfd);
 	unlink(o->socket_path);
-	relay_ring_free(&ring);
+	relay_ring_release(&ring);
 	free(buf);
 	if (!child_done)
 		return 125;

@@ -182,7 +182,7 @@ int main(void)
 	   "cut inside a payload: the offset counts the bytes passed on (7), not at a boundary");
 
 	/* ---- a lost record ---- */
-	relay_ring_free(&r);
+	relay_ring_release(&r);
 	relay_ring_init(&r, RELAY_RING_MIN);
 	{
 		unsigned char *big = calloc(1, 1000);
@@ -206,7 +206,7 @@ int main(void)
 		bad |= relay_parser_feed(&p, rec, n);
 	ok(bad == 0 && g.gaps == 0 && relay_parser_offset(&p) == r.end_off && g.nerr == 5 && g.nsys + g.nsys_big == r.end_off - r.head_off - 5,
 	   "then the window to its end, contiguous");
-	relay_ring_free(&r);
+	relay_ring_release(&r);
 
 	/* ---- hostile input ---- */
 	relay_put_header(h, RELAY_STDOUT, 3, 0);

@@ -101,7 +101,7 @@ int main(void)
 	relay_ring_append(&r, RELAY_STDOUT, data, 0);
 	relay_ring_append(&r, RELAY_STDOUT, data, RELAY_DATA_MAX + 1);
 	is_int(r.end_off, 11, "empty and oversized appends are ignored");
-	relay_ring_free(&r);
+	relay_ring_release(&r);
 
 	/* ---- eviction: exact lost counts ---- */
 	mlen = 0;
@@ -120,7 +120,7 @@ int main(void)
 	relay_cursor_init(&c2, r.head_off - 1);
 	n = relay_ring_next(&r, &c2, out);
 	ok(n == RELAY_HEADER + 8 && relay_get64(out + RELAY_HEADER) == 1, "one byte older than the window: 1 lost");
-	relay_ring_free(&r);
+	relay_ring_release(&r);
 
 	/* ---- a long random run: records of every size wrapping around, a
 	 * fast reader, a slow one, late readers from random offsets ---- */
@@ -166,7 +166,7 @@ int main(void)
 		ok(lost_slow > 0 && c2.off == mlen && lost_slow < mlen,
 		   "a slow reader is told exactly what it lost (%llu) and ends at the end", (unsigned long long)lost_slow);
 		ok(late > 3, "%d late readers from random offsets got the window and exact lost counts", late);
-		relay_ring_free(&r);
+		relay_ring_release(&r);
 	}
 	free(out);
 	free(data);
