@@ -13,6 +13,16 @@
  * was started with: the committed one a replay was asked for), a lost
  * count > 0 and bounded, nothing after the exit record. The first
  * violation makes it fail, then and on every later call.
+ *
+ * Use in an executor (services/output.h): start the parser at the job's
+ * committed offset (0 on the first attach); data callbacks go to
+ * output_write() (RELAY_SYSTEM is the program's side too: write it as
+ * stderr, never as anyon's system line); after each feed,
+ * output_mark(w, relay_parser_offset(&p)) (a mark may fall inside a
+ * record: a replay resumes there); a lost callback becomes one
+ * output_system() line with the count; the exit callback gives the
+ * status. After a restart: `anyon-entry replay --after <committed>` in an
+ * exec, and a fresh parser started there.
  */
 #ifndef ANYON_SERVICES_RELAY_H
 #define ANYON_SERVICES_RELAY_H
