@@ -43,6 +43,8 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_USER_MAX_QUEUED", offsetof(struct config, user_max_queued), 100, 1, 1000000 },
 	{ "ANYON_RETAIN_JOBS_S", offsetof(struct config, retain_jobs_s), 30 * 86400, 1, 3650L * 86400 },
 	{ "ANYON_RETAIN_AUDIT_S", offsetof(struct config, retain_audit_s), 365 * 86400, 1, 3650L * 86400 },
+	/* At least an hour: a flow lives 15 minutes and must not go while it runs. */
+	{ "ANYON_RETAIN_FLOWS_S", offsetof(struct config, retain_flows_s), 86400, 3600, 3650L * 86400 },
 	{ "ANYON_PURGE_INTERVAL_S", offsetof(struct config, purge_interval_s), 600, 1, 86400 },
 	{ "ANYON_JOB_MAX_OUTPUT_BYTES", offsetof(struct config, job_max_output_bytes), 64L << 20, 1, 1LL << 40 },
 	/* -1: the mode's default, set below (0 is no limit). */
@@ -51,7 +53,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_CONTAINER_MEMORY_MB", offsetof(struct config, container_memory_mb), 2048, 16, 1 << 20 },
 	{ "ANYON_CONTAINER_PIDS", offsetof(struct config, container_pids), 512, 16, 1 << 20 },
 	{ "ANYON_CONTAINER_MILLICPUS", offsetof(struct config, container_millicpus), 1000, 10, 256000 },
-	{ "ANYON_CONTAINER_STOP_GRACE_S", offsetof(struct config, container_stop_grace_s), 10, 0, 600 },
+	{ "ANYON_CONTAINER_STOP_GRACE_S", offsetof(struct config, container_stop_grace_s), 10, 0, 30 },
 	{ "ANYON_REAP_INTERVAL_S", offsetof(struct config, reap_interval_s), 60, 1, 86400 },
 };
 

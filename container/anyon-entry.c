@@ -18,12 +18,15 @@
  */
 #define _DEFAULT_SOURCE
 #include "container/bundle.h"
+#include "container/relay.h"
+#include "container/serve.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -130,25 +133,98 @@ static int write_secrets(const char *dir, const struct bundle *b, char *err, siz
 	return 0;
 }
 
+#define USAGE "usage: anyon-entry [--secrets-dir DIR] [--relay [--window BYTES] [--stall-ms MS] [--linger SECONDS]" \
+	" [--relay-socket PATH]] [-- PROGRAM [ARG...]]\n" \
+	"       anyon-entry replay --after OFFSET [--relay-socket PATH]"
+
+/* A decimal number without sign or leading zero, at most max; 0 or -1. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] != '\0'))
+		return -1;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int replay_main(int argc, char **argv)
+{
+	const char *sock = RELAY_SOCKET_DEFAULT;
+	uint64_t after = 0;
+	int i, have = 0;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--after") == 0 && i + 1 < argc) {
+			if (parse_u64(argv[++i], RELAY_OFFSET_MAX, &after) < 0)
+				die(125, "--after wants a byte offset (decimal)");
+			have = 1;
+		} else if (strcmp(argv[i], "--relay-socket") == 0 && i + 1 < argc) {
+			sock = argv[++i];
+		} else {
+			die(125, USAGE);
+		}
+	}
+	if (!have)
+		die(125, USAGE);
+	if (getuid() == 0 || geteuid() == 0)
+		die(126, "refusing to run as root: run the exec as uid 1000 (User \"1000:1000\")");
+	return relay_replay(sock, after);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = DEFAULT_DIR;
+	struct relay_opts ro = { RELAY_SOCKET_DEFAULT, RELAY_WINDOW_DEFAULT, 0, RELAY_STALL_DEFAULT };
+	int relay = 0;
+	uint64_t v;
 	unsigned char *buf;
 	struct bundle b;
 	char err[256];
 	long len;
 	int i, fd, rc;
 
+	if (argc > 1 && strcmp(argv[1], "replay") == 0)
+		return replay_main(argc, argv);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
 		} else if (strcmp(argv[i], "--secrets-dir") == 0 && i + 1 < argc) {
 			dir = argv[++i];
+		} else if (strcmp(argv[i], "--relay") == 0) {
+			relay = 1;
+		} else if (strcmp(argv[i], "--relay-socket") == 0 && i + 1 < argc) {
+			ro.socket_path = argv[++i];
+		} else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
+			if (parse_u64(argv[++i], RELAY_WINDOW_MAX, &v) < 0 || v < RELAY_RING_MIN)
+				die(125, "--window wants %d..%zu bytes", RELAY_RING_MIN, RELAY_WINDOW_MAX);
+			ro.window = (size_t)v;
+		} else if (strcmp(argv[i], "--stall-ms") == 0 && i + 1 < argc) {
+			if (parse_u64(argv[++i], RELAY_STALL_MAX, &v) < 0)
+				die(125, "--stall-ms wants 0..%d milliseconds", RELAY_STALL_MAX);
+			ro.stall_ms = (unsigned)v;
+		} else if (strcmp(argv[i], "--linger") == 0 && i + 1 < argc) {
+			if (parse_u64(argv[++i], RELAY_LINGER_MAX, &v) < 0)
+				die(125, "--linger wants 0..%d seconds", RELAY_LINGER_MAX);
+			ro.linger_s = (unsigned)v;
 		} else {
-			die(125, "usage: anyon-entry [--secrets-dir DIR] [-- PROGRAM [ARG...]]");
+			die(125, USAGE);
 		}
 	}
+	if (relay && i >= argc)
+		die(125, "--relay needs a PROGRAM");
+	/* A terminal would mangle the records (\n to \r\n, echo). */
+	if (relay && isatty(1))
+		die(125, "--relay writes records: its stdout must not be a terminal (create the container with Tty false)");
 	if (getuid() == 0 || geteuid() == 0)
 		die(126, "refusing to run as root: run the container as uid 1000 (User \"1000:1000\")");
 
@@ -180,6 +256,8 @@ int main(int argc, char **argv)
 		die(125, "cannot open /dev/null as stdin: %s", strerror(errno));
 	if (fd != 0)
 		close(fd);
+	if (relay)
+		return relay_serve(&ro, argv + i);
 	/* Its own group, so a TERM to the group (tini with
 	 * TINI_KILL_PROCESS_GROUP=1, or kill -TERM -PGID) reaches its children. */
 	if (getpgrp() != getpid() && setpgid(0, 0) < 0)

@@ -13,8 +13,9 @@ int retention_purge(struct db *db, int64_t now, struct retention_report *out)
 	memset(out, 0, sizeof(*out));
 	if (db_session_purge(db, now, &sessions))
 		rc = DB_ERROR;
-	/* Device flows live 15 minutes; a day later they are only clutter. */
-	if (db_flow_purge(db, now - 86400, &flows))
+	/* Device flows live 15 minutes; after ANYON_RETAIN_FLOWS_S (a day) they
+	 * are only clutter. */
+	if (db_flow_purge(db, now - g_config.retain_flows_s, &flows))
 		rc = DB_ERROR;
 	if (db_job_purge(db, now - g_config.retain_jobs_s, RETENTION_BATCH, &out->jobs))
 		rc = DB_ERROR;

@@ -13,9 +13,9 @@ per-address cap (ANYON_SESSIONS_PER_ADDR) now limits sign-in starts only.
 Local mode: the first visit is the sign-in (a row), but the table keeps
 only the 100 most recently seen local sessions, so 1000 cookie-less GETs
 neither grow it nor lock anyone out."""
-import hashlib, hmac, http.client, os, re, shutil, ssl, struct, subprocess, sys, tempfile, threading, time
+import hashlib, hmac, os, re, shutil, struct, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import BUILDDIR, TAP, Response, Stack, free_port
+from anyontest import BUILDDIR, TAP, Stack, free_port, send_raw
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, poll_until, stack_env
 
@@ -41,20 +41,7 @@ def cookie_attrs(r, name):
 
 def send_tls(port, method, path, headers):
     """One HTTPS request with exactly these headers."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ctx)
-    try:
-        conn.request(method, path, headers=headers)
-        resp = conn.getresponse()
-        payload = resp.read().decode("utf-8", "replace")
-        got = {}
-        for k, v in resp.getheaders():
-            got.setdefault(k.lower(), []).append(v)
-    finally:
-        conn.close()
-    return Response(resp.status, got, payload)
+    return send_raw(port, method, path, headers, tls=True)
 
 
 def set_cookie(r):

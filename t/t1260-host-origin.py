@@ -14,9 +14,9 @@
   domain), the live one wins; over HTTPS the cookie is __Host-anyon_session
   (Secure, Path=/, no Domain) and a plain anyon_session is not read there.
 """
-import http.client, json, os, re, shutil, ssl, subprocess, sys, tempfile
+import os, re, shutil, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import BUILDDIR, TAP, Response, Stack, free_port
+from anyontest import BUILDDIR, TAP, Stack, free_port, send_raw
 
 ECHO = {"kind": "echo", "args": {"lines": ["origin"]}}
 KEY = "/api/secrets/anthropic_api_key"
@@ -40,34 +40,7 @@ for bad in ("ftp://anyon.example.com", "anyon.example.com", "https://user:pw@any
          "ANYON_PUBLIC_URL=%s is refused with a message" % bad, r)
 
 
-def send(port, method, path, headers, body=None, tls=False):
-    """One request with exactly these headers (Host included, when given)."""
-    data = None
-    h = dict(headers)
-    if body is not None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        h.setdefault("Content-Type", "application/json")
-        h["Content-Length"] = str(len(data))
-    if tls:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ctx)
-    else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.putrequest(method, path, skip_host="Host" in h, skip_accept_encoding=True)
-        for k, v in h.items():
-            conn.putheader(k, v)
-        conn.endheaders(data)
-        resp = conn.getresponse()
-        payload = resp.read().decode("utf-8", "replace")
-        got = {}
-        for k, v in resp.getheaders():
-            got.setdefault(k.lower(), []).append(v)
-    finally:
-        conn.close()
-    return Response(resp.status, got, payload)
+send = send_raw
 
 
 def set_cookies(r):

@@ -57,7 +57,7 @@ with Stack(env={"ANYON_USER_MAX_QUEUED": str(MAX_QUEUED), "ANYON_WORKER_SLOTS": 
          "20 concurrent submissions: exactly %d accepted, the rest 429" % MAX_QUEUED, sorted(statuses))
     c.post("/api/jobs/%d/cancel" % busy)
 
-with Stack(env={"ANYON_RETAIN_JOBS_S": "1000", "ANYON_RETAIN_AUDIT_S": "1000",
+with Stack(env={"ANYON_RETAIN_JOBS_S": "1000", "ANYON_RETAIN_AUDIT_S": "1000", "ANYON_RETAIN_FLOWS_S": "3600",
                 "ANYON_PURGE_INTERVAL_S": "1"}) as s:
     c = s.client()
     c.session()
@@ -78,6 +78,17 @@ with Stack(env={"ANYON_RETAIN_JOBS_S": "1000", "ANYON_RETAIN_AUDIT_S": "1000",
     t.ok(wait_until(lambda: s.sql("SELECT count(*) FROM audit WHERE action = 'test.old'") == [["0"]], timeout=15),
          "an audit row older than ANYON_RETAIN_AUDIT_S is purged")
     t.eq(s.sql("SELECT count(*) FROM audit WHERE action = 'test.recent'"), [["1"]], "a recent one stays")
+    # Device flows (GitHub sign-ins) past ANYON_RETAIN_FLOWS_S; a young one stays.
+    sid = s.sql("SELECT max(id) FROM sessions")[0][0]
+    blob = s.pick("X'00'", "'\\x00'::bytea")
+    for fid, at in (("oldflow", now - 4000), ("newflow", now - 60)):
+        s.sql_write("INSERT INTO device_flows (id, session_id, key_id, code_nonce, code_ciphertext, code_tag, "
+                    "user_code, verification_uri, interval_s, expires_at, next_poll_at, status, created_at) "
+                    "VALUES ('%s', %s, 'k1', %s, %s, %s, 'ABCD-1234', 'http://x/', 5, %d, %d, 'expired', %d)"
+                    % (fid, sid, blob, blob, blob, at + 900, at, at))
+    t.ok(wait_until(lambda: s.sql("SELECT id FROM device_flows WHERE id IN ('oldflow', 'newflow')") == [["newflow"]],
+                    timeout=15), "a device flow older than ANYON_RETAIN_FLOWS_S is purged, a young one stays",
+         s.sql("SELECT id FROM device_flows"))
     running = c.post("/api/jobs", {"kind": "echo", "args": {"lines": ["x", "y"], "delay_ms": 1500}}).json["job"]["id"]
     t.ok(wait_state(c, running, ("running",)), "a running job")
     s.sql_write("UPDATE jobs SET created_at = %d, started_at = %d WHERE id = %d" % (now - 9000, now - 9000, running))

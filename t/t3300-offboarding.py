@@ -11,7 +11,7 @@ import os, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR
 from fakegithub import FakeGitHub
-from ghsignin import CLIENT_ID, stack_env, sign_in
+from ghsignin import CLIENT_ID, session_user, stack_env, sign_in
 
 CTL = os.path.join(BUILDDIR, "anyonctl")
 t = TAP()
@@ -20,17 +20,6 @@ t = TAP()
 def ctl(s, *args):
     return subprocess.run([CTL] + list(args), env=s.env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
-
-
-def me(c):
-    r = c.get("/api/session")
-    return r.json.get("user") if r.status == 200 and r.json else None
-
-
-def restart(s, **env):
-    s.stop()
-    s.env.update(env)
-    s.start()
 
 
 def audited_any(s, action):
@@ -51,21 +40,21 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         for cl, login in ((a, "alice"), (b, "bob"), (c, "carol")):
             r = sign_in(cl, gh, login)
             t.ok(r.status == 200 and r.json["status"] == "complete", "%s signs in" % login, r)
-        t.ok((me(a) or {}).get("is_admin") is True and (me(b) or {}).get("is_admin") is False,
+        t.ok((session_user(a) or {}).get("is_admin") is True and (session_user(b) or {}).get("is_admin") is False,
              "alice is an admin by the list, bob is not")
-        alice_id = me(a)["id"]
+        alice_id = session_user(a)["id"]
         r = a.get("/api/audit?limit=200")
         t.ok(r.status == 200 and any(e.get("user_id") not in (alice_id, None) for e in r.json["events"]),
              "the admin reads everyone's audit events", r)
 
         # ---- bob leaves the allow list, alice the admin list: restart ----
-        restart(s, ANYON_ALLOWED_GITHUB="alice, carol", ANYON_ADMIN_GITHUB="")
-        t.eq(me(b), None, "bob's session is gone after the restart")
+        s.restart(ANYON_ALLOWED_GITHUB="alice, carol", ANYON_ADMIN_GITHUB="")
+        t.eq(session_user(b), None, "bob's session is gone after the restart")
         t.eq(b.get("/api/jobs").status, 401, "bob can no longer call the API")
         t.ok(s.sql("SELECT count(*) FROM sessions WHERE user_id = (SELECT id FROM users WHERE login = 'bob')")
              == [["0"]], "none of bob's sessions is left in the database")
         t.ok(audited(s, "user.offboarded", "bob"), "bob's offboarding is audited")
-        ua = me(a)
+        ua = session_user(a)
         t.ok(ua and ua["login"] == "alice" and ua["is_admin"] is False,
              "alice keeps her session but is no longer an admin", ua)
         t.ok(audited(s, "user.admin_revoked", "alice"), "the lost admin right is audited")
@@ -81,7 +70,7 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
              "users list shows every user and who is off the list", r.stdout)
         r = ctl(s, "users", "disable", "carol")
         t.ok(r.returncode == 0 and "1 session(s) signed out" in r.stdout, "users disable carol", r.stdout)
-        t.eq(me(c), None, "carol is signed out at once, without a restart")
+        t.eq(session_user(c), None, "carol is signed out at once, without a restart")
         r = sign_in(s.client(), gh, "carol")
         t.ok(r.status == 200 and r.json["status"] == "denied" and "disabled" in r.json.get("message", ""),
              "a disabled user's sign-in is refused, saying so", r)
@@ -91,16 +80,16 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.eq(r.returncode, 0, "users enable carol")
         c = s.client()
         r = sign_in(c, gh, "carol")
-        t.ok(r.status == 200 and r.json["status"] == "complete" and (me(c) or {}).get("login") == "carol",
+        t.ok(r.status == 200 and r.json["status"] == "complete" and (session_user(c) or {}).get("login") == "carol",
              "an enabled user signs in again", r)
         r = ctl(s, "users", "admin", "carol", "on")
-        t.ok(r.returncode == 0 and (me(c) or {}).get("is_admin") is True, "users admin carol on: at once", r.stdout)
-        restart(s)
-        t.ok((me(c) or {}).get("is_admin") is True, "a granted admin stays one across a restart")
+        t.ok(r.returncode == 0 and (session_user(c) or {}).get("is_admin") is True, "users admin carol on: at once", r.stdout)
+        s.restart()
+        t.ok((session_user(c) or {}).get("is_admin") is True, "a granted admin stays one across a restart")
         r = ctl(s, "users", "admin", "carol", "off")
-        t.ok(r.returncode == 0 and (me(c) or {}).get("is_admin") is False, "users admin carol off", r.stdout)
+        t.ok(r.returncode == 0 and (session_user(c) or {}).get("is_admin") is False, "users admin carol off", r.stdout)
         r = ctl(s, "users", "revoke-sessions", "alice")
-        t.ok(r.returncode == 0 and me(a) is None, "users revoke-sessions alice signs her out", r.stdout)
+        t.ok(r.returncode == 0 and session_user(a) is None, "users revoke-sessions alice signs her out", r.stdout)
         for action, login in (("user.disabled", "carol"), ("user.enabled", "carol"), ("user.admin_granted", "carol"),
                               ("user.admin_revoked", "carol"), ("user.sessions_revoked", "alice")):
             t.ok(audited(s, action, login), "%s of %s is audited" % (action, login))
@@ -128,14 +117,14 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         else:
             t.ok(False, "a foreign session exists to try", bob_rows)
         r = c.post("/api/sessions/revoke-others")
-        t.ok(r.status == 200 and r.json["revoked"] == 1 and me(c2) is None and (me(c) or {}).get("login") == "carol",
+        t.ok(r.status == 200 and r.json["revoked"] == 1 and session_user(c2) is None and (session_user(c) or {}).get("login") == "carol",
              "revoke all others: the second browser is signed out, this one is not", r)
         r = c.delete("/api/sessions/%d" % other[0]) if other else None
         t.ok(r is not None and r.status == 404, "a revoked session is gone", r)
         t.ok(audited_any(s, "session.revoked"), "revocations are audited")
         cur = [x["id"] for x in mine if x["current"]]
         r = c.delete("/api/sessions/%d" % cur[0])
-        t.ok(r.status == 200 and me(c) is None, "revoking this session signs out here", r)
+        t.ok(r.status == 200 and session_user(c) is None, "revoking this session signs out here", r)
         r = c.get("/api/sessions")
         t.ok(r.status in (401, 403), "signed out: no session list", r)
         c = s.client()
@@ -143,13 +132,13 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.status == 200 and r.json["status"] == "complete", "carol signs in again", r)
 
         # ---- mode switch: the same data dir in local mode, then cloud again ----
-        restart(s, ANYON_CLOUD="0")
+        s.restart(ANYON_CLOUD="0")
         r = c.get("/api/session")
         u = r.json.get("user") if r.json else None
         t.ok(r.status == 200 and u and u["is_local"] is True and "set-cookie" in r.headers,
              "in local mode carol's cloud cookie is not honoured: a new local session replaces it", r)
         local_cookies = dict(c.cookies)
-        restart(s, ANYON_CLOUD="1")
+        s.restart(ANYON_CLOUD="1")
         c.cookies = dict(local_cookies)
         r = c.get("/api/session")
         t.ok(r.status == 200 and r.json.get("user") is None, "in cloud mode the local-mode session is refused", r)
@@ -166,9 +155,9 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.status == 200 and r.json["status"] == "denied", "the newcomer named carol is refused", r)
         c3 = s.client()
         r = sign_in(c3, gh, "carol-renamed")
-        u = me(c3)
+        u = session_user(c3)
         t.ok(r.status == 200 and r.json["status"] == "complete" and u and u["login"] == "carol-renamed",
              "the renamed account signs in by its id, under its new login", (r, u))
-        restart(s)
-        t.eq((me(c3) or {}).get("login"), "carol-renamed", "and keeps its session across a restart")
+        s.restart()
+        t.eq((session_user(c3) or {}).get("login"), "carol-renamed", "and keeps its session across a restart")
 t.done()

@@ -14,22 +14,11 @@ import os, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR, wait_until
 from fakegithub import FakeGitHub
-from ghsignin import CLIENT_ID, stack_env, sign_in
+from ghsignin import CLIENT_ID, session_user, stack_env, sign_in
 
 CTL = os.path.join(BUILDDIR, "anyonctl")
 MEMBERSHIP = "/user/memberships/orgs/"
 t = TAP()
-
-
-def me(c):
-    r = c.get("/api/session")
-    return r.json.get("user") if r.status == 200 and r.json else None
-
-
-def restart(s, **env):
-    s.stop()
-    s.env.update(env)
-    s.start()
 
 
 def sessions_of(s, login):
@@ -82,12 +71,12 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         # ---- sign-in ----
         o1 = s.client()
         r = sign_in(o1, gh, "olga")
-        t.ok(r.status == 200 and r.json["status"] == "complete" and (me(o1) or {}).get("login") == "olga",
+        t.ok(r.status == 200 and r.json["status"] == "complete" and (session_user(o1) or {}).get("login") == "olga",
              "an active member of org:acme signs in", r)
         t.ok("read:org" in gh.devices_list()[-1]["scope"], "with an org: entry the device flow asks for read:org",
              gh.devices_list()[-1])
         t.eq(admission(s, "olga"), ("acme", ""), "olga is remembered as admitted by org acme")
-        t.ok((me(o1) or {}).get("is_admin") is False, "olga is not an admin (not a member of ops)")
+        t.ok((session_user(o1) or {}).get("is_admin") is False, "olga is not an admin (not a member of ops)")
         a = s.client()
         r = sign_in(a, gh, "alice")
         t.ok(r.status == 200 and r.json["status"] == "complete", "alice signs in by her plain entry", r)
@@ -114,8 +103,8 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         before = len(asked_with(gh, "olga"))
         t.ok(wait_until(lambda: len(asked_with(gh, "olga")) >= before + 3, timeout=15),
              "the worker keeps asking GitHub about olga while it answers 502")
-        t.ok(sessions_of(s, "olga") == 2 and (me(o1) or {}).get("login") == "olga"
-             and (me(o2) or {}).get("login") == "olga", "GitHub down: olga keeps both sessions")
+        t.ok(sessions_of(s, "olga") == 2 and (session_user(o1) or {}).get("login") == "olga"
+             and (session_user(o2) or {}).get("login") == "olga", "GitHub down: olga keeps both sessions")
         gh.clear_fail()
         gh.set_fail(MEMBERSHIP, "timeout", count=None, hang=3)
         before = len(asked_with(gh, "olga"))
@@ -134,24 +123,24 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         # ---- re-check: membership gone ----
         t.ok(wait_until(lambda: sessions_of(s, "olga") == 0, timeout=15),
              "GitHub answers again: olga, no longer a member, loses every session")
-        t.ok(me(o1) is None and me(o2) is None, "both of olga's browsers are signed out")
+        t.ok(session_user(o1) is None and session_user(o2) is None, "both of olga's browsers are signed out")
         t.ok(audited(s, "user.offboarded", "olga", "no longer an active member of org acme"),
              "the offboarding is audited with the reason")
         r = sign_in(s.client(), gh, "olga")
         t.ok(r.status == 200 and r.json["status"] == "denied", "olga cannot sign in again", r)
         t.eq(len(asked_with(gh, "alice")), alice_asked, "alice, let in by name, was never re-checked")
-        t.eq((me(a) or {}).get("login"), "alice", "alice keeps her session")
+        t.eq((session_user(a) or {}).get("login"), "alice", "alice keeps her session")
 
         # ---- admin by org:ops ----
         ad = s.client()
         r = sign_in(ad, gh, "adam")
-        t.ok(r.status == 200 and r.json["status"] == "complete" and (me(ad) or {}).get("is_admin") is True,
+        t.ok(r.status == 200 and r.json["status"] == "complete" and (session_user(ad) or {}).get("is_admin") is True,
              "adam, a member of ops, signs in as an admin", r)
         t.eq(admission(s, "adam"), ("acme", "ops"), "adam is remembered as let in by acme, admin by ops")
         gh.set_membership("ops", "adam", None)
-        t.ok(wait_until(lambda: (me(ad) or {}).get("is_admin") is False, timeout=15),
+        t.ok(wait_until(lambda: (session_user(ad) or {}).get("is_admin") is False, timeout=15),
              "adam leaves ops: no longer an admin after the re-check")
-        t.ok(sessions_of(s, "adam") == 1 and (me(ad) or {}).get("login") == "adam",
+        t.ok(sessions_of(s, "adam") == 1 and (session_user(ad) or {}).get("login") == "adam",
              "... but still signed in (still a member of acme)")
         t.ok(audited(s, "user.admin_revoked", "adam", "no longer an active member of org ops"),
              "the lost admin right is audited with the reason")
@@ -166,13 +155,13 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(audited(s, "user.offboarded", "oscar", "GitHub token refused"), "audited: the token was refused")
 
         # ---- at start ----
-        restart(s)
-        t.eq((me(ad) or {}).get("login"), "adam", "a restart keeps the org-admitted adam's session")
-        t.eq((me(a) or {}).get("login"), "alice", "... and alice's")
-        restart(s, ANYON_ALLOWED_GITHUB="alice", ANYON_ADMIN_GITHUB="")
-        t.eq(me(ad), None, "org:acme removed from the list: adam is signed out at the next start")
+        s.restart()
+        t.eq((session_user(ad) or {}).get("login"), "adam", "a restart keeps the org-admitted adam's session")
+        t.eq((session_user(a) or {}).get("login"), "alice", "... and alice's")
+        s.restart(ANYON_ALLOWED_GITHUB="alice", ANYON_ADMIN_GITHUB="")
+        t.eq(session_user(ad), None, "org:acme removed from the list: adam is signed out at the next start")
         t.ok(audited(s, "user.offboarded", "adam", "not on the allow list"), "... audited")
-        t.eq((me(a) or {}).get("login"), "alice", "alice keeps her session")
+        t.eq((session_user(a) or {}).get("login"), "alice", "alice keeps her session")
         r = sign_in(s.client(), gh, "adam")
         t.ok(r.status == 200 and r.json["status"] == "denied", "adam cannot sign in without the org entry", r)
         t.ok("read:org" not in gh.devices_list()[-1]["scope"], "without org: entries read:org is not asked for",

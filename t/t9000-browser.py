@@ -7,11 +7,20 @@ lines (as text, never markup) into the output and ends succeeded; a running
 job can be cancelled; a bad input shows the server's error message in a
 toast; the browser console shows no errors. Chromium, chromedriver and
 Debian's python3-selenium are required: without them this test fails.
+
+The output view: stdout, stderr and anyon's system lines are spans of their
+own stream; control sequences are removed; a megabyte of output is trimmed
+in the page (with a note) and the view follows the tail unless scrolled up.
+The container form: shown to the local user, splits the command as it says,
+offers the stored credentials, and runs a real container job (stdout and
+stderr apart, exit status, container facts, Cancel). Until the "container"
+job kind is merged, container_kind_exists() is false and the form is checked
+to show the server's refusal instead.
 """
-import os, re, sys, time
+import json, os, re, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from browser import By, Page as BasePage, WebDriverException, driven, require_chromium, set_value
+from browser import By, Page as BasePage, Select, WebDriverException, driven, require_chromium, set_value
 from anyontest import TAP, Stack
 
 t = TAP()
@@ -33,6 +42,28 @@ class Page(BasePage):
             except WebDriverException:
                 pass
         self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#toasts .toast"))
+
+
+    def stream_text(self, stream):
+        """The output's text of one stream (textContent: all of it)."""
+        return "".join(e.get_attribute("textContent") for e in
+                       self.finds('#job-output [data-stream="%s"]' % stream))
+
+    def new_job(self, old_id):
+        """Waits for the URL to name a job other than old_id; returns its id."""
+        ok = self.wait(lambda d: re.search(r"#/jobs/\d+$", d.current_url)
+                       and d.current_url.rsplit("/", 1)[1] != old_id)
+        return self.d.current_url.rsplit("/", 1)[1] if ok else None
+
+
+def container_kind_exists(c):
+    """Whether the server knows the job kind "container" yet (another branch
+    adds it). Asked without making a job: an argument no kind takes is
+    refused either way, and only an unknown kind says "unknown job kind".
+    Container-specific checks below depend on this and nothing else; once
+    the kind is merged the condition is to be removed."""
+    r = c.post("/api/jobs", {"kind": "container", "args": {"t9000_probe": True}})
+    return not (r.status == 400 and "unknown job kind" in r.json["error"]["message"])
 
 
 with Stack() as s, driven(t, s, Page, "t9000") as p:
@@ -94,9 +125,160 @@ with Stack() as s, driven(t, s, Page, "t9000") as p:
     out = p.text("#job-output") or ""
     t.ok("slow 7" not in out and "cancelled" in out, "the output ends at the cancel", out)
 
-    # --- a bad input shows the server's message ---
     c = s.client()
     c.session()
+
+    # --- the output view: streams apart, control sequences removed ---
+    t.ok("cancel" in p.stream_text("system").lower(), "the cancel note is a system line", p.stream_text("system"))
+    t.ok("slow 0" in p.stream_text("stdout") and "cancel" not in p.stream_text("stdout").lower(),
+         "the job's own lines are stdout", p.stream_text("stdout"))
+    Select(p.find("#job-stream")).select_by_value("stderr")
+    # (an escape character cannot be typed: put it in as a script would)
+    driver.execute_script("arguments[0].value = arguments[1]", p.find("#job-lines"),
+                          "err one\n\x1b[31mred\x1b[0m text")
+    set_value(p.find("#job-delay"), "0")
+    set_value(p.find("#job-exit"), "4")
+    prev = driver.current_url.rsplit("/", 1)[1]
+    p.find("#job-submit").click()
+    job_id = p.new_job(prev)
+    t.ok(job_id and p.wait(lambda d: d.find_element(By.ID, "job-state").text == "failed", timeout=20),
+         "an echo job on stderr exiting 4 ends failed", p.state())
+    t.ok(p.wait(lambda d: p.stream_text("stderr") == "err one\nred text\n"),
+         "its lines are stderr, the colour codes removed", p.stream_text("stderr"))
+    t.eq(p.stream_text("stdout"), "", "nothing on stdout")
+    t.eq(p.text("#job-exit-code"), "exit 4", "the exit status is shown")
+    t.eq(p.attr("#job-exit-code", "data-ok"), "false", "... marked as a failure")
+    t.ok(not p.shown("#job-container") and not p.shown("#job-oom"), "an echo job has no container line")
+    Select(p.find("#job-stream")).select_by_value("stdout")
+    set_value(p.find("#job-exit"), "0")
+
+    # --- a megabyte of output: the page keeps the tail, says so, follows it ---
+    big = ["big %04d " % i + "x" * 1000 for i in range(1000)]
+    r = c.post("/api/jobs", {"kind": "echo", "args": {"lines": big, "delay_ms": 0}})
+    t.eq(r.status, 201, "an echo job of 1000 lines of 1 KB is made")
+    big_id = str(r.json["job"]["id"])
+    driver.get(s.url + "/#/jobs/" + big_id)
+    tail = lambda d: d.execute_script("return document.getElementById('job-output').textContent")
+    t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "succeeded"
+                and tail(d).endswith(big[-1] + "\n"), timeout=30),
+         "it succeeds and the page holds the tail, to the last line", p.attr("#job-state", "textContent"))
+    kept = tail(driver)
+    t.ok(len(kept) <= 512 * 1024, "at most 512 KiB of it stays in the page", len(kept))
+    t.ok(p.shown("#job-output-trimmed") and "dropped" in p.text("#job-output-trimmed"),
+         "a note says earlier output was dropped from the page", p.text("#job-output-trimmed"))
+    t.ok(driver.execute_script("""const o = document.getElementById('job-output');
+        return o.scrollHeight - o.scrollTop - o.clientHeight < 24;"""), "the view is at the tail")
+    t.ok(not p.shown("#job-output-follow"), "no Follow button while following")
+
+    # The tail-following itself, on the module with a small cap and
+    # markup, escape sequences and scrolling of our own.
+    r = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import("/js/terminal.js").then(async (m) => {
+            const host = document.createElement("div");
+            document.getElementById("main").append(host);
+            const term = m.terminal({ id: "t9000-term", label: "test", cap: 500 });
+            host.append(term.element);
+            const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+            for (let i = 0; i < 100; i++)
+                term.write([{ stream: i % 2 ? "stderr" : "stdout", data: "line " + i + "\\n" }]);
+            await frame();
+            const pre = term.pre, res = {};
+            res.atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+            pre.scrollTop = 0;
+            pre.dispatchEvent(new Event("scroll"));
+            await frame();
+            term.write([{ stream: "stdout", data: "<img src=x onerror=alert(1)>\\x1b]0;title\\x07\\x1b[1" },
+                        { stream: "stdout", data: "mbold\\x1b[0m\\r\\n" }]);
+            await frame();
+            res.stayed = pre.scrollTop === 0;
+            res.follow = !document.getElementById("t9000-term-follow").hidden;
+            res.imgs = pre.querySelectorAll("img").length;
+            res.text = pre.textContent.slice(-40);
+            res.kept = pre.textContent.length;
+            res.trimmed = document.getElementById("t9000-term-trimmed").textContent;
+            document.getElementById("t9000-term-follow").click();
+            await frame();
+            res.back = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24 && term.following;
+            res.followHidden = document.getElementById("t9000-term-follow").hidden;
+            host.remove();
+            done(res);
+        }).catch((e) => done({ error: String(e) }));
+    """)
+    t.ok(r.get("atEnd"), "the view follows the tail as output comes", r)
+    t.ok(r.get("stayed") and r.get("follow"), "scrolled up, new output leaves the view be and offers Follow", r)
+    t.ok(r.get("imgs") == 0 and r.get("text", "").endswith("<img src=x onerror=alert(1)>bold\n"),
+         "markup stays text; a title and a split bold sequence are removed", r)
+    t.ok(r.get("kept", 1e9) <= 500 and "dropped" in r.get("trimmed", ""), "the cap holds, with its note", r)
+    t.ok(r.get("back") and r.get("followHidden"), "Follow output jumps to the tail and follows again", r)
+
+    # --- the container form: the local user may run a command in a container ---
+    p.find('[data-testid="nav-jobs"]').click()
+    t.ok(p.wait_css("#container-form"), "the local user sees the container form", p.state())
+    set_value(p.find("#container-command"), "echo 'a b' | tr a-z A-Z")
+    t.eq(p.text("#container-argv"), "argv: " + json.dumps(["sh", "-c", "echo 'a b' | tr a-z A-Z"],
+                                                         separators=(",", ":")),
+         "a shell command runs as sh -c, and the form says so")
+    t.ok("sh -c" in (p.text("#container-command-hint") or ""), "... in its hint", p.text("#container-command-hint"))
+    Select(p.find("#container-split")).select_by_value("lines")
+    set_value(p.find("#container-command"), "printf\n%s|\nfirst arg\n\n$HOME\n\n")
+    t.eq(p.text("#container-argv"), "argv: " + json.dumps(["printf", "%s|", "first arg", "", "$HOME"],
+                                                         separators=(",", ":")),
+         "one argument per line, as written, trailing empty lines dropped")
+    t.ok(p.wait_css("#container-secrets-none"), "with no credential stored the form says where to add one",
+         p.text("#container-secrets"))
+    r = c.request("PUT", "/api/secrets/anthropic_api_key", {"value": "sk-ant-t9000-" + os.urandom(8).hex()})
+    t.eq(r.status, 200, "an Anthropic key is stored through the API")
+    driver.refresh()
+    t.ok(p.wait_css("#container-secret-anthropic_api_key"), "the form offers the stored key", p.text("#container-secrets"))
+    t.ok(not p.find("#container-secret-anthropic_api_key").is_selected(), "... not ticked by default")
+
+    if container_kind_exists(c):
+        set_value(p.find("#container-command"), "echo out-1; echo err-1 >&2; sleep 0.5; echo out-2; exit 3")
+        p.find("#container-secret-anthropic_api_key").click()
+        prev = driver.current_url.rsplit("/", 1)[-1]
+        p.find("#container-submit").click()
+        job_id = p.new_job(prev)
+        t.ok(job_id, "Run in container opens the new job", p.state())
+        r = c.get("/api/jobs/%s" % job_id)
+        t.ok(r.status == 200 and r.json["job"]["kind"] == "container"
+             and r.json["job"]["args"]["command"][:2] == ["sh", "-c"]
+             and r.json["job"]["args"]["secrets"] == ["anthropic_api_key"],
+             "the job is a container job with the command and the ticked key", r)
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "failed", timeout=90),
+             "the container job ends failed (exit 3)", p.state())
+        t.eq(p.stream_text("stdout"), "out-1\nout-2\n", "stdout holds its lines")
+        t.eq(p.stream_text("stderr"), "err-1\n", "stderr holds its own, apart")
+        t.eq(p.text("#job-exit-code"), "exit 3", "the exit status is shown")
+        t.ok(p.wait(lambda d: "Container" in d.find_element(By.ID, "job-container").text),
+             "the container line is shown", p.text("#job-container"))
+        t.ok(not p.shown("#job-oom"), "no OOM flag")
+
+        set_value(p.find("#container-command"), "echo started; sleep 120; echo never")
+        p.find("#container-secret-anthropic_api_key").click()  # untick
+        prev = job_id
+        p.find("#container-submit").click()
+        job_id = p.new_job(prev)
+        t.ok(job_id and p.wait(lambda d: "started" in p.stream_text("stdout")
+                               and d.find_element(By.ID, "job-state").text == "running", timeout=90),
+             "a long container job runs and streams", p.state())
+        p.find("#job-cancel").click()
+        t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "cancelled", timeout=30),
+             "Cancel stops the container job", p.state())
+        t.ok("never" not in p.stream_text("stdout"), "its output ends at the cancel", p.stream_text("stdout"))
+    else:
+        # The kind is not merged yet: the form reaches the server, which
+        # refuses it, and its message is shown.
+        set_value(p.find("#container-command"), "true")
+        p.find("#container-submit").click()
+        t.ok(p.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#toasts .toast-error")
+                               if "unknown job kind" in e.text]),
+             "(no container kind yet) the form posts and shows the server's refusal", p.state())
+        t.ok(re.search(r"#/jobs/?$", driver.current_url), "... and opens no job", driver.current_url)
+    c.request("DELETE", "/api/secrets/anthropic_api_key")
+    p.clear_toasts()
+
+    # --- a bad input shows the server's message ---
     r = c.post("/api/jobs", {"kind": "echo", "args": {"lines": ["x"], "delay_ms": 99999,
                                                       "exit_code": 0, "stream": "stdout"}})
     t.eq(r.error_code(), "invalid_field", "the API refuses delay_ms 99999")

@@ -12,9 +12,11 @@ board; a repository already imported says so on its row (known ones at once,
 a 409 inline). A token revoked on GitHub makes the sign-in-again dialog open
 by itself (after an API call, and after a reload from the session) and the
 Integrations card show "invalid"; signing in again from the card, then
-Disconnect and Sign out work. Local mode: no import button, the board's
-placeholder, the GitHub card "Not connected", whose Connect links the local
-user to a GitHub login. No unexpected console errors.
+Disconnect and Sign out work. A user who is no admin sees no container
+form on the Jobs screen; a repository search over more than the 1000
+repositories the server walks says it was cut short (#import-truncated).
+Local mode: no import button, the board's placeholder, the GitHub card
+"Not connected", whose Connect links the local user to a GitHub login. No unexpected console errors.
 Chromium, chromedriver and Debian's python3-selenium are required.
 """
 import os, sys
@@ -48,6 +50,14 @@ class Page(BasePage):
         return "url: %s\ntoasts: %r\ndevice-status: %r\nimport-status: %r\nmain: %r" % (
             self.d.current_url, self.texts("#toasts .toast"),
             self.text("#device-status"), self.text("#import-status"), (self.text("#main") or "")[:400])
+
+
+def container_kind_exists(c):
+    """Whether the server knows the job kind "container" yet (another branch
+    adds it); asked without making a job, as in t9000. Remove the condition
+    it guards once the kind is merged."""
+    r = c.post("/api/jobs", {"kind": "container", "args": {"t9100_probe": True}})
+    return not (r.status == 400 and "unknown job kind" in r.json["error"]["message"])
 
 
 def approve_in_tab(p, code, action):
@@ -139,6 +149,22 @@ def run_cloud(p, gh, s):
          "an avatar is shown only from https://avatars.githubusercontent.com")
     t.ok(p.wait_css("#board-empty"), "the board says there are no projects yet", p.state())
     p.shot("04-board-empty")
+
+    # --- the container form is for admins and the local user only ---
+    p.find('[data-testid="nav-jobs"]').click()
+    t.ok(p.wait_css("#job-form"), "a signed-in user who is no admin sees the Jobs screen", p.state())
+    t.ok(not p.finds("#container-form"), "... but no container form", p.state())
+    c = s.client()
+    r = sign_in(c, gh, LOGIN)
+    t.ok(r.status == 200 and r.json["status"] == "complete", "(the same user signs in through the API)", r)
+    r = c.get("/api/session")
+    t.ok(r.status == 200 and r.json["user"]["login"] == LOGIN and r.json["user"]["is_admin"] is False,
+         "... and is not an admin", r)
+    if container_kind_exists(c):
+        r = c.post("/api/jobs", {"kind": "container", "args": {"command": ["true"]}})
+        t.ok(r.status == 403 and r.error_code() == "forbidden", "the API refuses them a container job", r)
+    p.find('[data-testid="nav-board"]').click()
+    p.wait_css("#import-open")
 
     # --- import dialog: pages, search, private badge, import ---
     p.find("#import-open").click()
@@ -235,6 +261,31 @@ def run_cloud(p, gh, s):
     t.eq(p.text("#session-user"), LOGIN, "still signed in as the same user")
     p.shot("11-settings-connected")
 
+    # --- a search that stopped early says so ---
+    for i in range(1000):
+        gh.add_repo(LOGIN, "bulk-%04d" % i)
+    p.find('[data-testid="nav-board"]').click()
+    p.find("#import-open").click()
+    t.ok(p.wait(lambda d: len(p.rows()) == 8), "with 1011 repositories the dialog lists the newest", p.state())
+    t.ok(not p.shown("#import-truncated"), "a listing without a search is not said to be cut short")
+    set_value(p.find("#import-search"), "secret")
+    t.ok(p.wait(lambda d: p.shown("#import-truncated")
+                and "1000 most recently updated" in p.text("#import-truncated"), 30),
+         "a search over more than 1000 repositories says it looked at the newest 1000 only", p.state())
+    t.ok(p.rows() == [] and "No repository matches" in (p.text("#import-status") or ""),
+         "(the old secret-plans is beyond them)", p.state())
+    set_value(p.find("#import-search"), "bulk-0999")
+    t.ok(p.wait(lambda d: p.rows() == [LOGIN + "/bulk-0999"]), "a recent one is found", p.rows())
+    t.ok(p.shown("#import-truncated"), "... and the note stays")
+    p.shot("12-truncated")
+    p.find("#import-search").send_keys(Keys.ESCAPE)
+    p.wait(lambda d: not d.find_elements(By.ID, "import-dialog"))
+    p.find('[data-testid="nav-settings"]').click()
+    # Settled: the Credentials card has its list (a request still on its way
+    # at the sign-out below would be a 401 in the console).
+    t.ok(p.wait(lambda d: p.shown("#gh-disconnect") and d.find_elements(By.CSS_SELECTOR, "#cred-list > li")),
+         "back on Settings, the cards have loaded", p.state())
+
     # --- disconnect, sign out ---
     p.find("#gh-disconnect").click()
     t.ok(p.wait(lambda d: d.find_element(By.ID, "gh-card-state").get_attribute("data-state") == "disconnected"),
@@ -276,7 +327,7 @@ def run_local(p, gh, s):
          "local mode: the GitHub card says not connected", p.state())
     t.eq(p.text("#gh-card-state"), "Not connected", "... in words")
     t.ok(p.shown("#gh-connect"), "local mode: the local user may connect GitHub")
-    p.shot("12-local-settings")
+    p.shot("13-local-settings")
     p.find("#gh-connect").click()
     t.ok(p.wait(lambda d: d.find_element(By.CSS_SELECTOR, '#device-modal[data-purpose="connect"]')
                 and d.find_element(By.ID, "device-user-code").text), "Connect opens the device flow", p.state())

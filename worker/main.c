@@ -42,6 +42,9 @@
 /* After the grace, how long a stopping worker waits for its job children
  * to hand their jobs back before killing them. */
 #define STOP_MARGIN_MS 5000
+/* How long past its job's time limit a job's process may run before the
+ * supervisor kills it (it stops itself at the limit when it can). */
+#define HUNG_MARGIN_S 60
 
 static volatile sig_atomic_t got_stop;
 static int64_t stop_deadline_ms;     /* when a running job must be handed back */
@@ -68,6 +71,9 @@ struct worker {
 	bool once;                   /* exit when the queue is empty */
 	struct procs slots;          /* a child per running job */
 	int64_t *slot_job;           /* owned; the job id each slot runs */
+	int64_t *slot_end_ms;        /* owned; when each slot's job is past its time limit
+				      * (and a margin) for sure; 0: no limit */
+	int64_t last_renew_ms;       /* the supervisor's last renewal of its children's leases */
 	struct db_job *claimed;      /* the job being handed to a new child (borrowed) */
 	pid_t pid;                   /* the supervisor's */
 	bool docker_ok;              /* at the last heartbeat */
@@ -373,7 +379,7 @@ static bool fill_slot(struct worker *w)
 {
 	int slot = procs_free_slot(&w->slots);
 	struct db_job job;
-	int64_t max_running = g_config.cloud ? g_config.user_max_running : 0;
+	int64_t max_running = g_config.cloud ? g_config.user_max_running : 0, limit_s;
 	int rc;
 
 	if (slot < 0)
@@ -381,8 +387,10 @@ static bool fill_slot(struct worker *w)
 	rc = jobs_claim(w->db, w->id, now_s(), g_config.lease_s, max_running, capabilities(w), &job);
 	if (rc != DB_OK)
 		return false;
+	limit_s = jobkind_time_limit_s(jobkind_find(job.kind));
 	w->claimed = &job;
 	w->slot_job[slot] = job.id;
+	w->slot_end_ms[slot] = limit_s ? mono_ms() + (limit_s + HUNG_MARGIN_S) * 1000 : 0;
 	if (procs_spawn(&w->slots, slot, job_child, w) < 0) {
 		w->slot_job[slot] = 0;
 		db_job_release_lease(w->db, job.id, w->id);
@@ -390,6 +398,35 @@ static bool fill_slot(struct worker *w)
 	w->claimed = NULL;
 	db_job_release(&job);
 	return true;
+}
+
+/* The supervisor renews the lease of every job a live child runs, as the
+ * child does itself: a child slow to get going (fork, its own connection,
+ * a loaded machine) must not lose its job to another worker before its
+ * first renewal. A child that dies ends its lease (on_job_exit()); one
+ * that hangs past its job's time limit and a margin is killed, since its
+ * lease would otherwise be renewed for ever. */
+static void keep_leases(struct worker *w)
+{
+	int64_t now = mono_ms();
+
+	if (now - w->last_renew_ms < renew_interval_ms())
+		return;
+	w->last_renew_ms = now;
+	for (int i = 0; i < w->slots.n; i++) {
+		bool cancel;
+
+		if (w->slots.pid[i] <= 0 || w->slot_job[i] <= 0)
+			continue;
+		if (w->slot_end_ms[i] && now >= w->slot_end_ms[i]) {
+			log_warn("job %lld: its process %ld is past the time limit and does not stop; killing it",
+				 (long long)w->slot_job[i], (long)w->slots.pid[i]);
+			kill(w->slots.pid[i], SIGKILL);
+			w->slot_end_ms[i] = 0;
+			continue;
+		}
+		db_job_renew(w->db, w->slot_job[i], w->id, now_s(), g_config.lease_s, &cancel);
+	}
 }
 
 /* For --once: is anything left that this worker could claim? */
@@ -518,7 +555,8 @@ int main(int argc, char **argv)
 	if (pid_file)
 		write_pid_file(pid_file);
 	if (procs_init(&w.slots, (int)g_config.worker_slots) ||
-	    !(w.slot_job = calloc((size_t)g_config.worker_slots, sizeof(*w.slot_job))))
+	    !(w.slot_job = calloc((size_t)g_config.worker_slots, sizeof(*w.slot_job))) ||
+	    !(w.slot_end_ms = calloc((size_t)g_config.worker_slots, sizeof(*w.slot_end_ms))))
 		die("out of memory");
 	w.pid = getpid();
 	{
@@ -534,6 +572,7 @@ int main(int argc, char **argv)
 
 	while (!got_stop) {
 		procs_reap(&w.slots, on_job_exit, &w);
+		keep_leases(&w);
 		if (mono_ms() - w.last_beat_ms >= g_config.heartbeat_s * 1000)
 			heartbeat(&w);
 		org_recheck(&w);
@@ -556,6 +595,7 @@ int main(int argc, char **argv)
 	db_close(w.db);
 	procs_free(&w.slots);
 	free(w.slot_job);
+	free(w.slot_end_ms);
 	keyring_wipe(&w.keyring);
 	if (pid_file)
 		unlink(pid_file);

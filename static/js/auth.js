@@ -57,6 +57,10 @@ export function onSession(fn, signal) {
 
 export const isCloud = (s) => !!(s && s.features && s.features.cloud);
 
+// Who may run the "container" job kind: the local user, and administrators
+// in cloud mode (the server decides; this only hides the form from others).
+export const canRunContainers = (s) => !!(s && s.user && (s.user.is_local || s.user.is_admin));
+
 // Cloud mode without a user: the whole app waits behind the sign-in screen.
 export const needsSignIn = (s) => isCloud(s) && !s.user;
 

@@ -7,6 +7,8 @@
 // prev/next pages (#import-prev, #import-next; next follows has_next). Each
 // row's Import button posts POST /api/projects/from-github {full_name}: a 409
 // already_imported is said on that row, other failures in a toast. When
+// A search the server stopped early (truncated: true) says so above the list
+// (#import-truncated). When
 // GitHub refuses the token (github_token_invalid) the list says so and the
 // app opens the sign-in-again dialog (app.js, on the api-error event); the
 // list loads again once the session changes.
@@ -70,6 +72,10 @@ export function openImport({ imported = new Set(), onImported } = {}) {
 	const list = el("ul", { id: "import-list", class: "repo-list", "aria-label": "Your GitHub repositories",
 		"aria-busy": "true" });
 	const status = el("div", { id: "import-status", class: "import-status", role: "status" });
+	// A search covers the most recently updated repositories only (the
+	// server walks a bounded number of GitHub's pages): say so when it stopped.
+	const truncated = el("p", { id: "import-truncated", class: "callout callout-info import-truncated",
+		role: "note", hidden: true });
 	const prev = el("button", { id: "import-prev", class: "btn btn-sm", type: "button", disabled: true,
 		"aria-label": "Previous page" }, "\u2190 Prev");
 	const next = el("button", { id: "import-next", class: "btn btn-sm", type: "button", disabled: true,
@@ -84,6 +90,7 @@ export function openImport({ imported = new Set(), onImported } = {}) {
 			el("span", { class: "search-icon", "aria-hidden": "true" }),
 			search),
 		status,
+		truncated,
 		list);
 	d.foot.hidden = false;
 	replaceChildren(d.foot, pageLabel, el("span", { class: "spacer" }), prev, next);
@@ -229,6 +236,7 @@ export function openImport({ imported = new Set(), onImported } = {}) {
 				return;
 			list.classList.remove("stale");
 			list.setAttribute("aria-busy", "false");
+			truncated.hidden = true;
 			d.dialog.dataset.state = "error";
 			replaceChildren(list);
 			pageLabel.textContent = "";
@@ -243,6 +251,11 @@ export function openImport({ imported = new Set(), onImported } = {}) {
 		d.dialog.dataset.state = "ready";
 		hasNext = !!r.has_next;
 		const repos = r.repositories || [];
+		truncated.hidden = !(q && r.truncated === true);
+		truncated.textContent = truncated.hidden ? ""
+			: "Not every repository was searched: you have more than a search covers, so it looked through "
+			+ "your 1000 most recently updated ones only. An older one shows up here once it is updated "
+			+ "(pushed to) on GitHub.";
 		replaceChildren(list, repos.map(row));
 		prev.disabled = page <= 1;
 		next.disabled = !hasNext;

@@ -114,14 +114,15 @@ function fullPage(r) {
 	return r.chunks.length >= 500 || bytes >= 200 * 1024;
 }
 
-// followJobOutput(jobId, {onChunk, onDone, onState, onError, signal, interval})
+// followJobOutput(jobId, {onChunk, onChunks, onDone, onState, onError, signal, interval})
 // calls onChunk(chunk) for every chunk in order ({seq, stream, data, at}),
+// and onChunks(chunks) once per answer with all of them (to draw a page at once),
 // onState(state) whenever the job's state changes, and at the end
 // onDone({state, exit_code}). Resolves with that final answer, or undefined
 // when aborted. A full page of output is followed at once, not after the
 // interval. `after` starts past chunks the caller already has.
 export async function followJobOutput(jobId, {
-	onChunk, onDone, onState, onError, signal, interval = 500, after = 0,
+	onChunk, onChunks, onDone, onState, onError, signal, interval = 500, after = 0,
 } = {}) {
 	let state = null;
 	const id = encodeURIComponent(jobId);
@@ -131,6 +132,8 @@ export async function followJobOutput(jobId, {
 		onResult: (r) => {
 			for (const c of r.chunks)
 				onChunk?.(c);
+			if (r.chunks.length)
+				onChunks?.(r.chunks);
 			if (typeof r.next_after === "number")
 				after = r.next_after;
 			if (r.state !== state) {

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,37 @@ class Response:
 
     def __repr__(self):
         return "<%d %s>" % (self.status, self.body[:300])
+
+
+def send_raw(port, method, path, headers, body=None, tls=False):
+    """One request with exactly these headers (Host included, when given;
+    no Accept-Encoding), over TLS without certificate checks when tls."""
+    data = None
+    h = dict(headers)
+    if body is not None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+        h["Content-Length"] = str(len(data))
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest(method, path, skip_host="Host" in h, skip_accept_encoding=True)
+        for k, v in h.items():
+            conn.putheader(k, v)
+        conn.endheaders(data)
+        resp = conn.getresponse()
+        payload = resp.read().decode("utf-8", "replace")
+        got = {}
+        for k, v in resp.getheaders():
+            got.setdefault(k.lower(), []).append(v)
+    finally:
+        conn.close()
+    return Response(resp.status, got, payload)
 
 
 class Client:
@@ -255,6 +287,12 @@ class Stack:
     def stop(self):
         self.dev("down", check=False)
 
+    def restart(self, **env):
+        """Stops the stack, changes its environment, starts it again."""
+        self.stop()
+        self.env.update(env)
+        self.start()
+
     def __enter__(self):
         try:
             return self.start()
@@ -349,7 +387,9 @@ class Stack:
         for sub in (os.path.join(datadir, "base", oid), os.path.join(datadir, "pg_wal")):
             for name in sorted(os.listdir(sub)):
                 path = os.path.join(sub, name)
-                if os.path.isfile(path):
+                # pg_internal.init is the server's cache of catalog rows,
+                # removed and rewritten at any moment: not this database's data.
+                if name != "pg_internal.init" and os.path.isfile(path):
                     files.append(path)
         return files
 

@@ -33,3 +33,9 @@ def sign_in(c, gh, login):
     r = poll_until(c, start.json["flow_id"])
     c.session()  # new CSRF token after the session token rotated
     return r
+
+
+def session_user(c):
+    """The signed-in user of client c (the session reply's "user"), or None."""
+    r = c.get("/api/session")
+    return r.json.get("user") if r.status == 200 and r.json else None

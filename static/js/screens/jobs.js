@@ -1,11 +1,19 @@
-// screens/jobs.js - run an echo job, list recent jobs, follow one's output.
+// screens/jobs.js - run a job (a command in a container, or an echo job),
+// list recent jobs, follow one's output.
 //
-// #/jobs shows the form and the list; #/jobs/<id> also opens that job's
-// output, streamed into a terminal-like <pre> as the worker writes it.
+// #/jobs shows the forms and the list; #/jobs/<id> also opens that job's
+// output, streamed into a terminal-like <pre> (terminal.js: text only,
+// stdout/stderr/system apart, bounded) as the worker writes it.
+//
+// The container form (#container-form) is built only for those the server
+// lets run the "container" kind: the local user, and administrators in cloud
+// mode (auth.js canRunContainers). Everyone else never sees it.
 
 import { api } from "../api.js";
+import { canRunContainers } from "../auth.js";
 import { ago, duration, el, replaceChildren } from "../dom.js";
 import { followJobOutput, poll, retryable } from "../poll.js";
+import { terminal } from "../terminal.js";
 import { toastError, toastInfo } from "../toast.js";
 
 const LIST_LIMIT = 20;
@@ -22,9 +30,19 @@ function statePill(state, attrs = {}) {
 	return el("span", { class: "pill", dataset: { state }, ...attrs }, state);
 }
 
+const SUMMARY_MAX = 80;
+
+function clip(text, max) {
+	return text.length > max ? text.slice(0, max - 1) + "\u2026" : text;
+}
+
 function summary(job) {
 	const a = job.args || {};
 	const parts = [job.kind];
+	if (Array.isArray(a.command))
+		parts.push(clip(a.command.map(String).join(" "), SUMMARY_MAX));
+	if (Array.isArray(a.secrets) && a.secrets.length)
+		parts.push(a.secrets.length === 1 ? "1 credential" : `${a.secrets.length} credentials`);
 	if (Array.isArray(a.lines))
 		parts.push(a.lines.length === 1 ? "1 line" : `${a.lines.length} lines`);
 	if (a.delay_ms)
@@ -111,6 +129,146 @@ function jobForm(onCreated) {
 	return form;
 }
 
+const CRED_LABELS = {
+	anthropic_api_key: "Anthropic API key",
+	github_pat: "GitHub personal access token",
+	github_token: "GitHub token (from sign-in)",
+	claude_credential: "Claude credential",
+};
+// Kept by anyon for its own use, never handed to a container.
+const NOT_FOR_CONTAINERS = new Set(["github_refresh_token"]);
+
+const SPLIT_HINTS = {
+	shell: "Runs as sh -c \u201cyour text\u201d: quotes, pipes, && and variables work as in a shell. "
+		+ "Several lines are one script.",
+	lines: "One argument per line, taken as written: no quotes, no variables, no globbing. "
+		+ "The first line is the program; empty lines at the end are ignored.",
+};
+
+// The command's argv from the textarea, split as the hint says.
+export function splitCommand(mode, text) {
+	text = text.replace(/\r\n?/g, "\n");
+	if (mode === "lines") {
+		const lines = text.split("\n");
+		while (lines.length && lines[lines.length - 1] === "")
+			lines.pop();
+		return lines;
+	}
+	text = text.replace(/\n+$/, "");
+	return text.trim() === "" ? [] : ["sh", "-c", text];
+}
+
+// The container form: returns its element. onCreated(job) after a 201.
+// The credentials to hand in are the ones stored (GET /api/secrets).
+function containerForm(onCreated, signal) {
+	const split = el("select", { id: "container-split", name: "split", "aria-describedby": "container-command-hint" },
+		el("option", { value: "shell" }, "Shell command (sh -c)"),
+		el("option", { value: "lines" }, "One argument per line"));
+	const command = el("textarea", {
+		id: "container-command", name: "command", rows: 3, spellcheck: "false", autocomplete: "off",
+		"aria-describedby": "container-command-hint container-argv",
+	});
+	command.value = "echo hello from $(hostname); uname -a";
+	const hint = el("p", { id: "container-command-hint", class: "hint" });
+	const argv = el("p", { id: "container-argv", class: "hint mono argv-preview", "aria-live": "polite" });
+	const secretsBox = el("div", { id: "container-secrets", class: "secret-choices", role: "group",
+		"aria-labelledby": "container-secrets-label" },
+		el("p", { class: "hint" }, "Loading your credentials\u2026"));
+	const submit = el("button", { id: "container-submit", class: "btn btn-primary", type: "submit" }, "Run in container");
+
+	const form = el("form", { id: "container-form", class: "form", novalidate: true,
+		"aria-labelledby": "container-form-title" },
+		el("h2", { id: "container-form-title", text: "Run a command in a container" }),
+		el("p", { class: "muted small" },
+			"Runs in the agent image as an unprivileged user, with your output live below. "
+			+ "Credentials you tick are handed in as files under /run/anyon/secrets, "
+			+ "never as environment variables, and are masked in the output."),
+		el("div", { class: "field" },
+			el("label", { for: "container-split" }, "How to read the command"),
+			split),
+		el("div", { class: "field" },
+			el("label", { for: "container-command" }, "Command"),
+			command, hint, argv),
+		el("div", { class: "field" },
+			el("span", { id: "container-secrets-label", class: "label" }, "Credentials to hand in"),
+			secretsBox),
+		el("div", { class: "form-actions" }, submit));
+
+	function preview() {
+		hint.textContent = SPLIT_HINTS[split.value];
+		const a = splitCommand(split.value, command.value);
+		argv.textContent = a.length ? "argv: " + clip(JSON.stringify(a), 400) : "argv: (empty)";
+	}
+	split.addEventListener("change", preview);
+	command.addEventListener("input", () => {
+		command.removeAttribute("aria-invalid");
+		preview();
+	});
+	preview();
+
+	function checkboxes() {
+		return [...secretsBox.querySelectorAll('input[type="checkbox"]')];
+	}
+
+	(async () => {
+		let secrets;
+		try {
+			const r = await api.get("/api/secrets", { toast: false, signal });
+			secrets = ((r && r.secrets) || []).filter((x) => !NOT_FOR_CONTAINERS.has(x.kind));
+		} catch (err) {
+			if (err.name === "AbortError")
+				return;
+			replaceChildren(secretsBox, el("p", { class: "hint error-text", role: "alert" },
+				"Could not load your credentials: " + err.message));
+			return;
+		}
+		if (!secrets.length) {
+			replaceChildren(secretsBox, el("p", { id: "container-secrets-none", class: "hint" },
+				"No credentials stored. Add one in ", el("a", { href: "#/settings" }, "Settings"),
+				" to hand it to a command."));
+			return;
+		}
+		replaceChildren(secretsBox, secrets.map((x) => {
+			const id = "container-secret-" + x.kind;
+			const box = el("input", { id, type: "checkbox", name: "secrets", value: x.kind });
+			box.addEventListener("change", () => secretsBox.removeAttribute("aria-invalid"));
+			return el("label", { class: "check", for: id }, box,
+				el("span", {}, CRED_LABELS[x.kind] || x.kind),
+				x.invalid ? el("span", { class: "cred-invalid" }, "refused") : null);
+		}));
+	})();
+
+	form.addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		command.removeAttribute("aria-invalid");
+		secretsBox.removeAttribute("aria-invalid");
+		const args = {
+			command: splitCommand(split.value, command.value),
+			secrets: checkboxes().filter((b) => b.checked).map((b) => b.value),
+		};
+		submit.disabled = true;
+		submit.textContent = "Starting\u2026";
+		try {
+			const { job } = await api.post("/api/jobs", { kind: "container", args }, { signal });
+			onCreated(job);
+		} catch (err) {
+			// api.js has shown the message; point at the field it names.
+			const m = err.code === "invalid_field" && /^args\.(\w+)/.exec(err.message);
+			if (m && m[1] === "secrets") {
+				secretsBox.setAttribute("aria-invalid", "true");
+				(checkboxes()[0] || command).focus();
+			} else if (m && m[1] === "command") {
+				command.setAttribute("aria-invalid", "true");
+				command.focus();
+			}
+		} finally {
+			submit.disabled = false;
+			submit.textContent = "Run in container";
+		}
+	});
+	return form;
+}
+
 // The list of recent jobs, refreshed while anything in it is active.
 // With no signed-in user it stays empty and asks nothing.
 function jobList(signal, enabled) {
@@ -192,33 +350,49 @@ function jobList(signal, enabled) {
 	};
 }
 
+// What the job's container did, when the job reply says (kind "container").
+// Reads the fields leniently: {id, exit_code|exit_status, oom|oom_killed}.
+function containerFacts(c) {
+	if (!c || typeof c !== "object")
+		return null;
+	const exit = c.exit_code ?? c.exit_status ?? null;
+	const oom = c.oom ?? c.oom_killed ?? c.oomkilled ?? false;
+	return {
+		id: typeof c.id === "string" ? c.id.slice(0, 12) : null,
+		exit: typeof exit === "number" ? exit : null,
+		oom: oom === true,
+	};
+}
+
 // The output panel for one job.
 function jobDetail(id, signal, list) {
 	const panel = el("div", { class: "job-detail-body", dataset: { jobId: id } });
 	const state = statePill("loading", { id: "job-state", "aria-live": "polite" });
 	const exitCode = el("span", { id: "job-exit-code", class: "exit-code", hidden: true });
+	const oom = el("span", { id: "job-oom", class: "pill", dataset: { state: "failed" }, hidden: true,
+		title: "The container ran out of memory and the kernel killed it" }, "out of memory");
 	const cancel = el("button", { id: "job-cancel", class: "btn btn-danger", type: "button", hidden: true }, "Cancel");
 	const meta = el("p", { class: "muted small job-meta" });
-	const out = el("pre", {
-		id: "job-output", class: "terminal", tabindex: "0", role: "log",
-		"aria-label": `Output of job ${id}`, dataset: { empty: "true" },
-	});
-	const placeholder = el("span", { class: "terminal-placeholder" }, "Waiting for output\u2026");
-	out.append(placeholder);
+	const containerLine = el("p", { id: "job-container", class: "muted small job-container", hidden: true });
+	const term = terminal({ id: "job-output", label: `Output of job ${id}` });
+	const legend = el("p", { class: "terminal-legend small", "aria-hidden": "true" },
+		el("span", { class: "legend-stdout" }, "stdout"),
+		el("span", { class: "legend-stderr" }, "stderr"),
+		el("span", { class: "legend-system" }, "anyon's notes"));
 
 	let job = null;
-	let lastStream = null;
-	let lastSpan = null;
 	let cancelling = false;
 
 	replaceChildren(panel,
 		el("div", { class: "detail-head" },
 			el("h2", { class: "detail-title" }, `Job #${id}`),
-			state, exitCode,
+			state, exitCode, oom,
 			el("span", { class: "spacer" }),
 			cancel),
 		meta,
-		out);
+		containerLine,
+		term.element,
+		legend);
 
 	function showState(s) {
 		state.textContent = s;
@@ -226,6 +400,14 @@ function jobDetail(id, signal, list) {
 		cancel.hidden = !ACTIVE.has(s);
 		cancel.disabled = cancelling || !!(job && job.cancel_requested);
 		cancel.textContent = cancel.disabled ? "Cancelling\u2026" : "Cancel";
+	}
+
+	function showExit(code) {
+		if (code === null || code === undefined)
+			return;
+		exitCode.hidden = false;
+		exitCode.textContent = `exit ${code}`;
+		exitCode.dataset.ok = String(code === 0);
 	}
 
 	function showMeta() {
@@ -241,23 +423,22 @@ function jobDetail(id, signal, list) {
 		if (job.error)
 			bits.push(job.error);
 		meta.textContent = bits.join(" \u00b7 ");
-	}
-
-	function append(chunk) {
-		if (out.dataset.empty === "true") {
-			placeholder.remove();
-			out.dataset.empty = "false";
+		const c = containerFacts(job.container);
+		if (c) {
+			const words = ["Container"];
+			if (c.id)
+				words.push(c.id);
+			if (c.exit !== null)
+				words.push(`exited with status ${c.exit}`);
+			else if (ACTIVE.has(job.state))
+				words.push("running");
+			if (c.oom)
+				words.push("(out of memory)");
+			containerLine.hidden = false;
+			containerLine.textContent = words.join(" ");
+			oom.hidden = !c.oom;
 		}
-		const atBottom = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
-		if (chunk.stream === lastStream && lastSpan) {
-			lastSpan.append(chunk.data);
-		} else {
-			lastSpan = el("span", { class: "out-" + chunk.stream }, chunk.data);
-			lastStream = chunk.stream;
-			out.append(lastSpan);
-		}
-		if (atBottom)
-			out.scrollTop = out.scrollHeight;
+		showExit(job.exit_code);
 	}
 
 	async function refreshJob() {
@@ -305,7 +486,7 @@ function jobDetail(id, signal, list) {
 			return;
 		showState(job ? job.state : "unknown");
 		const final = await followJobOutput(id, {
-			onChunk: append,
+			onChunks: (chunks) => term.write(chunks),
 			onState: (s) => {
 				showState(s);
 				if (job && s !== job.state)
@@ -326,13 +507,8 @@ function jobDetail(id, signal, list) {
 			return;
 		cancelling = false;
 		showState(final.state);
-		if (final.exit_code !== null && final.exit_code !== undefined) {
-			exitCode.hidden = false;
-			exitCode.textContent = `exit ${final.exit_code}`;
-			exitCode.dataset.ok = String(final.exit_code === 0);
-		}
-		if (out.dataset.empty === "true")
-			placeholder.textContent = "(no output)";
+		showExit(final.exit_code);
+		term.finish("(no output)");
 		await refreshJob();
 	})();
 
@@ -368,10 +544,12 @@ export function render(main, { session, params, signal }) {
 		replaceChildren(detailCard, jobDetail(id, detailController.signal, list));
 	}
 
-	const form = jobForm((job) => {
+	const created = (job) => {
 		list.upsert(job);
 		location.hash = `#/jobs/${job.id}`;
-	});
+	};
+	const form = jobForm(created);
+	const cform = !noUser && canRunContainers(session) ? containerForm(created, signal) : null;
 
 	replaceChildren(main,
 		el("section", { class: "screen", "aria-labelledby": "jobs-title" },
@@ -381,6 +559,7 @@ export function render(main, { session, params, signal }) {
 			noUser ? el("div", { class: "card notice" }, "Sign in to run jobs.") : null,
 			el("div", { class: "jobs-grid" },
 				el("div", { class: "jobs-side" },
+					cform ? el("section", { class: "card" }, cform) : null,
 					el("section", { class: "card" }, form),
 					el("section", { class: "card", "aria-labelledby": "job-list-title" },
 						el("h2", { id: "job-list-title", text: "Recent jobs" }),
