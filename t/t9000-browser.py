@@ -13,9 +13,7 @@ own stream; control sequences are removed; a megabyte of output is trimmed
 in the page (with a note) and the view follows the tail unless scrolled up.
 The container form: shown to the local user, splits the command as it says,
 offers the stored credentials, and runs a real container job (stdout and
-stderr apart, exit status, container facts, Cancel). Until the "container"
-job kind is merged, container_kind_exists() is false and the form is checked
-to show the server's refusal instead.
+stderr apart, exit status, container facts, Cancel).
 """
 import json, os, re, sys, time
 
@@ -54,16 +52,6 @@ class Page(BasePage):
         ok = self.wait(lambda d: re.search(r"#/jobs/\d+$", d.current_url)
                        and d.current_url.rsplit("/", 1)[1] != old_id)
         return self.d.current_url.rsplit("/", 1)[1] if ok else None
-
-
-def container_kind_exists(c):
-    """Whether the server knows the job kind "container" yet (another branch
-    adds it). Asked without making a job: an argument no kind takes is
-    refused either way, and only an unknown kind says "unknown job kind".
-    Container-specific checks below depend on this and nothing else; once
-    the kind is merged the condition is to be removed."""
-    r = c.post("/api/jobs", {"kind": "container", "args": {"t9000_probe": True}})
-    return not (r.status == 400 and "unknown job kind" in r.json["error"]["message"])
 
 
 with Stack() as s, driven(t, s, Page, "t9000") as p:
@@ -233,48 +221,38 @@ with Stack() as s, driven(t, s, Page, "t9000") as p:
     t.ok(p.wait_css("#container-secret-anthropic_api_key"), "the form offers the stored key", p.text("#container-secrets"))
     t.ok(not p.find("#container-secret-anthropic_api_key").is_selected(), "... not ticked by default")
 
-    if container_kind_exists(c):
-        set_value(p.find("#container-command"), "echo out-1; echo err-1 >&2; sleep 0.5; echo out-2; exit 3")
-        p.find("#container-secret-anthropic_api_key").click()
-        prev = driver.current_url.rsplit("/", 1)[-1]
-        p.find("#container-submit").click()
-        job_id = p.new_job(prev)
-        t.ok(job_id, "Run in container opens the new job", p.state())
-        r = c.get("/api/jobs/%s" % job_id)
-        t.ok(r.status == 200 and r.json["job"]["kind"] == "container"
-             and r.json["job"]["args"]["command"][:2] == ["sh", "-c"]
-             and r.json["job"]["args"]["secrets"] == ["anthropic_api_key"],
-             "the job is a container job with the command and the ticked key", r)
-        t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "failed", timeout=90),
-             "the container job ends failed (exit 3)", p.state())
-        t.eq(p.stream_text("stdout"), "out-1\nout-2\n", "stdout holds its lines")
-        t.eq(p.stream_text("stderr"), "err-1\n", "stderr holds its own, apart")
-        t.eq(p.text("#job-exit-code"), "exit 3", "the exit status is shown")
-        t.ok(p.wait(lambda d: "Container" in d.find_element(By.ID, "job-container").text),
-             "the container line is shown", p.text("#job-container"))
-        t.ok(not p.shown("#job-oom"), "no OOM flag")
+    set_value(p.find("#container-command"), "echo out-1; echo err-1 >&2; sleep 0.5; echo out-2; exit 3")
+    p.find("#container-secret-anthropic_api_key").click()
+    prev = driver.current_url.rsplit("/", 1)[-1]
+    p.find("#container-submit").click()
+    job_id = p.new_job(prev)
+    t.ok(job_id, "Run in container opens the new job", p.state())
+    r = c.get("/api/jobs/%s" % job_id)
+    t.ok(r.status == 200 and r.json["job"]["kind"] == "container"
+         and r.json["job"]["args"]["command"][:2] == ["sh", "-c"]
+         and r.json["job"]["args"]["secrets"] == ["anthropic_api_key"],
+         "the job is a container job with the command and the ticked key", r)
+    t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "failed", timeout=90),
+         "the container job ends failed (exit 3)", p.state())
+    t.eq(p.stream_text("stdout"), "out-1\nout-2\n", "stdout holds its lines")
+    t.eq(p.stream_text("stderr"), "err-1\n", "stderr holds its own, apart")
+    t.eq(p.text("#job-exit-code"), "exit 3", "the exit status is shown")
+    t.ok(p.wait(lambda d: "Container" in d.find_element(By.ID, "job-container").text),
+         "the container line is shown", p.text("#job-container"))
+    t.ok(not p.shown("#job-oom"), "no OOM flag")
 
-        set_value(p.find("#container-command"), "echo started; sleep 120; echo never")
-        p.find("#container-secret-anthropic_api_key").click()  # untick
-        prev = job_id
-        p.find("#container-submit").click()
-        job_id = p.new_job(prev)
-        t.ok(job_id and p.wait(lambda d: "started" in p.stream_text("stdout")
-                               and d.find_element(By.ID, "job-state").text == "running", timeout=90),
-             "a long container job runs and streams", p.state())
-        p.find("#job-cancel").click()
-        t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "cancelled", timeout=30),
-             "Cancel stops the container job", p.state())
-        t.ok("never" not in p.stream_text("stdout"), "its output ends at the cancel", p.stream_text("stdout"))
-    else:
-        # The kind is not merged yet: the form reaches the server, which
-        # refuses it, and its message is shown.
-        set_value(p.find("#container-command"), "true")
-        p.find("#container-submit").click()
-        t.ok(p.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#toasts .toast-error")
-                               if "unknown job kind" in e.text]),
-             "(no container kind yet) the form posts and shows the server's refusal", p.state())
-        t.ok(re.search(r"#/jobs/?$", driver.current_url), "... and opens no job", driver.current_url)
+    set_value(p.find("#container-command"), "echo started; sleep 120; echo never")
+    p.find("#container-secret-anthropic_api_key").click()  # untick
+    prev = job_id
+    p.find("#container-submit").click()
+    job_id = p.new_job(prev)
+    t.ok(job_id and p.wait(lambda d: "started" in p.stream_text("stdout")
+                           and d.find_element(By.ID, "job-state").text == "running", timeout=90),
+         "a long container job runs and streams", p.state())
+    p.find("#job-cancel").click()
+    t.ok(p.wait(lambda d: d.find_element(By.ID, "job-state").text == "cancelled", timeout=30),
+         "Cancel stops the container job", p.state())
+    t.ok("never" not in p.stream_text("stdout"), "its output ends at the cancel", p.stream_text("stdout"))
     c.request("DELETE", "/api/secrets/anthropic_api_key")
     p.clear_toasts()
 

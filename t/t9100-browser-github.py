@@ -52,14 +52,6 @@ class Page(BasePage):
             self.text("#device-status"), self.text("#import-status"), (self.text("#main") or "")[:400])
 
 
-def container_kind_exists(c):
-    """Whether the server knows the job kind "container" yet (another branch
-    adds it); asked without making a job, as in t9000. Remove the condition
-    it guards once the kind is merged."""
-    r = c.post("/api/jobs", {"kind": "container", "args": {"t9100_probe": True}})
-    return not (r.status == 400 and "unknown job kind" in r.json["error"]["message"])
-
-
 def approve_in_tab(p, code, action):
     """Follows #device-link into a new tab, enters the code on the stand-in's
     page and clicks action (authorize|cancel); returns the page's message."""
@@ -160,9 +152,8 @@ def run_cloud(p, gh, s):
     r = c.get("/api/session")
     t.ok(r.status == 200 and r.json["user"]["login"] == LOGIN and r.json["user"]["is_admin"] is False,
          "... and is not an admin", r)
-    if container_kind_exists(c):
-        r = c.post("/api/jobs", {"kind": "container", "args": {"command": ["true"]}})
-        t.ok(r.status == 403 and r.error_code() == "forbidden", "the API refuses them a container job", r)
+    r = c.post("/api/jobs", {"kind": "container", "args": {"command": ["true"]}})
+    t.ok(r.status == 403 and r.error_code() == "forbidden", "the API refuses them a container job", r)
     p.find('[data-testid="nav-board"]').click()
     p.wait_css("#import-open")
 
