@@ -66,6 +66,14 @@ void q_text(struct stmt *s, int i, const char *v);
 void q_text_or_null(struct stmt *s, int i, const char *v);
 void q_blob(struct stmt *s, int i, const void *v, size_t len);
 
+/* Queues a bound read to run in the same round trip as the next ones
+ * queued (PostgreSQL's pipeline mode; see backend.h): the first step of any
+ * statement of the connection sends them all and collects every result;
+ * each is then read with q_row()/q_step() and ended with q_end() as usual.
+ * On SQLite nothing happens until the step, so the reads run in turn.
+ * Queue only reads whose parameters do not depend on each other's rows. */
+void q_send(struct stmt *s);
+
 /* BE_ROW, BE_DONE, DB_CONFLICT or DB_ERROR (logged with the query's name). */
 int q_step(struct stmt *s);
 /* Steps once: DB_OK with a row to read, DB_NOTFOUND, DB_CONFLICT or DB_ERROR. */
@@ -99,6 +107,13 @@ int q_strdup(struct stmt *s, int col, char **out);
 #define USER_COLS USER_COLS_OF("")
 /* Reads the USER_COLS that start at col into out. */
 int db_user_cols(struct stmt *s, int col, struct db_user *out);
+
+/* The pieces db_session_find_prefetch() (sessions.c) queues from jobs.c:
+ * each *_start() binds a statement, each *_read() steps and ends it. */
+struct stmt *job_get_start(struct db *db, int64_t id, int64_t user_id);
+int job_get_read(struct stmt *s, struct db_job *out);
+struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit);
+int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn, void *arg, bool *more);
 
 /* Whether the connection is PostgreSQL's (for the few places where the
  * data layer does a thing differently there, not just spells it). */

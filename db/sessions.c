@@ -32,6 +32,12 @@ static struct query q_find_user = QUERY("session.find_user",
 	USER_COLS_OF("u.") " FROM sessions s LEFT JOIN users u ON u.id = s.user_id "
 	"WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND s.cloud = ?3 "
 	"AND (u.id IS NULL OR u.disabled = 0)");
+/* The metadata of the session user's secret of a kind, found through the
+ * session (for db_session_find_prefetch(), which cannot wait for the
+ * user's id); the caller checks user_id against the session's user. */
+static struct query q_secret_meta = QUERY("session.secret_meta",
+	"SELECT x.user_id, x.invalid FROM sessions s JOIN secrets x ON x.user_id = s.user_id "
+	"WHERE s.token_hash = ?1 AND x.kind = ?2 AND x.key_id <> ''");
 static struct query q_touch = QUERY("session.touch",
 	"UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1");
 static struct query q_rotate = QUERY("session.rotate",
@@ -111,17 +117,21 @@ int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 	return rc;
 }
 
-int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
-			 struct db_session *out, struct db_user *user, bool *has_user)
+static struct stmt *find_user_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud)
 {
 	struct stmt *s = q_start(db, &q_find_user);
-	int rc;
 
-	*has_user = false;
 	q_blob(s, 1, hash, 32);
 	q_int(s, 2, now);
 	q_bool(s, 3, cloud);
-	rc = q_row(s);
+	return s;
+}
+
+static int find_user_read(struct stmt *s, struct db_session *out, struct db_user *user, bool *has_user)
+{
+	int rc = q_row(s);
+
+	*has_user = false;
 	if (rc == DB_OK) {
 		session_cols(s, out);
 		*has_user = !q_null(s, 5);
@@ -130,6 +140,88 @@ int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t no
 	}
 	q_end(s);
 	return rc;
+}
+
+int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			 struct db_session *out, struct db_user *user, bool *has_user)
+{
+	return find_user_read(find_user_start(db, hash, now, cloud), out, user, has_user);
+}
+
+/* Every read is queued before the first is read: on PostgreSQL they go in
+ * one round trip (q_send()), on SQLite they run in turn. The job is read
+ * by id alone, since the session's user is not known yet when it is sent;
+ * ownership is checked here, after both came back, and a job of anyone
+ * else is DB_NOTFOUND exactly as db_job_get() with a user_id says. The
+ * output query is read later (db_prefetch_output()) and only for a job
+ * that passed that check. Nothing here is cached beyond the request: each
+ * request reads its session anew, so a revoked session fails at once. */
+int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			     struct db_session *out, struct db_user *user, bool *has_user,
+			     struct db_prefetch *pf)
+{
+	struct stmt *ss, *js = NULL, *xs = NULL;
+	struct db_job job;
+	int rc, jrc = DB_NOTFOUND, xrc = DB_NOTFOUND;
+	int64_t secret_user = 0;
+	bool invalid = false;
+
+	pf->done = pf->job_held = false;
+	pf->job_rc = pf->secret_rc = DB_NOTFOUND;
+	pf->secret_invalid = false;
+	pf->output_stmt = NULL;
+	ss = find_user_start(db, hash, now, cloud);
+	q_send(ss);
+	if (pf->job_id > 0) {
+		js = job_get_start(db, pf->job_id, 0);
+		q_send(js);
+		if (pf->output) {
+			pf->output_stmt = job_output_start(db, pf->job_id, pf->after, pf->limit);
+			q_send(pf->output_stmt);
+		}
+	}
+	if (pf->secret_kind) {
+		xs = q_start(db, &q_secret_meta);
+		q_blob(xs, 1, hash, 32);
+		q_text(xs, 2, pf->secret_kind);
+		q_send(xs);
+	}
+	/* Read (and end) each in the order sent. */
+	rc = find_user_read(ss, out, user, has_user);
+	if (js)
+		jrc = job_get_read(js, &job);
+	if (xs) {
+		xrc = q_row(xs);
+		if (xrc == DB_OK) {
+			secret_user = q_i64(xs, 0);
+			invalid = q_i64(xs, 1) != 0;
+		}
+		q_end(xs);
+	}
+	if (rc != DB_OK) {
+		if (jrc == DB_OK)
+			db_job_release(&job);
+		db_prefetch_release(db, pf);
+		return rc;
+	}
+	if (jrc == DB_OK && (!*has_user || job.user_id != user->id)) {
+		db_job_release(&job);
+		jrc = DB_NOTFOUND;
+	}
+	if (jrc == DB_OK) {
+		pf->job = job;
+		pf->job_held = true;
+	} else if (pf->output_stmt) {
+		q_end(pf->output_stmt);
+		pf->output_stmt = NULL;
+	}
+	if (xrc == DB_OK && (!*has_user || secret_user != user->id))
+		xrc = DB_NOTFOUND;
+	pf->job_rc = jrc;
+	pf->secret_rc = xrc;
+	pf->secret_invalid = xrc == DB_OK && invalid;
+	pf->done = true;
+	return DB_OK;
 }
 
 int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at)

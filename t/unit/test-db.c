@@ -245,6 +245,101 @@ int main(void)
 	ok(db_job_output(db, id, 0, 2, 1 << 20, count_chunks, &last, &more) == DB_OK && last == 2 && more,
 	   "limit respected and more reported");
 
+	/* A request's reads with its session (one round trip on PostgreSQL):
+	 * the owner gets the job and its output, anyone else a NOTFOUND; a
+	 * deleted session finds nothing at once; the connection runs plain
+	 * statements afterwards. */
+	{
+		unsigned char h3[32], h4[32], nonce[DB_NONCE_LEN] = { 0 }, tag[DB_TAG_LEN] = { 0 };
+		struct db_session ps;
+		struct db_user pu, stranger;
+		struct db_prefetch pf;
+		int64_t sid = 0, xid = 0;
+		bool has = false;
+
+		memset(h3, 0x31, sizeof(h3));
+		memset(h4, 0x41, sizeof(h4));
+		struct db_session_new n3 = { .hash = h3, .user_id = u.id, .now = now, .expires_at = now + 9999 };
+		ok(db_user_create(db, "stranger", "", now, &stranger) == DB_OK, "prefetch: a second user");
+		struct db_session_new n4 = { .hash = h4, .user_id = stranger.id, .now = now,
+					     .expires_at = now + 9999 };
+		ok(db_session_create(db, &n3, &s2) == DB_OK && db_session_create(db, &n4, &ps) == DB_OK,
+		   "prefetch: a session for each");
+		sid = s2.id;
+
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		pf.output = true;
+		pf.after = 0;
+		pf.limit = 100;
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK && pf.done &&
+		   has && pu.id == u.id && ps.id == sid, "prefetch: the session and its user");
+		ok(pf.job_rc == DB_OK && pf.job_held && pf.job.id == id && pf.job.user_id == u.id &&
+		   pf.job.state == JOB_FAILED, "prefetch: the owner's job came with it");
+		ok(pf.secret_rc == DB_NOTFOUND, "prefetch: no GitHub token yet");
+		last = 0;
+		ok(db_prefetch_output(db2, &pf, 1 << 20, count_chunks, &last, &more) == DB_OK && last == 3 && !more,
+		   "prefetch: its output in order");
+		ok(db_prefetch_output(db2, &pf, 1 << 20, count_chunks, &last, &more) == DB_ERROR,
+		   "prefetch: the output is read once");
+		db_prefetch_release(db2, &pf);
+		ok(!pf.job_held && !pf.done, "prefetch: released");
+		ok(db_job_get(db2, id, u.id, &job) == DB_OK && job.id == id, "a plain read after the pipeline");
+		db_job_release(&job);
+
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		pf.output = true;
+		pf.limit = 100;
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_OK && pf.done &&
+		   has && pu.id == stranger.id, "prefetch: another user's session");
+		ok(pf.job_rc == DB_NOTFOUND && !pf.job_held && !pf.output_stmt,
+		   "prefetch: another user's job is not found, nor its output");
+		ok(db_prefetch_output(db2, &pf, 1 << 20, count_chunks, &last, &more) == DB_ERROR,
+		   "prefetch: no output of another user's job");
+		db_prefetch_release(db2, &pf);
+
+		ok(db_secret_reserve(db, u.id, "github_token", now, &xid) == DB_OK &&
+		   db_secret_store(db, xid, "k1", nonce, (const unsigned char *)"x", 1, tag, 0, now) == DB_OK &&
+		   db_secret_set_invalid(db, u.id, "github_token", true) == DB_OK, "prefetch: a token row");
+		memset(&pf, 0, sizeof(pf));
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+		   pf.secret_rc == DB_OK && pf.secret_invalid, "prefetch: the user's token metadata");
+		db_prefetch_release(db2, &pf);
+		memset(&pf, 0, sizeof(pf));
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+		   pf.secret_rc == DB_NOTFOUND, "prefetch: not another user's token");
+		db_prefetch_release(db2, &pf);
+		ok(db_secret_delete(db, u.id, "github_token") == DB_OK, "prefetch: token row removed");
+
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = 999999;
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+		   pf.job_rc == DB_NOTFOUND, "prefetch: no such job");
+		db_prefetch_release(db2, &pf);
+
+		ok(db_session_delete(db, sid) == DB_OK, "prefetch: the session is revoked");
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		pf.output = true;
+		pf.limit = 100;
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_NOTFOUND &&
+		   !pf.done && !pf.job_held && !pf.output_stmt, "prefetch: a revoked session finds nothing at once");
+		db_prefetch_release(db2, &pf);
+		ok(db_user_set_disabled(db, stranger.id, true) == DB_OK, "prefetch: the second user is disabled");
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_NOTFOUND &&
+		   !pf.done, "prefetch: a disabled user's session finds nothing");
+		db_prefetch_release(db2, &pf);
+		ok(db_session_find_user(db2, h4, now + 1, false, &ps, &pu, &has) == DB_NOTFOUND &&
+		   db_session_delete(db, ps.id) == DB_OK, "plain statements after the pipelines");
+	}
+
 	/* finish, cancel, release */
 	ok(db_job_create(db, u.id, "echo", "{}", 3, now, &id2) == DB_OK, "second job");
 	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_OK && st == JOB_CANCELLED, "queued job cancels at once");
