@@ -568,6 +568,82 @@ int main(void)
 		ok(db_job_claimable(db, now + 10000000, 0, "echo", &any) == DB_OK && !any, "nothing claimable");
 	}
 
+	/* q_send(): queued reads come back each with its own rows, in one
+	 * round trip on PostgreSQL. There they are one Sync, hence one
+	 * (implicit) transaction: the same transaction_timestamp() although
+	 * the first sleeps; read one by one they would differ. A failure
+	 * fails what was queued after it, and the connection goes on. */
+	{
+		static struct query q_ts = QUERY2("test.ts",
+			"SELECT ?1, 0", "SELECT ?1, (extract(epoch FROM transaction_timestamp()) * 1000000)::int8 "
+			"FROM pg_sleep(0.02)");
+		static struct query q_ts2 = QUERY2("test.ts2",
+			"SELECT ?1, 0", "SELECT ?1, (extract(epoch FROM transaction_timestamp()) * 1000000)::int8");
+		static struct query q_div = QUERY("test.div", "SELECT 1 / ?1");
+		struct stmt *a = q_start(db, &q_ts), *b;
+		int64_t ta = -1, tb = -2;
+		int ra, rb;
+
+		q_int(a, 1, 11);
+		q_send(a);
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 22);
+		q_send(b);
+		ra = q_row(b);          /* read out of order: each keeps its own */
+		if (ra == DB_OK && q_i64(b, 0) == 22)
+			tb = q_i64(b, 1);
+		q_end(b);
+		rb = q_row(a);
+		if (rb == DB_OK && q_i64(a, 0) == 11)
+			ta = q_i64(a, 1);
+		q_end(a);
+		ok(ra == DB_OK && rb == DB_OK && ta == tb, "two queued reads, each its own row, %s",
+		   db_is_pg(db) ? "in one transaction (one round trip)" : "in turn");
+		a = q_start(db, &q_ts);
+		q_int(a, 1, 1);
+		ta = q_row(a) == DB_OK ? q_i64(a, 1) : -1;
+		q_end(a);
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 2);
+		tb = q_row(b) == DB_OK ? q_i64(b, 1) : -1;
+		q_end(b);
+		ok(ta >= 0 && tb >= 0 && (db_is_pg(db) ? ta != tb : ta == tb),
+		   "(the same two read one by one are %s)", db_is_pg(db) ? "two transactions" : "alike on SQLite");
+
+		a = q_start(db, &q_div);
+		q_int(a, 1, 0);
+		q_send(a);
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 3);
+		q_send(b);
+		ra = q_row(a);
+		q_end(a);
+		rb = q_row(b);
+		q_end(b);
+		if (db_is_pg(db))
+			ok(ra == DB_ERROR && rb == DB_ERROR, "a failed queued read fails the one after it");
+		else
+			ok(rb == DB_OK, "(SQLite: each queued read stands alone)");
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 4);
+		ok(q_row(b) == DB_OK && q_i64(b, 0) == 4, "the connection works after a failed pipeline");
+		q_end(b);
+		a = q_start(db, &q_ts2);
+		q_int(a, 1, 5);
+		q_send(a);
+		ok(db_begin_write(db) == DB_OK && db_commit(db) == DB_OK, "a transaction ends a pending pipeline");
+		ok(q_row(a) == DB_OK && q_i64(a, 0) == 5, "and the queued read still has its row");
+		q_end(a);
+		a = q_start(db, &q_ts2);
+		q_int(a, 1, 6);
+		q_send(a);
+		q_end(a);               /* dropped unread */
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 7);
+		ok(q_row(b) == DB_OK && q_i64(b, 0) == 7, "a queued read ended unread leaves nothing behind");
+		q_end(b);
+	}
+
 	db_close(db2);
 	db_close(db);
 	snprintf(err, sizeof(err), "rm -rf %s", dir);
