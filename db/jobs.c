@@ -562,7 +562,7 @@ int db_prefetch_output(struct db *db, struct db_prefetch *pf, size_t max_bytes, 
 
 	(void)db;
 	*more = false;
-	if (!pf->done || !pf->job_held || !s)
+	if (!pf->done || pf->job_rc != DB_OK || !s)
 		return DB_ERROR;
 	pf->output_stmt = NULL;
 	return job_output_read(s, pf->limit, max_bytes, fn, arg, more);
