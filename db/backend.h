@@ -53,6 +53,8 @@ struct db_backend {
 	 * too. DB_OK or DB_ERROR. NULL where statements run in-process
 	 * (SQLite): there a queued statement simply runs at its step. */
 	int (*send)(struct be_stmt *s);
+	/* Columns of the statement's rows. */
+	int (*col_count)(struct be_stmt *s);
 	bool (*col_null)(struct be_stmt *s, int col);
 	int64_t (*col_int64)(struct be_stmt *s, int col);
 	/* Borrowed until the next step or reset; never NULL ("" for NULL). */

@@ -522,6 +522,11 @@ static int pg_step(struct be_stmt *s)
 	return BE_DONE;
 }
 
+static int pg_col_count(struct be_stmt *s)
+{
+	return s->res ? PQnfields(s->res) : 0;
+}
+
 static bool pg_col_null(struct be_stmt *s, int col)
 {
 	return !s->res || s->row >= PQntuples(s->res) || PQgetisnull(s->res, s->row, col);
@@ -617,6 +622,7 @@ const struct db_backend db_backend_pg = {
 	.bind_blob = pg_bind_blob,
 	.step = pg_step,
 	.send = pg_send,
+	.col_count = pg_col_count,
 	.col_null = pg_col_null,
 	.col_int64 = pg_col_int64,
 	.col_text = pg_col_text,

@@ -303,6 +303,11 @@ void q_end(struct stmt *s)
 		s->db->be->reset(s->h);
 }
 
+int q_ncols(struct stmt *s)
+{
+	return s->h ? s->db->be->col_count(s->h) : 0;
+}
+
 bool q_null(struct stmt *s, int col)
 {
 	return s->db->be->col_null(s->h, col);

@@ -205,23 +205,40 @@ int db_job_create(struct db *db, int64_t user_id, const char *kind, const char *
 	return rc == DB_OK ? DB_OK : DB_ERROR;
 }
 
-struct stmt *job_get_start(struct db *db, int64_t id, int64_t user_id)
+int db_job_get(struct db *db, int64_t id, int64_t user_id, struct db_job *out)
 {
 	struct stmt *s = q_start(db, &q_get);
 
 	q_int(s, 1, id);
 	q_int(s, 2, user_id);
-	return s;
-}
-
-int job_get_read(struct stmt *s, struct db_job *out)
-{
 	return job_row(s, out);
 }
 
-int db_job_get(struct db *db, int64_t id, int64_t user_id, struct db_job *out)
+/* The job comes first so job_cols() reads it where it always does; the
+ * session and user follow (at q_ncols() - SESSION_USER_NCOLS). The job
+ * must be the session user's (the join says so, and the caller checks). */
+static struct query q_session_job = QUERY("job.get_with_session",
+	"SELECT j.*, " SESSION_USER_COLS " FROM " SESSION_USER_FROM " "
+	"LEFT JOIN (SELECT " JOB_COLS " FROM jobs WHERE id = ?4) j ON j.user_id = s.user_id "
+	"WHERE " SESSION_USER_WHERE);
+
+struct stmt *session_job_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			       int64_t job_id)
 {
-	return job_row(job_get_start(db, id, user_id), out);
+	struct stmt *s = q_start(db, &q_session_job);
+
+	q_blob(s, 1, hash, 32);
+	q_int(s, 2, now);
+	q_bool(s, 3, cloud);
+	q_int(s, 4, job_id);
+	return s;
+}
+
+int session_job_cols(struct stmt *s, struct db_job *out)
+{
+	if (q_null(s, 0))
+		return DB_NOTFOUND;
+	return job_cols(s, out);
 }
 
 int db_job_get_locked(struct db *db, int64_t id, int64_t user_id, struct db_job *out)
