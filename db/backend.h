@@ -44,6 +44,17 @@ struct db_backend {
 	/* BE_ROW, BE_DONE, DB_CONFLICT (a unique constraint refused the
 	 * write) or DB_ERROR. */
 	int (*step)(struct be_stmt *s);
+	/* Queues a bound statement to run without waiting for its result
+	 * (its bindings are copied, so counts as its first step for them).
+	 * The next step, reset or exec of any statement of the connection
+	 * sends every queued one in a single round trip and collects all
+	 * their results, in order; stepping a queued statement then reads
+	 * its own. A query that fails makes the ones queued after it fail
+	 * too. DB_OK or DB_ERROR. NULL where statements run in-process
+	 * (SQLite): there a queued statement simply runs at its step. */
+	int (*send)(struct be_stmt *s);
+	/* Columns of the statement's rows. */
+	int (*col_count)(struct be_stmt *s);
 	bool (*col_null)(struct be_stmt *s, int col);
 	int64_t (*col_int64)(struct be_stmt *s, int col);
 	/* Borrowed until the next step or reset; never NULL ("" for NULL). */

@@ -6,6 +6,10 @@
  * come back in binary, decoded by column type, so blobs need no
  * unescaping. A statement's whole result is fetched by its first step;
  * every query of the data layer is bounded (LIMIT, or one row).
+ *
+ * send() queues statements in libpq's pipeline mode; the next step, reset
+ * or exec on the connection ends the pipeline with one Sync, so a
+ * request's independent reads cost one round trip (see pipeline_collect()).
  */
 #include "autoconfig.h"
 
@@ -28,6 +32,8 @@
 
 #define PG_MAX_PARAMS 32
 #define PASSWORD_MAX 1024
+/* Statements one pipeline holds at most (a request sends two or three). */
+#define PG_PIPELINE_MAX 8
 
 /* Type oids (pg_type.h is a server header; these numbers are fixed). */
 #define OID_BOOL 16
@@ -37,9 +43,18 @@
 #define OID_INT4 23
 #define OID_TEXT 25
 
+/* One statement sent in pipeline mode whose results are not read yet. */
+struct queued {
+	struct be_stmt *s;
+	bool prepare;            /* a Parse went ahead of it: one result more */
+	bool query;              /* its Execute went out (false: only the Parse did) */
+};
+
 struct be_conn {
 	PGconn *pg;
 	char err[512];           /* the last error, for errmsg() */
+	struct queued queue[PG_PIPELINE_MAX];   /* in the order sent */
+	int nqueued;
 };
 
 struct be_stmt {
@@ -54,6 +69,8 @@ struct be_stmt {
 	Oid types[PG_MAX_PARAMS];
 	char ints[PG_MAX_PARAMS][24];   /* text of bound integers */
 	PGresult *res;           /* owned; NULL before the first step */
+	bool queued;             /* sent in a pipeline, result not collected yet */
+	bool collected;          /* res (maybe NULL) came from a pipeline, unchecked */
 	int row;                 /* current row of res */
 	int64_t changes;
 };
@@ -212,11 +229,18 @@ static struct be_conn *pg_open(const char *uri, char *err, size_t errlen)
 	return c;
 }
 
+static int pipeline_collect(struct be_conn *c);
+
 static int pg_exec(struct be_conn *c, const char *sql)
 {
-	PGresult *res = PQexec(c->pg, sql);
-	ExecStatusType st = PQresultStatus(res);
+	PGresult *res;
+	ExecStatusType st;
 	int rc = DB_OK;
+
+	if (pipeline_collect(c))
+		return DB_ERROR;
+	res = PQexec(c->pg, sql);
+	st = PQresultStatus(res);
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		set_err(c, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
@@ -278,6 +302,9 @@ static struct be_stmt *pg_prepare(struct be_conn *c, const char *sql, const char
 
 static void pg_reset(struct be_stmt *s)
 {
+	if (s->queued)
+		pipeline_collect(s->c);
+	s->collected = false;
 	PQclear(s->res);
 	s->res = NULL;
 	s->row = -1;
@@ -292,6 +319,8 @@ static void pg_reset(struct be_stmt *s)
 
 static void pg_finalize(struct be_stmt *s)
 {
+	if (s->queued)
+		pipeline_collect(s->c);
 	PQclear(s->res);
 	free(s->sql);
 	free(s);
@@ -343,10 +372,124 @@ static int result_error(struct be_stmt *s, PGresult *res)
 	return state && strcmp(state, "23505") == 0 ? DB_CONFLICT : DB_ERROR;
 }
 
+/* The result of the next query of the pipeline, and the NULL that ends it. */
+static PGresult *next_result(struct be_conn *c)
+{
+	PGresult *res = PQgetResult(c->pg), *extra;
+
+	if (!res)
+		return NULL;
+	/* A query of the data layer has one result; anything more is dropped. */
+	for (int i = 0; i < 4 && (extra = PQgetResult(c->pg)) != NULL; i++)
+		PQclear(extra);
+	return res;
+}
+
+/* Ends the pipeline, if one is open: sends the Sync (which flushes every
+ * queued statement: one round trip), gives each queued statement its
+ * result and leaves pipeline mode. A statement whose result went missing
+ * gets none, so its step fails. Returns DB_OK, or DB_ERROR when the
+ * connection could not leave pipeline mode. */
+static int pipeline_collect(struct be_conn *c)
+{
+	bool synced;
+	int rc = DB_OK;
+
+	if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF)
+		return DB_OK;
+	synced = PQpipelineSync(c->pg) == 1;
+	if (!synced)
+		set_err(c, PQerrorMessage(c->pg));
+	for (int i = 0; i < c->nqueued; i++) {
+		struct queued *q = &c->queue[i];
+
+		if (synced && q->prepare) {
+			PGresult *p = next_result(c);
+
+			if (PQresultStatus(p) != PGRES_COMMAND_OK)
+				q->s->prepared = false;   /* prepared again on its next run */
+			PQclear(p);
+		}
+		q->s->res = synced && q->query ? next_result(c) : NULL;
+		q->s->queued = false;
+		q->s->collected = true;
+	}
+	c->nqueued = 0;
+	if (synced) {
+		PGresult *sync = PQgetResult(c->pg);
+
+		if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+			rc = DB_ERROR;
+		PQclear(sync);
+	}
+	if (!PQexitPipelineMode(c->pg)) {
+		set_err(c, PQerrorMessage(c->pg));
+		log_error("database: leaving pipeline mode failed: %s", c->err);
+		rc = DB_ERROR;
+	}
+	return rc;
+}
+
+static int pg_send(struct be_stmt *s)
+{
+	struct be_conn *c = s->c;
+	struct queued *q;
+
+	if (s->queued || s->res || c->nqueued >= PG_PIPELINE_MAX) {
+		set_err(c, "statement cannot be queued (already queued, not reset, or the pipeline is full)");
+		return DB_ERROR;
+	}
+	if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg)) {
+		set_err(c, PQerrorMessage(c->pg));
+		return DB_ERROR;
+	}
+	q = &c->queue[c->nqueued];
+	q->s = s;
+	q->prepare = !s->prepared;
+	q->query = false;
+	if (q->prepare && !PQsendPrepare(c->pg, s->name, s->sql, s->nparams, s->types)) {
+		set_err(c, PQerrorMessage(c->pg));
+		return DB_ERROR;
+	}
+	/* From here the pipeline holds s's results: it is collected later
+	 * even when the Execute cannot be sent. */
+	c->nqueued++;
+	s->queued = true;
+	s->prepared = true;
+	if (!PQsendQueryPrepared(c->pg, s->name, s->nparams, s->values, s->lengths, s->formats, 1)) {
+		set_err(c, PQerrorMessage(c->pg));
+		return DB_ERROR;
+	}
+	q->query = true;
+	return DB_OK;
+}
+
 static int pg_step(struct be_stmt *s)
 {
 	ExecStatusType st;
 
+	/* Any step ends an open pipeline (libpq runs nothing else meanwhile). */
+	if (PQpipelineStatus(s->c->pg) != PQ_PIPELINE_OFF && pipeline_collect(s->c) && !s->collected)
+		return DB_ERROR;
+	if (s->collected) {
+		s->collected = false;
+		if (!s->res) {
+			set_err(s->c, "the statement's result was lost with its pipeline");
+			return DB_ERROR;
+		}
+		st = PQresultStatus(s->res);
+		if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+			int rc = st == PGRES_PIPELINE_ABORTED ? DB_ERROR : result_error(s, s->res);
+
+			if (st == PGRES_PIPELINE_ABORTED)
+				set_err(s->c, "not run: an earlier statement of its pipeline failed");
+			PQclear(s->res);
+			s->res = NULL;
+			return rc;
+		}
+		s->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
+		s->row = -1;
+	}
 	if (!s->res) {
 		if (!s->prepared) {
 			PGresult *p = PQprepare(s->c->pg, s->name, s->sql, s->nparams, s->types);
@@ -377,6 +520,11 @@ static int pg_step(struct be_stmt *s)
 		return BE_ROW;
 	s->row = PQntuples(s->res);
 	return BE_DONE;
+}
+
+static int pg_col_count(struct be_stmt *s)
+{
+	return s->res ? PQnfields(s->res) : 0;
 }
 
 static bool pg_col_null(struct be_stmt *s, int col)
@@ -473,6 +621,8 @@ const struct db_backend db_backend_pg = {
 	.bind_text = pg_bind_text,
 	.bind_blob = pg_bind_blob,
 	.step = pg_step,
+	.send = pg_send,
+	.col_count = pg_col_count,
 	.col_null = pg_col_null,
 	.col_int64 = pg_col_int64,
 	.col_text = pg_col_text,

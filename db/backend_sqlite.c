@@ -129,6 +129,11 @@ static int sq_step(struct be_stmt *s)
 	return DB_ERROR;
 }
 
+static int sq_col_count(struct be_stmt *s)
+{
+	return sqlite3_column_count(s->s);
+}
+
 static bool sq_col_null(struct be_stmt *s, int col)
 {
 	return sqlite3_column_type(s->s, col) == SQLITE_NULL;
@@ -180,6 +185,7 @@ const struct db_backend db_backend_sqlite = {
 	.bind_text = sq_bind_text,
 	.bind_blob = sq_bind_blob,
 	.step = sq_step,
+	.col_count = sq_col_count,
 	.col_null = sq_col_null,
 	.col_int64 = sq_col_int64,
 	.col_text = sq_col_text,

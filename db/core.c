@@ -243,6 +243,16 @@ void q_blob(struct stmt *s, int i, const void *v, size_t len)
 		bind_rc(s, s->db->be->bind_blob(s->h, i, len ? v : "", len), i);
 }
 
+void q_send(struct stmt *s)
+{
+	if (s->bad || !s->h || !s->db->be->send)
+		return;
+	if (s->db->be->send(s->h)) {
+		log_error("database: %s: queueing failed: %s", s->q->name, s->db->be->errmsg(s->db->conn));
+		s->bad = true;
+	}
+}
+
 int q_step(struct stmt *s)
 {
 	int rc;
@@ -291,6 +301,11 @@ void q_end(struct stmt *s)
 {
 	if (s->h)
 		s->db->be->reset(s->h);
+}
+
+int q_ncols(struct stmt *s)
+{
+	return s->h ? s->db->be->col_count(s->h) : 0;
 }
 
 bool q_null(struct stmt *s, int col)

@@ -351,6 +351,40 @@ typedef int (*db_chunk_fn)(const struct db_chunk *chunk, void *arg);
 int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
 		  db_chunk_fn fn, void *arg, bool *more);
 
+/* ---- a request's reads in one round trip (sessions.c, jobs.c) ----
+ * The session lookup of db_session_find_user() together with the reads a
+ * route needs next, all queued before the first result is read: one round
+ * trip on PostgreSQL (pipeline mode), the same reads in turn on SQLite.
+ * The caller fills the request part; the rest is output. */
+struct stmt;
+struct db_prefetch {
+	int64_t job_id;             /* > 0: read this job too */
+	bool output;                /* with job_id: and its chunks after `after`, at most `limit` */
+	int64_t after;
+	int limit;
+	const char *secret_kind;    /* non-NULL: the metadata of the user's secret of this kind */
+
+	bool done;                  /* the session was found and the reads below are valid */
+	int job_rc;                 /* DB_OK, DB_NOTFOUND (none, or not the session user's), DB_ERROR */
+	bool job_held;              /* job is owned here: db_prefetch_release() or take it */
+	struct db_job job;
+	int secret_rc;              /* DB_OK, DB_NOTFOUND (none, or no user), DB_ERROR */
+	bool secret_invalid;
+	struct stmt *output_stmt;   /* internal: the output read, pending */
+};
+/* Like db_session_find_user(); with DB_OK also fills pf (pf->done). On any
+ * other result pf holds nothing. */
+int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			     struct db_session *out, struct db_user *user, bool *has_user,
+			     struct db_prefetch *pf);
+/* db_job_output() of the prefetched job (with pf->limit), once; DB_ERROR
+ * when pf holds no output read of a job of the session's user. */
+int db_prefetch_output(struct db *db, struct db_prefetch *pf, size_t max_bytes, db_chunk_fn fn, void *arg,
+		       bool *more);
+/* Frees what pf still holds (a job not taken, a pending read). Idempotent;
+ * a zeroed pf holds nothing. */
+void db_prefetch_release(struct db *db, struct db_prefetch *pf);
+
 /* ---- secrets (ciphertext only; see services/secrets.h) ---- */
 #define DB_SECRET_KIND_MAX 32
 #define DB_KEY_ID_MAX 16

@@ -236,6 +236,33 @@ int db_job_get(struct db *db, int64_t id, int64_t user_id, struct db_job *out)
 	return job_row(s, out);
 }
 
+/* The job comes first so job_cols() reads it where it always does; the
+ * session and user follow (at q_ncols() - SESSION_USER_NCOLS). The job
+ * must be the session user's (the join says so, and the caller checks). */
+static struct query q_session_job = QUERY("job.get_with_session",
+	"SELECT j.*, " SESSION_USER_COLS " FROM " SESSION_USER_FROM " "
+	"LEFT JOIN (SELECT " JOB_COLS " FROM jobs WHERE id = ?4) j ON j.user_id = s.user_id "
+	"WHERE " SESSION_USER_WHERE);
+
+struct stmt *session_job_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			       int64_t job_id)
+{
+	struct stmt *s = q_start(db, &q_session_job);
+
+	q_blob(s, 1, hash, 32);
+	q_int(s, 2, now);
+	q_bool(s, 3, cloud);
+	q_int(s, 4, job_id);
+	return s;
+}
+
+int session_job_cols(struct stmt *s, struct db_job *out)
+{
+	if (q_null(s, 0))
+		return DB_NOTFOUND;
+	return job_cols(s, out);
+}
+
 int db_job_get_locked(struct db *db, int64_t id, int64_t user_id, struct db_job *out)
 {
 	struct stmt *s = q_start(db, &q_get_locked);
@@ -570,17 +597,22 @@ int db_job_flag_cancel(struct db *db, int64_t id)
 	return q_one(s);
 }
 
-int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
-		  db_chunk_fn fn, void *arg, bool *more)
+struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit)
 {
 	struct stmt *s = q_start(db, &q_output);
+
+	q_int(s, 1, id);
+	q_int(s, 2, after);
+	q_int(s, 3, limit);
+	return s;
+}
+
+int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn, void *arg, bool *more)
+{
 	size_t total = 0;
 	int rc, n = 0;
 
 	*more = false;
-	q_int(s, 1, id);
-	q_int(s, 2, after);
-	q_int(s, 3, limit);
 	while ((rc = q_step(s)) == BE_ROW) {
 		struct db_chunk c = {
 			.seq = q_i64(s, 0),
@@ -605,4 +637,35 @@ int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t ma
 		*more = true;
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
+		  db_chunk_fn fn, void *arg, bool *more)
+{
+	return job_output_read(job_output_start(db, id, after, limit), limit, max_bytes, fn, arg, more);
+}
+
+int db_prefetch_output(struct db *db, struct db_prefetch *pf, size_t max_bytes, db_chunk_fn fn, void *arg,
+		       bool *more)
+{
+	struct stmt *s = pf->output_stmt;
+
+	(void)db;
+	*more = false;
+	if (!pf->done || pf->job_rc != DB_OK || !s)
+		return DB_ERROR;
+	pf->output_stmt = NULL;
+	return job_output_read(s, pf->limit, max_bytes, fn, arg, more);
+}
+
+void db_prefetch_release(struct db *db, struct db_prefetch *pf)
+{
+	(void)db;
+	if (pf->job_held)
+		db_job_release(&pf->job);
+	if (pf->output_stmt)
+		q_end(pf->output_stmt);
+	pf->output_stmt = NULL;
+	pf->job_held = false;
+	pf->done = false;
 }

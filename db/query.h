@@ -66,6 +66,14 @@ void q_text(struct stmt *s, int i, const char *v);
 void q_text_or_null(struct stmt *s, int i, const char *v);
 void q_blob(struct stmt *s, int i, const void *v, size_t len);
 
+/* Queues a bound read to run in the same round trip as the next ones
+ * queued (PostgreSQL's pipeline mode; see backend.h): the first step of any
+ * statement of the connection sends them all and collects every result;
+ * each is then read with q_row()/q_step() and ended with q_end() as usual.
+ * On SQLite nothing happens until the step, so the reads run in turn.
+ * Queue only reads whose parameters do not depend on each other's rows. */
+void q_send(struct stmt *s);
+
 /* BE_ROW, BE_DONE, DB_CONFLICT or DB_ERROR (logged with the query's name). */
 int q_step(struct stmt *s);
 /* Steps once: DB_OK with a row to read, DB_NOTFOUND, DB_CONFLICT or DB_ERROR. */
@@ -79,6 +87,8 @@ int q_one(struct stmt *s);
 /* Resets the statement (rows and bindings are gone). */
 void q_end(struct stmt *s);
 
+/* Columns of the current row (0 without one on PostgreSQL). */
+int q_ncols(struct stmt *s);
 bool q_null(struct stmt *s, int col);
 int64_t q_i64(struct stmt *s, int col);
 /* Borrowed until the next step; "" for NULL. */
@@ -99,6 +109,30 @@ int q_strdup(struct stmt *s, int col, char **out);
 #define USER_COLS USER_COLS_OF("")
 /* Reads the USER_COLS that start at col into out. */
 int db_user_cols(struct stmt *s, int col, struct db_user *out);
+
+/* A session with its user, as a request looks it up: SESSION_USER_NCOLS
+ * columns to select, the tables and the condition on ?1 (token hash), ?2
+ * (now) and ?3 (cloud). A query may join more to it (sessions.c, jobs.c). */
+#define SESSION_USER_COLS "s.id, coalesce(s.user_id, 0), s.created_at, s.last_seen_at, s.expires_at, " \
+	USER_COLS_OF("u.")
+#define SESSION_USER_NCOLS (5 + 11)
+#define SESSION_USER_FROM "sessions s LEFT JOIN users u ON u.id = s.user_id"
+#define SESSION_USER_WHERE "s.token_hash = ?1 AND s.expires_at > ?2 AND s.cloud = ?3 " \
+	"AND (u.id IS NULL OR u.disabled = 0)"
+/* Reads the SESSION_USER_COLS that start at col. DB_OK or DB_ERROR. */
+int session_user_cols(struct stmt *s, int col, struct db_session *out, struct db_user *user, bool *has_user);
+
+/* The pieces db_session_find_prefetch() (sessions.c) takes from jobs.c:
+ * the session, its user and the job ?4 when it is the user's, in one
+ * statement (the job's columns first, then SESSION_USER_COLS); the job's
+ * output. Each *_start() binds a statement, each *_read() steps and ends it. */
+struct stmt *session_job_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			       int64_t job_id);
+/* Reads the job's columns of the current row of session_job_start()'s
+ * statement: DB_OK, DB_NOTFOUND (no job) or DB_ERROR. */
+int session_job_cols(struct stmt *s, struct db_job *out);
+struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit);
+int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn, void *arg, bool *more);
 
 /* Whether the connection is PostgreSQL's (for the few places where the
  * data layer does a thing differently there, not just spells it). */

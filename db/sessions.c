@@ -28,10 +28,14 @@ static struct query q_find = QUERY("session.find",
 	"SELECT id, coalesce(user_id, 0), created_at, last_seen_at, expires_at "
 	"FROM sessions WHERE token_hash = ?1 AND expires_at > ?2");
 static struct query q_find_user = QUERY("session.find_user",
-	"SELECT s.id, coalesce(s.user_id, 0), s.created_at, s.last_seen_at, s.expires_at, "
-	USER_COLS_OF("u.") " FROM sessions s LEFT JOIN users u ON u.id = s.user_id "
-	"WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND s.cloud = ?3 "
-	"AND (u.id IS NULL OR u.disabled = 0)");
+	"SELECT " SESSION_USER_COLS " FROM " SESSION_USER_FROM " WHERE " SESSION_USER_WHERE);
+/* The same with the metadata of the user's secret of kind ?4 (for
+ * db_session_find_prefetch(); unique per user and kind, so one row). */
+static struct query q_find_user_secret = QUERY("session.find_user_secret",
+	"SELECT " SESSION_USER_COLS ", CASE WHEN x.id IS NULL THEN 0 ELSE 1 END, coalesce(x.invalid, 0), "
+	"coalesce(x.user_id, 0) FROM " SESSION_USER_FROM " "
+	"LEFT JOIN secrets x ON x.user_id = s.user_id AND x.kind = ?4 AND x.key_id <> '' "
+	"WHERE " SESSION_USER_WHERE);
 static struct query q_touch = QUERY("session.touch",
 	"UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE id = ?1");
 static struct query q_rotate = QUERY("session.rotate",
@@ -40,7 +44,7 @@ static struct query q_delete = QUERY("session.delete", "DELETE FROM sessions WHE
 static struct query q_delete_user = QUERY("session.delete_user", "DELETE FROM sessions WHERE user_id = ?1");
 static struct query q_purge = QUERY("session.purge", "DELETE FROM sessions WHERE expires_at <= ?1");
 
-/* The five session columns both lookups start with. */
+/* The five session columns of db_session_find(). */
 static void session_cols(struct stmt *s, struct db_session *out)
 {
 	out->id = q_i64(s, 0);
@@ -111,25 +115,121 @@ int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 	return rc;
 }
 
-int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
-			 struct db_session *out, struct db_user *user, bool *has_user)
+static struct stmt *find_user_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud)
 {
 	struct stmt *s = q_start(db, &q_find_user);
-	int rc;
 
-	*has_user = false;
 	q_blob(s, 1, hash, 32);
 	q_int(s, 2, now);
 	q_bool(s, 3, cloud);
-	rc = q_row(s);
-	if (rc == DB_OK) {
-		session_cols(s, out);
-		*has_user = !q_null(s, 5);
-		if (*has_user && db_user_cols(s, 5, user))
-			rc = DB_ERROR;
-	}
+	return s;
+}
+
+int session_user_cols(struct stmt *s, int col, struct db_session *out, struct db_user *user, bool *has_user)
+{
+	out->id = q_i64(s, col);
+	out->user_id = q_i64(s, col + 1);
+	out->created_at = q_i64(s, col + 2);
+	out->last_seen_at = q_i64(s, col + 3);
+	out->expires_at = q_i64(s, col + 4);
+	*has_user = !q_null(s, col + 5);
+	if (*has_user && db_user_cols(s, col + 5, user))
+		return DB_ERROR;
+	return DB_OK;
+}
+
+static int find_user_read(struct stmt *s, struct db_session *out, struct db_user *user, bool *has_user)
+{
+	int rc = q_row(s);
+
+	*has_user = false;
+	if (rc == DB_OK)
+		rc = session_user_cols(s, 0, out, user, has_user);
 	q_end(s);
 	return rc;
+}
+
+int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			 struct db_session *out, struct db_user *user, bool *has_user)
+{
+	return find_user_read(find_user_start(db, hash, now, cloud), out, user, has_user);
+}
+
+/* One statement reads the session, its user and the route's row (the job,
+ * or the GitHub token's metadata) by joining them on the session's user;
+ * the job's output, which can be many rows, is a second statement queued
+ * with it (q_send()): on PostgreSQL one round trip in all, on SQLite the
+ * reads in turn. The output is read later (db_prefetch_output()) and only
+ * when the job came back as the user's. The owner is checked again here
+ * in C, so a job or secret of anyone else is DB_NOTFOUND exactly as
+ * db_job_get() with a user_id says. Nothing is cached beyond the request:
+ * each request reads its session anew, so a revoked session fails at once. */
+int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+			     struct db_session *out, struct db_user *user, bool *has_user,
+			     struct db_prefetch *pf)
+{
+	struct stmt *ss;
+	struct db_job job;
+	int rc, jrc = DB_NOTFOUND, xrc = DB_NOTFOUND, base = 0;
+	bool invalid = false;
+
+	pf->done = pf->job_held = false;
+	pf->job_rc = pf->secret_rc = DB_NOTFOUND;
+	pf->secret_invalid = false;
+	pf->output_stmt = NULL;
+	*has_user = false;
+	if (pf->job_id > 0) {
+		ss = session_job_start(db, hash, now, cloud, pf->job_id);
+	} else if (pf->secret_kind) {
+		ss = q_start(db, &q_find_user_secret);
+		q_blob(ss, 1, hash, 32);
+		q_int(ss, 2, now);
+		q_bool(ss, 3, cloud);
+		q_text(ss, 4, pf->secret_kind);
+	} else {
+		ss = find_user_start(db, hash, now, cloud);
+	}
+	q_send(ss);
+	if (pf->job_id > 0 && pf->output) {
+		pf->output_stmt = job_output_start(db, pf->job_id, pf->after, pf->limit);
+		q_send(pf->output_stmt);
+	}
+	rc = q_row(ss);
+	if (rc == DB_OK) {
+		if (pf->job_id > 0)
+			base = q_ncols(ss) - SESSION_USER_NCOLS;
+		rc = base < 0 ? DB_ERROR : session_user_cols(ss, base, out, user, has_user);
+	}
+	if (rc == DB_OK && pf->job_id > 0)
+		jrc = session_job_cols(ss, &job);
+	if (rc == DB_OK && pf->job_id <= 0 && pf->secret_kind && q_i64(ss, SESSION_USER_NCOLS) == 1) {
+		xrc = *has_user && q_i64(ss, SESSION_USER_NCOLS + 2) == user->id ? DB_OK : DB_NOTFOUND;
+		invalid = q_i64(ss, SESSION_USER_NCOLS + 1) != 0;
+	}
+	q_end(ss);
+	if (rc != DB_OK) {
+		if (jrc == DB_OK)
+			db_job_release(&job);
+		db_prefetch_release(db, pf);
+		*has_user = false;
+		return rc;
+	}
+	if (jrc == DB_OK && (!*has_user || job.user_id != user->id)) {
+		db_job_release(&job);
+		jrc = DB_NOTFOUND;
+	}
+	if (jrc == DB_OK) {
+		pf->job = job;
+		pf->job_held = true;
+	} else if (pf->output_stmt) {
+		q_end(pf->output_stmt);
+		pf->output_stmt = NULL;
+	}
+	pf->job_rc = jrc;
+	pf->secret_rc = xrc;
+	pf->secret_invalid = xrc == DB_OK && invalid;
+	pf->done = true;
+	return DB_OK;
 }
 
 int db_session_touch(struct db *db, int64_t id, int64_t now, int64_t expires_at)

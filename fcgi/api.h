@@ -72,6 +72,9 @@ void api_jobs_create(struct req *r);
 void api_jobs_list(struct req *r);
 void api_jobs_get(struct req *r);
 void api_jobs_output(struct req *r);
+/* ?after and ?limit of GET /api/jobs/{id}/output. With reply a bad value
+ * is answered 400; without, only -1 (routes.c, planning r->pf). */
+int api_jobs_output_args(struct req *r, bool reply, int64_t *after, int64_t *limit);
 void api_jobs_cancel(struct req *r);
 
 /* api_secrets.c: /api/secrets. services/secrets.c; db/secrets.c;

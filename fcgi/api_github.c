@@ -16,8 +16,13 @@ json_object *github_status_json(struct req *r)
 	json_object *o = json_object_new_object();
 	bool connected = false, invalid = false;
 
-	if (r->has_user)
+	if (r->has_user && r->pf.done && r->pf.secret_kind) {
+		/* Read with the session (GET /api/session's prefetch). */
+		connected = r->pf.secret_rc == DB_OK;
+		invalid = connected && r->pf.secret_invalid;
+	} else if (r->has_user) {
 		github_token_status(r->secrets, r->user.id, &connected, &invalid);
+	}
 	json_set(o, "connected", json_object_new_boolean(connected));
 	json_set(o, "login", connected && r->user.github_login[0] ? json_str(r->user.github_login) : NULL);
 	json_set(o, "token_invalid", json_object_new_boolean(invalid));

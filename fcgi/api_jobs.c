@@ -55,7 +55,10 @@ static void reply_job(struct req *r, int status, const struct db_job *job)
 	reply_json(r, status, body);
 }
 
-/* Loads the caller's job {id}; replies 404 (never 403) for anyone else's. */
+/* Loads the caller's job {id}; replies 404 (never 403) for anyone else's.
+ * The job may have come with the session (r->pf, the route's prefetch):
+ * then it was read in the session's round trip and its owner checked
+ * against the session's user (db_session_find_prefetch()). */
 static int load_job(struct req *r, struct db_job *job)
 {
 	int64_t id;
@@ -63,7 +66,15 @@ static int load_job(struct req *r, struct db_job *job)
 
 	if (http_path_id(r, "id", &id))
 		return -1;
-	rc = db_job_get(r->db, id, r->user.id, job);
+	if (r->pf.done && r->pf.job_id == id) {
+		rc = r->pf.job_rc;
+		if (rc == DB_OK) {
+			*job = r->pf.job;       /* taken: the caller releases it */
+			r->pf.job_held = false;
+		}
+	} else {
+		rc = db_job_get(r->db, id, r->user.id, job);
+	}
 	if (rc == DB_OK)
 		return 0;
 	if (rc == DB_NOTFOUND)
@@ -175,16 +186,37 @@ static int output_one(const struct db_chunk *c, void *arg)
 	return json_object_array_add(ctx->chunks, o);
 }
 
+static int query_i64_quiet(struct req *r, const char *name, int64_t min, int64_t max, int64_t def,
+			   int64_t *out)
+{
+	char buf[32];
+	int rc = http_query(r, name, buf, sizeof(buf));
+
+	*out = def;
+	if (rc == 0)
+		return 0;
+	return rc < 0 || parse_i64(buf, min, max, out) ? -1 : 0;
+}
+
+int api_jobs_output_args(struct req *r, bool reply, int64_t *after, int64_t *limit)
+{
+	if (reply)
+		return http_query_i64(r, "after", 0, INT64_MAX, 0, after) ||
+		       http_query_i64(r, "limit", 1, OUTPUT_MAX_CHUNKS, OUTPUT_MAX_CHUNKS, limit) ? -1 : 0;
+	return query_i64_quiet(r, "after", 0, INT64_MAX, 0, after) ||
+	       query_i64_quiet(r, "limit", 1, OUTPUT_MAX_CHUNKS, OUTPUT_MAX_CHUNKS, limit) ? -1 : 0;
+}
+
 void api_jobs_output(struct req *r)
 {
 	struct output_ctx ctx;
 	struct db_job job;
 	json_object *body;
 	int64_t after, limit;
-	bool done, more;
+	bool done, more, prefetched;
+	int rc;
 
-	if (http_query_i64(r, "after", 0, INT64_MAX, 0, &after) ||
-	    http_query_i64(r, "limit", 1, OUTPUT_MAX_CHUNKS, OUTPUT_MAX_CHUNKS, &limit))
+	if (api_jobs_output_args(r, true, &after, &limit))
 		return;
 	/* Read the state before the chunks: a job seen final here has written
 	 * all its output, so "done" never hides a last chunk. */
@@ -192,7 +224,15 @@ void api_jobs_output(struct req *r)
 		return;
 	ctx.chunks = json_object_new_array();
 	ctx.last = after;
-	if (db_job_output(r->db, job.id, after, (int)limit, OUTPUT_MAX_BYTES, output_one, &ctx, &more)) {
+	/* The chunks came with the session too when the job did (pipelined
+	 * after the job's read, so still read after its state). */
+	prefetched = r->pf.done && r->pf.output_stmt && r->pf.job_id == job.id && r->pf.after == after &&
+		     r->pf.limit == limit;
+	if (prefetched)
+		rc = db_prefetch_output(r->db, &r->pf, OUTPUT_MAX_BYTES, output_one, &ctx, &more);
+	else
+		rc = db_job_output(r->db, job.id, after, (int)limit, OUTPUT_MAX_BYTES, output_one, &ctx, &more);
+	if (rc) {
 		json_object_put(ctx.chunks);
 		db_job_release(&job);
 		reply_error(r, 500, "internal", "reading output failed");

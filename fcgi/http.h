@@ -59,6 +59,7 @@ struct req {
 	bool clear_cookie;              /* expire the cookie */
 	bool has_user;
 	struct db_user user;
+	struct db_prefetch pf;          /* the route's reads done with the session's */
 
 	/* response state */
 	bool responded;

@@ -20,6 +20,16 @@ enum route_mode {
 	MODE_CLOUD,     /* cloud mode only (ANYON_CLOUD=1): the seed's feature gate */
 };
 
+/* What a GET route reads besides the session, in the session's round trip
+ * (db_session_find_prefetch()); its handler uses r->pf when pf.done and
+ * otherwise reads as usual. */
+enum route_prefetch {
+	PF_NONE,
+	PF_JOB,         /* the job {id} */
+	PF_JOB_OUTPUT,  /* the job {id} and its output (?after, ?limit) */
+	PF_GITHUB,      /* the user's GitHub token metadata */
+};
+
 typedef void (*route_handler)(struct req *r);
 
 struct route {
@@ -29,6 +39,7 @@ struct route {
 	enum auth_need auth;
 	enum route_mode mode;
 	bool json_body;          /* the body must be a JSON object */
+	enum route_prefetch prefetch;
 };
 
 #define ROUTE_MAX_PARAMS 4

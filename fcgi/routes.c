@@ -12,35 +12,36 @@
 #include "fcgi/api.h"
 #include "fcgi/origin.h"
 #include "fcgi/session.h"
+#include "services/github_token.h"
 
 #define JSON true
 #define NOBODY false
 
 static const struct route routes[] = {
-	/* method  pattern                          handler                   auth          mode        body */
-	{ "GET",  "/api/health",                    api_health,               AUTH_NONE,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/session",                   api_session_get,          AUTH_SESSION, MODE_ANY,   NOBODY },
-	{ "POST", "/api/auth/github/device/start",  api_auth_device_start,    AUTH_SESSION, MODE_ANY,   NOBODY },
-	{ "POST", "/api/auth/github/device/poll",   api_auth_device_poll,     AUTH_SESSION, MODE_ANY,   JSON },
-	{ "POST", "/api/auth/logout",               api_auth_logout,          AUTH_SESSION, MODE_ANY,   NOBODY },
-	{ "GET",  "/api/sessions",                  api_sessions_list,        AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "POST", "/api/sessions/revoke-others",    api_sessions_revoke_others, AUTH_USER,  MODE_ANY,   NOBODY },
-	{ "DELETE", "/api/sessions/{id}",           api_sessions_delete,      AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/auth/github/status",        api_github_status,        AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "DELETE", "/api/auth/github",             api_github_disconnect,    AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/github/repositories",       api_github_repositories,  AUTH_USER,    MODE_CLOUD, NOBODY },
-	{ "POST", "/api/projects/from-github",      api_projects_from_github, AUTH_USER,    MODE_CLOUD, JSON },
-	{ "GET",  "/api/projects",                  api_projects_list,        AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/projects/{id}",             api_projects_get,         AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/jobs",                      api_jobs_list,            AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "POST", "/api/jobs",                      api_jobs_create,          AUTH_USER,    MODE_ANY,   JSON },
-	{ "GET",  "/api/jobs/{id}",                 api_jobs_get,             AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/jobs/{id}/output",          api_jobs_output,          AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "POST", "/api/jobs/{id}/cancel",          api_jobs_cancel,          AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/secrets",                   api_secrets_list,         AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "PUT",  "/api/secrets/{kind}",            api_secrets_put,          AUTH_USER,    MODE_ANY,   JSON },
-	{ "DELETE", "/api/secrets/{kind}",          api_secrets_delete,       AUTH_USER,    MODE_ANY,   NOBODY },
-	{ "GET",  "/api/audit",                     api_audit_list,           AUTH_USER,    MODE_ANY,   NOBODY },
+	/* method  pattern                          handler                   auth          mode        body    prefetch */
+	{ "GET",  "/api/health",                    api_health,               AUTH_NONE,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/session",                   api_session_get,          AUTH_SESSION, MODE_ANY,   NOBODY, PF_GITHUB },
+	{ "POST", "/api/auth/github/device/start",  api_auth_device_start,    AUTH_SESSION, MODE_ANY,   NOBODY, PF_NONE },
+	{ "POST", "/api/auth/github/device/poll",   api_auth_device_poll,     AUTH_SESSION, MODE_ANY,   JSON,   PF_NONE },
+	{ "POST", "/api/auth/logout",               api_auth_logout,          AUTH_SESSION, MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/sessions",                  api_sessions_list,        AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "POST", "/api/sessions/revoke-others",    api_sessions_revoke_others, AUTH_USER,  MODE_ANY,   NOBODY, PF_NONE },
+	{ "DELETE", "/api/sessions/{id}",           api_sessions_delete,      AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/auth/github/status",        api_github_status,        AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "DELETE", "/api/auth/github",             api_github_disconnect,    AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/github/repositories",       api_github_repositories,  AUTH_USER,    MODE_CLOUD, NOBODY, PF_NONE },
+	{ "POST", "/api/projects/from-github",      api_projects_from_github, AUTH_USER,    MODE_CLOUD, JSON,   PF_NONE },
+	{ "GET",  "/api/projects",                  api_projects_list,        AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/projects/{id}",             api_projects_get,         AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/jobs",                      api_jobs_list,            AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "POST", "/api/jobs",                      api_jobs_create,          AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
+	{ "GET",  "/api/jobs/{id}",                 api_jobs_get,             AUTH_USER,    MODE_ANY,   NOBODY, PF_JOB },
+	{ "GET",  "/api/jobs/{id}/output",          api_jobs_output,          AUTH_USER,    MODE_ANY,   NOBODY, PF_JOB_OUTPUT },
+	{ "POST", "/api/jobs/{id}/cancel",          api_jobs_cancel,          AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/secrets",                   api_secrets_list,         AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "PUT",  "/api/secrets/{kind}",            api_secrets_put,          AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
+	{ "DELETE", "/api/secrets/{kind}",          api_secrets_delete,       AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/audit",                     api_audit_list,           AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 };
 
 const struct route *routes_table(size_t *n)
@@ -52,6 +53,34 @@ const struct route *routes_table(size_t *n)
 static bool is_write(const char *method)
 {
 	return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
+}
+
+/* Fills r->pf with what a GET route reads besides the session, so both go
+ * to the database in one round trip (enum route_prefetch). Parameters are
+ * parsed as the handler parses them; one that does not parse asks for
+ * nothing, and the handler answers it as usual. */
+static void plan_prefetch(struct req *r)
+{
+	const char *id = route_param(&r->params, "id");
+	int64_t v;
+
+	switch (r->route->prefetch) {
+	case PF_NONE:
+		return;
+	case PF_GITHUB:
+		r->pf.secret_kind = GITHUB_TOKEN_KIND;
+		return;
+	case PF_JOB_OUTPUT:
+		if (api_jobs_output_args(r, false, &r->pf.after, &v))
+			return;
+		r->pf.limit = (int)v;
+		r->pf.output = true;
+		/* fall through */
+	case PF_JOB:
+		if (id && parse_i64(id, 1, INT64_MAX, &v) == 0)
+			r->pf.job_id = v;
+		return;
+	}
 }
 
 static void dispatch(struct req *r)
@@ -81,6 +110,8 @@ static void dispatch(struct req *r)
 	write = is_write(r->method);
 	if (write && origin_check_write(r))
 		return;
+	if (!write)
+		plan_prefetch(r);
 	if (r->route->auth != AUTH_NONE || write) {
 		/* A write never creates a session: it could not carry its token. */
 		if (session_load(r, !write))
@@ -107,6 +138,7 @@ void http_dispatch(FCGX_Request *fx, struct secret_store *st)
 
 	if (http_read_request(&r, fx, st) == 0)
 		dispatch(&r);
+	db_prefetch_release(r.db, &r.pf);
 	if (!r.responded) {
 		log_error("BUG: %s %s: handler sent no reply", r.method, r.path);
 		reply_error(&r, 500, "internal", "the handler sent no reply");

@@ -73,8 +73,14 @@ static int find_session(struct req *r, int64_t now)
 			continue;
 		/* The session and its user in one query (one round trip); a
 		 * session made in the other mode (local vs cloud) is not found. */
-		rc = db_session_find_user(r->db, hash, now, g_config.cloud, &r->session, &r->user,
-					  &r->has_user);
+		if (i == 0 && (r->pf.job_id > 0 || r->pf.secret_kind))
+			/* With the route's next reads in the same round
+			 * trip (r->pf, planned by routes.c). */
+			rc = db_session_find_prefetch(r->db, hash, now, g_config.cloud, &r->session,
+						      &r->user, &r->has_user, &r->pf);
+		else
+			rc = db_session_find_user(r->db, hash, now, g_config.cloud, &r->session,
+						  &r->user, &r->has_user);
 		if (rc == DB_OK)
 			str_copy(r->token, sizeof(r->token), tokens[i]);
 	}

@@ -10,7 +10,7 @@
 #include "services/audit.h"
 #include "services/github_token.h"
 
-#define KIND_TOKEN "github_token"
+#define KIND_TOKEN GITHUB_TOKEN_KIND
 #define KIND_REFRESH "github_refresh_token"
 
 /* A token field of an answer: present, a string, 1 to GITHUB_TOKEN_MAX bytes. */

@@ -18,6 +18,9 @@
 #include "services/github.h"
 #include "services/secrets.h"
 
+/* The secret kind the token is stored under (GET /api/session reads its
+ * metadata with the session, see fcgi/routes.c). */
+#define GITHUB_TOKEN_KIND "github_token"
 /* Longest token anyon stores (GitHub's are about 40 to 100 bytes). */
 #define GITHUB_TOKEN_MAX 1024
 /* A token that expires within this many seconds is refreshed before use. */

@@ -245,6 +245,101 @@ int main(void)
 	ok(db_job_output(db, id, 0, 2, 1 << 20, count_chunks, &last, &more) == DB_OK && last == 2 && more,
 	   "limit respected and more reported");
 
+	/* A request's reads with its session (one round trip on PostgreSQL):
+	 * the owner gets the job and its output, anyone else a NOTFOUND; a
+	 * deleted session finds nothing at once; the connection runs plain
+	 * statements afterwards. */
+	{
+		unsigned char h3[32], h4[32], nonce[DB_NONCE_LEN] = { 0 }, tag[DB_TAG_LEN] = { 0 };
+		struct db_session ps;
+		struct db_user pu, stranger;
+		struct db_prefetch pf;
+		int64_t sid = 0, xid = 0;
+		bool has = false;
+
+		memset(h3, 0x31, sizeof(h3));
+		memset(h4, 0x41, sizeof(h4));
+		struct db_session_new n3 = { .hash = h3, .user_id = u.id, .now = now, .expires_at = now + 9999 };
+		ok(db_user_create(db, "stranger", "", now, &stranger) == DB_OK, "prefetch: a second user");
+		struct db_session_new n4 = { .hash = h4, .user_id = stranger.id, .now = now,
+					     .expires_at = now + 9999 };
+		ok(db_session_create(db, &n3, &s2) == DB_OK && db_session_create(db, &n4, &ps) == DB_OK,
+		   "prefetch: a session for each");
+		sid = s2.id;
+
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		pf.output = true;
+		pf.after = 0;
+		pf.limit = 100;
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK && pf.done &&
+		   has && pu.id == u.id && ps.id == sid, "prefetch: the session and its user");
+		ok(pf.job_rc == DB_OK && pf.job_held && pf.job.id == id && pf.job.user_id == u.id &&
+		   pf.job.state == JOB_FAILED, "prefetch: the owner's job came with it");
+		ok(pf.secret_rc == DB_NOTFOUND, "prefetch: no GitHub token yet");
+		last = 0;
+		ok(db_prefetch_output(db2, &pf, 1 << 20, count_chunks, &last, &more) == DB_OK && last == 3 && !more,
+		   "prefetch: its output in order");
+		ok(db_prefetch_output(db2, &pf, 1 << 20, count_chunks, &last, &more) == DB_ERROR,
+		   "prefetch: the output is read once");
+		db_prefetch_release(db2, &pf);
+		ok(!pf.job_held && !pf.done, "prefetch: released");
+		ok(db_job_get(db2, id, u.id, &job) == DB_OK && job.id == id, "a plain read after the pipeline");
+		db_job_release(&job);
+
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		pf.output = true;
+		pf.limit = 100;
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_OK && pf.done &&
+		   has && pu.id == stranger.id, "prefetch: another user's session");
+		ok(pf.job_rc == DB_NOTFOUND && !pf.job_held && !pf.output_stmt,
+		   "prefetch: another user's job is not found, nor its output");
+		ok(db_prefetch_output(db2, &pf, 1 << 20, count_chunks, &last, &more) == DB_ERROR,
+		   "prefetch: no output of another user's job");
+		db_prefetch_release(db2, &pf);
+
+		ok(db_secret_reserve(db, u.id, "github_token", now, &xid) == DB_OK &&
+		   db_secret_store(db, xid, "k1", nonce, (const unsigned char *)"x", 1, tag, 0, now) == DB_OK &&
+		   db_secret_set_invalid(db, u.id, "github_token", true) == DB_OK, "prefetch: a token row");
+		memset(&pf, 0, sizeof(pf));
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+		   pf.secret_rc == DB_OK && pf.secret_invalid, "prefetch: the user's token metadata");
+		db_prefetch_release(db2, &pf);
+		memset(&pf, 0, sizeof(pf));
+		pf.secret_kind = "github_token";
+		ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+		   pf.secret_rc == DB_NOTFOUND, "prefetch: not another user's token");
+		db_prefetch_release(db2, &pf);
+		ok(db_secret_delete(db, u.id, "github_token") == DB_OK, "prefetch: token row removed");
+
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = 999999;
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+		   pf.job_rc == DB_NOTFOUND, "prefetch: no such job");
+		db_prefetch_release(db2, &pf);
+
+		ok(db_session_delete(db, sid) == DB_OK, "prefetch: the session is revoked");
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		pf.output = true;
+		pf.limit = 100;
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_NOTFOUND &&
+		   !pf.done && !pf.job_held && !pf.output_stmt, "prefetch: a revoked session finds nothing at once");
+		db_prefetch_release(db2, &pf);
+		ok(db_user_set_disabled(db, stranger.id, true) == DB_OK, "prefetch: the second user is disabled");
+		memset(&pf, 0, sizeof(pf));
+		pf.job_id = id;
+		ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_NOTFOUND &&
+		   !pf.done, "prefetch: a disabled user's session finds nothing");
+		db_prefetch_release(db2, &pf);
+		ok(db_session_find_user(db2, h4, now + 1, false, &ps, &pu, &has) == DB_NOTFOUND &&
+		   db_session_delete(db, ps.id) == DB_OK, "plain statements after the pipelines");
+	}
+
 	/* finish, cancel, release */
 	ok(db_job_create(db, u.id, "echo", "{}", 3, now, &id2) == DB_OK, "second job");
 	ok(jobs_cancel(db, id2, u.id, now, &st) == DB_OK && st == JOB_CANCELLED, "queued job cancels at once");
@@ -471,6 +566,82 @@ int main(void)
 		bool any = true;
 
 		ok(db_job_claimable(db, now + 10000000, 0, "echo", &any) == DB_OK && !any, "nothing claimable");
+	}
+
+	/* q_send(): queued reads come back each with its own rows, in one
+	 * round trip on PostgreSQL. There they are one Sync, hence one
+	 * (implicit) transaction: the same transaction_timestamp() although
+	 * the first sleeps; read one by one they would differ. A failure
+	 * fails what was queued after it, and the connection goes on. */
+	{
+		static struct query q_ts = QUERY2("test.ts",
+			"SELECT ?1, 0", "SELECT ?1, (extract(epoch FROM transaction_timestamp()) * 1000000)::int8 "
+			"FROM pg_sleep(0.02)");
+		static struct query q_ts2 = QUERY2("test.ts2",
+			"SELECT ?1, 0", "SELECT ?1, (extract(epoch FROM transaction_timestamp()) * 1000000)::int8");
+		static struct query q_div = QUERY("test.div", "SELECT 1 / ?1");
+		struct stmt *a = q_start(db, &q_ts), *b;
+		int64_t ta = -1, tb = -2;
+		int ra, rb;
+
+		q_int(a, 1, 11);
+		q_send(a);
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 22);
+		q_send(b);
+		ra = q_row(b);          /* read out of order: each keeps its own */
+		if (ra == DB_OK && q_i64(b, 0) == 22)
+			tb = q_i64(b, 1);
+		q_end(b);
+		rb = q_row(a);
+		if (rb == DB_OK && q_i64(a, 0) == 11)
+			ta = q_i64(a, 1);
+		q_end(a);
+		ok(ra == DB_OK && rb == DB_OK && ta == tb, "two queued reads, each its own row, %s",
+		   db_is_pg(db) ? "in one transaction (one round trip)" : "in turn");
+		a = q_start(db, &q_ts);
+		q_int(a, 1, 1);
+		ta = q_row(a) == DB_OK ? q_i64(a, 1) : -1;
+		q_end(a);
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 2);
+		tb = q_row(b) == DB_OK ? q_i64(b, 1) : -1;
+		q_end(b);
+		ok(ta >= 0 && tb >= 0 && (db_is_pg(db) ? ta != tb : ta == tb),
+		   "(the same two read one by one are %s)", db_is_pg(db) ? "two transactions" : "alike on SQLite");
+
+		a = q_start(db, &q_div);
+		q_int(a, 1, 0);
+		q_send(a);
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 3);
+		q_send(b);
+		ra = q_row(a);
+		q_end(a);
+		rb = q_row(b);
+		q_end(b);
+		if (db_is_pg(db))
+			ok(ra == DB_ERROR && rb == DB_ERROR, "a failed queued read fails the one after it");
+		else
+			ok(rb == DB_OK, "(SQLite: each queued read stands alone)");
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 4);
+		ok(q_row(b) == DB_OK && q_i64(b, 0) == 4, "the connection works after a failed pipeline");
+		q_end(b);
+		a = q_start(db, &q_ts2);
+		q_int(a, 1, 5);
+		q_send(a);
+		ok(db_begin_write(db) == DB_OK && db_commit(db) == DB_OK, "a transaction ends a pending pipeline");
+		ok(q_row(a) == DB_OK && q_i64(a, 0) == 5, "and the queued read still has its row");
+		q_end(a);
+		a = q_start(db, &q_ts2);
+		q_int(a, 1, 6);
+		q_send(a);
+		q_end(a);               /* dropped unread */
+		b = q_start(db, &q_ts2);
+		q_int(b, 1, 7);
+		ok(q_row(b) == DB_OK && q_i64(b, 0) == 7, "a queued read ended unread leaves nothing behind");
+		q_end(b);
 	}
 
 	db_close(db2);

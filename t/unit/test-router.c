@@ -8,14 +8,14 @@ static void h(struct req *r) { (void)r; }
 static void h2(struct req *r) { (void)r; }
 
 static const struct route table[] = {
-	{ "GET", "/api/health", h, AUTH_NONE, MODE_ANY, false },
-	{ "GET", "/api/jobs/{id}", h, AUTH_USER, MODE_ANY, false },
-	{ "DELETE", "/api/jobs/{id}", h2, AUTH_USER, MODE_ANY, false },
-	{ "GET", "/api/jobs/{id}/output", h2, AUTH_USER, MODE_ANY, false },
-	{ "POST", "/api/x/{a}/y/{b}", h, AUTH_USER, MODE_ANY, true },
-	{ "GET", "/api/cloudy", h, AUTH_USER, MODE_CLOUD, false },
-	{ "POST", "/api/both", h, AUTH_USER, MODE_ANY, false },
-	{ "GET", "/api/both", h2, AUTH_USER, MODE_CLOUD, false },
+	{ "GET", "/api/health", h, AUTH_NONE, MODE_ANY, false, PF_NONE },
+	{ "GET", "/api/jobs/{id}", h, AUTH_USER, MODE_ANY, false, PF_NONE },
+	{ "DELETE", "/api/jobs/{id}", h2, AUTH_USER, MODE_ANY, false, PF_NONE },
+	{ "GET", "/api/jobs/{id}/output", h2, AUTH_USER, MODE_ANY, false, PF_NONE },
+	{ "POST", "/api/x/{a}/y/{b}", h, AUTH_USER, MODE_ANY, true, PF_NONE },
+	{ "GET", "/api/cloudy", h, AUTH_USER, MODE_CLOUD, false, PF_NONE },
+	{ "POST", "/api/both", h, AUTH_USER, MODE_ANY, false, PF_NONE },
+	{ "GET", "/api/both", h2, AUTH_USER, MODE_CLOUD, false, PF_NONE },
 };
 #define N (sizeof(table) / sizeof(table[0]))
 
