@@ -14,7 +14,6 @@ reuses or builds."""
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -25,130 +24,13 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import BUILDDIR, SRCDIR, TAP
+from enginestream import Engine, Stream
 
 t = TAP()
 SOCK = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")[len("unix://"):]
 LABEL = "t4300-%d" % os.getpid()
 TMPFS = {"/run/anyon/secrets": "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000"}
 WINDOW_MIN = 2 * (16 + 65536)
-
-
-class Engine:
-    """http/1.1 over the engine's unix socket; hijacked streams for attach/exec."""
-
-    def __init__(self, path):
-        self.path = path
-        st, hdr, _ = self.call("GET", "/_ping", prefix="")
-        self.prefix = "/v" + hdr["api-version"]
-
-    def _connect(self, timeout=60):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(self.path)
-        return s
-
-    def _send(self, s, method, path, body, upgrade=False, prefix=None):
-        data = b"" if body is None else json.dumps(body).encode()
-        head = "%s %s%s HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (
-            method, self.prefix if prefix is None else prefix, path, len(data))
-        head += "Upgrade: tcp\r\nConnection: Upgrade\r\n" if upgrade else "Connection: close\r\n"
-        s.sendall(head.encode() + b"\r\n" + data)
-
-    @staticmethod
-    def _head(s):
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                raise RuntimeError("the engine closed the connection before answering")
-            buf += chunk
-        head, rest = buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        hdr = {}
-        for ln in lines[1:]:
-            k, _, v = ln.partition(":")
-            hdr[k.strip().lower()] = v.strip()
-        return int(lines[0].split()[1]), hdr, rest
-
-    def call(self, method, path, body=None, prefix=None, timeout=60):
-        s = self._connect(timeout)
-        try:
-            self._send(s, method, path, body, prefix=prefix)
-            st, hdr, rest = self._head(s)
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
-        finally:
-            s.close()
-        if hdr.get("transfer-encoding") == "chunked":
-            out, i = b"", 0
-            while True:
-                j = rest.index(b"\r\n", i)
-                n = int(rest[i:j], 16)
-                if n == 0:
-                    break
-                out += rest[j + 2:j + 2 + n]
-                i = j + 2 + n + 2
-            rest = out
-        return st, hdr, rest
-
-    def json(self, method, path, body=None, want=(200, 201, 204)):
-        st, _, data = self.call(method, path, body)
-        if st not in want:
-            raise RuntimeError("%s %s: %d %s" % (method, path, st, data[:300]))
-        return json.loads(data) if data else None
-
-    def hijack(self, path, body=None):
-        s = self._connect()
-        self._send(s, "POST", path, body, upgrade=True)
-        st, _, rest = self._head(s)
-        if st != 101:
-            raise RuntimeError("POST %s: %d, not 101: %r" % (path, st, rest[:300]))
-        return Stream(s, rest)
-
-
-class Stream:
-    """A hijacked stream without a TTY, demultiplexed by frame headers."""
-
-    def __init__(self, sock, early):
-        self.sock, self.buf = sock, b""
-        self.out, self.err, self.eof = b"", b"", False
-        self._feed(early)
-
-    def _feed(self, data):
-        self.buf += data
-        while len(self.buf) >= 8:
-            kind, n = self.buf[0], struct.unpack(">I", self.buf[4:8])[0]
-            if len(self.buf) < 8 + n:
-                break
-            if kind == 1:
-                self.out += self.buf[8:8 + n]
-            elif kind == 2:
-                self.err += self.buf[8:8 + n]
-            self.buf = self.buf[8 + n:]
-
-    def send(self, data):
-        self.sock.sendall(data)
-        self.sock.shutdown(socket.SHUT_WR)
-
-    def read_until(self, pred, timeout=60):
-        end = time.time() + timeout
-        while not pred(self) and not self.eof and time.time() < end:
-            self.sock.settimeout(max(0.05, end - time.time()))
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                self.eof = True
-            self._feed(chunk)
-        return pred(self)
-
-    def close(self):
-        """Gone without a goodbye, as a killed worker's connection."""
-        self.sock.close()
 
 
 class Relay:
