@@ -2,7 +2,7 @@
 """The job-kind table: the worker has an executor for every kind (and says
 so with --check), and a run past its kind's time limit (capped by
 ANYON_JOB_TIME_LIMIT_S) ends failed, with a system line saying why."""
-import os, subprocess, sys, time
+import os, re, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR, wait_until
 
@@ -32,6 +32,14 @@ with Stack(env={"ANYON_JOB_TIME_LIMIT_S": "2"}) as s:
     t.ok(any("time limit" in l for l in lines), "a system line says so", lines)
     stdout = [ch for ch in out["chunks"] if ch["stream"] == "stdout"]
     t.ok(0 < len(stdout) < 20, "it printed some lines, not all", len(stdout))
+    # anyonctl doctor run by someone who cannot reach Docker while the live
+    # worker can (the web pool's user in production): a note, not a failure.
+    d = subprocess.run([os.path.join(BUILDDIR, "anyonctl"), "doctor"], capture_output=True, text=True,
+                       env=dict(s.env, DOCKER_HOST="unix:///nonexistent/docker.sock"), timeout=60)
+    t.ok(re.search(r"^note +engine +not reachable from here", d.stdout, re.M) and
+         re.search(r"^ok +docker +reachable from the worker", d.stdout, re.M) and
+         not re.search(r"^FAIL +engine", d.stdout, re.M),
+         "anyonctl doctor without Docker access, the worker with it: a note on the engine", d.stdout)
     r = c.post("/api/jobs", {"kind": "echo", "args": {"lines": ["quick"]}})
     t.ok(wait_until(lambda: c.get("/api/jobs/%d" % r.json["job"]["id"]).json["job"]["state"] == "succeeded",
                     timeout=20), "a job within the limit still succeeds")
