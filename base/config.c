@@ -347,6 +347,17 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	cfg->fcgi_children = (int)children;
+	v = getenv("ANYON_WORKSPACE_KEEP");
+	if (!v || !*v || strcmp(v, "never") == 0) {
+		cfg->workspace_keep = WORKSPACE_KEEP_NEVER;
+	} else if (strcmp(v, "failed") == 0) {
+		cfg->workspace_keep = WORKSPACE_KEEP_FAILED;
+	} else if (strcmp(v, "always") == 0) {
+		cfg->workspace_keep = WORKSPACE_KEEP_ALWAYS;
+	} else {
+		snprintf(err, errlen, "ANYON_WORKSPACE_KEEP must be never, failed or always, not '%.64s'", v);
+		return -1;
+	}
 
 	for (size_t i = 0; i < ARRAY_SIZE(int_settings); i++) {
 		const struct int_setting *s = &int_settings[i];

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/workspace.h"
+
 #define CONFIG_PATH_MAX 512
 
 struct config {
@@ -64,6 +66,8 @@ struct config {
 	int64_t container_pids;        /* ANYON_CONTAINER_PIDS: processes per container, default 512 */
 	int64_t container_millicpus;   /* ANYON_CONTAINER_MILLICPUS: 1000 = one CPU, default 1000 */
 	int64_t container_stop_grace_s;/* ANYON_CONTAINER_STOP_GRACE_S: TERM to KILL on a stop, default 10 */
+	enum workspace_keep workspace_keep; /* ANYON_WORKSPACE_KEEP: never (default) | failed | always:
+					     * a container job's workspace after its end */
 	int64_t reap_interval_s;       /* ANYON_REAP_INTERVAL_S: the worker's orphan container pass, default 60 */
 	char test_fault[64];        /* ANYON_TEST_FAULT: tests only, see config_fault() */
 	/* ANYON_PUBLIC_URL, parsed by libcurl and checked by config_load(); all

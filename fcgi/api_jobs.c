@@ -8,6 +8,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "base/workspace.h"
 #include "fcgi/api.h"
 #include "services/jobs.h"
 
@@ -27,6 +28,24 @@ static json_object *job_json(const struct db_job *job)
 	if (json_parse(job->args, strlen(job->args), &args, err, sizeof(err)))
 		args = json_object_new_object();
 	json_set(o, "args", args);
+	{
+		/* Container jobs: whether it asked for a workspace, and whether
+		 * the directory is still on the host (kept: the job ended and
+		 * ANYON_WORKSPACE_KEEP kept it). */
+		json_object *wsv, *w;
+		bool on = json_object_object_get_ex(args, "workspace", &wsv) && json_object_get_boolean(wsv);
+
+		if (on) {
+			bool there = workspace_exists(g_config.data_dir, job->id);
+
+			w = json_object_new_object();
+			json_set(w, "exists", json_object_new_boolean(there));
+			json_set(w, "kept", json_object_new_boolean(there && job_state_final(job->state)));
+			json_set(o, "workspace", w);
+		} else {
+			json_set(o, "workspace", NULL);
+		}
+	}
 	json_set(o, "attempts", json_object_new_int(job->attempts));
 	json_set(o, "cancel_requested", json_object_new_boolean(job->cancel_requested));
 	json_set(o, "exit_code", json_i64_or_null(job->exit_code, job->has_exit_code));

@@ -75,11 +75,12 @@ static int echo_validate(json_object *args, char *err, size_t errlen)
 }
 
 /* container: {"command": [1..64 strings of at most 4096 bytes, no NUL],
- * "secrets": [distinct stored secret kinds, at most 8]}. */
+ * "secrets": [distinct stored secret kinds, at most 8], "workspace": true|false
+ * (a per-job host directory at /workspace, default false)}. */
 static int container_validate(json_object *args, char *err, size_t errlen)
 {
-	static const char *const known[] = { "command", "secrets" };
-	json_object *cmd, *secrets;
+	static const char *const known[] = { "command", "secrets", "workspace" };
+	json_object *cmd, *secrets, *ws;
 	size_t n;
 
 	if (only_known(args, known, ARRAY_SIZE(known), err, errlen))
@@ -100,6 +101,10 @@ static int container_validate(json_object *args, char *err, size_t errlen)
 				 "NUL (the first not empty)", i, CONTAINER_MAX_ARG);
 			return -1;
 		}
+	}
+	if (json_object_object_get_ex(args, "workspace", &ws) && !json_object_is_type(ws, json_type_boolean)) {
+		snprintf(err, errlen, "args.workspace must be true or false");
+		return -1;
 	}
 	if (!json_object_object_get_ex(args, "secrets", &secrets))
 		return 0;

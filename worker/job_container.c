@@ -30,6 +30,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "base/workspace.h"
 #include "services/docker.h"
 #include "services/jobkinds.h"
 #include "services/mask.h"
@@ -299,7 +300,10 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 	static const char *const tmpfs[] = { SECRETS_DIR, SECRETS_TMPFS, NULL };
 	struct crun c = { .run = run };
 	struct handover h = { 0 };
-	json_object *args = NULL, *cmd, *secrets = NULL;
+	json_object *args = NULL, *cmd, *secrets = NULL, *wsv = NULL;
+	struct docker_mount mount;
+	char wspath[CONFIG_PATH_MAX + 64];
+	bool ws = false;
 	struct output_limits lim;
 	struct docker_spec spec;
 	struct docker_state st;
@@ -318,6 +322,7 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 	}
 	json_object_object_get_ex(args, "command", &cmd);
 	json_object_object_get_ex(args, "secrets", &secrets);
+	ws = json_object_object_get_ex(args, "workspace", &wsv) && json_object_get_boolean(wsv);
 	if (handover_build(run, secrets, &h, err, sizeof(err))) {
 		snprintf(res->error, sizeof(res->error), "%.250s", err);
 		goto out;
@@ -356,6 +361,19 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 	spec.init = true;
 	spec.network = g_config.container_network;
 	spec.log_driver = "none";
+	if (ws) {
+		if (workspace_create(g_config.data_dir, run->job->id, wspath, sizeof(wspath), err, sizeof(err))) {
+			ws = false;   /* nothing of ours to remove */
+			snprintf(res->error, sizeof(res->error), "%.250s", err);
+			goto out;
+		}
+		mount.source = wspath;
+		mount.target = "/workspace";
+		mount.read_only = false;
+		spec.mounts = &mount;
+		spec.n_mounts = 1;
+		spec.workdir = "/workspace";
+	}
 
 	if (docker_init(&c.d, NULL) || docker_create(&c.d, &spec, c.id, sizeof(c.id))) {
 		c.id[0] = '\0';
@@ -479,6 +497,20 @@ out:
 		else
 			log_info("job %lld: container %.12s removed", (long long)run->job->id, c.id);
 	}
+	if (ws) {
+		/* ANYON_WORKSPACE_KEEP: never, failed (failed or cancelled: kept
+		 * for inspection), always. A kept one goes with its job's row
+		 * (container_workspace_sweep). */
+		bool ok = cp == CP_CONTINUE && !res->error[0] && res->exit_code == 0;
+		bool keep = g_config.workspace_keep == WORKSPACE_KEEP_ALWAYS ||
+			    (g_config.workspace_keep == WORKSPACE_KEEP_FAILED && !ok);
+
+		if (keep)
+			log_info("job %lld: workspace kept (ANYON_WORKSPACE_KEEP)", (long long)run->job->id);
+		else if (workspace_remove(g_config.data_dir, run->job->id))
+			log_warn("job %lld: removing its workspace failed (the sweep will retry once the job is "
+				 "purged)", (long long)run->job->id);
+	}
 	docker_stream_free(c.s);
 	res->stop = cp;
 	if (c.out && cp != CP_LOST && output_close(c.out))
@@ -488,6 +520,36 @@ out:
 	free(argv);
 	handover_release(&h);
 	json_object_put(args);
+}
+
+/* ---- kept workspaces ---- */
+
+struct sweep {
+	struct db *db;
+	bool failed;
+};
+
+static bool job_gone(int64_t id, void *arg)
+{
+	struct sweep *sw = arg;
+	struct db_job job;
+	int rc;
+
+	if (sw->failed)
+		return false;
+	rc = db_job_get(sw->db, id, 0, &job);
+	if (rc == DB_OK)
+		db_job_release(&job);
+	if (rc == DB_ERROR)
+		sw->failed = true;   /* no answer: remove nothing this pass */
+	return rc == DB_NOTFOUND;
+}
+
+int container_workspace_sweep(struct db *db, int max)
+{
+	struct sweep sw = { .db = db };
+
+	return workspace_sweep(g_config.data_dir, job_gone, &sw, max);
 }
 
 /* ---- the orphan reaper ---- */

@@ -35,6 +35,9 @@
 #include "services/jobs.h"
 #include "services/access.h"
 #include "services/retention.h"
+
+/* Kept workspaces of purged jobs removed per retention pass. */
+#define WORKSPACE_SWEEP_MAX 64
 #include "worker/worker.h"
 
 #define SLEEP_SLICE_MS 100
@@ -306,6 +309,15 @@ static void heartbeat(struct worker *w)
 			log_info("retention: purged %lld sessions, %lld sign-in flows, %lld finished jobs, "
 				 "%lld audit rows", (long long)rr.sessions, (long long)rr.flows,
 				 (long long)rr.jobs, (long long)rr.audit);
+		/* Kept workspaces go with their job's row. */
+		{
+			int ws = container_workspace_sweep(w->db, WORKSPACE_SWEEP_MAX);
+
+			if (ws > 0)
+				log_info("retention: removed %d workspace(s) of purged jobs", ws);
+			else if (ws < 0)
+				log_warn("retention: the workspaces directory could not be read");
+		}
 	}
 }
 

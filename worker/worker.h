@@ -69,6 +69,11 @@ int container_instance(char *out, size_t len);
  * Returns 0, or -1 when Docker could not be asked. */
 int container_reap(struct db *db, const char *owner, int *removed);
 
+/* Removes the workspaces (base/workspace.h) of jobs no longer in the
+ * database (purged by ANYON_RETAIN_JOBS_S), at most max per pass; none
+ * when the database does not answer. Returns how many, or -1. */
+int container_workspace_sweep(struct db *db, int max);
+
 _Static_assert(sizeof(((struct job_result *)0)->error) <= DB_JOB_ERROR_MAX,
 	       "a job's error message must fit the jobs table's field");
 

@@ -1,0 +1,178 @@
+/* workspace.c - per-job workspaces and their safe removal (see workspace.h). */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/workspace.h"
+
+#define WS_DIR "workspaces"
+
+bool workspace_name_ok(const char *name, int64_t *id)
+{
+	const char *p = name + 4;
+	int64_t v = 0;
+	size_t n = 0;
+
+	if (strncmp(name, "job-", 4) != 0 || *p == '0')
+		return false;
+	for (; *p; p++, n++) {
+		if (*p < '0' || *p > '9' || n >= 18)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (!n)
+		return false;
+	if (id)
+		*id = v;
+	return true;
+}
+
+/* Opens (creating when create) data_dir/workspaces as a directory, not
+ * through a final symlink. Returns an fd, or -1. */
+static int open_root(const char *data_dir, bool create)
+{
+	char path[4200];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", data_dir, WS_DIR) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (create && mkdir(path, 0711) && errno != EEXIST)
+		return -1;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && create && fchmod(fd, 0711)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int rmtree_depth(int at, const char *name, int depth)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int fd, rc = 0;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW))
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(at, name, 0) && errno != ENOENT ? -1 : 0;
+	if (depth >= WORKSPACE_MAX_DEPTH) {
+		errno = ELOOP;
+		return -1;
+	}
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* A read-only directory the agent left: its owner (or root) may
+	 * make it writable again to empty it. Failure shows at unlinkat. */
+	(void)fchmod(fd, 0700);
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (rmtree_depth(dirfd(d), e->d_name, depth + 1))
+			rc = -1;
+	}
+	closedir(d);
+	if (rc)
+		return -1;
+	return unlinkat(at, name, AT_REMOVEDIR) && errno != ENOENT ? -1 : 0;
+}
+
+int rmtree_at(int at, const char *name)
+{
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+		errno = EINVAL;
+		return -1;
+	}
+	return rmtree_depth(at, name, 0);
+}
+
+int workspace_create(const char *data_dir, int64_t id, char *path, size_t len, char *err, size_t errlen)
+{
+	char name[32], *root_abs = NULL, root[4200];
+	int fd;
+
+	snprintf(name, sizeof(name), "job-%lld", (long long)id);
+	if ((fd = open_root(data_dir, true)) < 0) {
+		snprintf(err, errlen, "the workspaces directory could not be opened: %s", strerror(errno));
+		return -1;
+	}
+	/* A leftover of an earlier attempt is not handed to this run. */
+	if (rmtree_at(fd, name) || mkdirat(fd, name, 0700) ||
+	    fchownat(fd, name, WORKSPACE_UID, WORKSPACE_GID, AT_SYMLINK_NOFOLLOW) ||
+	    fchmodat(fd, name, 0700, 0)) {
+		snprintf(err, errlen, "the job's workspace could not be made: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	snprintf(root, sizeof(root), "%s/%s", data_dir, WS_DIR);
+	if (!(root_abs = realpath(root, NULL)) || snprintf(path, len, "%s/%s", root_abs, name) >= (int)len) {
+		snprintf(err, errlen, "the workspace's path is unusable");
+		free(root_abs);
+		return -1;
+	}
+	free(root_abs);
+	return 0;
+}
+
+int workspace_remove(const char *data_dir, int64_t id)
+{
+	char name[32];
+	int fd, rc;
+
+	snprintf(name, sizeof(name), "job-%lld", (long long)id);
+	if ((fd = open_root(data_dir, false)) < 0)
+		return errno == ENOENT ? 0 : -1;
+	rc = rmtree_at(fd, name);
+	close(fd);
+	return rc;
+}
+
+bool workspace_exists(const char *data_dir, int64_t id)
+{
+	char path[4200];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s/job-%lld", data_dir, WS_DIR, (long long)id) >= (int)sizeof(path))
+		return false;
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max)
+{
+	int fd = open_root(data_dir, false), removed = 0;
+	DIR *d;
+	struct dirent *e;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -1;
+	}
+	while (removed < max && (e = readdir(d))) {
+		int64_t id;
+
+		if (!workspace_name_ok(e->d_name, &id) || !fn(id, arg))
+			continue;
+		if (rmtree_at(dirfd(d), e->d_name) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}

@@ -1,0 +1,50 @@
+/* workspace.h - per-job host directories for container jobs:
+ * $ANYON_DATA_DIR/workspaces/job-<id>, bind-mounted at /workspace.
+ *
+ * The agent controls what is inside (symlinks to /etc, files owned by uid
+ * 1000, read-only directories, deep trees): removal never follows a
+ * symlink (openat O_NOFOLLOW|O_DIRECTORY, unlinkat), only touches names
+ * matching job-<digits> directly under the workspaces directory, and is
+ * bounded in depth. */
+#ifndef ANYON_BASE_WORKSPACE_H
+#define ANYON_BASE_WORKSPACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WORKSPACE_UID 1000
+#define WORKSPACE_GID 1000
+/* Deeper trees are not removed (the sweep reports and retries). */
+#define WORKSPACE_MAX_DEPTH 128
+
+enum workspace_keep { WORKSPACE_KEEP_NEVER, WORKSPACE_KEEP_FAILED, WORKSPACE_KEEP_ALWAYS };
+
+/* True when name is exactly "job-<digits>" (1 to 18 digits, no leading
+ * zero); the id in *id. */
+bool workspace_name_ok(const char *name, int64_t *id);
+
+/* Creates (or empties and recreates) the job's directory, mode 0700,
+ * owned by WORKSPACE_UID:WORKSPACE_GID, under workspaces/ (mode 0711:
+ * only its owner lists it; anyone may stat a name they know, nobody
+ * else enters a job's directory). Writes its absolute path to path.
+ * Returns 0, or -1 with a reason in err. */
+int workspace_create(const char *data_dir, int64_t id, char *path, size_t len, char *err, size_t errlen);
+
+/* Removes the job's directory and everything in it, following no
+ * symlink. Returns 0 (also when it was not there), or -1. */
+int workspace_remove(const char *data_dir, int64_t id);
+
+/* True when the job's directory exists (lstat: a directory, not a link). */
+bool workspace_exists(const char *data_dir, int64_t id);
+
+/* Removes dirfd/name recursively without following symlinks; name is one
+ * path component. Returns 0 (also when absent), or -1 with errno. */
+int rmtree_at(int dirfd, const char *name);
+
+/* Calls fn(id, arg) for up to max job-<digits> entries of workspaces/;
+ * fn returns true to remove that entry. Returns how many were removed,
+ * or -1 when the directory could not be read (absent: 0). */
+int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max);
+
+#endif

@@ -1,0 +1,169 @@
+/* Workspaces: the job-<digits> name rule, creation (mode, owner when
+ * root), and removal that follows no symlink (to a file, to a directory
+ * outside, a dangling one), empties read-only directories, stops at the
+ * depth bound, and a sweep that only touches job-<digits> entries. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/workspace.h"
+#include "t/unit/tap.h"
+
+static char root[256], outside[300];
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		BAIL_OUT("writing %s", path);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static bool sweep_all(int64_t id, void *arg)
+{
+	(void)arg;
+	return id != 7;   /* job 7 is "still in the database" */
+}
+
+int main(void)
+{
+	char ws[512], p[600], q[600];
+	struct stat st;
+	int64_t id = 0;
+
+	snprintf(root, sizeof(root), "/tmp/anyon-ws-unit-%d", (int)getpid());
+	snprintf(outside, sizeof(outside), "%s/outside", root);
+	if (mkdir(root, 0700) || mkdir(outside, 0700))
+		BAIL_OUT("mkdir %s", root);
+
+	ok(workspace_name_ok("job-1", &id) && id == 1, "job-1 matches");
+	ok(workspace_name_ok("job-123456789012345678", &id) && id == 123456789012345678LL, "18 digits match");
+	ok(!workspace_name_ok("job-1234567890123456789", NULL), "19 digits do not");
+	ok(!workspace_name_ok("job-", NULL) && !workspace_name_ok("job-01", NULL) &&
+	   !workspace_name_ok("job-1x", NULL) && !workspace_name_ok("job-1/..", NULL) &&
+	   !workspace_name_ok("jobs-1", NULL) && !workspace_name_ok("..", NULL),
+	   "empty, leading zero, trailing junk, other names do not");
+
+	snprintf(p, sizeof(p), "%s/secret", outside);
+	put(p, "keep me");
+	snprintf(q, sizeof(q), "%s/dir", outside);
+	if (mkdir(q, 0700))
+		BAIL_OUT("mkdir");
+	snprintf(q, sizeof(q), "%s/dir/inner", outside);
+	put(q, "keep me too");
+
+	ok(workspace_create(root, 42, ws, sizeof(ws), p, sizeof(p)) == 0, "created job-42");
+	ok(ws[0] == '/' && strstr(ws, "/workspaces/job-42"), "its path is absolute: %s", ws);
+	snprintf(p, sizeof(p), "%s/workspaces", root);
+	ok(stat(p, &st) == 0 && (st.st_mode & 07777) == 0711, "workspaces/ is 0711");
+	ok(stat(ws, &st) == 0 && (st.st_mode & 07777) == 0700, "job-42 is 0700");
+	if (geteuid() == 0)
+		ok(st.st_uid == WORKSPACE_UID && st.st_gid == WORKSPACE_GID, "owned by 1000:1000");
+	ok(workspace_exists(root, 42) && !workspace_exists(root, 43), "exists: 42 yes, 43 no");
+
+	/* What an agent may leave behind. */
+	snprintf(p, sizeof(p), "%s/outside/secret", root);
+	snprintf(q, sizeof(q), "%s/passwd", ws);
+	ok(symlink(p, q) == 0, "a symlink to a file outside");
+	snprintf(p, sizeof(p), "%s/outside/dir", root);
+	snprintf(q, sizeof(q), "%s/etc", ws);
+	ok(symlink(p, q) == 0, "a symlink to a directory outside");
+	snprintf(q, sizeof(q), "%s/dangling", ws);
+	ok(symlink("/nonexistent/x", q) == 0, "a dangling symlink");
+	snprintf(q, sizeof(q), "%s/ro", ws);
+	mkdir(q, 0700);
+	snprintf(p, sizeof(p), "%s/ro/f", ws);
+	put(p, "x");
+	chmod(q, 0500);
+	{
+		char deep[600];
+		int d = open(ws, O_RDONLY | O_DIRECTORY);
+
+		for (int i = 0; i < 50 && d >= 0; i++) {
+			int nd;
+
+			mkdirat(d, "d", 0700);
+			nd = openat(d, "d", O_RDONLY | O_DIRECTORY);
+			close(d);
+			d = nd;
+		}
+		ok(d >= 0, "a 50-deep tree");
+		if (d >= 0)
+			close(d);
+		snprintf(deep, sizeof(deep), "%s/file", ws);
+		put(deep, "x");
+	}
+	ok(workspace_remove(root, 42) == 0, "job-42 removed");
+	ok(!exists(ws), "and gone");
+	snprintf(p, sizeof(p), "%s/outside/secret", root);
+	ok(exists(p), "the file a symlink pointed at is untouched");
+	snprintf(p, sizeof(p), "%s/outside/dir/inner", root);
+	ok(exists(p), "the directory a symlink pointed at is untouched");
+	ok(workspace_remove(root, 42) == 0, "removing it again is fine");
+
+	/* The workspaces directory itself a symlink: not followed. */
+	{
+		char r2[300], l[320];
+
+		snprintf(r2, sizeof(r2), "%s/r2", root);
+		mkdir(r2, 0700);
+		snprintf(l, sizeof(l), "%s/workspaces", r2);
+		snprintf(p, sizeof(p), "%s/outside", root);
+		symlink(p, l);
+		snprintf(p, sizeof(p), "%s/outside/job-5", root);
+		mkdir(p, 0700);
+		ok(workspace_remove(r2, 5) == -1 && exists(p), "a symlinked workspaces/ is not followed");
+		rmdir(p);
+	}
+
+	/* Depth bound. */
+	ok(workspace_create(root, 9, ws, sizeof(ws), p, sizeof(p)) == 0, "job-9 created");
+	{
+		int d = open(ws, O_RDONLY | O_DIRECTORY);
+
+		for (int i = 0; i < WORKSPACE_MAX_DEPTH + 5 && d >= 0; i++) {
+			int nd;
+
+			mkdirat(d, "d", 0700);
+			nd = openat(d, "d", O_RDONLY | O_DIRECTORY);
+			close(d);
+			d = nd;
+		}
+		if (d >= 0)
+			close(d);
+	}
+	ok(workspace_remove(root, 9) == -1 && errno == ELOOP, "a tree past the depth bound is refused");
+
+	/* The sweep: job-7 is "in the database", job-9 (too deep) fails,
+	 * job-8 goes, other names stay. */
+	ok(workspace_create(root, 7, ws, sizeof(ws), p, sizeof(p)) == 0 &&
+	   workspace_create(root, 8, ws, sizeof(ws), p, sizeof(p)) == 0, "job-7 and job-8 created");
+	snprintf(p, sizeof(p), "%s/workspaces/job-08", root);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/workspaces/notes", root);
+	put(p, "x");
+	is_int(workspace_sweep(root, sweep_all, NULL, 10), 1, "the sweep removed one");
+	ok(workspace_exists(root, 7) && !workspace_exists(root, 8) && workspace_exists(root, 9),
+	   "job-7 kept, job-8 gone, job-9 (too deep) left");
+	snprintf(p, sizeof(p), "%s/workspaces/job-08", root);
+	snprintf(q, sizeof(q), "%s/workspaces/notes", root);
+	ok(exists(p) && exists(q), "job-08 and notes untouched");
+
+	snprintf(p, sizeof(p), "rm -rf %s", root);
+	if (system(p))
+		diag("cleanup of %s failed", root);
+	return done_testing();
+}
