@@ -55,7 +55,35 @@ static int open_root(const char *data_dir, bool create)
 	return fd;
 }
 
-static int rmtree_depth(int at, const char *name, int depth)
+/* A walk: the top directory's fd (to move too-deep subtrees up to) and
+ * how many were moved. */
+struct rm_walk {
+	int top;
+	unsigned moved;
+};
+
+/* Moves at/name (a directory WORKSPACE_MAX_DEPTH deep) up into the top
+ * directory under a fresh name, so the next round removes it from
+ * there: any depth goes in rounds, with bounded fds and stack. */
+static int move_up(struct rm_walk *w, int at, const char *name)
+{
+	char fresh[40];
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(fresh, sizeof(fresh), ".anyon-deep-%u-%d", w->moved, i);
+		if (renameat2(at, name, w->top, fresh, RENAME_NOREPLACE) == 0) {
+			w->moved++;
+			return 1;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
+/* 0: removed; 1: a subtree was moved up (another round is needed); -1:
+ * failed, errno set. */
+static int rmtree_depth(struct rm_walk *w, int at, const char *name, int depth)
 {
 	struct stat st;
 	DIR *d;
@@ -66,10 +94,8 @@ static int rmtree_depth(int at, const char *name, int depth)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(at, name, 0) && errno != ENOENT ? -1 : 0;
-	if (depth >= WORKSPACE_MAX_DEPTH) {
-		errno = ELOOP;
-		return -1;
-	}
+	if (depth >= WORKSPACE_MAX_DEPTH)
+		return move_up(w, at, name);
 	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -80,15 +106,20 @@ static int rmtree_depth(int at, const char *name, int depth)
 		close(fd);
 		return -1;
 	}
+	if (depth == 0)
+		w->top = dirfd(d);
 	while ((e = readdir(d))) {
+		int r;
+
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (rmtree_depth(dirfd(d), e->d_name, depth + 1))
-			rc = -1;
+		r = rmtree_depth(w, dirfd(d), e->d_name, depth + 1);
+		if (r < 0 || (r > 0 && rc == 0))
+			rc = r;
 	}
 	closedir(d);
 	if (rc)
-		return -1;
+		return rc;
 	return unlinkat(at, name, AT_REMOVEDIR) && errno != ENOENT ? -1 : 0;
 }
 
@@ -98,7 +129,18 @@ int rmtree_at(int at, const char *name)
 		errno = EINVAL;
 		return -1;
 	}
-	return rmtree_depth(at, name, 0);
+	/* Each round removes what is within WORKSPACE_MAX_DEPTH and moves
+	 * deeper subtrees up; rounds are bounded (a tree of 1000 * 128
+	 * levels is more than any file system holds). */
+	for (int round = 0; round < 1000; round++) {
+		struct rm_walk w = { .top = -1 };
+		int r = rmtree_depth(&w, at, name, 0);
+
+		if (r <= 0)
+			return r;
+	}
+	errno = ELOOP;
+	return -1;
 }
 
 int workspace_create(const char *data_dir, int64_t id, char *path, size_t len, char *err, size_t errlen)

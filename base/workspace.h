@@ -4,8 +4,10 @@
  * The agent controls what is inside (symlinks to /etc, files owned by uid
  * 1000, read-only directories, deep trees): removal never follows a
  * symlink (openat O_NOFOLLOW|O_DIRECTORY, unlinkat), only touches names
- * matching job-<digits> directly under the workspaces directory, and is
- * bounded in depth. */
+ * matching job-<digits> directly under the workspaces directory, and
+ * holds at most WORKSPACE_MAX_DEPTH directories open: a deeper subtree is
+ * moved up into the job's directory (renameat2 RENAME_NOREPLACE) and
+ * removed in the next round. */
 #ifndef ANYON_BASE_WORKSPACE_H
 #define ANYON_BASE_WORKSPACE_H
 
@@ -15,7 +17,7 @@
 
 #define WORKSPACE_UID 1000
 #define WORKSPACE_GID 1000
-/* Deeper trees are not removed (the sweep reports and retries). */
+/* Directories open at once while removing (deeper ones are moved up). */
 #define WORKSPACE_MAX_DEPTH 128
 
 enum workspace_keep { WORKSPACE_KEEP_NEVER, WORKSPACE_KEEP_FAILED, WORKSPACE_KEEP_ALWAYS };
