@@ -5,7 +5,7 @@ directory) and reads it back; the host directory exists during the run,
 mode 0700, owned by 1000:1000, under a 0711 workspaces/; a job without it
 gets no mount; ANYON_WORKSPACE_KEEP=never removes it after success and
 failure; =failed keeps it after a failure and a cancel, removes it after
-success; symlinks the job left (to a host file, to a host directory) are
+success; =always keeps it after success; symlinks the job left (to a host file, to a host directory) are
 removed without touching their targets; the retention pass removes a kept
 workspace with its job; a bad args.workspace is refused. Docker missing is
 a failure, never a skip."""
@@ -165,6 +165,12 @@ with Stack(env=dict(ENV, ANYON_WORKSPACE_KEEP="failed", ANYON_RETAIN_JOBS_S="100
     os.mkdir(stray)
     time.sleep(2.5)
     t.ok(os.path.isdir(stray), "a name not exactly job-<digits> is never removed")
+
+    s.restart(ANYON_WORKSPACE_KEEP="always")
+    jid = submit(c, ["sh", "-c", "echo a > f"])
+    j = wait_done(c, jid)
+    t.ok(j and j["state"] == "succeeded" and os.path.isfile(os.path.join(wsdir(s, jid), "f"))
+         and j.get("workspace") == {"exists": True, "kept": True}, "always: kept after success", j)
 
 import shutil
 shutil.rmtree(target)
