@@ -14,6 +14,7 @@ job with the job process's peak RSS recorded flat. Docker missing is a
 failure, never a skip."""
 import base64, glob, json, os, re, secrets, signal, subprocess, sys, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from containerjobs import job, output, text, wait_done
 from anyontest import TAP, Stack, wait_until
 import dockertest
 
@@ -42,29 +43,6 @@ def submit(c, command, secrets_=None, status=201):
         t.diag("submit %r: %s %s" % (command, r.status, r.json))
         return None
     return r.json["job"]["id"] if status == 201 else r
-
-
-def job(c, jid):
-    return c.get("/api/jobs/%d" % jid).json["job"]
-
-
-def wait_done(c, jid, timeout=60):
-    return wait_until(lambda: (lambda j: j if j["state"] in ("succeeded", "failed", "cancelled") else None)(
-        job(c, jid)), timeout=timeout, interval=0.1)
-
-
-def output(c, jid):
-    chunks, after = [], 0
-    while True:
-        r = c.get("/api/jobs/%d/output?after=%d" % (jid, after)).json
-        chunks += r["chunks"]
-        after = r["next_after"]
-        if r["done"] or not r["chunks"]:
-            return chunks
-
-
-def text(chunks, stream):
-    return "".join(ch["data"] for ch in chunks if ch["stream"] == stream)
 
 
 def wait_output(c, jid, needle, timeout=30):

@@ -15,6 +15,7 @@
 Docker missing is a failure, never a skip."""
 import base64, json, os, secrets, shutil, stat, sys, tempfile, time, urllib.parse, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from containerjobs import job, output, text, wait_done
 from anyontest import TAP, Stack, BACKEND, new_db, wait_until
 import dockertest
 
@@ -38,29 +39,6 @@ def submit(c, command, secrets_=None):
     if r.status != 201:
         t.bail("cannot submit %r: %s %s" % (command, r.status, r.json))
     return r.json["job"]["id"]
-
-
-def job(c, jid):
-    return c.get("/api/jobs/%d" % jid).json["job"]
-
-
-def wait_done(c, jid, timeout=90):
-    return wait_until(lambda: (lambda j: j if j["state"] in ("succeeded", "failed", "cancelled") else None)(
-        job(c, jid)), timeout=timeout, interval=0.2)
-
-
-def output(c, jid):
-    chunks, after = [], 0
-    while True:
-        r = c.get("/api/jobs/%d/output?after=%d" % (jid, after)).json
-        chunks += r["chunks"]
-        if not r["chunks"] or r["next_after"] == after:
-            return chunks
-        after = r["next_after"]
-
-
-def text(chunks, stream):
-    return "".join(ch["data"] for ch in chunks if ch["stream"] == stream)
 
 
 def creates(jid=None):
@@ -153,7 +131,7 @@ try:
         ids = [submit(ca if i % 2 == 0 else cb,
                       ["sh", "-c", "echo start %d; sleep 2; seq 1 %d; echo end %d" % (i, 1000 * (i + 1), i)])
                for i in range(5)]
-        done = [wait_done(ca, i) for i in ids]
+        done = [wait_done(ca, i, timeout=90) for i in ids]
         t.ok(all(j and j["state"] == "succeeded" and j["exit_code"] == 0 for j in done),
              "five container jobs on two workers succeed", [j and j["state"] for j in done])
         t.ok(all(j and j["attempts"] == 1 for j in done), "each in one attempt", [j and j["attempts"] for j in done])
@@ -184,7 +162,7 @@ try:
         t.eq(r.status, 200, "a secret stored")
         jid = submit(cb, ["sh", "-c", "echo before; cat /run/anyon/secrets/anthropic_api_key; echo; echo after"],
                      ["anthropic_api_key"])
-        j = wait_done(ca, jid)
+        j = wait_done(ca, jid, timeout=90)
         out = text(output(ca, jid), "stdout")
         t.ok(j and j["state"] == "succeeded", "the job with the secret succeeds", j)
         t.eq(out, "before\n[masked]\nafter\n", "the stored output has it masked where it was printed")

@@ -11,6 +11,7 @@ workspace with its job; a bad args.workspace is refused. Docker missing is
 a failure, never a skip."""
 import hashlib, json, os, stat, sys, tempfile, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from containerjobs import job, output, text, wait_done
 from anyontest import TAP, Stack, wait_until
 import dockertest
 
@@ -35,23 +36,8 @@ def submit(c, command, ws=True, status=201):
     return r.json["job"]["id"] if status == 201 else r
 
 
-def job(c, jid):
-    return c.get("/api/jobs/%d" % jid).json["job"]
-
-
-def wait_done(c, jid, timeout=60):
-    return wait_until(lambda: (lambda j: j if j["state"] in ("succeeded", "failed", "cancelled") else None)(
-        job(c, jid)), timeout=timeout, interval=0.1)
-
-
 def stdout(c, jid):
-    chunks, after = [], 0
-    while True:
-        r = c.get("/api/jobs/%d/output?after=%d" % (jid, after)).json
-        chunks += r["chunks"]
-        after = r["next_after"]
-        if r["done"] or not r["chunks"]:
-            return "".join(ch["data"] for ch in chunks if ch["stream"] == "stdout")
+    return text(output(c, jid), "stdout")
 
 
 def wsdir(s, jid):
