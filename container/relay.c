@@ -73,6 +73,30 @@ void relay_ring_append(struct relay_ring *r, enum relay_type type, const void *d
 	r->end_off += len;
 }
 
+/* The record holding byte c->off (which the ring still holds: head_off <=
+ * off < end_off): its position into *pos, its first byte's offset into
+ * *rec; returns its payload length. Starts from the cursor's hint while
+ * that record is still held (records leave in order), else from the head. */
+static size_t cursor_find(const struct relay_ring *r, const struct relay_cursor *c, size_t *pos, uint64_t *rec)
+{
+	size_t len;
+
+	if (c->hint && c->rec_off >= r->head_off && c->rec_off <= c->off) {
+		*pos = c->pos;
+		*rec = c->rec_off;
+	} else {
+		*pos = r->head;
+		*rec = r->head_off;
+	}
+	for (;;) {
+		len = rec_len(r, *pos);
+		if (c->off < *rec + len)
+			return len;
+		*pos = (*pos + RELAY_HEADER + len) % r->cap;
+		*rec += len;
+	}
+}
+
 void relay_cursor_init(struct relay_cursor *c, uint64_t off)
 {
 	memset(c, 0, sizeof *c);
@@ -94,22 +118,7 @@ size_t relay_ring_next(const struct relay_ring *r, struct relay_cursor *c, unsig
 	}
 	if (c->off >= r->end_off)
 		return 0;
-	/* The hint's record is still held when its offset is not older than
-	 * the oldest one (records leave in order). */
-	if (c->hint && c->rec_off >= r->head_off && c->rec_off <= c->off) {
-		pos = c->pos;
-		rec = c->rec_off;
-	} else {
-		pos = r->head;
-		rec = r->head_off;
-	}
-	for (;;) {
-		len = rec_len(r, pos);
-		if (c->off < rec + len)
-			break;
-		pos = (pos + RELAY_HEADER + len) % r->cap;
-		rec += len;
-	}
+	len = cursor_find(r, c, &pos, &rec);
 	ring_get(r, pos, h, sizeof h);
 	skip = (size_t)(c->off - rec);
 	n = len - skip;
@@ -131,21 +140,7 @@ size_t relay_ring_unsent(const struct relay_ring *r, struct relay_cursor *c)
 		return 0;
 	if (c->off < r->head_off)
 		return r->used;
-	if (c->hint && c->rec_off >= r->head_off && c->rec_off <= c->off) {
-		pos = c->pos;
-		rec = c->rec_off;
-	} else {
-		pos = r->head;
-		rec = r->head_off;
-	}
-	for (;;) {
-		size_t len = rec_len(r, pos);
-
-		if (c->off < rec + len)
-			break;
-		pos = (pos + RELAY_HEADER + len) % r->cap;
-		rec += len;
-	}
+	cursor_find(r, c, &pos, &rec);
 	/* Remember where it is: the next call (and the next read) start there. */
 	c->pos = pos;
 	c->rec_off = rec;

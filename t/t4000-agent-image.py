@@ -24,10 +24,9 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import BUILDDIR, SRCDIR, TAP
-from enginestream import Engine, Stream
+from enginestream import engine_and_image
 
 t = TAP()
-SOCK = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")[len("unix://"):]
 LABEL = "anyon.test=t4000-%d" % os.getpid()
 SECRETS_DIR = "/run/anyon/secrets"
 TMPFS = {SECRETS_DIR: "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000"}
@@ -45,22 +44,7 @@ def bundle(items):
 
 # ---- the engine and the image ----
 
-try:
-    eng = Engine(SOCK)
-except OSError as e:
-    t.ok(False, "the Docker engine answers at %s" % SOCK, e)
-    t.done()
-t.ok(True, "the Docker engine answers at %s (API %s)" % (SOCK, eng.prefix[2:]))
-
-IMAGE = os.environ.get("ANYON_AGENT_IMAGE")
-if not IMAGE:
-    r = subprocess.run([os.path.join(SRCDIR, "container", "build-image"), "--quiet",
-                        "--entry", os.path.join(BUILDDIR, "anyon-entry")],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    IMAGE = r.stdout.decode().strip()
-    if r.returncode != 0 or not IMAGE:
-        t.ok(False, "container/build-image makes the agent image", r.stderr.decode()[-2000:])
-        t.done()
+eng, IMAGE = engine_and_image(t)
 img_q = urllib.parse.quote(IMAGE, safe="")
 st, _, data = eng.call("GET", "/images/%s/json" % img_q)
 t.ok(st == 200 and re.fullmatch(r"anyon-agent:[0-9a-f]{20}", IMAGE), "the image %s exists" % IMAGE, st)

@@ -14,15 +14,12 @@ job with the job process's peak RSS recorded flat. Docker missing is a
 failure, never a skip."""
 import base64, glob, json, os, re, secrets, signal, subprocess, sys, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from containerjobs import job, output, text, wait_done
+from containerjobs import engine_and_image, job, output, text, wait_done
 from anyontest import TAP, Stack, wait_until
 import dockertest
 
 t = TAP()
-eng = dockertest.Engine()      # raises (the test fails) when Docker is missing
-IMAGE = os.environ.get("ANYON_AGENT_IMAGE")
-if not IMAGE:
-    t.bail("ANYON_AGENT_IMAGE is not set: run through ./dev test, which builds the agent image")
+eng, IMAGE = engine_and_image(t)      # a missing engine fails the test
 INST = "t4200-" + uuid.uuid4().hex[:12]
 GRACE = 3
 LIMIT = 15

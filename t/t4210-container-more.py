@@ -15,15 +15,12 @@
 Docker missing is a failure, never a skip."""
 import base64, json, os, secrets, shutil, stat, sys, tempfile, time, urllib.parse, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from containerjobs import job, output, text, wait_done
+from containerjobs import engine_and_image, job, output, text, wait_done
 from anyontest import TAP, Stack, BACKEND, new_db, wait_until
 import dockertest
 
 t = TAP()
-eng = dockertest.Engine()      # raises (the test fails) when Docker is missing
-IMAGE = os.environ.get("ANYON_AGENT_IMAGE")
-if not IMAGE:
-    t.bail("ANYON_AGENT_IMAGE is not set: run through ./dev test, which builds the agent image")
+eng, IMAGE = engine_and_image(t)      # a missing engine fails the test
 INST = "t4210-" + uuid.uuid4().hex[:12]
 ENV = {"ANYON_AGENT_IMAGE": IMAGE, "ANYON_INSTANCE": INST, "ANYON_CONTAINER_STOP_GRACE_S": "3",
        "ANYON_REAP_INTERVAL_S": "1", "ANYON_WORKER_SLOTS": "3", "ANYON_USER_MAX_RUNNING": "10",

@@ -11,15 +11,11 @@ workspace with its job; a bad args.workspace is refused. Docker missing is
 a failure, never a skip."""
 import hashlib, json, os, stat, sys, tempfile, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from containerjobs import job, output, text, wait_done
+from containerjobs import engine_and_image, job, output, text, wait_done
 from anyontest import TAP, Stack, wait_until
-import dockertest
 
 t = TAP()
-eng = dockertest.Engine()      # raises (the test fails) when Docker is missing
-IMAGE = os.environ.get("ANYON_AGENT_IMAGE")
-if not IMAGE:
-    t.bail("ANYON_AGENT_IMAGE is not set: run through ./dev test, which builds the agent image")
+eng, IMAGE = engine_and_image(t)      # a missing engine fails the test
 INST = "t4220-" + uuid.uuid4().hex[:12]
 ENV = {"ANYON_AGENT_IMAGE": IMAGE, "ANYON_INSTANCE": INST, "ANYON_CONTAINER_STOP_GRACE_S": "2",
        "ANYON_REAP_INTERVAL_S": "1", "ANYON_WORKER_SLOTS": "2", "ANYON_CONTAINER_MEMORY_MB": "256"}

@@ -24,10 +24,9 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import BUILDDIR, SRCDIR, TAP
-from enginestream import Engine, Stream
+from enginestream import engine_and_image
 
 t = TAP()
-SOCK = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")[len("unix://"):]
 LABEL = "t4300-%d" % os.getpid()
 TMPFS = {"/run/anyon/secrets": "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000"}
 WINDOW_MIN = 2 * (16 + 65536)
@@ -75,22 +74,7 @@ class Relay:
         return self
 
 
-try:
-    eng = Engine(SOCK)
-except OSError as e:
-    t.ok(False, "the Docker engine answers at %s" % SOCK, e)
-    t.done()
-t.ok(True, "the Docker engine answers at %s (API %s)" % (SOCK, eng.prefix[2:]))
-
-IMAGE = os.environ.get("ANYON_AGENT_IMAGE")
-if not IMAGE:
-    r = subprocess.run([os.path.join(SRCDIR, "container", "build-image"), "--quiet",
-                        "--entry", os.path.join(BUILDDIR, "anyon-entry")],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    IMAGE = r.stdout.decode().strip()
-    if r.returncode != 0 or not IMAGE:
-        t.ok(False, "container/build-image makes the agent image", r.stderr.decode()[-2000:])
-        t.done()
+eng, IMAGE = engine_and_image(t)
 st, _, _ = eng.call("GET", "/images/%s/json" % urllib.parse.quote(IMAGE, safe=""))
 if not t.ok(st == 200, "the image %s exists" % IMAGE, st):
     t.done()

@@ -1,8 +1,21 @@
 """Reading jobs through the API, for the container-job tests (t4200, t4210,
 t4220): a job's reply, waiting for it to end, its output page by page."""
+import os
+
 from anyontest import wait_until
+import dockertest
 
 FINAL = ("succeeded", "failed", "cancelled")
+
+
+def engine_and_image(t):
+    """The Docker engine (the test fails when it is missing) and the agent
+    image ./dev test built (ANYON_AGENT_IMAGE; bails out without it)."""
+    eng = dockertest.Engine()
+    image = os.environ.get("ANYON_AGENT_IMAGE")
+    if not image:
+        t.bail("ANYON_AGENT_IMAGE is not set: run through ./dev test, which builds the agent image")
+    return eng, image
 
 
 def job(c, jid):

@@ -6,7 +6,10 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import time
+
+from anyontest import BUILDDIR, SRCDIR
 
 SOCK = (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")[len("unix://"):]
 
@@ -134,3 +137,25 @@ class Stream:
     def close(self):
         """Gone without a goodbye, as a killed worker's connection."""
         self.sock.close()
+
+
+def engine_and_image(t):
+    """The engine (a failed check and the end of the test when it does not
+    answer) and the agent image: ANYON_AGENT_IMAGE, else built here with
+    container/build-image (a failed check when that fails)."""
+    try:
+        eng = Engine(SOCK)
+    except OSError as e:
+        t.ok(False, "the Docker engine answers at %s" % SOCK, e)
+        t.done()
+    t.ok(True, "the Docker engine answers at %s (API %s)" % (SOCK, eng.prefix[2:]))
+    image = os.environ.get("ANYON_AGENT_IMAGE")
+    if not image:
+        r = subprocess.run([os.path.join(SRCDIR, "container", "build-image"), "--quiet",
+                            "--entry", os.path.join(BUILDDIR, "anyon-entry")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        image = r.stdout.decode().strip()
+        if r.returncode != 0 or not image:
+            t.ok(False, "container/build-image makes the agent image", r.stderr.decode()[-2000:])
+            t.done()
+    return eng, image
