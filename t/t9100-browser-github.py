@@ -256,6 +256,7 @@ def run_cloud(p, gh, s):
     for i in range(1000):
         gh.add_repo(LOGIN, "bulk-%04d" % i)
     p.find('[data-testid="nav-board"]').click()
+    p.wait_css("#import-open")
     p.find("#import-open").click()
     t.ok(p.wait(lambda d: len(p.rows()) == 8), "with 1011 repositories the dialog lists the newest", p.state())
     t.ok(not p.shown("#import-truncated"), "a listing without a search is not said to be cut short")
