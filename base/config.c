@@ -55,6 +55,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_CONTAINER_MILLICPUS", offsetof(struct config, container_millicpus), 1000, 10, 256000 },
 	{ "ANYON_CONTAINER_STOP_GRACE_S", offsetof(struct config, container_stop_grace_s), 10, 0, 30 },
 	{ "ANYON_REAP_INTERVAL_S", offsetof(struct config, reap_interval_s), 60, 1, 86400 },
+	{ "ANYON_ADOPT_WINDOW_S", offsetof(struct config, adopt_window_s), 600, 5, 86400 },
 };
 
 static int string_setting(char *dst, size_t size, const char *env, const char *def,

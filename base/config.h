@@ -69,6 +69,8 @@ struct config {
 	enum workspace_keep workspace_keep; /* ANYON_WORKSPACE_KEEP: never (default) | failed | always:
 					     * a container job's workspace after its end */
 	int64_t reap_interval_s;       /* ANYON_REAP_INTERVAL_S: the worker's orphan container pass, default 60 */
+	int64_t adopt_window_s;        /* ANYON_ADOPT_WINDOW_S: how long a lost container job waits for a
+					* worker to carry on with its container, default 600 */
 	char test_fault[64];        /* ANYON_TEST_FAULT: tests only, see config_fault() */
 	/* ANYON_PUBLIC_URL, parsed by libcurl and checked by config_load(); all
 	 * empty when unset (then only the loopback names are served, see

@@ -260,11 +260,19 @@ int db_job_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
  * running with an expired lease? With max_running > 0, only jobs of users
  * with fewer running jobs count. */
 int db_job_claimable(struct db *db, int64_t now, int64_t max_running, const char *kinds, bool *yes);
-/* Fails running jobs whose lease expired and which used every attempt, or
+/* Fails running jobs whose lease expired and which used every attempt,
  * whose kind is one of once_kinds (comma-separated: kinds whose lost run
- * must not run again). */
-int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t *failed);
-/* Claims the oldest queued job, or a running one whose lease expired, for
+ * must not run again), or which made a container; except those a worker
+ * may still adopt: their container started and has not ended, and their
+ * lease ran out after adopt_since. */
+int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t adopt_since,
+		     int64_t *failed);
+/* Running jobs a worker may adopt (see db_job_fail_lost): up to max ids,
+ * oldest first, into ids; *n says how many. */
+int db_job_adoptable(struct db *db, int64_t now, int64_t since, int64_t *ids, size_t max, size_t *n);
+/* Claims the oldest queued job, or a running one whose lease expired and
+ * which made no container (such a run is adopted or failed, never run
+ * again), for
  * owner until now + lease_s (one more attempt). DB_NOTFOUND when there is
  * none. Two workers never claim one job: SQLite holds the write lock for
  * the statement, PostgreSQL picks the row FOR UPDATE SKIP LOCKED. The

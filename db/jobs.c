@@ -51,23 +51,37 @@ static struct query q_purge_pg = QUERY("job.purge_pg",
  * PostgreSQL); with max_running > 0, only of users who have fewer than
  * that many jobs running under a live lease (per-user fairness). */
 #define CLAIMABLE(FIND, now, max_running, kinds) \
-	"(c.state = 'queued' OR (c.state = 'running' AND c.lease_expires_at <= " now ")) " \
+	"(c.state = 'queued' OR (c.state = 'running' AND c.lease_expires_at <= " now " " \
+	"  AND c.container_id IS NULL)) " \
 	"AND " FIND "(',' || " kinds " || ',', ',' || c.kind || ',') > 0 " \
 	"AND (" max_running " <= 0 OR (SELECT count(*) FROM jobs r WHERE r.user_id = c.user_id " \
 	"  AND r.state = 'running' AND r.lease_expires_at > " now ") < " max_running ")"
 static struct query q_claimable = QUERY2("job.claimable",
 	"SELECT EXISTS (SELECT 1 FROM jobs c WHERE " CLAIMABLE("instr", "?1", "?2", "?3") ")",
 	"SELECT EXISTS (SELECT 1 FROM jobs c WHERE " CLAIMABLE("strpos", "?1", "?2", "?3") ")");
-/* A lost run (lease expired) is failed instead of run again when it used
- * every attempt, or when its kind (in ?2, comma-separated) may not run
- * twice. */
+/* A lost job another worker may still carry on with (worker/main.c
+ * adopts it): its container started and has not ended, and its lease ran
+ * out after since (ANYON_ADOPT_WINDOW_S ago). It is neither claimed nor
+ * failed meanwhile. */
+#define ADOPTABLE(since) "(coalesce(container_started_at, 0) > 0 AND container_ended_at IS NULL " \
+	"AND lease_expires_at > " since ")"
+/* A lost run (lease expired; a lost run that made a container is never
+ * claimed again, see CLAIMABLE) is failed instead of run again when it
+ * used every attempt, when its kind (in ?2, comma-separated) may not run
+ * twice, or when it made a container nobody adopted in time. */
 #define FAIL_LOST(FIND) \
 	"UPDATE jobs SET state = 'failed', finished_at = ?1, lease_owner = NULL, " \
-	"lease_expires_at = NULL, error = CASE WHEN attempts >= max_attempts " \
-	"  THEN 'the worker running it stopped ' || attempts || ' times' " \
+	"lease_expires_at = NULL, error = CASE " \
+	"  WHEN coalesce(container_started_at, 0) > 0 AND container_ended_at IS NULL " \
+	"  THEN 'the worker running it stopped and no worker carried on with its container' " \
+	"  WHEN attempts >= max_attempts THEN 'the worker running it stopped ' || attempts || ' times' " \
 	"  ELSE 'the worker running it stopped; a run of this kind is not repeated' END " \
 	"WHERE state = 'running' AND lease_expires_at <= ?1 AND (attempts >= max_attempts " \
-	"  OR " FIND "(',' || ?2 || ',', ',' || kind || ',') > 0)"
+	"  OR " FIND "(',' || ?2 || ',', ',' || kind || ',') > 0 OR container_id IS NOT NULL) " \
+	"  AND NOT " ADOPTABLE("?3")
+static struct query q_adoptable = QUERY("job.adoptable",
+	"SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?1 AND " ADOPTABLE("?2")
+	" ORDER BY id LIMIT ?3");
 static struct query q_fail_exhausted = QUERY2("job.fail_exhausted", FAIL_LOST("instr"), FAIL_LOST("strpos"));
 /* SQLite runs the whole UPDATE under its write lock. PostgreSQL picks the
  * row FOR UPDATE SKIP LOCKED, so concurrent claimers take different rows
@@ -359,13 +373,30 @@ int db_job_claimable(struct db *db, int64_t now, int64_t max_running, const char
 	return rc == DB_OK ? DB_OK : DB_ERROR;
 }
 
-int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t *failed)
+int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t adopt_since,
+		     int64_t *failed)
 {
 	struct stmt *s = q_start(db, &q_fail_exhausted);
 
 	q_int(s, 1, now);
 	q_text(s, 2, once_kinds);
+	q_int(s, 3, adopt_since);
 	return q_exec(s, failed);
+}
+
+int db_job_adoptable(struct db *db, int64_t now, int64_t since, int64_t *ids, size_t max, size_t *n)
+{
+	struct stmt *s = q_start(db, &q_adoptable);
+	int rc;
+
+	*n = 0;
+	q_int(s, 1, now);
+	q_int(s, 2, since);
+	q_int(s, 3, (int64_t)max);
+	while ((rc = q_row(s)) == DB_OK && *n < max)
+		ids[(*n)++] = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_ERROR ? DB_ERROR : DB_OK;
 }
 
 int db_job_claim_next(struct db *db, const char *owner, int64_t now, int64_t lease_s,

@@ -5,6 +5,21 @@
 #include "services/jobkinds.h"
 #include "services/jobs.h"
 
+/* The kinds whose lost run may not run again, comma-separated. */
+static int once_kinds(char *out, size_t len)
+{
+	return jobkind_names(~0u, true, out, len);
+}
+
+int jobs_fail_lost(struct db *db, int64_t now, int64_t *failed)
+{
+	char once[JOBKIND_NAMES_MAX];
+
+	if (once_kinds(once, sizeof(once)))
+		return DB_ERROR;
+	return db_job_fail_lost(db, now, once, now - g_config.adopt_window_s, failed) ? DB_ERROR : DB_OK;
+}
+
 int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
 	       int64_t max_running, unsigned have, struct db_job *out)
 {
@@ -13,8 +28,7 @@ int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
 	bool any = false;
 	int rc;
 
-	if (jobkind_names(have, false, kinds, sizeof(kinds)) ||
-	    jobkind_names(~0u, true, once, sizeof(once)))
+	if (jobkind_names(have, false, kinds, sizeof(kinds)) || once_kinds(once, sizeof(once)))
 		return DB_ERROR;
 	if (db_job_claimable(db, now, max_running, kinds, &any))
 		return DB_ERROR;
@@ -24,7 +38,7 @@ int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
 	 * never picks a job that has no attempt left. */
 	if (db_begin_write(db))
 		return DB_ERROR;
-	if (db_job_fail_lost(db, now, once, NULL)) {
+	if (db_job_fail_lost(db, now, once, now - g_config.adopt_window_s, NULL)) {
 		db_rollback(db);
 		return DB_ERROR;
 	}

@@ -8,6 +8,12 @@
 
 #include "db/db.h"
 
+/* Fails the lost jobs no worker may run again or adopt any more (see
+ * db_job_fail_lost(); the adoption window is ANYON_ADOPT_WINDOW_S). The
+ * claim does it too, but only when something is claimable: the worker
+ * calls this at each heartbeat. *failed (may be NULL) counts them. */
+int jobs_fail_lost(struct db *db, int64_t now, int64_t *failed);
+
 /* Claims work for owner until now + lease_s: the oldest queued job, or a
  * running one whose worker stopped renewing its lease. A lost job that
  * used every attempt is failed instead of run again. A cheap read-only

@@ -14,8 +14,14 @@
 #include "services/output.h"
 
 #define CHUNKS_MAX 64      /* chunks per batch: stream switches flush beyond it */
-#define MARKS_MAX 64       /* pending marks; a full queue merges into its newest */
 #define SYSTEM_LINE_MAX 512
+/* Room past batch_bytes for a marked writer: what one relay record (64 KiB)
+ * and a masker's hold may add after the last clean point, so a batch can
+ * wait for the next one instead of storing past it. */
+#define MARKED_SLACK (64 * 1024 + 4096)
+/* A marked writer with no clean point stores its buffer anyway after this
+ * many batch_ms (output that never reaches a clean point still shows). */
+#define UNCLEAN_WAIT 4
 
 enum { S_STDOUT, S_STDERR, S_SYSTEM };
 static const char *const stream_names[] = { "stdout", "stderr", "system" };
@@ -25,9 +31,13 @@ struct chunk {
 	size_t off, len;   /* in buf */
 };
 
-struct mark {
+/* A point of the buffer where the producer's position is known exactly:
+ * a mark made while neither masker held anything back. */
+struct clean {
+	size_t used;       /* buffer bytes before it */
+	size_t nchunks;    /* chunks then, the last one ... */
+	size_t last_len;   /* ... this long */
 	int64_t offset;    /* the producer's position */
-	uint64_t fed[2];   /* bytes fed to each masker when it was made */
 };
 
 /* What a masker passes on goes to one stream of the writer. */
@@ -44,7 +54,8 @@ struct output_writer {
 	struct mask_set *own_masks;     /* when the caller gave none; owned */
 	struct mask_stream *ms[2];      /* per stream; owned */
 	struct sink sinks[2];
-	unsigned char *buf;             /* the batch, lim.batch_bytes; owned */
+	unsigned char *buf;             /* the batch, cap bytes; owned */
+	size_t cap;                     /* batch_bytes + MARKED_SLACK */
 	size_t used;
 	struct chunk chunks[CHUNKS_MAX];
 	size_t nchunks;
@@ -55,10 +66,13 @@ struct output_writer {
 	int64_t dropped;                /* stdout+stderr bytes over a quota */
 	bool dropped_user;              /* the first drop was the user's quota */
 	uint64_t fed[2];                /* bytes fed to each masker */
-	struct mark marks[MARKS_MAX];   /* pending marks, oldest first */
-	size_t nmarks;
-	bool has_offset;                /* an offset waits for the next batch */
-	int64_t offset;
+	bool marked;                    /* the producer gives marks (output_mark()) */
+	bool has_clean;                 /* a clean point in the buffer ... */
+	struct clean clean;             /* ... the newest one */
+	bool has_last;                  /* the newest mark ... */
+	int64_t last_offset;            /* ... its position */
+	uint64_t last_fed[2];           /* ... and w->fed then */
+	int64_t unclean;                /* batches stored with no clean point */
 	int failed;                     /* DB_OK, or how a batch failed */
 };
 
@@ -70,54 +84,84 @@ void output_limits_default(struct output_limits *lim)
 	lim->user_max_bytes = g_config.user_max_output_bytes;
 }
 
-/* The marks whose bytes have all left the maskers become the offset the
- * next batch commits. */
-static void settle_marks(struct output_writer *w)
-{
-	uint64_t done[2];
-	size_t k = 0;
-
-	for (int i = 0; i < 2; i++)
-		done[i] = w->fed[i] - mask_stream_held(w->ms[i]);
-	while (k < w->nmarks && w->marks[k].fed[0] <= done[0] && w->marks[k].fed[1] <= done[1]) {
-		w->offset = w->marks[k].offset;
-		w->has_offset = true;
-		k++;
-	}
-	if (k) {
-		memmove(w->marks, w->marks + k, (w->nmarks - k) * sizeof(w->marks[0]));
-		w->nmarks -= k;
-	}
-}
-
-static int flush(struct output_writer *w)
+/* Stores the first n chunks of the buffer, the last one cut to last_len
+ * bytes (which together are the first upto bytes), in one transaction with
+ * offset (NULL: none); what follows moves to the front of the buffer. */
+static int store(struct output_writer *w, size_t n, size_t last_len, size_t upto, const int64_t *offset)
 {
 	struct db_chunk_in in[CHUNKS_MAX];
 	int64_t user_bytes = 0;
+	size_t keep = w->used - upto, k = 0;
 	int rc;
 
 	if (w->failed)
 		return -1;
-	settle_marks(w);
-	if (!w->nchunks && !w->has_offset)
+	if (!n && !offset)
 		return 0;
-	for (size_t i = 0; i < w->nchunks; i++) {
+	for (size_t i = 0; i < n; i++) {
 		in[i].stream = stream_names[w->chunks[i].stream];
 		in[i].data = w->buf + w->chunks[i].off;
-		in[i].len = w->chunks[i].len;
+		in[i].len = i + 1 == n ? last_len : w->chunks[i].len;
 	}
-	rc = db_job_append_batch(w->db, w->job_id, w->owner, in, w->nchunks,
-				 w->has_offset ? &w->offset : NULL, now_s(), NULL, &user_bytes);
-	OPENSSL_cleanse(w->buf, w->used);
-	w->used = 0;
-	w->nchunks = 0;
+	rc = db_job_append_batch(w->db, w->job_id, w->owner, in, n, offset, now_s(), NULL, &user_bytes);
 	if (rc != DB_OK) {
 		w->failed = rc;
 		return -1;
 	}
-	w->has_offset = false;
+	/* What stays: the rest of the cut chunk, then the later ones. */
+	if (n && last_len < w->chunks[n - 1].len) {
+		w->chunks[k++] = (struct chunk){ w->chunks[n - 1].stream, 0, w->chunks[n - 1].len - last_len };
+	}
+	for (size_t i = n; i < w->nchunks; i++) {
+		w->chunks[k] = w->chunks[i];
+		w->chunks[k++].off -= upto;
+	}
+	w->nchunks = k;
+	memmove(w->buf, w->buf + upto, keep);
+	OPENSSL_cleanse(w->buf + keep, upto);
+	w->used = keep;
+	if (keep)
+		w->first_ms = mono_ms();
 	w->user_bytes = user_bytes;
-	w->user_buffered = 0;
+	w->user_buffered = (int64_t)keep;
+	w->has_clean = false;
+	return 0;
+}
+
+/* Stores the whole buffer. Its offset: the clean point at its end, if
+ * there is one. */
+static int flush(struct output_writer *w)
+{
+	bool at_end = w->has_clean && w->clean.used == w->used;
+
+	if (w->marked && !at_end && w->used)
+		w->unclean++;
+	return store(w, w->nchunks, w->nchunks ? w->chunks[w->nchunks - 1].len : 0, w->used,
+		     at_end ? &w->clean.offset : NULL);
+}
+
+/* A marked writer stores up to its newest clean point, so the committed
+ * offset is exactly where what is stored ends. */
+static int flush_clean(struct output_writer *w)
+{
+	if (!w->has_clean)
+		return 0;
+	return store(w, w->clean.nchunks, w->clean.last_len, w->clean.used, &w->clean.offset);
+}
+
+/* Whether the buffer is due to be stored: full enough, or old enough. */
+static int flush_due(struct output_writer *w)
+{
+	int64_t age = w->used ? mono_ms() - w->first_ms : 0;
+
+	if (w->failed)
+		return -1;
+	if (!w->marked)
+		return w->used && age >= w->lim.batch_ms ? flush(w) : 0;
+	if (w->has_clean && (w->used >= w->lim.batch_bytes || age >= w->lim.batch_ms))
+		return flush_clean(w);
+	if (w->used && age >= UNCLEAN_WAIT * (w->lim.batch_ms > 0 ? w->lim.batch_ms : 0))
+		return flush(w);
 	return 0;
 }
 
@@ -126,10 +170,12 @@ static int buffer(struct output_writer *w, int stream, const unsigned char *p, s
 {
 	while (len > 0) {
 		struct chunk *last = w->nchunks ? &w->chunks[w->nchunks - 1] : NULL;
-		size_t room = w->lim.batch_bytes - w->used, take = len < room ? len : room;
+		size_t limit = w->marked ? w->cap : w->lim.batch_bytes;
+		size_t room = limit - w->used, take = len < room ? len : room;
 
 		if (room == 0 || (!(last && last->stream == stream) && w->nchunks == CHUNKS_MAX)) {
-			if (flush(w))
+			/* Full: up to the clean point when that frees room, else all. */
+			if ((w->has_clean && w->clean.used > 0 ? flush_clean(w) : flush(w)))
 				return -1;
 			continue;
 		}
@@ -194,7 +240,8 @@ struct output_writer *output_open(struct db *db, int64_t job_id, int64_t user_id
 	w->lim = *lim;
 	if (!masks)
 		masks = w->own_masks = mask_set_new();
-	w->buf = malloc(lim->batch_bytes);
+	w->cap = lim->batch_bytes + MARKED_SLACK;
+	w->buf = malloc(w->cap);
 	for (int i = 0; i < 2 && masks; i++) {
 		w->ms[i] = mask_stream_new(masks);
 		w->sinks[i] = (struct sink){ w, i };
@@ -229,29 +276,32 @@ int output_write(struct output_writer *w, enum output_stream stream, const void 
 	w->fed[i] += len;
 	if (mask_stream_feed(w->ms[i], data, len, from_masker, &w->sinks[i]))
 		return -1;
-	return output_tick(w);
+	/* A marked writer decides at the mark that follows. */
+	return w->marked ? 0 : flush_due(w);
 }
 
-void output_mark(struct output_writer *w, int64_t offset)
+int output_mark(struct output_writer *w, int64_t offset)
 {
-	struct mark m = { offset, { w->fed[0], w->fed[1] } };
-
-	/* A newer mark over the same bytes, or a full queue: the newest one
-	 * moves forward (it commits later, never wrongly). */
-	if (w->nmarks && (w->nmarks == MARKS_MAX ||
-			  (w->marks[w->nmarks - 1].fed[0] == m.fed[0] && w->marks[w->nmarks - 1].fed[1] == m.fed[1])))
-		w->marks[w->nmarks - 1] = m;
-	else
-		w->marks[w->nmarks++] = m;
+	w->marked = true;
+	w->has_last = true;
+	w->last_offset = offset;
+	w->last_fed[0] = w->fed[0];
+	w->last_fed[1] = w->fed[1];
+	if (!mask_stream_held(w->ms[0]) && !mask_stream_held(w->ms[1])) {
+		/* Everything fed is in the buffer (or dropped): offset is
+		 * exactly where the buffer ends. */
+		w->has_clean = true;
+		w->clean.used = w->used;
+		w->clean.nchunks = w->nchunks;
+		w->clean.last_len = w->nchunks ? w->chunks[w->nchunks - 1].len : 0;
+		w->clean.offset = offset;
+	}
+	return flush_due(w);
 }
 
 int output_tick(struct output_writer *w)
 {
-	if (w->failed)
-		return -1;
-	if (w->used && mono_ms() - w->first_ms >= w->lim.batch_ms)
-		return flush(w);
-	return 0;
+	return flush_due(w);
 }
 
 int output_system(struct output_writer *w, const char *text)
@@ -289,7 +339,36 @@ int output_close(struct output_writer *w)
 		if (output_system(w, line))
 			return -1;
 	}
+	/* Everything left the maskers: the newest mark is clean if nothing
+	 * was fed after it. */
+	if (w->has_last && w->last_fed[0] == w->fed[0] && w->last_fed[1] == w->fed[1]) {
+		w->has_clean = true;
+		w->clean.used = w->used;
+		w->clean.nchunks = w->nchunks;
+		w->clean.last_len = w->nchunks ? w->chunks[w->nchunks - 1].len : 0;
+		w->clean.offset = w->last_offset;
+	}
 	return flush(w);
+}
+
+int output_detach(struct output_writer *w)
+{
+	if (w->failed)
+		return -1;
+	if (flush_clean(w))
+		return -1;
+	/* The rest comes again, from the committed offset, to the next
+	 * writer: nothing of it is kept. */
+	OPENSSL_cleanse(w->buf, w->used);
+	w->used = 0;
+	w->nchunks = 0;
+	w->failed = DB_CONFLICT;
+	return 0;
+}
+
+int64_t output_unclean(const struct output_writer *w)
+{
+	return w->unclean;
 }
 
 bool output_lost(const struct output_writer *w)
@@ -310,7 +389,7 @@ void output_free(struct output_writer *w)
 		mask_stream_free(w->ms[i]);
 	mask_set_free(w->own_masks);
 	if (w->buf)
-		OPENSSL_cleanse(w->buf, w->lim.batch_bytes);
+		OPENSSL_cleanse(w->buf, w->cap);
 	free(w->buf);
 	free(w);
 }

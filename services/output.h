@@ -18,10 +18,16 @@
  *
  * Offsets: output_mark() tells the writer the producer's position (an
  * opaque number, e.g. bytes relayed so far) after everything written so
- * far. Each batch commits, in its transaction, the latest mark whose bytes
- * are all stored or dropped (none still held back by a masker), so a
- * producer restarted from the committed offset neither loses nor repeats
- * output.
+ * far. A mark made while neither masker holds bytes back is a clean point:
+ * the position is exactly where the buffered output ends. Once a producer
+ * gives marks, batches end at clean points and each commits its point's
+ * position in its transaction, so a producer restarted from the committed
+ * offset neither loses nor repeats output, and its fresh maskers start
+ * where the old ones held nothing (a secret is never cut in two by a
+ * restart). A batch waits for a clean point up to batch_bytes plus the
+ * size of one relay record, or 4 x batch_ms; past that it is stored
+ * anyway without an offset (output_unclean() counts those: a restart
+ * then repeats what was stored since the last clean point).
  *
  * Memory is fixed at open: the batch buffer, the maskers' buffers and a
  * small queue of marks, however much is written.
@@ -63,8 +69,10 @@ struct output_writer *output_open(struct db *db, int64_t job_id, int64_t user_id
  * output_lost()); from then on every call fails and nothing is written. */
 int output_write(struct output_writer *w, enum output_stream stream, const void *data, size_t len);
 /* Records that the producer's position after everything written so far
- * is offset. */
-void output_mark(struct output_writer *w, int64_t offset);
+ * is offset, and stores a batch when one is due. Returns 0 or -1 as
+ * output_write(). A marked writer stores only at marks (and when its
+ * buffer is full): mark after each write. */
+int output_mark(struct output_writer *w, int64_t offset);
 /* Flushes when the oldest buffered byte is due. Returns 0 or -1 as
  * output_write(). Call it while the producer waits. */
 int output_tick(struct output_writer *w);
@@ -75,6 +83,13 @@ int output_system(struct output_writer *w, const char *text);
  * with the last mark. Returns 0 or -1 as output_write(). The writer
  * stays allocated: free it with output_free(). */
 int output_close(struct output_writer *w);
+/* Leaves the job's output to another writer (a worker that carries on
+ * after this one): stores up to the newest clean point with its offset
+ * and wipes the rest, which the producer gives again from that offset.
+ * Nothing more is written: every later call fails. Returns 0 or -1. */
+int output_detach(struct output_writer *w);
+/* Batches a marked writer stored with no clean point at their end. */
+int64_t output_unclean(const struct output_writer *w);
 /* True when a batch failed because owner no longer holds the job. */
 bool output_lost(const struct output_writer *w);
 /* Bytes of stdout and stderr dropped over a quota so far. */

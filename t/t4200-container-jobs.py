@@ -10,7 +10,8 @@ grace; a process group with children), the time limit, orphan reaping
 (another instance's containers untouched), five jobs over three slots; then
 a worker whose Docker is dead claims no container job and /api/health says
 why, and in cloud mode only admins may submit one; then 200 MB through one
-job with the job process's peak RSS recorded flat. Docker missing is a
+job with the job process's peak RSS recorded flat. A worker that stops
+mid-run: t4230. Docker missing is a
 failure, never a skip."""
 import base64, glob, json, os, re, secrets, signal, subprocess, sys, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -312,29 +313,4 @@ with big as s:
          (early[:3], late[-3:]))
     t.ok(gone(jid), "container removed")
 
-    # --- worker shutdown (SIGTERM): the container stops, the job fails, not run twice ---
-    jid = submit(c, ["sh", "-c", "echo ready; sleep 1000"])
-    t.ok(wait_output(c, jid, "ready"), "a long container job runs")
-    wpid = s.pid("worker")
-    os.kill(wpid, signal.SIGTERM)
-    j = wait_done(c, jid, timeout=30)
-    t.ok(j and j["state"] == "failed" and j["attempts"] == 1 and "not run twice" in (j["error"] or ""),
-         "on worker shutdown the job fails, saying why (never handed back)", j)
-    t.ok("the worker is stopping" in text(output(c, jid), "system"), "a system line says so")
-    t.ok(gone(jid), "its container is removed")
-    t.ok(wait_until(lambda: not os.path.exists("/proc/%d" % wpid), timeout=30), "the worker exits")
-
-    # --- worker killed outright: a new worker reaps the container and settles the job ---
-    s.dev("up", "--no-build")
-    jid = submit(c, ["sh", "-c", "echo ready; sleep 1000"])
-    t.ok(wait_output(c, jid, "ready"), "a container job runs under the new worker")
-    os.kill(s.pid("worker"), signal.SIGKILL)
-    time.sleep(1)
-    t.ok([x for x in eng.list_label("anyon.job=%d" % jid)], "after kill -9 its container is still there")
-    os.unlink(os.path.join(s.data, "run", "worker.pid"))
-    s.dev("up", "--no-build")
-    j = wait_done(c, jid, timeout=30)
-    t.ok(j and j["state"] == "failed" and "worker" in (j["error"] or "") and j["attempts"] == 1,
-         "the job of the killed worker fails (not run again)", j)
-    t.ok(gone(jid, timeout=30), "and the orphan container is reaped")
 t.done()

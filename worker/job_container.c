@@ -35,10 +35,12 @@
 #include "services/jobkinds.h"
 #include "services/mask.h"
 #include "services/output.h"
+#include "services/relay.h"
 #include "services/secrets.h"
 #include "worker/worker.h"
 
 #define SECRETS_DIR "/run/anyon/secrets"
+#define ENTRY_PATH "/usr/local/bin/anyon-entry"
 #define SECRETS_TMPFS "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000"
 #define READ_SLICE_MS 250
 #define READ_BUF (64 * 1024)
@@ -156,10 +158,69 @@ nomem:
 	return -1;
 }
 
+/* Where the container's output goes. The program's output comes as
+ * anyon-entry's relay records (container/README.md) on the stream's
+ * stdout: parsed, passed to the writer with the relay offset as its mark,
+ * so what is committed says where a worker that carries on asks the relay
+ * to resume. The stream's stderr is anyon-entry's own words before the
+ * relay starts (a refused bundle), or on a replay the replay client's. */
 struct feed {
 	struct output_writer *out;
-	bool failed;
+	struct relay_parser rp;
+	bool replay;                 /* the stream is a replay exec's */
+	bool failed;                 /* the writer failed */
+	bool bad;                    /* the relay stream broke its format */
+	bool ended;                  /* the exit record came */
+	int code, sig;               /* ... and what it said */
+	uint64_t lost;               /* bytes the relay's window lost */
+	size_t replay_err;           /* bytes the replay client wrote on stderr (not stored) */
 };
+
+static int relay_data(void *ctx, enum relay_type stream, uint64_t offset, const unsigned char *p, size_t len)
+{
+	struct feed *f = ctx;
+
+	/* The wrapper's system stream is the program's side too (it runs as
+	 * the same uid): stored as stderr, never as anyon's own line. */
+	if (output_write(f->out, stream == RELAY_STDOUT ? OUTPUT_STDOUT : OUTPUT_STDERR, p, len) ||
+	    output_mark(f->out, (int64_t)(offset + len))) {
+		f->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int relay_lost(void *ctx, uint64_t offset, uint64_t count)
+{
+	struct feed *f = ctx;
+	char line[200];
+
+	snprintf(line, sizeof(line), "%llu bytes of output (from byte %llu) were lost: they left the "
+		 "container's window before a worker read them", (unsigned long long)count,
+		 (unsigned long long)offset);
+	f->lost += count;
+	if (output_system(f->out, line) || output_mark(f->out, (int64_t)(offset + count))) {
+		f->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int relay_exit(void *ctx, uint64_t end, int code, int sig)
+{
+	struct feed *f = ctx;
+
+	f->ended = true;
+	f->code = code;
+	f->sig = sig;
+	if (output_mark(f->out, (int64_t)end)) {
+		f->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+static const struct relay_callbacks relay_cb = { relay_data, relay_lost, relay_exit };
 
 static int on_frame(void *arg, enum docker_stream_kind stream, const char *data, size_t len)
 {
@@ -167,7 +228,21 @@ static int on_frame(void *arg, enum docker_stream_kind stream, const char *data,
 
 	if (stream == DOCKER_STDIN)
 		return 0;
-	if (output_write(f->out, stream == DOCKER_STDOUT ? OUTPUT_STDOUT : OUTPUT_STDERR, data, len)) {
+	if (stream == DOCKER_STDOUT) {
+		if (f->ended)
+			return 0;   /* nothing follows an exit record: the parser would refuse it */
+		if (relay_parser_feed(&f->rp, data, len)) {
+			if (!f->failed)
+				f->bad = true;
+			return 1;
+		}
+		return 0;
+	}
+	if (f->replay) {
+		f->replay_err += len;
+		return 0;
+	}
+	if (output_write(f->out, OUTPUT_STDERR, data, len)) {
 		f->failed = true;
 		return 1;
 	}
@@ -179,6 +254,7 @@ struct crun {
 	struct job_run *run;
 	struct docker d;
 	char id[72];                 /* "" until created */
+	bool started;                /* the program runs (or ran): a worker may adopt it */
 	struct docker_stream *s;
 	struct output_writer *out;
 	struct demux_state {
@@ -189,6 +265,13 @@ struct crun {
 	bool eof;                    /* the engine closed the output stream */
 	bool lost;                   /* the lease went while stopping */
 };
+
+/* The run's output is over: the relay's exit record came, or the stream
+ * ended. */
+static bool over(const struct crun *c)
+{
+	return c->eof || c->demux.f.ended;
+}
 
 /* Reads what the stream has within ms, feeding the writer. Returns 0, or
  * -1 when the stream failed (reason in err) or the writer failed. */
@@ -208,17 +291,22 @@ static int pump(struct crun *c, long ms, char *err, size_t errlen)
 		snprintf(err, errlen, "the engine sent a malformed output frame");
 		return -1;
 	}
+	if (c->demux.f.bad) {
+		snprintf(err, errlen, "the container's relay stream is malformed: %.120s",
+			 relay_parser_error(&c->demux.f.rp));
+		return -1;
+	}
 	return c->demux.f.failed ? -1 : 0;
 }
 
-/* Reads until the stream ends or ms pass, keeping the lease (a grace may
- * be longer than a lease). */
+/* Reads until the output is over or ms pass, keeping the lease (a grace
+ * may be longer than a lease). */
 static void drain(struct crun *c, long ms)
 {
 	int64_t end = mono_ms() + ms;
 	char err[128];
 
-	while (c->s && !c->eof && mono_ms() < end && !c->demux.f.failed) {
+	while (c->s && !over(c) && mono_ms() < end && !c->demux.f.failed && !c->demux.f.bad) {
 		if (job_keep_lease(c->run)) {
 			c->lost = true;
 			break;
@@ -228,14 +316,17 @@ static void drain(struct crun *c, long ms)
 	}
 }
 
-/* Waits up to ms for the container to exit, reading what it still
- * prints and keeping the lease. True when it is no longer running. */
+/* Waits up to ms for the program to end (its exit record) or the
+ * container to exit, reading what it still prints and keeping the lease.
+ * True when it has. */
 static bool wait_exit(struct crun *c, long ms)
 {
 	int64_t end = mono_ms() + ms;
 	int code;
 
 	drain(c, ms);
+	if (c->demux.f.ended)
+		return true;
 	while (!c->lost) {
 		int64_t left = end - mono_ms();
 
@@ -249,7 +340,8 @@ static bool wait_exit(struct crun *c, long ms)
 	return false;
 }
 
-/* TERM (tini passes it to the whole process group), grace, then KILL. */
+/* TERM (tini passes it to the wrapper, which passes it to the program's
+ * process group), grace, then KILL. */
 static void stop_container(struct crun *c, long grace_ms, const char *why)
 {
 	char line[160];
@@ -279,19 +371,134 @@ static const char *stop_reason(enum checkpoint cp)
 	}
 }
 
-/* Builds argv for anyon-entry: "--" and the command. Owned array of
- * borrowed strings. */
-static const char **entry_argv(json_object *cmd)
+/* How long the relay keeps a finished run's end for a worker that comes
+ * back: longer than a lost lease waits for adoption. */
+static unsigned linger_s(void)
+{
+	int64_t l = g_config.adopt_window_s + g_config.lease_s + 60;
+
+	return l > 86400 ? 86400 : (unsigned)l;
+}
+
+/* Builds argv for anyon-entry: relay mode, then "--" and the command.
+ * Owned array of borrowed strings (and of linger, the caller's buffer). */
+static const char **entry_argv(json_object *cmd, const char *linger)
 {
 	size_t n = json_object_array_length(cmd);
-	const char **argv = calloc(n + 2, sizeof(*argv));
+	const char **argv = calloc(n + 5, sizeof(*argv));
 
 	if (!argv)
 		return NULL;
-	argv[0] = "--";
+	argv[0] = "--relay";
+	argv[1] = "--linger";
+	argv[2] = linger;
+	argv[3] = "--";
 	for (size_t i = 0; i < n; i++)
-		argv[i + 1] = json_object_get_string(json_object_array_get_idx(cmd, i));
+		argv[i + 4] = json_object_get_string(json_object_array_get_idx(cmd, i));
 	return argv;
+}
+
+/* A new run: create, verify, attach, hand the secrets over, start. 0, or
+ * -1 with res->error set (or *cp CP_LOST). */
+static int launch(struct crun *c, struct docker_spec *spec, struct handover *h, struct job_result *res,
+		  enum checkpoint *cp)
+{
+	struct job_run *run = c->run;
+	char err[256];
+
+	if (docker_create(&c->d, spec, c->id, sizeof(c->id))) {
+		c->id[0] = '\0';
+		snprintf(res->error, sizeof(res->error), "creating the container failed: %.200s", c->d.error);
+		return -1;
+	}
+	if (db_job_set_container(run->db, run->job->id, run->owner, c->id, 0) == DB_NOTFOUND) {
+		*cp = CP_LOST;
+		return -1;
+	}
+	if (docker_verify(&c->d, c->id, spec)) {
+		snprintf(res->error, sizeof(res->error), "the engine did not keep the container's settings: %.180s",
+			 c->d.error);
+		return -1;
+	}
+	if (!(c->s = docker_attach(&c->d, c->id))) {
+		snprintf(res->error, sizeof(res->error), "attaching to the container failed: %.200s", c->d.error);
+		return -1;
+	}
+	if (h->bundle && docker_stream_send(c->s, h->bundle, h->len, 10000, err, sizeof(err))) {
+		snprintf(res->error, sizeof(res->error), "handing the secrets over failed: %.200s", err);
+		return -1;
+	}
+	/* The bundle is in the container's stdin: nothing here keeps it. */
+	if (h->bundle) {
+		OPENSSL_cleanse(h->bundle, h->cap);
+		h->len = 0;
+	}
+	if (docker_stream_close_write(c->s)) {
+		snprintf(res->error, sizeof(res->error), "closing the container's stdin failed");
+		return -1;
+	}
+	if (config_fault("container_start")) {
+		snprintf(res->error, sizeof(res->error), "starting the container failed: test fault");
+		return -1;
+	}
+	if (docker_start(&c->d, c->id)) {
+		snprintf(res->error, sizeof(res->error), "starting the container failed: %.200s", c->d.error);
+		return -1;
+	}
+	c->started = true;
+	log_info("job %lld: container %.12s started", (long long)run->job->id, c->id);
+	if (db_job_set_container(run->db, run->job->id, run->owner, c->id, now_s()) == DB_NOTFOUND) {
+		*cp = CP_LOST;
+		return -1;
+	}
+	relay_parser_init(&c->demux.f.rp, 0, &relay_cb, &c->demux.f);
+	return 0;
+}
+
+/* Carries on with a run a stopped worker left (run->adopted): asks the
+ * container's relay for everything after the committed offset with
+ * `anyon-entry replay --after N` in an exec. 0, or -1 with res->error
+ * set: the container is gone, or no longer relays (then the run is
+ * settled from its state). */
+static int resume(struct crun *c, struct job_result *res)
+{
+	struct job_run *run = c->run;
+	int64_t after = run->job->has_output_offset ? run->job->output_offset : 0;
+	char after_s[24], exec_id[80], line[200];
+	const char *cmd[] = { ENTRY_PATH, "replay", "--after", after_s, NULL };
+	struct docker_exec_spec spec = { .cmd = cmd, .user = "1000:1000" };
+
+	snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+	if (!str_copy(c->id, sizeof(c->id), run->job->container_id) || !docker_id_ok(c->id)) {
+		c->id[0] = '\0';
+		snprintf(res->error, sizeof(res->error), "the job's container id is not valid");
+		return -1;
+	}
+	c->started = true;
+	c->demux.f.replay = true;
+	if (docker_exec_create(&c->d, c->id, &spec, exec_id, sizeof(exec_id)) ||
+	    !(c->s = docker_exec_start(&c->d, exec_id, false))) {
+		struct docker_state st;
+
+		if (docker_inspect(&c->d, c->id, &st)) {
+			snprintf(res->error, sizeof(res->error), "the worker running it stopped, and its container "
+				 "is gone: %.150s", c->d.error);
+			return -1;
+		}
+		snprintf(line, sizeof(line), "the worker running this job stopped, and its container (%s) no "
+			 "longer relays: the output after byte %lld is lost", st.status, (long long)after);
+		output_system(c->out, line);
+		snprintf(res->error, sizeof(res->error), "the worker running it stopped; its output after "
+			 "byte %lld could not be recovered", (long long)after);
+		return -1;
+	}
+	log_info("job %lld: carrying on with container %.12s from byte %lld of its output",
+		 (long long)run->job->id, c->id, (long long)after);
+	snprintf(line, sizeof(line), "the worker running this job stopped; another carries on from byte %lld "
+		 "of its output", (long long)after);
+	output_system(c->out, line);
+	relay_parser_init(&c->demux.f.rp, (uint64_t)after, &relay_cb, &c->demux.f);
+	return 0;
 }
 
 void job_exec_container(struct job_run *run, struct job_result *res)
@@ -303,12 +510,12 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 	json_object *args = NULL, *cmd, *secrets = NULL, *wsv = NULL;
 	struct docker_mount mount;
 	char wspath[CONFIG_PATH_MAX + 64];
-	bool ws = false;
+	bool ws = false, leave = false;
 	struct output_limits lim;
 	struct docker_spec spec;
 	struct docker_state st;
 	const char **argv = NULL;
-	char err[256], inst[64], job_s[24], user_s[24];
+	char err[256], inst[64], job_s[24], user_s[24], linger[16];
 	const char *labels[7];
 	enum checkpoint cp = CP_CONTINUE;
 
@@ -323,6 +530,7 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 	json_object_object_get_ex(args, "command", &cmd);
 	json_object_object_get_ex(args, "secrets", &secrets);
 	ws = json_object_object_get_ex(args, "workspace", &wsv) && json_object_get_boolean(wsv);
+	/* An adopted run's workspace is the one its container has. */
 	if (handover_build(run, secrets, &h, err, sizeof(err))) {
 		snprintf(res->error, sizeof(res->error), "%.250s", err);
 		goto out;
@@ -331,96 +539,70 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 	c.out = output_open(run->db, run->job->id, run->job->user_id, run->owner, h.masks, &lim, err,
 			    sizeof(err));
 	c.buf = malloc(READ_BUF);
-	argv = entry_argv(cmd);
+	snprintf(linger, sizeof(linger), "%u", linger_s());
+	argv = entry_argv(cmd, linger);
 	if (!c.out || !c.buf || !argv) {
 		snprintf(res->error, sizeof(res->error), "%.250s", c.out ? "out of memory" : err);
 		goto out;
 	}
 	c.demux.f.out = c.out;
-	if (container_instance(inst, sizeof(inst))) {
-		snprintf(res->error, sizeof(res->error), "no instance id for the container's label");
+	if (docker_init(&c.d, NULL)) {
+		snprintf(res->error, sizeof(res->error), "no Docker engine: %.200s", c.d.error);
 		goto out;
 	}
-	snprintf(job_s, sizeof(job_s), "%lld", (long long)run->job->id);
-	snprintf(user_s, sizeof(user_s), "%lld", (long long)run->job->user_id);
-	labels[0] = "anyon.instance"; labels[1] = inst;
-	labels[2] = "anyon.job"; labels[3] = job_s;
-	labels[4] = "anyon.user"; labels[5] = user_s;
-	labels[6] = NULL;
-	memset(&spec, 0, sizeof(spec));
-	spec.image = g_config.agent_image;
-	spec.cmd = argv;
-	spec.env = env;
-	spec.user = "1000:1000";
-	spec.labels = labels;
-	spec.stdin_once = true;
-	spec.tmpfs = tmpfs;
-	spec.memory = g_config.container_memory_mb << 20;
-	spec.pids_limit = g_config.container_pids;
-	spec.nano_cpus = g_config.container_millicpus * 1000000;
-	spec.init = true;
-	spec.network = g_config.container_network;
-	spec.log_driver = "none";
-	if (ws) {
-		if (workspace_create(g_config.data_dir, run->job->id, wspath, sizeof(wspath), err, sizeof(err))) {
-			ws = false;   /* nothing of ours to remove */
-			snprintf(res->error, sizeof(res->error), "%.250s", err);
+	if (run->adopted) {
+		if (resume(&c, res))
+			goto settle;
+	} else {
+		if (container_instance(inst, sizeof(inst))) {
+			snprintf(res->error, sizeof(res->error), "no instance id for the container's label");
 			goto out;
 		}
-		mount.source = wspath;
-		mount.target = "/workspace";
-		mount.read_only = false;
-		spec.mounts = &mount;
-		spec.n_mounts = 1;
-		spec.workdir = "/workspace";
+		snprintf(job_s, sizeof(job_s), "%lld", (long long)run->job->id);
+		snprintf(user_s, sizeof(user_s), "%lld", (long long)run->job->user_id);
+		labels[0] = "anyon.instance"; labels[1] = inst;
+		labels[2] = "anyon.job"; labels[3] = job_s;
+		labels[4] = "anyon.user"; labels[5] = user_s;
+		labels[6] = NULL;
+		memset(&spec, 0, sizeof(spec));
+		spec.image = g_config.agent_image;
+		spec.cmd = argv;
+		spec.env = env;
+		spec.user = "1000:1000";
+		spec.labels = labels;
+		spec.stdin_once = true;
+		spec.tmpfs = tmpfs;
+		spec.memory = g_config.container_memory_mb << 20;
+		spec.pids_limit = g_config.container_pids;
+		spec.nano_cpus = g_config.container_millicpus * 1000000;
+		spec.init = true;
+		spec.network = g_config.container_network;
+		spec.log_driver = "none";
+		if (ws) {
+			if (workspace_create(g_config.data_dir, run->job->id, wspath, sizeof(wspath), err,
+					     sizeof(err))) {
+				ws = false;   /* nothing of ours to remove */
+				snprintf(res->error, sizeof(res->error), "%.250s", err);
+				goto out;
+			}
+			mount.source = wspath;
+			mount.target = "/workspace";
+			mount.read_only = false;
+			spec.mounts = &mount;
+			spec.n_mounts = 1;
+			spec.workdir = "/workspace";
+		}
+		if (launch(&c, &spec, &h, res, &cp))
+			goto out;
 	}
 
-	if (docker_init(&c.d, NULL) || docker_create(&c.d, &spec, c.id, sizeof(c.id))) {
-		c.id[0] = '\0';
-		snprintf(res->error, sizeof(res->error), "creating the container failed: %.200s", c.d.error);
-		goto out;
-	}
-	if (db_job_set_container(run->db, run->job->id, run->owner, c.id, 0) == DB_NOTFOUND) {
-		cp = CP_LOST;
-		goto out;
-	}
-	if (docker_verify(&c.d, c.id, &spec)) {
-		snprintf(res->error, sizeof(res->error), "the engine did not keep the container's settings: %.180s",
-			 c.d.error);
-		goto out;
-	}
-	if (!(c.s = docker_attach(&c.d, c.id))) {
-		snprintf(res->error, sizeof(res->error), "attaching to the container failed: %.200s", c.d.error);
-		goto out;
-	}
-	if (h.bundle && docker_stream_send(c.s, h.bundle, h.len, 10000, err, sizeof(err))) {
-		snprintf(res->error, sizeof(res->error), "handing the secrets over failed: %.200s", err);
-		goto out;
-	}
-	/* The bundle is in the container's stdin: nothing here keeps it. */
-	if (h.bundle) {
-		OPENSSL_cleanse(h.bundle, h.cap);
-		h.len = 0;
-	}
-	if (docker_stream_close_write(c.s)) {
-		snprintf(res->error, sizeof(res->error), "closing the container's stdin failed");
-		goto out;
-	}
-	if (config_fault("container_start")) {
-		snprintf(res->error, sizeof(res->error), "starting the container failed: test fault");
-		goto out;
-	}
-	if (docker_start(&c.d, c.id)) {
-		snprintf(res->error, sizeof(res->error), "starting the container failed: %.200s", c.d.error);
-		goto out;
-	}
-	log_info("job %lld: container %.12s started", (long long)run->job->id, c.id);
-	if (db_job_set_container(run->db, run->job->id, run->owner, c.id, now_s()) == DB_NOTFOUND) {
-		cp = CP_LOST;
-		goto out;
-	}
-
-	while (!c.eof) {
+	while (!over(&c)) {
+		/* A worker asked to stop leaves a running program to the next
+		 * one at once (no grace to wait out: nothing is lost). */
+		if (worker_stopping()) {
+			cp = CP_DETACH;
+			break;
+		}
 		cp = job_checkpoint(run);
 		if (cp != CP_CONTINUE)
 			break;
@@ -433,29 +615,54 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 			break;
 		}
 	}
-	/* The output can end before the program does (it closed stdout and
-	 * stderr): wait for its exit, still noticing cancel and the limit. */
-	while (cp == CP_CONTINUE && c.eof && docker_inspect(&c.d, c.id, &st) == 0 && st.running)
-		cp = job_sleep(run, READ_SLICE_MS);
-	if (cp == CP_LOST) {
-		/* Another worker owns the job (or the database is gone): write
-		 * nothing more; the container still goes. */
-		docker_kill(&c.d, c.id, "KILL");
+	if (cp == CP_DETACH || cp == CP_SHUTDOWN) {
+		/* What is stored ends at a clean point, committed with it: the
+		 * next worker asks the relay from there. */
+		cp = CP_DETACH;
+		leave = true;
+		if (output_detach(c.out))
+			cp = CP_LOST;
 		goto out;
 	}
-	if (cp != CP_CONTINUE || !c.eof)
-		stop_container(&c, cp == CP_SHUTDOWN && g_config.container_stop_grace_s * 1000 > SHUTDOWN_GRACE_MS
-				   ? SHUTDOWN_GRACE_MS : (long)g_config.container_stop_grace_s * 1000,
+	/* The output can end before the program does (it closed stdout and
+	 * stderr, or the relay never started): wait for its exit, still
+	 * noticing cancel and the limit. */
+	while (cp == CP_CONTINUE && c.eof && !c.demux.f.ended && docker_inspect(&c.d, c.id, &st) == 0 &&
+	       st.running)
+		cp = job_sleep(run, READ_SLICE_MS);
+	if (cp == CP_LOST) {
+		/* Another worker owns the job (it adopted the run, or the
+		 * database is gone): write nothing more, and leave a started
+		 * container to it (or to the reaper once the job has ended). */
+		leave = c.started;
+		if (!leave)
+			docker_kill(&c.d, c.id, "KILL");
+		goto out;
+	}
+	if (cp != CP_CONTINUE || !over(&c))
+		stop_container(&c, (long)g_config.container_stop_grace_s * 1000,
 			       cp != CP_CONTINUE ? stop_reason(cp) : "its output failed");
 	if (c.lost) {
 		cp = CP_LOST;
+		leave = c.started;
 		goto out;
 	}
-	{
+settle:
+	if (c.id[0]) {
 		int code = -1;
-		bool has = docker_wait(&c.d, c.id, AFTER_KILL_MS, &code) == 0;
-		bool oom = false;
+		bool has = false, oom = false;
 
+		if (c.demux.f.ended) {
+			/* The program's own status, from the relay; then the
+			 * wrapper's linger ends (TERM) so the container's state
+			 * (the OOM flag) is final. */
+			code = c.demux.f.sig ? 128 + c.demux.f.sig : c.demux.f.code;
+			has = true;
+			docker_kill(&c.d, c.id, "TERM");
+			docker_wait(&c.d, c.id, 2000, &(int){ 0 });
+		} else {
+			has = docker_wait(&c.d, c.id, AFTER_KILL_MS, &code) == 0;
+		}
 		if (docker_inspect(&c.d, c.id, &st) == 0) {
 			oom = st.oom_killed;
 			if (!has && !st.running) {
@@ -466,15 +673,7 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 		db_job_container_ended(run->db, run->job->id, run->owner, has, code, oom, now_s());
 		if (oom)
 			output_system(c.out, "the container ran out of memory (ANYON_CONTAINER_MEMORY_MB) and was killed");
-		if (cp == CP_SHUTDOWN) {
-			/* Not handed back: a container run is not repeated. */
-			cp = CP_CONTINUE;
-			res->exit_code = has ? code : 1;
-			snprintf(res->error, sizeof(res->error),
-				 "the worker stopped during the run; a container job is not run twice");
-			output_system(c.out, "the worker is stopping: the container was stopped and the job fails "
-				      "(a container run is never repeated)");
-		} else if (cp == CP_CONTINUE && !res->error[0]) {
+		if (cp == CP_CONTINUE && !res->error[0]) {
 			res->exit_code = has ? code : 1;
 			if (!has)
 				snprintf(res->error, sizeof(res->error), "the container's exit status is unknown: %.180s",
@@ -488,7 +687,7 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 		}
 	}
 out:
-	if (c.id[0]) {
+	if (c.id[0] && !leave) {
 		/* Every ending removes the container, on a fresh time limit. */
 		c.d.deadline_ms = 0;
 		if (docker_remove(&c.d, c.id))
@@ -497,7 +696,7 @@ out:
 		else
 			log_info("job %lld: container %.12s removed", (long long)run->job->id, c.id);
 	}
-	if (ws) {
+	if (ws && !leave) {
 		/* ANYON_WORKSPACE_KEEP: never, failed (failed or cancelled: kept
 		 * for inspection), always. A kept one goes with its job's row
 		 * (container_workspace_sweep). */
@@ -511,9 +710,12 @@ out:
 			log_warn("job %lld: removing its workspace failed (the sweep will retry once the job is "
 				 "purged)", (long long)run->job->id);
 	}
+	if (c.demux.f.replay_err)
+		log_warn("job %lld: the replay client wrote %zu bytes on stderr", (long long)run->job->id,
+			 c.demux.f.replay_err);
 	docker_stream_free(c.s);
 	res->stop = cp;
-	if (c.out && cp != CP_LOST && output_close(c.out))
+	if (c.out && cp != CP_LOST && cp != CP_DETACH && output_close(c.out))
 		res->stop = CP_LOST;
 	output_free(c.out);
 	free(c.buf);
@@ -553,6 +755,19 @@ int container_workspace_sweep(struct db *db, int max)
 }
 
 /* ---- the orphan reaper ---- */
+
+int container_exists(const char *id)
+{
+	struct docker d;
+	struct docker_state st;
+
+	if (docker_init(&d, NULL))
+		return -1;
+	d.timeout_ms = 5000;
+	if (docker_inspect(&d, id, &st) == 0)
+		return 1;
+	return d.status == 404 ? 0 : -1;
+}
 
 /* The job id in a container's anyon.job label: 0 when it has none (or
  * not a number), -1 when the container could not be read (gone meanwhile,
@@ -599,7 +814,7 @@ int container_reap(struct db *db, const char *owner, int *removed)
 	for (size_t i = 0; i < n && i < REAP_MAX; i++) {
 		int64_t jid = label_job(&d, list[i].id), now = now_s();
 		struct db_job job;
-		bool live = false, lost = false;
+		bool live = false, lost = false, adoptable = false;
 		int rc = jid > 0 ? db_job_get(db, jid, 0, &job) : DB_NOTFOUND;
 
 		if (jid < 0 || rc == DB_ERROR)
@@ -607,9 +822,15 @@ int container_reap(struct db *db, const char *owner, int *removed)
 		if (rc == DB_OK) {
 			live = job.state == JOB_RUNNING && job.lease_expires_at > now;
 			lost = job.state == JOB_RUNNING && !live;
+			adoptable = job.container_started_at > 0 && !job.container_ended_at &&
+				    job.lease_expires_at > now - g_config.adopt_window_s;
 			db_job_release(&job);
 		}
 		if (live)
+			continue;
+		/* A worker may still carry on with it (worker/main.c adopts
+		 * it): not an orphan until ANYON_ADOPT_WINDOW_S has passed. */
+		if (lost && adoptable)
 			continue;
 		/* Settle the job first: while its lease is ours nobody else
 		 * writes it, and the container goes whatever happens. */

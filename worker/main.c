@@ -48,6 +48,11 @@
 /* How long past its job's time limit a job's process may run before the
  * supervisor kills it (it stops itself at the limit when it can). */
 #define HUNG_MARGIN_S 60
+/* Adoption (see adopt()): how many runs to look at per pass, how many to
+ * remember, how often one job is adopted by this worker at most. */
+#define ADOPT_SCAN 8
+#define ADOPT_REMEMBER 64
+#define ADOPT_TRIES 3
 
 static volatile sig_atomic_t got_stop;
 static int64_t stop_deadline_ms;     /* when a running job must be handed back */
@@ -78,6 +83,11 @@ struct worker {
 				      * (and a margin) for sure; 0: no limit */
 	int64_t last_renew_ms;       /* the supervisor's last renewal of its children's leases */
 	struct db_job *claimed;      /* the job being handed to a new child (borrowed) */
+	bool adopting;               /* ... taken over from a worker that stopped */
+	int64_t last_adopt_ms;       /* the last look for runs to adopt */
+	struct { int64_t job; int n; } adopted[ADOPT_REMEMBER]; /* how often this worker
+				      * adopted a job: a run whose child keeps dying is not
+				      * adopted for ever */
 	pid_t pid;                   /* the supervisor's */
 	bool docker_ok;              /* at the last heartbeat */
 };
@@ -100,6 +110,11 @@ static void msleep(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);   /* a signal cuts it short, as wanted */
+}
+
+bool worker_stopping(void)
+{
+	return got_stop != 0;
 }
 
 /* True once a stop was asked for and the grace period is over. */
@@ -240,18 +255,34 @@ static int check_executors(FILE *out)
 	return bad;
 }
 
-static void run_job(struct db *db, const char *owner, struct db_job *job, struct keyring *kr)
+/* When a job's time limit ends, as a mono_ms() time: limit_s from now,
+ * or for an adopted run from when the job started (wall clock). 0: none. */
+static int64_t deadline_of(const struct db_job *job, int64_t limit_s, bool adopted)
+{
+	int64_t left = limit_s;
+
+	if (!limit_s)
+		return 0;
+	if (adopted && job->started_at > 0)
+		left = job->started_at + limit_s - now_s();
+	return mono_ms() + (left > 0 ? left : 0) * 1000;
+}
+
+static void run_job(struct db *db, const char *owner, struct db_job *job, struct keyring *kr, bool adopted)
 {
 	const struct jobkind *kind = jobkind_find(job->kind);
 	int64_t limit_s = jobkind_time_limit_s(kind);
-	struct job_run run = { db, owner, job, mono_ms(), limit_s ? mono_ms() + limit_s * 1000 : 0, kr };
+	struct job_run run = { db, owner, job, mono_ms(), deadline_of(job, limit_s, adopted), kr, adopted };
 	struct job_result res = { CP_CONTINUE, 0, "" };
 	job_executor exec = executor_of(job->kind);
 	enum job_state final;
 	int64_t id = job->id;
 
-	log_info("job %lld (%s): attempt %d", (long long)id, job->kind, job->attempts);
-	if (job->attempts > 1)
+	if (adopted)
+		log_info("job %lld (%s): adopted from a worker that stopped", (long long)id, job->kind);
+	else
+		log_info("job %lld (%s): attempt %d", (long long)id, job->kind, job->attempts);
+	if (job->attempts > 1 && !adopted)
 		system_line(&run, "attempt %d (an earlier worker stopped before finishing)", job->attempts);
 	if (!exec) {
 		res.exit_code = 1;
@@ -267,6 +298,11 @@ static void run_job(struct db *db, const char *owner, struct db_job *job, struct
 		system_line(&run, "worker stopping; the job goes back to the queue");
 		if (db_job_release_lease(db, id, owner) == DB_OK)
 			log_info("job %lld: handed back", (long long)id);
+		return;
+	case CP_DETACH:
+		system_line(&run, "the worker is stopping; the run goes on, and the next worker carries on with it");
+		if (db_job_expire_lease(db, id, owner, now_s()) == DB_OK)
+			log_info("job %lld: left running for the next worker", (long long)id);
 		return;
 	case CP_CANCEL:
 		system_line(&run, "cancelled");
@@ -299,6 +335,12 @@ static void heartbeat(struct worker *w)
 	db_worker_heartbeat(w->db, w->id, w->host, (int)getpid(), w->started_at, now_s(),
 			    docker_ok, docker_ok ? version : NULL);
 	w->last_beat_ms = mono_ms();
+	{
+		int64_t failed = 0;
+
+		if (jobs_fail_lost(w->db, now_s(), &failed) == DB_OK && failed)
+			log_info("%lld lost job(s) failed (not run again, or not adopted in time)", (long long)failed);
+	}
 	if (now_s() - w->last_purge >= g_config.purge_interval_s) {
 		struct retention_report rr;
 
@@ -341,7 +383,7 @@ static void job_child(void *arg)
 		keyring_wipe(&w->keyring);
 		_exit(1);
 	}
-	run_job(db, w->id, w->claimed, &w->keyring);
+	run_job(db, w->id, w->claimed, &w->keyring, w->adopting);
 	db_job_release(w->claimed);
 	db_close(db);
 	keyring_wipe(&w->keyring);
@@ -385,13 +427,33 @@ static unsigned capabilities(const struct worker *w)
 	return (w->docker_ok ? NEED_DOCKER : 0) | NEED_GITHUB | NEED_CLAUDE;
 }
 
+/* Starts the child that runs job (leased to this worker) in slot. 0, or
+ * -1 when it could not fork. */
+static int start_child(struct worker *w, int slot, struct db_job *job, bool adopted)
+{
+	int64_t limit_s = jobkind_time_limit_s(jobkind_find(job->kind)), end;
+	int rc;
+
+	end = deadline_of(job, limit_s, adopted);
+	w->claimed = job;
+	w->adopting = adopted;
+	w->slot_job[slot] = job->id;
+	w->slot_end_ms[slot] = end ? end + HUNG_MARGIN_S * 1000 : 0;
+	rc = procs_spawn(&w->slots, slot, job_child, w) < 0 ? -1 : 0;
+	if (rc)
+		w->slot_job[slot] = 0;
+	w->claimed = NULL;
+	w->adopting = false;
+	return rc;
+}
+
 /* Claims a job into a free slot and starts its child. Returns true when a
  * job was started (the caller tries the next slot at once). */
 static bool fill_slot(struct worker *w)
 {
 	int slot = procs_free_slot(&w->slots);
 	struct db_job job;
-	int64_t max_running = g_config.cloud ? g_config.user_max_running : 0, limit_s;
+	int64_t max_running = g_config.cloud ? g_config.user_max_running : 0;
 	int rc;
 
 	if (slot < 0)
@@ -399,17 +461,76 @@ static bool fill_slot(struct worker *w)
 	rc = jobs_claim(w->db, w->id, now_s(), g_config.lease_s, max_running, capabilities(w), &job);
 	if (rc != DB_OK)
 		return false;
-	limit_s = jobkind_time_limit_s(jobkind_find(job.kind));
-	w->claimed = &job;
-	w->slot_job[slot] = job.id;
-	w->slot_end_ms[slot] = limit_s ? mono_ms() + (limit_s + HUNG_MARGIN_S) * 1000 : 0;
-	if (procs_spawn(&w->slots, slot, job_child, w) < 0) {
-		w->slot_job[slot] = 0;
+	if (start_child(w, slot, &job, false) < 0)
 		db_job_release_lease(w->db, job.id, w->id);
-	}
-	w->claimed = NULL;
 	db_job_release(&job);
 	return true;
+}
+
+/* How often this worker adopted job (0 when it does not remember it);
+ * with bump, one more time. */
+static int adopted_count(struct worker *w, int64_t job, bool bump)
+{
+	int free_i = -1, oldest = 0;
+
+	for (int i = 0; i < ADOPT_REMEMBER; i++) {
+		if (w->adopted[i].job == job) {
+			if (bump)
+				w->adopted[i].n++;
+			return w->adopted[i].n - (bump ? 1 : 0);
+		}
+		if (!w->adopted[i].job && free_i < 0)
+			free_i = i;
+	}
+	if (bump) {
+		int i = free_i >= 0 ? free_i : oldest;
+
+		w->adopted[i].job = job;
+		w->adopted[i].n = 1;
+	}
+	return 0;
+}
+
+/* Carries on with a run a worker that stopped left running: a lost job
+ * whose container started and has not ended (db_job_adoptable()), when
+ * that container is on this worker's engine. The lease is taken without
+ * counting an attempt and a child resumes the run where its output was
+ * committed (worker/job_container.c). Looked for once a second while
+ * Docker answers; true when a child was started. */
+static bool adopt(struct worker *w)
+{
+	int64_t ids[ADOPT_SCAN];
+	size_t n = 0;
+	int slot;
+
+	if (!w->docker_ok || got_stop || mono_ms() - w->last_adopt_ms < 1000)
+		return false;
+	if ((slot = procs_free_slot(&w->slots)) < 0)
+		return false;
+	w->last_adopt_ms = mono_ms();
+	if (db_job_adoptable(w->db, now_s(), now_s() - g_config.adopt_window_s, ids, ADOPT_SCAN, &n) != DB_OK)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct db_job job;
+		bool started = false;
+
+		if (adopted_count(w, ids[i], false) >= ADOPT_TRIES)
+			continue;   /* left to fail when the window ends */
+		if (db_job_get(w->db, ids[i], 0, &job) != DB_OK)
+			continue;
+		if (job.container_id[0] && container_exists(job.container_id) == 1 &&
+		    db_job_take_lost(w->db, job.id, w->id, now_s(), g_config.lease_s) == DB_OK) {
+			adopted_count(w, job.id, true);
+			if (start_child(w, slot, &job, true) < 0)
+				db_job_expire_lease(w->db, job.id, w->id, now_s());
+			else
+				started = true;
+		}
+		db_job_release(&job);
+		if (started)
+			return true;
+	}
+	return false;
 }
 
 /* The supervisor renews the lease of every job a live child runs, as the
@@ -581,6 +702,7 @@ int main(int argc, char **argv)
 	heartbeat(&w);
 	if (w.docker_ok)
 		reap(&w, true);
+	w.last_adopt_ms = mono_ms() - 1000;
 
 	while (!got_stop) {
 		procs_reap(&w.slots, on_job_exit, &w);
@@ -589,7 +711,7 @@ int main(int argc, char **argv)
 			heartbeat(&w);
 		org_recheck(&w);
 		reap(&w, false);
-		if (fill_slot(&w))
+		if (adopt(&w) || fill_slot(&w))
 			continue;
 		if (w.once && procs_live(&w.slots) == 0 && !jobs_waiting(&w))
 			break;

@@ -16,6 +16,8 @@ struct job_run {
 	int64_t renewed_ms;         /* monotonic time of the last lease renewal */
 	int64_t deadline_ms;        /* monotonic end of the kind's time limit; 0: none */
 	struct keyring *kr;         /* borrowed: opens the user's secrets */
+	bool adopted;               /* carrying on with a run a worker that stopped left
+				     * running (its container goes on); see worker/main.c */
 };
 
 enum checkpoint {
@@ -24,6 +26,9 @@ enum checkpoint {
 	CP_SHUTDOWN,    /* the worker is stopping: hand the job back */
 	CP_LOST,        /* the lease is gone (another worker owns it): write nothing */
 	CP_TIMEOUT,     /* the kind's time limit ran out: end as failed */
+	CP_DETACH,      /* the worker is stopping and the run goes on without it (a
+			 * container job): the lease ends now, so the next worker
+			 * adopts the run; only an executor's result, never a checkpoint */
 };
 
 /* Renews the lease when due and reports whether to go on. Executors call
@@ -34,6 +39,10 @@ enum checkpoint job_checkpoint(struct job_run *run);
  * stopping its job after a cancel or the time limit still holds it).
  * Returns 0, or -1 when the lease is gone. */
 int job_keep_lease(struct job_run *run);
+
+/* True once the worker was asked to stop (SIGTERM), before any grace:
+ * an executor whose run can go on without it leaves at once. */
+bool worker_stopping(void);
 
 /* Sleeps up to ms in short slices, returning early with what
  * job_checkpoint() says when it is not CP_CONTINUE. */
@@ -65,9 +74,16 @@ int container_instance(char *out, size_t len);
 /* The orphan reaper: removes every container labelled with this instance
  * whose job is not running under a live lease, and fails such a job that
  * is still marked running (its worker died), with a system line; owner
- * takes its lease for that. *removed counts the containers removed.
+ * takes its lease for that. A job a worker may still adopt (its container
+ * started, its lease ran out less than ANYON_ADOPT_WINDOW_S ago) and its
+ * container are left alone. *removed counts the containers removed.
  * Returns 0, or -1 when Docker could not be asked. */
 int container_reap(struct db *db, const char *owner, int *removed);
+
+/* Whether the container id exists on this worker's engine (a job another
+ * worker left may run on another Docker host). 1 yes, 0 no, -1 the
+ * engine did not answer. */
+int container_exists(const char *id);
 
 /* Removes the workspaces (base/workspace.h) of jobs no longer in the
  * database (purged by ANYON_RETAIN_JOBS_S), at most max per pass; none
