@@ -6,17 +6,22 @@
  * 1000:1000, CapDrop ALL, no-new-privileges, limits from ANYON_CONTAINER_*,
  * tini with TINI_KILL_PROCESS_GROUP=1, no log driver, the secrets tmpfs),
  * verify what the engine kept, attach before start, send the secret
- * bundle on stdin and half-close (container/README.md), start, then
- * demultiplex stdout and stderr into the output writer (which masks every
- * secret value the job handed in) while job_checkpoint() renews the lease
- * between reads. Cancel, the time limit and worker shutdown send TERM
- * (tini passes it to the whole process group), then KILL after
- * ANYON_CONTAINER_STOP_GRACE_S. Every ending removes the container
- * (DELETE ?force=1&v=1, which takes the secrets tmpfs with it).
+ * bundle on stdin and half-close (container/README.md), start. The
+ * command runs under anyon-entry's relay: its output comes as numbered
+ * records, parsed (services/relay.h) into the output writer, which masks
+ * every secret value the job handed in and commits the relay offset with
+ * each batch, while job_checkpoint() renews the lease between reads.
+ * Cancel and the time limit send TERM (tini and the wrapper pass it to
+ * the whole process group), then KILL after ANYON_CONTAINER_STOP_GRACE_S.
+ * Every ending removes the container (DELETE ?force=1&v=1, which takes
+ * the secrets tmpfs with it).
  *
- * Worker shutdown: a container run may have had effects outside (it may
- * have pushed), so it is not handed back to run again: the container is
- * stopped and removed and the job fails, saying why. */
+ * Worker shutdown: the run goes on. The writer stores up to its last
+ * clean point and the lease ends; the next worker adopts the job
+ * (run->adopted) and asks the relay, with `anyon-entry replay --after`
+ * in an exec, for everything after the committed offset. A worker killed
+ * outright leaves the same state once its lease runs out. A container
+ * run is never started twice. */
 #include "autoconfig.h"
 
 #include <stdio.h>
