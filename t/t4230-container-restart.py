@@ -119,6 +119,28 @@ with Stack(env=ENV) as s:
     t.ok(len(re.findall(r"adopted from a worker that stopped", wlog)) == 2, "each run was adopted once",
          re.findall(r".*adopted.*", wlog))
 
+    # --- the stream the worker reads is cut off: it reads on from where it was ---
+    # The relay serves four replays at once and closes the oldest for a
+    # fifth: four replays started beside the adopted worker's cut its one.
+    jid = submit(c, program())
+    t.ok(wait_until(lambda: "out 2000\n" in stored(c, jid, "stdout"), timeout=60), "another job's output flows")
+    worker_down(s, "kill")
+    worker_up(s)
+    t.ok(wait_until(lambda: "carries on" in stored(c, jid, "system"), timeout=30), "the next worker adopts it")
+    cid = containers(jid)[0]["Id"]
+    for _ in range(4):
+        st, ex = eng.call("POST", "/containers/%s/exec" % cid,
+                          {"Cmd": ["/usr/local/bin/anyon-entry", "replay", "--after", "0"], "AttachStdout": False,
+                           "AttachStderr": False})
+        eng.call("POST", "/exec/%s/start" % ex["Id"], {"Detach": True})
+    j = wait_done(c, jid, timeout=90)
+    out, err = stored(c, jid, "stdout"), stored(c, jid, "stderr")
+    wlog = open(os.path.join(s.data, "log", "worker.log"), errors="replace").read()
+    t.ok("output stream ended early; reading on from byte" in wlog, "the worker noticed its replay was cut off",
+         re.findall(r".*job %d.*" % jid, wlog)[-5:])
+    t.ok(j and j["state"] == "succeeded" and out == expected("out") and err == expected("err"),
+         "and read on: stdout and stderr byte for byte (%d, %d bytes)" % (len(out), len(err)), j)
+
     # --- the program ends while no worker runs: its end is replayed ---
     jid = submit(c, ["sh", "-c", "echo first; sleep 2; echo second; echo late >&2; exit 7"])
     t.ok(wait_until(lambda: "first" in stored(c, jid, "stdout"), timeout=30), "a short job prints its first line")

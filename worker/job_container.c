@@ -460,29 +460,67 @@ static int launch(struct crun *c, struct docker_spec *spec, struct handover *h, 
 	return 0;
 }
 
+/* Opens a replay of the relay's output from offset after: `anyon-entry
+ * replay --after N` in an exec as uid 1000, read like the attach stream
+ * with a parser started at after. 0, or -1 (the exec could not start:
+ * the container is gone or no longer runs). */
+static int open_replay(struct crun *c, uint64_t after)
+{
+	char after_s[24], exec_id[80];
+	const char *cmd[] = { ENTRY_PATH, "replay", "--after", after_s, NULL };
+	struct docker_exec_spec spec = { .cmd = cmd, .user = "1000:1000" };
+
+	snprintf(after_s, sizeof(after_s), "%llu", (unsigned long long)after);
+	docker_stream_free(c->s);
+	c->s = NULL;
+	c->eof = false;
+	memset(&c->demux.dm, 0, sizeof(c->demux.dm));
+	c->demux.f.replay = true;
+	if (docker_exec_create(&c->d, c->id, &spec, exec_id, sizeof(exec_id)) ||
+	    !(c->s = docker_exec_start(&c->d, exec_id, false)))
+		return -1;
+	relay_parser_init(&c->demux.f.rp, after, &relay_cb, &c->demux.f);
+	return 0;
+}
+
+/* The output stream ended before the exit record while the container
+ * still runs (the engine dropped the connection, or a replay was cut
+ * off): reads on from where the parser is, through a replay. True when
+ * it could. */
+static bool reconnect(struct crun *c)
+{
+	struct docker_state st;
+	uint64_t at = relay_parser_offset(&c->demux.f.rp);
+
+	if (!c->started || c->demux.f.ended || !c->eof || docker_inspect(&c->d, c->id, &st) || !st.running)
+		return false;
+	if (open_replay(c, at)) {
+		log_warn("job %lld: reading the container's output again failed: %s", (long long)c->run->job->id,
+			 c->d.error);
+		return false;
+	}
+	log_warn("job %lld: the container's output stream ended early; reading on from byte %llu",
+		 (long long)c->run->job->id, (unsigned long long)at);
+	return true;
+}
+
 /* Carries on with a run a stopped worker left (run->adopted): asks the
- * container's relay for everything after the committed offset with
- * `anyon-entry replay --after N` in an exec. 0, or -1 with res->error
- * set: the container is gone, or no longer relays (then the run is
- * settled from its state). */
+ * container's relay for everything after the committed offset. 0, or -1
+ * with res->error set: the container is gone, or no longer relays (then
+ * the run is settled from its state). */
 static int resume(struct crun *c, struct job_result *res)
 {
 	struct job_run *run = c->run;
 	int64_t after = run->job->has_output_offset ? run->job->output_offset : 0;
-	char after_s[24], exec_id[80], line[200];
-	const char *cmd[] = { ENTRY_PATH, "replay", "--after", after_s, NULL };
-	struct docker_exec_spec spec = { .cmd = cmd, .user = "1000:1000" };
+	char line[200];
 
-	snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
 	if (!str_copy(c->id, sizeof(c->id), run->job->container_id) || !docker_id_ok(c->id)) {
 		c->id[0] = '\0';
 		snprintf(res->error, sizeof(res->error), "the job's container id is not valid");
 		return -1;
 	}
 	c->started = true;
-	c->demux.f.replay = true;
-	if (docker_exec_create(&c->d, c->id, &spec, exec_id, sizeof(exec_id)) ||
-	    !(c->s = docker_exec_start(&c->d, exec_id, false))) {
+	if (open_replay(c, (uint64_t)after)) {
 		struct docker_state st;
 
 		if (docker_inspect(&c->d, c->id, &st)) {
@@ -502,7 +540,6 @@ static int resume(struct crun *c, struct job_result *res)
 	snprintf(line, sizeof(line), "the worker running this job stopped; another carries on from byte %lld "
 		 "of its output", (long long)after);
 	output_system(c->out, line);
-	relay_parser_init(&c->demux.f.rp, (uint64_t)after, &relay_cb, &c->demux.f);
 	return 0;
 }
 
@@ -601,7 +638,14 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 			goto out;
 	}
 
-	while (!over(&c)) {
+	for (int reconnects = 0;;) {
+		if (over(&c)) {
+			if (reconnects < 3 && reconnect(&c)) {
+				reconnects++;
+				continue;
+			}
+			break;
+		}
 		/* A worker asked to stop leaves a running program to the next
 		 * one at once (no grace to wait out: nothing is lost). */
 		if (worker_stopping()) {
