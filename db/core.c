@@ -88,6 +88,17 @@ int db_ping(struct db *db)
 	return db_exec(db, "SELECT 1");
 }
 
+void db_defer_checkpoints(struct db *db)
+{
+	if (!db_is_pg(db) && db_exec(db, "PRAGMA wal_autocheckpoint = 0"))
+		log_warn("database: keeping checkpoints out of this connection failed; it makes its own");
+}
+
+int db_checkpoint(struct db *db)
+{
+	return db_is_pg(db) ? DB_OK : db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)");
+}
+
 /* ---- transactions ----
  * The outermost level is a real transaction; inner levels are savepoints,
  * so a function that needs atomicity opens its own level and still

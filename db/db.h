@@ -62,6 +62,14 @@ void db_rollback(struct db *db);
 int db_tx_depth(const struct db *db);
 
 /* A cheap liveness query. */
+/* SQLite: this connection's commits never copy the write-ahead log into
+ * the database (a job child writing output leaves that work to its
+ * supervisor, which runs on the other core meanwhile); db_checkpoint()
+ * from another connection does it. PostgreSQL: nothing to do. */
+void db_defer_checkpoints(struct db *db);
+/* SQLite: copies what it can of the write-ahead log into the database
+ * without waiting for anyone (a passive checkpoint). PostgreSQL: DB_OK. */
+int db_checkpoint(struct db *db);
 int db_ping(struct db *db);
 
 /* ---- users ---- */

@@ -348,8 +348,12 @@ static int match_at(const struct mask_set *set, const unsigned char *b, size_t n
 	if (c == 'g' || c == 's') {
 		for (size_t k = 0; k < ARRAY_SIZE(shapes); k++) {
 			const struct token_shape *t = &shapes[k];
-			size_t pl = strlen(t->prefix), j;
+			size_t pl, j;
 
+			/* Most shapes differ at once: no memcmp() for them. */
+			if (t->prefix[0] != c || (avail >= 2 && t->prefix[1] != b[i + 1]))
+				continue;
+			pl = strlen(t->prefix);
 			if (avail < pl) {
 				if (!final && memcmp(b + i, t->prefix, avail) == 0)
 					maybe = true;
@@ -378,6 +382,28 @@ static int match_at(const struct mask_set *set, const unsigned char *b, size_t n
 	return M_MATCH;
 }
 
+/* The first position from i on (at most n - 1) where a pattern or shape
+ * may start, by the pair bitmap: eight positions per branch while none
+ * may. */
+static size_t skip_plain(const struct mask_set *set, const unsigned char *b, size_t i, size_t n)
+{
+	while (i + 8 < n) {
+		unsigned hit = 0;
+
+		for (int k = 0; k < 8; k++) {
+			unsigned key = (unsigned)b[i + k] << 8 | b[i + k + 1];
+
+			hit |= (unsigned)(set->pair[key >> 3] >> (key & 7)) & 1u;
+		}
+		if (hit)
+			break;
+		i += 8;
+	}
+	while (i + 1 < n && !has_pair(set, b[i], b[i + 1]))
+		i++;
+	return i;
+}
+
 /* Decides what it can of buf, passes it on and keeps the undecided rest
  * at buf's start. */
 static int scan(struct mask_stream *ms, bool final, mask_out_fn out, void *arg)
@@ -398,6 +424,16 @@ static int scan(struct mask_stream *ms, bool final, mask_out_fn out, void *arg)
 		} else {
 			ms->run_cls = -1;
 			masked = false;
+		}
+		/* Most bytes start nothing: skip them through the pair bitmap
+		 * (as match_at() would), outside masked stretches and token runs. */
+		if (!masked) {
+			size_t j = skip_plain(ms->set, b, i, n);
+
+			if (j > i) {
+				i = j;
+				continue;
+			}
 		}
 		m = match_at(ms->set, b, n, i, final, &mlen, &cls);
 		if (m == M_MAYBE)

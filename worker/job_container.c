@@ -48,7 +48,7 @@
 #define ENTRY_PATH "/usr/local/bin/anyon-entry"
 #define SECRETS_TMPFS "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000"
 #define READ_SLICE_MS 250
-#define READ_BUF (64 * 1024)
+#define READ_BUF (256 * 1024)
 /* How long a stop waits for the stream to end after KILL, and for the
  * exit status. */
 #define AFTER_KILL_MS 10000

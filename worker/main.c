@@ -53,6 +53,7 @@
 #define ADOPT_SCAN 8
 #define ADOPT_REMEMBER 64
 #define ADOPT_TRIES 3
+#define CHECKPOINT_MS 250
 
 static volatile sig_atomic_t got_stop;
 static int64_t stop_deadline_ms;     /* when a running job must be handed back */
@@ -85,6 +86,7 @@ struct worker {
 	struct db_job *claimed;      /* the job being handed to a new child (borrowed) */
 	bool adopting;               /* ... taken over from a worker that stopped */
 	int64_t last_adopt_ms;       /* the last look for runs to adopt */
+	int64_t last_checkpoint_ms;  /* the last checkpoint() */
 	struct { int64_t job; int n; } adopted[ADOPT_REMEMBER]; /* how often this worker
 				      * adopted a job: a run whose child keeps dying is not
 				      * adopted for ever */
@@ -383,6 +385,9 @@ static void job_child(void *arg)
 		keyring_wipe(&w->keyring);
 		_exit(1);
 	}
+	/* Copying the log into the database is the supervisor's work
+	 * (checkpoint()), done beside the job's writes, not in their way. */
+	db_defer_checkpoints(db);
 	run_job(db, w->id, w->claimed, &w->keyring, w->adopting);
 	db_job_release(w->claimed);
 	db_close(db);
@@ -562,6 +567,18 @@ static void keep_leases(struct worker *w)
 	}
 }
 
+/* While jobs run (their connections leave checkpoints to it, see
+ * job_child()), copies the write-ahead log into the database every
+ * CHECKPOINT_MS, so the log stays small however fast they write. */
+static void checkpoint(struct worker *w)
+{
+	if (procs_live(&w->slots) == 0 || mono_ms() - w->last_checkpoint_ms < CHECKPOINT_MS)
+		return;
+	w->last_checkpoint_ms = mono_ms();
+	if (db_checkpoint(w->db) != DB_OK)
+		log_debug("checkpoint failed (a reader holds the log; the next one catches up)");
+}
+
 /* For --once: is anything left that this worker could claim? */
 static bool jobs_waiting(struct worker *w)
 {
@@ -707,6 +724,7 @@ int main(int argc, char **argv)
 	while (!got_stop) {
 		procs_reap(&w.slots, on_job_exit, &w);
 		keep_leases(&w);
+		checkpoint(&w);
 		if (mono_ms() - w.last_beat_ms >= g_config.heartbeat_s * 1000)
 			heartbeat(&w);
 		org_recheck(&w);
@@ -715,8 +733,10 @@ int main(int argc, char **argv)
 			continue;
 		if (w.once && procs_live(&w.slots) == 0 && !jobs_waiting(&w))
 			break;
-		/* SIGCHLD or SIGTERM cut the sleep short. */
-		msleep((long)g_config.worker_poll_ms);
+		/* SIGCHLD or SIGTERM cut the sleep short; running jobs need
+		 * their checkpoints. */
+		msleep(procs_live(&w.slots) && g_config.worker_poll_ms > CHECKPOINT_MS ? CHECKPOINT_MS
+			: (long)g_config.worker_poll_ms);
 	}
 	if (procs_live(&w.slots) > 0) {
 		log_info("stopping: %d job(s) running get %lld ms to finish", procs_live(&w.slots),
