@@ -50,10 +50,10 @@ struct output_limits {
 	int64_t user_max_bytes;    /* the user's stored output past which nothing is stored; 0: no limit */
 };
 
-#define OUTPUT_BATCH_BYTES (32 * 1024)
+#define OUTPUT_BATCH_BYTES (128 * 1024)
 #define OUTPUT_BATCH_MS 250
 
-/* The defaults: 32 KiB, 250 ms and the quotas of g_config. */
+/* The defaults: 128 KiB, 250 ms and the quotas of g_config. */
 void output_limits_default(struct output_limits *lim);
 
 struct output_writer;

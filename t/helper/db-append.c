@@ -3,7 +3,7 @@
  *   db-append ROWS BYTES [PER_TX]
  *                          appends ROWS chunks of BYTES each to one job,
  *                          PER_TX chunks per transaction (default: as many
- *                          as fill the worker's 32 KiB output batch, at
+ *                          as fill the worker's 128 KiB output batch, at
  *                          least one), then prints "rows/s MB/s seconds"
  * The database must be scratch: it gets a user's job and its output. */
 #include "autoconfig.h"
