@@ -476,7 +476,7 @@ static bool fill_slot(struct worker *w)
  * with bump, one more time. */
 static int adopted_count(struct worker *w, int64_t job, bool bump)
 {
-	int free_i = -1, oldest = 0;
+	int free_i = -1;
 
 	for (int i = 0; i < ADOPT_REMEMBER; i++) {
 		if (w->adopted[i].job == job) {
@@ -488,7 +488,8 @@ static int adopted_count(struct worker *w, int64_t job, bool bump)
 			free_i = i;
 	}
 	if (bump) {
-		int i = free_i >= 0 ? free_i : oldest;
+		/* Full: one remembered job is forgotten. */
+		int i = free_i >= 0 ? free_i : (int)(job % ADOPT_REMEMBER);
 
 		w->adopted[i].job = job;
 		w->adopted[i].n = 1;
