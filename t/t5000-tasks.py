@@ -355,4 +355,23 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
              "a removed project's tasks are gone with it")
         t.eq(a.get("/api/tasks/%d" % ot).status, 404, "its task answers 404")
 
+# Local mode: the same API for the local user (projects come from GitHub
+# import only, so the fixture writes one).
+with Stack() as s:
+    c = s.client()
+    c.session()
+    s.sql_write("INSERT INTO projects (user_id, name, clone_url, default_branch, created_at) "
+                "SELECT id, 'local-board', '', 'main', 0 FROM users WHERE is_local = 1")
+    lp = int(s.sql("SELECT id FROM projects WHERE name = 'local-board'")[0][0])
+    x = c.post("/api/projects/%d/tasks" % lp, {"title": "one"})
+    y = c.post("/api/projects/%d/tasks" % lp, {"title": "two", "status": "todo"})
+    t.ok(x.status == 201 and y.status == 201, "local mode: tasks created", (x, y))
+    x, y = x.json["task"]["id"], y.json["task"]["id"]
+    r = c.post("/api/tasks/%d/move" % x, {"status": "todo", "after": y})
+    t.ok(r.status == 200 and column(c, lp, "todo") == [y, x], "local mode: a move", r)
+    r = c.get("/api/events")
+    t.ok(r.status == 200 and [(e["kind"], e["subject"], e["project_id"]) for e in r.json["events"]] ==
+         [("task.created", x, lp), ("task.created", y, lp), ("task.moved", x, lp)] and not r.json["more"],
+         "local mode: the feed holds the three changes", r)
+
 t.done()
