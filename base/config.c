@@ -42,6 +42,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_GITHUB_REPO_CACHE_S", offsetof(struct config, github_repo_cache_s), 60, 0, 3600 },
 	{ "ANYON_USER_MAX_QUEUED", offsetof(struct config, user_max_queued), 100, 1, 1000000 },
 	{ "ANYON_RETAIN_JOBS_S", offsetof(struct config, retain_jobs_s), 30 * 86400, 1, 3650L * 86400 },
+	{ "ANYON_RETAIN_EVENTS_S", offsetof(struct config, retain_events_s), 7 * 86400, 60, 3650L * 86400 },
 	{ "ANYON_RETAIN_AUDIT_S", offsetof(struct config, retain_audit_s), 365 * 86400, 1, 3650L * 86400 },
 	/* At least an hour: a flow lives 15 minutes and must not go while it runs. */
 	{ "ANYON_RETAIN_FLOWS_S", offsetof(struct config, retain_flows_s), 86400, 3600, 3650L * 86400 },

@@ -45,6 +45,7 @@ struct config {
 	int64_t github_timeout_ms;  /* ANYON_GITHUB_TIMEOUT_MS per call, default 15000 */
 	int64_t user_max_queued;    /* ANYON_USER_MAX_QUEUED jobs one user may have queued, default 100 */
 	int64_t retain_jobs_s;      /* ANYON_RETAIN_JOBS_S: finished jobs and their output, default 30 days */
+	int64_t retain_events_s;    /* ANYON_RETAIN_EVENTS_S: change-feed events, default 7 days */
 	int64_t retain_audit_s;     /* ANYON_RETAIN_AUDIT_S: audit rows, default 365 days */
 	int64_t retain_flows_s;     /* ANYON_RETAIN_FLOWS_S: device flows (live 15 min), default 1 day */
 	int64_t purge_interval_s;   /* ANYON_PURGE_INTERVAL_S: the worker's retention pass, default 600 */

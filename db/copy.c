@@ -44,6 +44,9 @@ static const struct copy_table {
 	{ "access_bindings", "list, entry, github_id, bound_at", "ttii", false },
 	{ "github_repo_cache", "session_id, user_id, fetched_at, truncated, repos", "iiiit", false },
 	{ "user_admission", "user_id, allow_org, admin_org, checked_at", "itti", false },
+	{ "tasks", "id, user_id, project_id, title, description, status, position, created_at, updated_at",
+	  "iiitttiii", true },
+	{ "events", "id, user_id, kind, subject, project_id, created_at", "iitiii", true },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

@@ -549,6 +549,76 @@ typedef int (*db_project_fn)(const struct db_project *p, void *arg);
 int db_project_list(struct db *db, int64_t user_id, int64_t before, int limit,
 		    db_project_fn fn, void *arg);
 
+/* ---- tasks (a project's board) ---- */
+#define DB_TASK_TITLE_MAX (200 * 4 + 1)   /* 200 characters of UTF-8, and the NUL */
+#define DB_TASK_STATUS_MAX 16
+
+struct db_task {
+	int64_t id, user_id, project_id;
+	char title[DB_TASK_TITLE_MAX];
+	char *description;            /* owned when read by db_task_get() (db_task_release());
+				       * NULL from db_task_list(); borrowed by db_task_create() */
+	int64_t description_bytes;    /* its length in bytes */
+	char status[DB_TASK_STATUS_MAX];
+	int64_t position;             /* order within (project, status), unique there */
+	int64_t created_at, updated_at;
+};
+
+/* Frees what a read task holds (not t itself). */
+void db_task_release(struct db_task *t);
+/* Inserts t (user, project, title, description, status, position, times);
+ * sets t->id. */
+int db_task_create(struct db *db, struct db_task *t);
+/* The user's task id, with its description. DB_NOTFOUND for another's. */
+int db_task_get(struct db *db, int64_t id, int64_t user_id, struct db_task *out);
+/* Sets the title and/or the description (NULL: unchanged) and updated_at. */
+int db_task_update(struct db *db, int64_t id, int64_t user_id, const char *title, const char *description,
+		   int64_t now);
+/* Deletes the user's task id; *project_id gets its project. */
+int db_task_delete(struct db *db, int64_t id, int64_t user_id, int64_t *project_id);
+/* The user's tasks of project_id, column by column (todo, inprogress,
+ * inreview, done, cancelled), each by position; without descriptions
+ * (description is NULL, description_bytes set). At most limit; fn as
+ * db_project_list()'s. */
+typedef int (*db_task_fn)(const struct db_task *t, void *arg);
+int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, db_task_fn fn, void *arg);
+/* Tasks in project_id. */
+int db_task_count(struct db *db, int64_t project_id, int64_t *n);
+/* The nearest position to pos in the column (project_id, status), leaving
+ * out task exclude: with below, the largest one under pos, else the
+ * smallest one over pos. DB_NOTFOUND when there is none. */
+int db_task_neighbor(struct db *db, int64_t project_id, const char *status, int64_t exclude, int64_t pos,
+		     bool below, int64_t *out);
+/* Puts task id in column status at position (the caller checked it is free). */
+int db_task_place(struct db *db, int64_t id, const char *status, int64_t position, int64_t now);
+/* Renumbers the column (project_id, status) gap, 2 * gap, ... in its
+ * present order. Call it inside a transaction. */
+int db_task_renumber(struct db *db, int64_t project_id, const char *status, int64_t gap);
+
+/* ---- events: each user's change feed ----
+ * Written in the same transaction as the change they report. Ids only
+ * grow; a writer holds the user's row lock (db_user_lock(); db_event_add()
+ * takes it too) so that one user's events commit in id order and a reader
+ * that saw id N never later finds a smaller one. */
+#define DB_EVENT_KIND_MAX 32
+struct db_event {
+	int64_t id, user_id;
+	char kind[DB_EVENT_KIND_MAX];  /* e.g. task.created */
+	int64_t subject;               /* the row it is about (a task id) */
+	int64_t project_id;            /* 0: none */
+	int64_t created_at;
+};
+/* Appends an event (project_id 0: none); *id (may be NULL) gets its id. */
+int db_event_add(struct db *db, int64_t user_id, const char *kind, int64_t subject, int64_t project_id,
+		 int64_t now, int64_t *id);
+/* The user's events with ids over after, oldest first, at most limit;
+ * *more says whether more follow. fn returns 0 to go on, < 0 for an error. */
+typedef int (*db_event_fn)(const struct db_event *ev, void *arg);
+int db_event_list(struct db *db, int64_t user_id, int64_t after, int limit, db_event_fn fn, void *arg,
+		  bool *more);
+/* Deletes up to limit events older than before; *deleted counts them. */
+int db_event_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
+
 /* ---- moving an install ---- */
 typedef void (*db_copy_progress_fn)(const char *table, int64_t rows, void *arg);
 /* Copies every row of src into dst, ids kept, in one transaction on dst;

@@ -77,6 +77,19 @@ void api_jobs_output(struct req *r);
 int api_jobs_output_args(struct req *r, bool reply, int64_t *after, int64_t *limit);
 void api_jobs_cancel(struct req *r);
 
+/* api_tasks.c: /api/projects/{id}/tasks, /api/tasks. services/tasks.c;
+ * db/tasks.c, db/events.c; t/t5000-tasks.py */
+void api_tasks_list(struct req *r);
+void api_tasks_create(struct req *r);
+void api_tasks_get(struct req *r);
+void api_tasks_update(struct req *r);
+void api_tasks_delete(struct req *r);
+void api_tasks_move(struct req *r);
+
+/* api_events.c: GET /api/events, the change feed. db/events.c;
+ * t/t5000-tasks.py */
+void api_events_list(struct req *r);
+
 /* api_secrets.c: /api/secrets. services/secrets.c; db/secrets.c;
  * t/t2100-secrets-api.py */
 void api_secrets_list(struct req *r);

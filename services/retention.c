@@ -21,6 +21,9 @@ int retention_purge(struct db *db, int64_t now, struct retention_report *out)
 		rc = DB_ERROR;
 	if (db_audit_purge(db, now - g_config.retain_audit_s, RETENTION_BATCH, &out->audit))
 		rc = DB_ERROR;
+	/* The change feed: a tab away longer than this reloads its board. */
+	if (db_event_purge(db, now - g_config.retain_events_s, RETENTION_BATCH, &out->events))
+		rc = DB_ERROR;
 	/* Cached GitHub repository lists past their TTL (all of them with 0). */
 	if (db_repo_cache_purge(db, now - g_config.github_repo_cache_s, &out->repo_lists))
 		rc = DB_ERROR;

@@ -201,6 +201,9 @@ class Client:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
     def session(self):
         """GET /api/session and remember its CSRF token."""
         r = self.get("/api/session")

@@ -132,6 +132,15 @@ static int count_chunks(const struct db_chunk *c, void *arg)
 	return 0;
 }
 
+/* Counts events into *(int *)arg; a moved event must have no project. */
+static int ev_count(const struct db_event *ev, void *arg)
+{
+	if (strcmp(ev->kind, "task.moved") == 0 && ev->project_id != 0)
+		return -1;
+	(*(int *)arg)++;
+	return 0;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/anyon-test-db-XXXXXX", err[256];
@@ -642,6 +651,61 @@ int main(void)
 		q_int(b, 1, 7);
 		ok(q_row(b) == DB_OK && q_i64(b, 0) == 7, "a queued read ended unread leaves nothing behind");
 		q_end(b);
+	}
+
+	/* Tasks: a column without gaps renumbers in order; the neighbours of
+	 * a position; events page with `more` and purge by age. */
+	{
+		struct db_project p = { .user_id = u.id, .name = "board", .clone_url = "", .default_branch = "main",
+					.created_at = now };
+		struct db_task tk[3];
+		int64_t n = 0, del = 0, pos = 0, evs[2] = { 0 };
+		int k = 0;
+
+		ok(db_project_create(db, &p) == DB_OK, "a project for tasks");
+		for (int i = 0; i < 3; i++) {
+			memset(&tk[i], 0, sizeof(tk[i]));
+			tk[i].user_id = u.id;
+			tk[i].project_id = p.id;
+			snprintf(tk[i].title, sizeof(tk[i].title), "t%d", i);
+			snprintf(tk[i].status, sizeof(tk[i].status), "todo");
+			tk[i].position = 3 - i;          /* 3, 2, 1: no room anywhere */
+			tk[i].created_at = now;
+			ok(db_task_create(db, &tk[i]) == DB_OK && tk[i].id > 0, "task %d created", i);
+		}
+		ok(db_task_count(db, p.id, &n) == DB_OK && n == 3, "three tasks in the project");
+		ok(db_task_neighbor(db, p.id, "todo", 0, 2, true, &pos) == DB_OK && pos == 1, "below 2: 1");
+		ok(db_task_neighbor(db, p.id, "todo", tk[2].id, 2, true, &pos) == DB_NOTFOUND,
+		   "below 2 leaving out the task at 1: none");
+		ok(db_task_neighbor(db, p.id, "todo", 0, 2, false, &pos) == DB_OK && pos == 3, "above 2: 3");
+		ok(db_task_neighbor(db, p.id, "done", 0, 2, false, &pos) == DB_NOTFOUND, "another column: none");
+		ok(db_task_renumber(db, p.id, "todo", 1000) == DB_ERROR, "renumbering needs a transaction");
+		ok(db_begin_write(db) == DB_OK && db_task_renumber(db, p.id, "todo", 1000) == DB_OK && db_commit(db) == DB_OK,
+		   "the column renumbered in a transaction");
+		for (int i = 0; i < 3; i++) {
+			struct db_task got;
+
+			ok(db_task_get(db, tk[i].id, u.id, &got) == DB_OK && got.position == (3 - i) * 1000 &&
+			   got.description && got.description[0] == '\0', "task %d keeps its place, now %d", i,
+			   (3 - i) * 1000);
+			db_task_release(&got);
+		}
+		ok(db_task_get(db, tk[0].id, u.id + 1000, &tk[1]) == DB_NOTFOUND, "another user's task: not found");
+
+		ok(db_event_add(db, u.id, "task.created", tk[0].id, p.id, now, &evs[0]) == DB_ERROR,
+		   "an event outside a transaction is refused");
+		ok(db_begin_write(db) == DB_OK &&
+		   db_event_add(db, u.id, "task.created", tk[0].id, p.id, now - 100, &evs[0]) == DB_OK &&
+		   db_event_add(db, u.id, "task.moved", tk[1].id, 0, now, &evs[1]) == DB_OK && db_commit(db) == DB_OK &&
+		   evs[1] > evs[0], "two events, ids increasing");
+		ok(db_event_list(db, u.id, 0, 1, ev_count, &k, &more) == DB_OK && k == 1 && more,
+		   "a page of one: more follow");
+		k = 0;
+		ok(db_event_list(db, u.id, evs[0], 10, ev_count, &k, &more) == DB_OK && k == 1 && !more,
+		   "after the first: the last one, no more");
+		k = 0;
+		ok(db_event_list(db, u.id + 1000, 0, 10, ev_count, &k, &more) == DB_OK && k == 0, "another user's: none");
+		ok(db_event_purge(db, now - 50, 10, &del) == DB_OK && del == 1, "purge takes the old event only");
 	}
 
 	db_close(db2);

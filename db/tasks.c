@@ -1,0 +1,230 @@
+/* tasks.c - the tasks on a user's project boards. The rules (validation,
+ * where a move puts a task, the event of each change) are in
+ * services/tasks.c; these are its statements. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/query.h"
+
+/* Columns in board order: the status's rank, then the position. */
+#define STATUS_RANK "CASE status WHEN 'todo' THEN 0 WHEN 'inprogress' THEN 1 WHEN 'inreview' THEN 2 " \
+	"WHEN 'done' THEN 3 ELSE 4 END"
+#define TASK_COLS "id, user_id, project_id, title, status, position, created_at, updated_at"
+
+static struct query q_create = QUERY("task.create",
+	"INSERT INTO tasks (user_id, project_id, title, description, status, position, created_at, updated_at) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id");
+static struct query q_get = QUERY2("task.get",
+	"SELECT " TASK_COLS ", description, length(CAST(description AS BLOB)) FROM tasks "
+	"WHERE id = ?1 AND user_id = ?2",
+	"SELECT " TASK_COLS ", description, octet_length(description) FROM tasks "
+	"WHERE id = ?1 AND user_id = ?2");
+static struct query q_update = QUERY("task.update",
+	"UPDATE tasks SET title = coalesce(?3, title), description = coalesce(?4, description), "
+	"updated_at = ?5 WHERE id = ?1 AND user_id = ?2");
+static struct query q_delete = QUERY("task.delete",
+	"DELETE FROM tasks WHERE id = ?1 AND user_id = ?2 RETURNING project_id");
+static struct query q_list = QUERY2("task.list",
+	"SELECT " TASK_COLS ", NULL, length(CAST(description AS BLOB)) FROM tasks "
+	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3",
+	"SELECT " TASK_COLS ", NULL, octet_length(description) FROM tasks "
+	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3");
+static struct query q_count = QUERY("task.count",
+	"SELECT count(*) FROM tasks WHERE project_id = ?1");
+static struct query q_below = QUERY("task.below",
+	"SELECT max(position) FROM tasks WHERE project_id = ?1 AND status = ?2 AND id <> ?3 AND position < ?4");
+static struct query q_above = QUERY("task.above",
+	"SELECT min(position) FROM tasks WHERE project_id = ?1 AND status = ?2 AND id <> ?3 AND position > ?4");
+static struct query q_place = QUERY("task.place",
+	"UPDATE tasks SET status = ?2, position = ?3, updated_at = ?4 WHERE id = ?1");
+/* Two steps, so that no statement ever makes two rows of the column share
+ * a position (the unique index checks each row as it is written): first
+ * every position turns negative (distinct, below every new one), then
+ * each row takes its rank in the old order times the gap. */
+static struct query q_negate = QUERY("task.renumber_negate",
+	"UPDATE tasks SET position = -position WHERE project_id = ?1 AND status = ?2");
+static struct query q_renumber = QUERY("task.renumber",
+	"UPDATE tasks SET position = r.rn * ?3 FROM "
+	"(SELECT id, row_number() OVER (ORDER BY position DESC) AS rn FROM tasks "
+	"WHERE project_id = ?1 AND status = ?2) AS r WHERE tasks.id = r.id");
+
+void db_task_release(struct db_task *t)
+{
+	free(t->description);
+	t->description = NULL;
+}
+
+/* Reads TASK_COLS, then the description (col 8, unless NULL) and its length. */
+static int task_cols(struct stmt *s, struct db_task *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = q_i64(s, 0);
+	t->user_id = q_i64(s, 1);
+	t->project_id = q_i64(s, 2);
+	t->position = q_i64(s, 5);
+	t->created_at = q_i64(s, 6);
+	t->updated_at = q_i64(s, 7);
+	t->description_bytes = q_i64(s, 9);
+	if (q_copy(s, 3, t->title, sizeof(t->title)) || q_copy(s, 4, t->status, sizeof(t->status)) ||
+	    (!q_null(s, 8) && q_strdup(s, 8, &t->description))) {
+		db_task_release(t);
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
+int db_task_create(struct db *db, struct db_task *t)
+{
+	struct stmt *s = q_start(db, &q_create);
+	int rc;
+
+	q_int(s, 1, t->user_id);
+	q_int(s, 2, t->project_id);
+	q_text(s, 3, t->title);
+	q_text(s, 4, t->description ? t->description : "");
+	q_text(s, 5, t->status);
+	q_int(s, 6, t->position);
+	q_int(s, 7, t->created_at);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		t->id = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_NOTFOUND ? DB_ERROR : rc;
+}
+
+int db_task_get(struct db *db, int64_t id, int64_t user_id, struct db_task *out)
+{
+	struct stmt *s = q_start(db, &q_get);
+	int rc;
+
+	q_int(s, 1, id);
+	q_int(s, 2, user_id);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		rc = task_cols(s, out);
+	q_end(s);
+	return rc;
+}
+
+int db_task_update(struct db *db, int64_t id, int64_t user_id, const char *title, const char *description,
+		   int64_t now)
+{
+	struct stmt *s = q_start(db, &q_update);
+
+	q_int(s, 1, id);
+	q_int(s, 2, user_id);
+	q_text(s, 3, title);
+	q_text(s, 4, description);
+	q_int(s, 5, now);
+	return q_one(s);
+}
+
+int db_task_delete(struct db *db, int64_t id, int64_t user_id, int64_t *project_id)
+{
+	struct stmt *s = q_start(db, &q_delete);
+	int rc;
+
+	q_int(s, 1, id);
+	q_int(s, 2, user_id);
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		*project_id = q_i64(s, 0);
+		/* Run the statement to its end (PostgreSQL's RETURNING). */
+		if (q_step(s) != BE_DONE)
+			rc = DB_ERROR;
+	}
+	q_end(s);
+	return rc;
+}
+
+int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, db_task_fn fn, void *arg)
+{
+	struct stmt *s = q_start(db, &q_list);
+	struct db_task t;
+	int rc;
+
+	q_int(s, 1, project_id);
+	q_int(s, 2, user_id);
+	q_int(s, 3, limit);
+	while ((rc = q_step(s)) == BE_ROW) {
+		if (task_cols(s, &t)) {
+			rc = DB_ERROR;
+			break;
+		}
+		rc = fn(&t, arg);
+		db_task_release(&t);
+		if (rc) {
+			rc = rc > 0 ? BE_DONE : DB_ERROR;
+			break;
+		}
+	}
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_task_count(struct db *db, int64_t project_id, int64_t *n)
+{
+	struct stmt *s = q_start(db, &q_count);
+	int rc;
+
+	q_int(s, 1, project_id);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		*n = q_i64(s, 0);
+	q_end(s);
+	return rc == DB_NOTFOUND ? DB_ERROR : rc;
+}
+
+int db_task_neighbor(struct db *db, int64_t project_id, const char *status, int64_t exclude, int64_t pos,
+		     bool below, int64_t *out)
+{
+	struct stmt *s = q_start(db, below ? &q_below : &q_above);
+	int rc;
+
+	q_int(s, 1, project_id);
+	q_text(s, 2, status);
+	q_int(s, 3, exclude);
+	q_int(s, 4, pos);
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		if (q_null(s, 0))
+			rc = DB_NOTFOUND;
+		else
+			*out = q_i64(s, 0);
+	} else if (rc == DB_NOTFOUND) {
+		rc = DB_ERROR;     /* an aggregate always has a row */
+	}
+	q_end(s);
+	return rc;
+}
+
+int db_task_place(struct db *db, int64_t id, const char *status, int64_t position, int64_t now)
+{
+	struct stmt *s = q_start(db, &q_place);
+
+	q_int(s, 1, id);
+	q_text(s, 2, status);
+	q_int(s, 3, position);
+	q_int(s, 4, now);
+	return q_one(s);
+}
+
+int db_task_renumber(struct db *db, int64_t project_id, const char *status, int64_t gap)
+{
+	struct stmt *s;
+
+	if (db_tx_depth(db) == 0)
+		return db_failed(db, "task.renumber outside a transaction");
+	s = q_start(db, &q_negate);
+	q_int(s, 1, project_id);
+	q_text(s, 2, status);
+	if (q_exec(s, NULL))
+		return DB_ERROR;
+	s = q_start(db, &q_renumber);
+	q_int(s, 1, project_id);
+	q_text(s, 2, status);
+	q_int(s, 3, gap);
+	return q_exec(s, NULL);
+}
