@@ -345,21 +345,39 @@ void reply_json(struct req *r, int status, json_object *body)
 	json_object_put(body);
 }
 
-void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+static void reply_error_v(struct req *r, int status, const char *code, const char *field, const char *fmt,
+			  va_list ap)
 {
 	json_object *body = json_object_new_object(), *err = json_object_new_object();
 	char msg[512];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (status >= 500)
 		log_warn("%s %s -> %d %s: %s", r->method, r->path, status, code, msg);
 	json_set(err, "code", json_object_new_string(code));
 	json_set(err, "message", json_string_from_bytes(msg, strlen(msg)));
+	if (field)
+		json_set(err, "field", json_object_new_string(field));
 	json_set(body, "error", err);
 	reply_json(r, status, body);
+}
+
+void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_error_v(r, status, code, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void reply_error_field(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_error_v(r, status, code, field, fmt, ap);
+	va_end(ap);
 }
 
 int api_page_add(struct api_page *p, json_object *item, int64_t id)

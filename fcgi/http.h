@@ -139,4 +139,8 @@ void reply_json(struct req *r, int status, json_object *body);
 void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* The same with "field": the request body's field the error is about. */
+void reply_error_field(struct req *r, int status, const char *code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
 #endif
