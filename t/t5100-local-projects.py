@@ -55,6 +55,10 @@ work = make_repo("widget")
 bare = os.path.join(tmp, "tools.git")
 git("init", "-q", "--bare", "-b", "trunk", bare)
 git("push", "-q", bare, "main:trunk", cwd=work)
+empty = os.path.join(tmp, "empty")
+git("init", "-q", "-b", "dev", empty)
+detached = make_repo("detached")
+git("checkout", "-q", "--detach", cwd=detached)
 plain = os.path.join(tmp, "plain")
 os.mkdir(plain)
 afile = os.path.join(tmp, "afile")
@@ -132,6 +136,17 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = c.post("/api/projects", {"source": "path", "path": plain, "name": "x"}, csrf=False)
         t.ok(r.status == 403 and r.error_code() == "csrf_failed", "without the CSRF token: 403", r)
 
+        r = c.post("/api/projects", {"source": "path", "path": empty})
+        t.ok(bad(r, 400, "invalid_field", "base_branch"), "an empty repository without base_branch: 400, field base_branch", r)
+        r = c.post("/api/projects", {"source": "path", "path": detached})
+        t.ok(bad(r, 400, "invalid_field", "base_branch"), "a detached HEAD without base_branch: 400", r)
+        r = c.post("/api/projects", {"source": "path", "path": detached, "base_branch": "main", "name": "det"})
+        t.ok(r.status == 201 and r.json["project"]["base_branch"] == "main"
+             and r.json["project"]["default_branch"] == "" and r.json["project"]["name"] == "det",
+             "with base_branch given: 201, no default branch recorded", r)
+        r = c.post("/api/projects", {"source": "path", "path": empty, "base_branch": "a..b"})
+        t.ok(bad(r, 400, "invalid_field", "base_branch"), "an invalid base_branch at creation: 400", r)
+
         # no hook, fsmonitor or upload-pack hook of the repository runs
         r = c.post("/api/projects", {"source": "path", "path": evil, "name": "Evil one",
                                      "default_executor": "script", "setup_script": "make\n"})
@@ -175,7 +190,7 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         # reading
         r = c.get("/api/projects")
         names = [x["name"] for x in r.json["projects"]] if r.status == 200 else []
-        t.eq(sorted(names), sorted(["widget", "tools", "Evil one", "hello"]), "the list has the four projects")
+        t.eq(sorted(names), sorted(["widget", "tools", "det", "Evil one", "hello"]), "the list has the five projects")
         r = c.get("/api/projects/%d" % wid)
         t.ok(r.status == 200 and set(r.json["project"]) >= {"source", "location", "base_branch", "setup_script",
                                                              "default_executor", "default_branch"},
