@@ -40,7 +40,10 @@ struct git_result {
 extern const char *const git_safe_config[];
 
 /* Runs `git <safe config> args...` (args NULL-terminated; the caller puts
- * "--" before paths and URLs). Returns 0 when git ran, whatever its exit
+ * "--" before paths and URLs). It waits for its own child by pid: call it
+ * from a process that does not reap with waitpid(-1) meanwhile (a request's
+ * FastCGI child or a job's slot process, not the pool's or the worker's
+ * parent, whose procs_reap() would take the child away). Returns 0 when git ran, whatever its exit
  * (see res), or -1 when it could not be started (pipe or fork failed;
  * logged). git missing on PATH is exit code 127. */
 int git_run(const char *const *args, const struct git_opts *o, struct git_result *res);
