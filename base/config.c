@@ -320,6 +320,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 			   "", err, errlen) ||
 	    path_setting(cfg->docker_socket, "ANYON_DOCKER_SOCKET", NULL, "/var/run/docker.sock", err, errlen) ||
 	    bool_setting(&cfg->cloud, "ANYON_CLOUD", err, errlen) ||
+	    bool_setting(&cfg->git_allow_local_http, "ANYON_GIT_ALLOW_LOCAL_HTTP", err, errlen) ||
 	    url_setting(cfg->github_url, "ANYON_GITHUB_URL", "https://github.com", err, errlen) ||
 	    url_setting(cfg->github_api_url, "ANYON_GITHUB_API_URL", "https://api.github.com", err, errlen) ||
 	    string_setting(cfg->github_client_id, sizeof(cfg->github_client_id), "ANYON_GITHUB_CLIENT_ID",

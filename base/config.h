@@ -21,6 +21,8 @@ struct config {
 					      * workers'), default: left as created */
 	char docker_socket[CONFIG_PATH_MAX]; /* ANYON_DOCKER_SOCKET, default /var/run/docker.sock */
 	bool cloud;                 /* ANYON_CLOUD=1: multi-user sign-in */
+	bool git_allow_local_http;  /* ANYON_GIT_ALLOW_LOCAL_HTTP=1 (tests only): a project's git URL may
+				     * be http://127.0.0.1 or http://localhost */
 	int fcgi_children;          /* ANYON_FCGI_CHILDREN, 1..256, default 4 */
 	int64_t max_body;           /* ANYON_MAX_BODY bytes, default 1 MiB */
 	int64_t session_ttl_s;      /* ANYON_SESSION_TTL idle lifetime, default 7 days */

@@ -40,7 +40,8 @@ static const struct copy_table {
 	  "user_code, verification_uri, interval_s, expires_at, next_poll_at, status, message, user_id, "
 	  "created_at", "tittbbbttiiittii", false },
 	{ "projects", "id, user_id, name, github_full_name, clone_url, default_branch, private, "
-	  "description, created_at", "iittttiti", true },
+	  "description, created_at, source, location, base_branch, setup_script, default_executor",
+	  "iittttititttttt", true },
 	{ "access_bindings", "list, entry, github_id, bound_at", "ttii", false },
 	{ "github_repo_cache", "session_id, user_id, fetched_at, truncated, repos", "iiiit", false },
 	{ "user_admission", "user_id, allow_org, admin_org, checked_at", "itti", false },

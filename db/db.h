@@ -529,17 +529,24 @@ struct db_project {
 	int64_t id, user_id;
 	char name[128];
 	char github_full_name[256];   /* "" for a project not from GitHub */
-	char clone_url[512];
-	char default_branch[256];
+	char clone_url[512];          /* GitHub's clone URL ("" for the other sources) */
+	char default_branch[256];     /* the repository's, when it was added */
 	bool private;
 	char *description;            /* any length; owned when read (db_project_release()),
 				       * borrowed by db_project_create() */
 	int64_t created_at;
+	char source[16];              /* "github", "path" or "url" */
+	char location[1025];          /* the path or URL; "" for GitHub */
+	char base_branch[256];        /* where work starts */
+	char *setup_script;           /* owned when read; borrowed when written; NULL: "" */
+	char default_executor[32];
 };
 
 /* Frees what a read project holds (not p itself). */
 void db_project_release(struct db_project *p);
-/* Inserts p (p->id set). DB_CONFLICT when the user has that repository already. */
+/* Inserts p (p->id set): a GitHub import (source "github") or a path or
+ * URL project. DB_CONFLICT when the user has that repository, path or URL
+ * already. */
 int db_project_create(struct db *db, struct db_project *p);
 int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project *out);
 /* The project passed to fn is released after fn returns; fn returns 0 to
@@ -548,6 +555,14 @@ int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project
 typedef int (*db_project_fn)(const struct db_project *p, void *arg);
 int db_project_list(struct db *db, int64_t user_id, int64_t before, int limit,
 		    db_project_fn fn, void *arg);
+/* Changes the settings given (NULL: left as they are) of the user's project
+ * id and reads it back into out. DB_NOTFOUND when it is not theirs. */
+int db_project_update(struct db *db, int64_t id, int64_t user_id, const char *name,
+		      const char *base_branch, const char *setup_script, const char *default_executor,
+		      struct db_project *out);
+/* Deletes the user's project id (what hangs off it by foreign key goes
+ * with it). DB_NOTFOUND when it is not theirs. */
+int db_project_delete(struct db *db, int64_t id, int64_t user_id);
 
 /* ---- tasks (a project's board) ---- */
 #define DB_TASK_TITLE_MAX (200 * 4 + 1)   /* 200 characters of UTF-8, and the NUL */

@@ -55,11 +55,15 @@ void api_github_repositories(struct req *r);
 /* {connected, login, token_invalid} of the session's user. New reference. */
 json_object *github_status_json(struct req *r);
 
-/* api_projects.c: /api/projects. services/github_repos.c; db/projects.c;
- * t/t3100-github-repos.py */
+/* api_projects.c: /api/projects. services/github_repos.c, services/projects.c
+ * (services/git.c); db/projects.c; t/t3100-github-repos.py,
+ * t/t5100-local-projects.py */
 void api_projects_from_github(struct req *r);
+void api_projects_create(struct req *r);
 void api_projects_list(struct req *r);
 void api_projects_get(struct req *r);
+void api_projects_update(struct req *r);
+void api_projects_delete(struct req *r);
 
 /* api_sessions.c: the signed-in user's own sessions */
 void api_sessions_list(struct req *r);

@@ -58,7 +58,8 @@ enum route_result route_match(const struct route *table, size_t n, bool cloud, c
 	if (allowlen)
 		allow[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		if ((table[i].mode == MODE_CLOUD && !cloud) || !pattern_match(table[i].pattern, path, &scratch))
+		if ((table[i].mode == MODE_CLOUD && !cloud) || (table[i].mode == MODE_LOCAL && cloud) ||
+		    !pattern_match(table[i].pattern, path, &scratch))
 			continue;
 		if (strcmp(table[i].method, method) == 0) {
 			*found = &table[i];

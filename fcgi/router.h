@@ -18,6 +18,7 @@ enum auth_need {
 enum route_mode {
 	MODE_ANY,       /* local and cloud mode */
 	MODE_CLOUD,     /* cloud mode only (ANYON_CLOUD=1): the seed's feature gate */
+	MODE_LOCAL,     /* local mode only (a project from a path on the server) */
 };
 
 /* What a GET route reads besides the session, in the session's round trip
@@ -59,8 +60,8 @@ enum route_result {
 };
 
 /* Matches path against every pattern of a route offered in this mode (a
- * MODE_CLOUD route does not exist outside cloud mode: 404, and it is not
- * named in a 405's Allow either). On ROUTE_FOUND sets *found and
+ * MODE_CLOUD route does not exist outside cloud mode, nor a MODE_LOCAL one
+ * in cloud mode: 404, and it is not named in a 405's Allow either). On ROUTE_FOUND sets *found and
  * params. On ROUTE_METHOD_NOT_ALLOWED writes the methods the path accepts,
  * comma-separated, to allow. Captures match one non-empty segment of
  * [A-Za-z0-9._~-] at most ROUTE_PARAM_MAX-1 bytes long. */

@@ -1,6 +1,6 @@
 /* routes.c - the route table and the checks every request passes before
  * its handler: Host (421), route (404/405; a cloud-only route does not
- * exist in local mode), body size (413), Origin of a write (403), session,
+ * exist in local mode, nor a local-only one in cloud mode), body size (413), Origin of a write (403), session,
  * CSRF (403), signed-in user (401), JSON body (400). */
 #include "autoconfig.h"
 
@@ -32,7 +32,10 @@ static const struct route routes[] = {
 	{ "GET",  "/api/github/repositories",       api_github_repositories,  AUTH_USER,    MODE_CLOUD, NOBODY, PF_NONE },
 	{ "POST", "/api/projects/from-github",      api_projects_from_github, AUTH_USER,    MODE_CLOUD, JSON,   PF_NONE },
 	{ "GET",  "/api/projects",                  api_projects_list,        AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "POST", "/api/projects",                  api_projects_create,      AUTH_USER,    MODE_LOCAL, JSON,   PF_NONE },
 	{ "GET",  "/api/projects/{id}",             api_projects_get,         AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "PATCH", "/api/projects/{id}",            api_projects_update,      AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
+	{ "DELETE", "/api/projects/{id}",           api_projects_delete,      AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "GET",  "/api/projects/{id}/tasks",       api_tasks_list,           AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "POST", "/api/projects/{id}/tasks",       api_tasks_create,         AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
 	{ "GET",  "/api/tasks/{id}",                api_tasks_get,            AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },

@@ -94,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(found >= table && found < table + n);
 		CHECK(strcmp(found->method, method) == 0);
 		CHECK(cloud || found->mode != MODE_CLOUD);
+		CHECK(!cloud || found->mode != MODE_LOCAL);
 		CHECK(params.n >= 0 && params.n <= ROUTE_MAX_PARAMS);
 		fill(found->pattern, &params, rebuilt, sizeof(rebuilt));
 		CHECK(strcmp(rebuilt, path) == 0);

@@ -178,13 +178,13 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = c.get("/api/github/repositories")
         t.ok(r.status == 404 and r.error_code() == "not_found", "local mode: repository listing is not offered (404)", r)
         # Without the cloud-only import route, the path is only
-        # GET /api/projects/{id}'s: 405 with Allow: GET, as for any path
-        # that exists for other methods; nothing names the import.
+        # /api/projects/{id}'s: 405 with Allow: GET, PATCH, DELETE, as for
+        # any path that exists for other methods; nothing names the import.
         r = c.post("/api/projects/from-github", {"full_name": "alice/one"})
-        t.ok(r.status == 405 and r.error_code() == "method_not_allowed" and r.header("Allow") == "GET",
-             "local mode: import does not exist (POST on GET /api/projects/{id}: 405, Allow: GET)", r)
+        t.ok(r.status == 405 and r.error_code() == "method_not_allowed" and r.header("Allow") == "GET, PATCH, DELETE",
+             "local mode: import does not exist (POST on /api/projects/{id}: 405, Allow: GET, PATCH, DELETE)", r)
         r = c.post("/api/projects/from-github", {"full_name": "alice/one"}, csrf=False)
-        t.ok(r.status == 405 and r.header("Allow") == "GET",
+        t.ok(r.status == 405 and r.header("Allow") == "GET, PATCH, DELETE",
              "local mode: the route table hides import before any other check (405, not 403)", r)
         r = c.delete("/api/github/repositories")
         t.ok(r.status == 404 and r.error_code() == "not_found" and not r.header("Allow"),

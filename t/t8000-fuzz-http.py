@@ -47,10 +47,17 @@ GOOD = {
     "/api/jobs": lambda: {"kind": "echo", "args": {"lines": ["a", "b"], "delay_ms": rnd.choice([0, 1, 10]),
                                                    "exit_code": 0, "stream": "stdout"}},
     "/api/secrets/{kind}": lambda: {"value": "sk-ant-api03-" + "x" * rnd.randint(1, 40)},
+    "/api/projects": lambda: rnd.choice([{"source": "path", "path": rnd.choice(["/tmp", "/nonexistent", SRCDIR])},
+                                         {"source": "url", "url": "https://127.0.0.1:1/x.git"}]),
+    "/api/projects/{id}": lambda: {"name": "p", "base_branch": "main", "default_executor": "claude",
+                                   "setup_script": "make\n"},
 }
 # documented 5xx answers that an odd GitHub may cause
 GITHUB_5XX = {(502, "github_unavailable"), (502, "github_error"), (504, "github_timeout"),
               (503, "service_unavailable")}
+# documented 5xx answers of adding a project by URL (a git server that is
+# not there), whatever the stand-in does
+GIT_5XX = {(502, "repository_unreachable"), (504, "git_timeout")}
 # routes whose success ends or weakens the fuzzer's own signed-in session
 # (cloud mode: signing in again costs a device flow, 30 per address)
 # the routes where anyon asks GitHub (the stand-in's odd answers matter there)
@@ -408,6 +415,7 @@ class Fuzz:
                 self.bad_shape.append("%d %r\n%s" % (status, data[:200], what))
         if status >= 500:
             allowed = (odd and (status, code) in GITHUB_5XX) \
+                or (method == "POST" and path.split("?")[0] == "/api/projects" and (status, code) in GIT_5XX) \
                 or (status == 503 and code == "github_not_configured" and not self.cloud)
             if not allowed:
                 self.bad_5xx.append("%d %r (stand-in failing: %s)\n%s" % (status, data[:200], odd, what))

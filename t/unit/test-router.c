@@ -16,6 +16,11 @@ static const struct route table[] = {
 	{ "GET", "/api/cloudy", h, AUTH_USER, MODE_CLOUD, false, PF_NONE },
 	{ "POST", "/api/both", h, AUTH_USER, MODE_ANY, false, PF_NONE },
 	{ "GET", "/api/both", h2, AUTH_USER, MODE_CLOUD, false, PF_NONE },
+	{ "GET", "/api/things", h, AUTH_USER, MODE_ANY, false, PF_NONE },
+	{ "POST", "/api/things", h2, AUTH_USER, MODE_LOCAL, true, PF_NONE },
+	{ "PATCH", "/api/things/{id}", h, AUTH_USER, MODE_ANY, true, PF_NONE },
+	{ "DELETE", "/api/things/{id}", h2, AUTH_USER, MODE_ANY, false, PF_NONE },
+	{ "GET", "/api/localonly", h, AUTH_USER, MODE_LOCAL, false, PF_NONE },
 };
 #define N (sizeof(table) / sizeof(table[0]))
 
@@ -80,6 +85,27 @@ int main(void)
 	is_int(route_match(table, N, false, "GET", "/api/both", &found, &p, allow, sizeof(allow)),
 	       ROUTE_METHOD_NOT_ALLOWED, "local mode: the cloud-only method is not allowed");
 	is_str(allow, "POST", "local mode: Allow leaves the cloud-only method out");
+
+	/* Local-only routes do not exist in cloud mode, mirroring the above. */
+	is_int(route_match(table, N, false, "POST", "/api/things", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "local mode: a local-only route is found");
+	ok(found == &table[9], "the local-only POST");
+	is_int(route_match(table, N, true, "POST", "/api/things", &found, &p, allow, sizeof(allow)),
+	       ROUTE_METHOD_NOT_ALLOWED, "cloud mode: a local-only method on a shared path is 405");
+	is_str(allow, "GET", "cloud mode: Allow leaves the local-only method out");
+	is_int(route_match(table, N, true, "GET", "/api/localonly", &found, &p, allow, sizeof(allow)),
+	       ROUTE_NOT_FOUND, "cloud mode: a local-only path is 404");
+	is_int(route_match(table, N, false, "GET", "/api/localonly", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "local mode: the local-only path is found");
+
+	/* PATCH is a method like any other. */
+	is_int(route_match(table, N, true, "PATCH", "/api/things/12", &found, &p, allow, sizeof(allow)),
+	       ROUTE_FOUND, "PATCH routes");
+	ok(found == &table[10], "picks the PATCH route");
+	is_str(route_param(&p, "id"), "12", "PATCH capture");
+	is_int(route_match(table, N, true, "PUT", "/api/things/12", &found, &p, allow, sizeof(allow)),
+	       ROUTE_METHOD_NOT_ALLOWED, "PUT where PATCH and DELETE are: 405");
+	is_str(allow, "PATCH, DELETE", "Allow names PATCH and DELETE");
 
 	memset(longseg, 'a', sizeof(longseg));
 	memcpy(longseg, "/api/jobs/", 10);
