@@ -242,7 +242,7 @@ void api_projects_delete(struct req *r)
 
 	if (http_path_id(r, "id", &id))
 		return;
-	rc = db_project_delete(r->db, id, r->user.id);
+	rc = projects_delete(r->db, r->user.id, id, now_s());
 	if (rc == DB_NOTFOUND) {
 		reply_error(r, 404, "not_found", "no such project");
 		return;

@@ -237,3 +237,21 @@ enum project_probe_rc project_probe(const char *location, bool is_url, bool allo
 	git_result_release(&res);
 	return rc;
 }
+
+int projects_delete(struct db *db, int64_t user_id, int64_t id, int64_t now)
+{
+	int rc;
+
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_user_lock(db, user_id);
+	if (rc == DB_OK)
+		rc = db_project_delete(db, id, user_id);
+	if (rc == DB_OK)
+		rc = db_event_add(db, user_id, "project.deleted", id, id, now, NULL);
+	if (rc != DB_OK || db_commit(db)) {
+		db_rollback(db);
+		return rc == DB_NOTFOUND ? DB_NOTFOUND : DB_ERROR;
+	}
+	return DB_OK;
+}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db/db.h"
+
 #define PROJECT_NAME_MAX 127             /* bytes */
 #define PROJECT_LOCATION_MAX 1024        /* bytes of a path or URL */
 #define PROJECT_BRANCH_MAX 255           /* bytes of a branch name */
@@ -65,5 +67,10 @@ enum project_probe_rc project_probe(const char *location, bool is_url, bool allo
 /* The default branch in ls-remote --symref output ("ref: refs/heads/X\tHEAD"),
  * or "" when there is none or it is not a valid branch name. For tests. */
 void project_parse_symref(const char *out, char *branch, size_t size);
+
+/* Deletes the user's project (its tasks go with it, by the foreign key)
+ * and writes the event project.deleted, in one transaction. DB_OK,
+ * DB_NOTFOUND (no such project of user_id) or DB_ERROR. */
+int projects_delete(struct db *db, int64_t user_id, int64_t id, int64_t now);
 
 #endif

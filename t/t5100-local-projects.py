@@ -248,6 +248,9 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = c.delete(pp)
         t.ok(r.status == 404, "DELETE again: 404", r)
         t.eq(s.sql("SELECT count(*) FROM projects WHERE id = %d" % wid), [["0"]], "the row is gone")
+        ev = [e for e in c.get("/api/events?limit=500").json["events"] if e["kind"] == "project.deleted"]
+        t.ok(len(ev) == 1 and ev[0]["subject"] == wid and ev[0]["project_id"] == wid,
+             "the change feed has one project.deleted event for it", ev)
         r = c.post("/api/projects", {"source": "path", "path": work})
         t.ok(r.status == 201 and r.json["project"]["id"] != wid, "the path can be added again after", r)
         audit = s.sql("SELECT action FROM audit WHERE action LIKE 'project.%' ORDER BY id")
