@@ -29,6 +29,9 @@ void api_page_reply(struct req *r, struct api_page *p, const char *name, int64_t
 /* One file per resource, as docs/API.md's sections. Each line says the
  * services it calls, the data layer's file with its SQL, and its tests. */
 
+/* api_meta.c: GET /api/meta, the server's vocabularies. t/t5000-tasks.py */
+void api_meta(struct req *r);
+
 /* api_health.c: GET /api/health. db/workers.c; t/t1000-health.py */
 void api_health(struct req *r);
 

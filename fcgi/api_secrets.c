@@ -12,20 +12,6 @@
 
 #define SECRET_VALUE_MAX 4096
 
-/* Kinds a user may set by hand; the others come from sign-in flows. */
-static const char *const settable_kinds[] = {
-	"anthropic_api_key",
-	"github_pat",
-};
-
-static bool settable(const char *kind)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(settable_kinds); i++)
-		if (strcmp(settable_kinds[i], kind) == 0)
-			return true;
-	return false;
-}
-
 static json_object *secret_json(const struct db_secret *s)
 {
 	json_object *o = json_object_new_object();
@@ -88,7 +74,7 @@ void api_secrets_put(struct req *r)
 
 	if (!kind || !secret_kind_ok(kind)) {
 		reply_error(r, 404, "not_found", "no such secret kind");
-	} else if (!settable(kind)) {
+	} else if (!secret_kind_settable(kind)) {
 		reply_error(r, 403, "not_settable", "this secret is set by its sign-in flow, not by hand");
 	} else if (!json_object_object_get_ex(r->json, "value", &v) ||
 		   !json_object_is_type(v, json_type_string)) {

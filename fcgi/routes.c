@@ -21,6 +21,7 @@ static const struct route routes[] = {
 	/* method  pattern                          handler                   auth          mode        body    prefetch */
 	{ "GET",  "/api/health",                    api_health,               AUTH_NONE,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "GET",  "/api/session",                   api_session_get,          AUTH_SESSION, MODE_ANY,   NOBODY, PF_GITHUB },
+	{ "GET",  "/api/meta",                      api_meta,                 AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "POST", "/api/auth/github/device/start",  api_auth_device_start,    AUTH_SESSION, MODE_ANY,   NOBODY, PF_NONE },
 	{ "POST", "/api/auth/github/device/poll",   api_auth_device_poll,     AUTH_SESSION, MODE_ANY,   JSON,   PF_NONE },
 	{ "POST", "/api/auth/logout",               api_auth_logout,          AUTH_SESSION, MODE_ANY,   NOBODY, PF_NONE },

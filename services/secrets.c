@@ -22,6 +22,25 @@ static const char *const kinds[] = {
 	"github_token",
 };
 
+/* Kinds a user may set by hand; the others come from sign-in flows. */
+static const char *const settable_kinds[] = {
+	"anthropic_api_key",
+	"github_pat",
+};
+
+const char *secret_kind_at(size_t i)
+{
+	return i < ARRAY_SIZE(kinds) ? kinds[i] : NULL;
+}
+
+bool secret_kind_settable(const char *kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settable_kinds); i++)
+		if (strcmp(settable_kinds[i], kind) == 0)
+			return true;
+	return false;
+}
+
 bool secret_kind_ok(const char *kind)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)

@@ -36,6 +36,11 @@ struct secret_value {
 
 /* The kinds anyon keeps; any other kind is refused. */
 bool secret_kind_ok(const char *kind);
+/* The i-th secret kind, NULL past the last (for GET /api/meta). */
+const char *secret_kind_at(size_t i);
+/* Whether a user may store the kind by hand (PUT /api/secrets/{kind});
+ * the others come from sign-in flows. */
+bool secret_kind_settable(const char *kind);
 
 /* Stores (or replaces) the secret of kind for user. expires_at 0: none. */
 int secret_put(struct secret_store *st, int64_t user_id, const char *kind,

@@ -374,4 +374,16 @@ with Stack() as s:
          [("task.created", x, lp), ("task.created", y, lp), ("task.moved", x, lp)] and not r.json["more"],
          "local mode: the feed holds the three changes", r)
 
+    # The vocabularies the web UI takes from the server.
+    r = c.get("/api/meta")
+    m = r.json or {}
+    t.ok(r.status == 200 and m.get("mode") == "local", "GET /api/meta: 200, local mode", r)
+    t.eq(m.get("task_statuses"), ["todo", "inprogress", "inreview", "done", "cancelled"], "meta: the statuses in board order")
+    t.eq(m.get("executors"), ["claude", "script"], "meta: the executors a project may name")
+    t.eq(sorted((k["name"], k["needs_docker"]) for k in m.get("job_kinds", [])),
+         [("container", True), ("echo", False)], "meta: the job kinds and what they need")
+    sk = {k["kind"]: k["settable"] for k in m.get("secret_kinds", [])}
+    t.ok(sk.get("anthropic_api_key") is True and sk.get("github_pat") is True and sk.get("github_token") is False
+         and sk.get("claude_credential") is False, "meta: the secret kinds, which ones a user stores by hand", sk)
+
 t.done()
