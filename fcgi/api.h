@@ -67,6 +67,10 @@ void api_projects_list(struct req *r);
 void api_projects_get(struct req *r);
 void api_projects_update(struct req *r);
 void api_projects_delete(struct req *r);
+/* Reads the user's project named by the path's {id} into p (release it
+ * with db_project_release()). 0, or -1 after replying 404 (not theirs, or
+ * no such project) or 500. */
+int api_project_load(struct req *r, struct db_project *p);
 
 /* api_sessions.c: the signed-in user's own sessions */
 void api_sessions_list(struct req *r);

@@ -340,23 +340,27 @@ void api_projects_list(struct req *r)
 	api_page_reply(r, &page, "projects", limit);
 }
 
-void api_projects_get(struct req *r)
+int api_project_load(struct req *r, struct db_project *p)
 {
-	struct db_project p;
 	int64_t id;
 	int rc;
 
 	if (http_path_id(r, "id", &id))
-		return;
-	rc = db_project_get(r->db, id, r->user.id, &p);
-	if (rc == DB_NOTFOUND) {
+		return -1;
+	rc = db_project_get(r->db, id, r->user.id, p);
+	if (rc == DB_NOTFOUND)
 		reply_error(r, 404, "not_found", "no such project");
-		return;
-	}
-	if (rc) {
+	else if (rc)
 		reply_error(r, 500, "internal", "reading the project failed");
+	return rc ? -1 : 0;
+}
+
+void api_projects_get(struct req *r)
+{
+	struct db_project p;
+
+	if (api_project_load(r, &p))
 		return;
-	}
 	reply_project(r, 200, &p);
 	db_project_release(&p);
 }

@@ -108,19 +108,10 @@ void api_tasks_list(struct req *r)
 	struct db_project p;
 	json_object *body;
 	int64_t project;
-	int rc;
 
-	if (http_path_id(r, "id", &project))
+	if (api_project_load(r, &p))
 		return;
-	rc = db_project_get(r->db, project, r->user.id, &p);
-	if (rc == DB_NOTFOUND) {
-		reply_error(r, 404, "not_found", "no such project");
-		return;
-	}
-	if (rc) {
-		reply_error(r, 500, "internal", "reading the project failed");
-		return;
-	}
+	project = p.id;
 	db_project_release(&p);
 	ctx.tasks = json_object_new_array();
 	/* One more than a project may hold: a board that somehow grew past it
