@@ -273,8 +273,12 @@ int db_job_claimable(struct db *db, int64_t now, int64_t max_running, const char
  * must not run again), or which made a container; except those a worker
  * may still adopt: their container started and has not ended, and their
  * lease ran out after adopt_since. */
+struct db_job_ref {
+	int64_t id, user_id;
+};
+/* ... at most max of them (the oldest), written to out, *n how many. */
 int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t adopt_since,
-		     int64_t *failed);
+		     struct db_job_ref *out, size_t max, size_t *n);
 /* Running jobs a worker may adopt (see db_job_fail_lost): up to max ids,
  * oldest first, into ids; *n says how many. */
 int db_job_adoptable(struct db *db, int64_t now, int64_t since, int64_t *ids, size_t max, size_t *n);

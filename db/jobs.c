@@ -69,6 +69,13 @@ static struct query q_claimable = QUERY2("job.claimable",
  * claimed again, see CLAIMABLE) is failed instead of run again when it
  * used every attempt, when its kind (in ?2, comma-separated) may not run
  * twice, or when it made a container nobody adopted in time. */
+#define LOST_TO_FAIL(FIND) \
+	"state = 'running' AND lease_expires_at <= ?1 AND (attempts >= max_attempts " \
+	"  OR " FIND "(',' || ?2 || ',', ',' || kind || ',') > 0 OR container_id IS NOT NULL) " \
+	"  AND NOT " ADOPTABLE("?3")
+/* At most ?4 at a time, their ids and users returned (for their events).
+ * The condition is checked again on the row itself: on PostgreSQL a
+ * concurrent pass that failed the row first makes this one skip it. */
 #define FAIL_LOST(FIND) \
 	"UPDATE jobs SET state = 'failed', finished_at = ?1, lease_owner = NULL, " \
 	"lease_expires_at = NULL, error = CASE " \
@@ -76,9 +83,8 @@ static struct query q_claimable = QUERY2("job.claimable",
 	"  THEN 'the worker running it stopped and no worker carried on with its container' " \
 	"  WHEN attempts >= max_attempts THEN 'the worker running it stopped ' || attempts || ' times' " \
 	"  ELSE 'the worker running it stopped; a run of this kind is not repeated' END " \
-	"WHERE state = 'running' AND lease_expires_at <= ?1 AND (attempts >= max_attempts " \
-	"  OR " FIND "(',' || ?2 || ',', ',' || kind || ',') > 0 OR container_id IS NOT NULL) " \
-	"  AND NOT " ADOPTABLE("?3")
+	"WHERE id IN (SELECT id FROM jobs WHERE " LOST_TO_FAIL(FIND) " ORDER BY id LIMIT ?4) " \
+	"  AND " LOST_TO_FAIL(FIND) " RETURNING id, user_id"
 static struct query q_adoptable = QUERY("job.adoptable",
 	"SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?1 AND " ADOPTABLE("?2")
 	" ORDER BY id LIMIT ?3");
@@ -374,14 +380,23 @@ int db_job_claimable(struct db *db, int64_t now, int64_t max_running, const char
 }
 
 int db_job_fail_lost(struct db *db, int64_t now, const char *once_kinds, int64_t adopt_since,
-		     int64_t *failed)
+		     struct db_job_ref *out, size_t max, size_t *n)
 {
 	struct stmt *s = q_start(db, &q_fail_exhausted);
+	int rc;
 
+	*n = 0;
 	q_int(s, 1, now);
 	q_text(s, 2, once_kinds);
 	q_int(s, 3, adopt_since);
-	return q_exec(s, failed);
+	q_int(s, 4, (int64_t)max);
+	while ((rc = q_row(s)) == DB_OK && *n < max) {
+		out[*n].id = q_i64(s, 0);
+		out[*n].user_id = q_i64(s, 1);
+		(*n)++;
+	}
+	q_end(s);
+	return rc == DB_ERROR ? DB_ERROR : DB_OK;
 }
 
 int db_job_adoptable(struct db *db, int64_t now, int64_t since, int64_t *ids, size_t max, size_t *n)

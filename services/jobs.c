@@ -5,19 +5,47 @@
 #include "services/jobkinds.h"
 #include "services/jobs.h"
 
+/* Lost jobs failed per statement (each gets its event). */
+#define FAIL_BATCH 64
+
 /* The kinds whose lost run may not run again, comma-separated. */
 static int once_kinds(char *out, size_t len)
 {
 	return jobkind_names(~0u, true, out, len);
 }
 
+/* Fails the lost jobs that may not run again, with the event job.finished
+ * for each, inside the caller's transaction. */
+static int fail_lost(struct db *db, int64_t now, const char *once, int64_t *failed)
+{
+	struct db_job_ref refs[FAIL_BATCH];
+	size_t n;
+
+	do {
+		if (db_job_fail_lost(db, now, once, now - g_config.adopt_window_s, refs, FAIL_BATCH, &n))
+			return DB_ERROR;
+		for (size_t i = 0; i < n; i++)
+			if (db_event_add(db, refs[i].user_id, "job.finished", refs[i].id, 0, now, NULL))
+				return DB_ERROR;
+		if (failed)
+			*failed += (int64_t)n;
+	} while (n == FAIL_BATCH);
+	return DB_OK;
+}
+
 int jobs_fail_lost(struct db *db, int64_t now, int64_t *failed)
 {
 	char once[JOBKIND_NAMES_MAX];
 
-	if (once_kinds(once, sizeof(once)))
+	if (failed)
+		*failed = 0;
+	if (once_kinds(once, sizeof(once)) || db_begin_write(db))
 		return DB_ERROR;
-	return db_job_fail_lost(db, now, once, now - g_config.adopt_window_s, failed) ? DB_ERROR : DB_OK;
+	if (fail_lost(db, now, once, failed) || db_commit(db)) {
+		db_rollback(db);
+		return DB_ERROR;
+	}
+	return DB_OK;
 }
 
 int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
@@ -38,7 +66,7 @@ int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
 	 * never picks a job that has no attempt left. */
 	if (db_begin_write(db))
 		return DB_ERROR;
-	if (db_job_fail_lost(db, now, once, now - g_config.adopt_window_s, NULL)) {
+	if (fail_lost(db, now, once, NULL)) {
 		db_rollback(db);
 		return DB_ERROR;
 	}
@@ -57,6 +85,8 @@ int jobs_claim(struct db *db, const char *owner, int64_t now, int64_t lease_s,
 		db_rollback(db);
 		return DB_NOTFOUND;
 	}
+	if (rc == DB_OK && db_event_add(db, out->user_id, "job.started", out->id, 0, now, NULL))
+		rc = DB_ERROR;
 	if (rc == DB_ERROR || db_commit(db)) {
 		if (rc == DB_OK)
 			db_job_release(out);
@@ -91,6 +121,8 @@ int jobs_submit(struct db *db, int64_t user_id, const char *kind, const char *ar
 	}
 	if (rc == DB_OK)
 		rc = db_job_create(db, user_id, kind, args_json, max_attempts, now, &id);
+	if (rc == DB_OK)
+		rc = db_event_add(db, user_id, "job.created", id, 0, now, NULL) == DB_OK ? DB_OK : DB_ERROR;
 	if (rc == DB_OK)
 		rc = db_job_get(db, id, user_id, out) == DB_OK ? DB_OK : DB_ERROR;
 	if (rc != DB_OK) {
@@ -133,9 +165,71 @@ int jobs_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now, enum jo
 		rc = db_job_flag_cancel(db, id);
 		*state_out = JOB_RUNNING;
 	}
+	if (rc == DB_OK)
+		rc = db_event_add(db, job.user_id, job.state == JOB_QUEUED ? "job.finished" : "job.cancel_requested",
+				  id, 0, now, NULL);
 	if (rc != DB_OK || db_commit(db)) {
 		db_rollback(db);
 		return DB_ERROR;
 	}
 	return DB_OK;
+}
+
+/* A running job's change by its worker, with its event, in one
+ * transaction: the row read locked first for its user. */
+static int worker_change(struct db *db, int64_t id, const char *owner, const char *event, int64_t now,
+			 int (*change)(struct db *db, int64_t id, const char *owner, const void *arg),
+			 const void *arg)
+{
+	struct db_job job;
+	int rc;
+
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_job_get_locked(db, id, 0, &job);
+	if (rc == DB_OK) {
+		db_job_release(&job);
+		rc = change(db, id, owner, arg);
+	}
+	if (rc == DB_OK)
+		rc = db_event_add(db, job.user_id, event, id, 0, now, NULL);
+	if (rc != DB_OK || db_commit(db)) {
+		db_rollback(db);
+		return rc == DB_NOTFOUND ? DB_NOTFOUND : DB_ERROR;
+	}
+	return DB_OK;
+}
+
+struct finish_args {
+	enum job_state state;
+	bool has_exit_code;
+	int exit_code;
+	const char *error;
+	int64_t now;
+};
+
+static int do_finish(struct db *db, int64_t id, const char *owner, const void *arg)
+{
+	const struct finish_args *f = arg;
+
+	return db_job_finish(db, id, owner, f->state, f->has_exit_code, f->exit_code, f->error, f->now);
+}
+
+int jobs_finish(struct db *db, int64_t id, const char *owner, enum job_state state, bool has_exit_code,
+		int exit_code, const char *error, int64_t now)
+{
+	struct finish_args f = { state, has_exit_code, exit_code, error, now };
+
+	return worker_change(db, id, owner, "job.finished", now, do_finish, &f);
+}
+
+static int do_requeue(struct db *db, int64_t id, const char *owner, const void *arg)
+{
+	(void)arg;
+	return db_job_release_lease(db, id, owner);
+}
+
+int jobs_requeue(struct db *db, int64_t id, const char *owner, int64_t now)
+{
+	return worker_change(db, id, owner, "job.requeued", now, do_requeue, NULL);
 }

@@ -47,4 +47,18 @@ int jobs_submit(struct db *db, int64_t user_id, const char *kind, const char *ar
  * user has no such job. */
 int jobs_cancel(struct db *db, int64_t id, int64_t user_id, int64_t now, enum job_state *state_out);
 
+/* Ends a running job that owner holds, in a final state, and writes the
+ * event job.finished, in one transaction. DB_OK, DB_NOTFOUND (owner no
+ * longer holds it) or DB_ERROR. */
+int jobs_finish(struct db *db, int64_t id, const char *owner, enum job_state state, bool has_exit_code,
+		int exit_code, const char *error, int64_t now);
+/* Hands a running job owner holds back to the queue (worker shutdown; the
+ * attempt does not count) with the event job.requeued. */
+int jobs_requeue(struct db *db, int64_t id, const char *owner, int64_t now);
+
+/* Every change of a job writes one event in its transaction (GET
+ * /api/events): job.created, job.started (claimed), job.cancel_requested,
+ * job.requeued, job.finished (any final state), and job.output for each
+ * batch of output stored (services/output.c). */
+
 #endif

@@ -103,7 +103,18 @@ static int store(struct output_writer *w, size_t n, size_t last_len, size_t upto
 		in[i].data = w->buf + w->chunks[i].off;
 		in[i].len = i + 1 == n ? last_len : w->chunks[i].len;
 	}
-	rc = db_job_append_batch(w->db, w->job_id, w->owner, in, n, offset, now_s(), NULL, &user_bytes);
+	/* The batch and its event job.output, in one transaction. */
+	if (db_begin_write(w->db)) {
+		rc = DB_ERROR;
+	} else {
+		rc = db_job_append_batch(w->db, w->job_id, w->owner, in, n, offset, now_s(), NULL, &user_bytes);
+		if (rc == DB_OK && n)
+			rc = db_event_add(w->db, w->user_id, "job.output", w->job_id, 0, now_s(), NULL);
+		if (rc == DB_OK && db_commit(w->db))
+			rc = DB_ERROR;
+		if (rc != DB_OK)
+			db_rollback(w->db);
+	}
 	if (rc != DB_OK) {
 		w->failed = rc;
 		return -1;

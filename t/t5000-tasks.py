@@ -374,6 +374,27 @@ with Stack() as s:
          [("task.created", x, lp), ("task.created", y, lp), ("task.moved", x, lp)] and not r.json["more"],
          "local mode: the feed holds the three changes", r)
 
+    # Jobs report their changes on the same feed.
+    after = r.json["next_after"]
+    j = c.post("/api/jobs", {"kind": "echo", "args": {"lines": ["a", "b"]}}).json["job"]["id"]
+    t.ok(wait_until(lambda: c.get("/api/jobs/%d" % j).json["job"]["state"] == "succeeded", timeout=20),
+         "an echo job runs")
+    evs = [(e["kind"], e["subject"]) for e in c.get("/api/events?after=%d" % after).json["events"]]
+    kinds = [k for k, subj in evs if subj == j]
+    t.ok(kinds[:2] == ["job.created", "job.started"] and kinds[-1] == "job.finished" and
+         "job.output" in kinds and set(kinds[2:-1]) == {"job.output"},
+         "a job's events: created, started, output, finished, in order", evs)
+    after = c.get("/api/events?after=%d&limit=500" % after).json["next_after"]
+    j = c.post("/api/jobs", {"kind": "echo", "args": {"lines": ["x"] * 50, "delay_ms": 200}}).json["job"]["id"]
+    t.ok(wait_until(lambda: c.get("/api/jobs/%d" % j).json["job"]["state"] == "running", timeout=20),
+         "a slow job runs")
+    t.eq(c.post("/api/jobs/%d/cancel" % j).status, 202, "cancel it")
+    t.ok(wait_until(lambda: c.get("/api/jobs/%d" % j).json["job"]["state"] == "cancelled", timeout=20),
+         "it is cancelled")
+    kinds = [e["kind"] for e in c.get("/api/events?after=%d&limit=500" % after).json["events"] if e["subject"] == j]
+    t.ok("job.cancel_requested" in kinds and kinds[-1] == "job.finished" and
+         kinds.index("job.cancel_requested") < len(kinds) - 1, "a cancel: cancel_requested, then finished", kinds)
+
     # The vocabularies the web UI takes from the server.
     r = c.get("/api/meta")
     m = r.json or {}

@@ -38,6 +38,7 @@
 #include "base/workspace.h"
 #include "services/docker.h"
 #include "services/jobkinds.h"
+#include "services/jobs.h"
 #include "services/mask.h"
 #include "services/output.h"
 #include "services/relay.h"
@@ -889,7 +890,7 @@ int container_reap(struct db *db, const char *owner, int *removed)
 						   "never repeated)\n";
 
 			db_job_append(db, jid, owner, "system", line, sizeof(line) - 1, now, NULL);
-			db_job_finish(db, jid, owner, JOB_FAILED, false, 0,
+			jobs_finish(db, jid, owner, JOB_FAILED, false, 0,
 				      "the worker running it stopped; its container was removed", now);
 		}
 		if (docker_remove(&d, list[i].id) == 0) {

@@ -298,7 +298,7 @@ static void run_job(struct db *db, const char *owner, struct db_job *job, struct
 		return;
 	case CP_SHUTDOWN:
 		system_line(&run, "worker stopping; the job goes back to the queue");
-		if (db_job_release_lease(db, id, owner) == DB_OK)
+		if (jobs_requeue(db, id, owner, now_s()) == DB_OK)
 			log_info("job %lld: handed back", (long long)id);
 		return;
 	case CP_DETACH:
@@ -319,8 +319,8 @@ static void run_job(struct db *db, const char *owner, struct db_job *job, struct
 		final = res.exit_code == 0 && !res.error[0] ? JOB_SUCCEEDED : JOB_FAILED;
 		break;
 	}
-	if (db_job_finish(db, id, owner, final, res.stop == CP_CONTINUE, res.exit_code,
-			  res.error, now_s()) == DB_OK)
+	if (jobs_finish(db, id, owner, final, res.stop == CP_CONTINUE, res.exit_code,
+			res.error, now_s()) == DB_OK)
 		log_info("job %lld: %s", (long long)id, job_state_name(final));
 }
 
@@ -467,7 +467,7 @@ static bool fill_slot(struct worker *w)
 	if (rc != DB_OK)
 		return false;
 	if (start_child(w, slot, &job, false) < 0)
-		db_job_release_lease(w->db, job.id, w->id);
+		jobs_requeue(w->db, job.id, w->id, now_s());
 	db_job_release(&job);
 	return true;
 }

@@ -408,7 +408,9 @@ int main(void)
 	 * must not run twice. */
 	{
 		struct db_job kj;
-		int64_t k1, lost = 0;
+		int64_t k1;
+		struct db_job_ref refs[8];
+		size_t lost = 0;
 		bool any = true;
 
 		ok(db_job_create(db, u.id, "needsdocker", "{}", 3, now, &k1) == DB_OK, "kinds: a job of another kind");
@@ -419,9 +421,10 @@ int main(void)
 		ok(db_job_claim_next(db, "wk", now, 60, 0, "echo,needsdocker", &kj) == DB_OK && kj.id == k1,
 		   "kinds: claimed by a worker that can run it");
 		db_job_release(&kj);
-		ok(db_job_fail_lost(db, now + 61, "", now + 61 - 600, &lost) == DB_OK && lost == 0,
+		ok(db_job_fail_lost(db, now + 61, "", now + 61 - 600, refs, 8, &lost) == DB_OK && lost == 0,
 		   "kinds: a lost run of a kind that may run again is left for the next claim");
-		ok(db_job_fail_lost(db, now + 61, "needsdocker", now + 61 - 600, &lost) == DB_OK && lost == 1,
+		ok(db_job_fail_lost(db, now + 61, "needsdocker", now + 61 - 600, refs, 8, &lost) == DB_OK && lost == 1 &&
+		   refs[0].id == k1,
 		   "kinds: a lost run of a kind that must not run twice is failed");
 		ok(db_job_get(db, k1, 0, &kj) == DB_OK && kj.state == JOB_FAILED && strstr(kj.error, "not repeated"),
 		   "kinds: with an error saying why");
