@@ -83,7 +83,15 @@ return { marked, taken };
 """
 
 
+SHOTS = os.environ.get("ANYON_T9200_SHOTS")  # a directory: keep screenshots there
+
+
 class Page(BasePage):
+    def shot(self, name):
+        if SHOTS:
+            os.makedirs(SHOTS, exist_ok=True)
+            self.d.save_screenshot(os.path.join(SHOTS, name + ".png"))
+
     def state(self):
         return "url: %s\ntoasts: %r\nkanban: %r\ndialog: %r" % (
             self.d.current_url, self.texts("#toasts .toast"), self.columns(),
@@ -197,6 +205,7 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
          and p.attr("#add-project-location", "aria-invalid") == "true",
          "... the error is next to the path field, which is marked invalid", p.text("#add-project-location-error"))
     t.ok(not p.shown("#add-project-error"), "... and not in the form's general error")
+    p.shot("01-add-project")
     p.find("#add-project-source-url").click()
     set_value(p.find("#add-project-location"), "ssh://git.example.com/x.git")
     t.eq(p.attr("#add-project-location", "aria-invalid"), None, "typing clears the error")
@@ -221,6 +230,7 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
     card = p.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#project-list [data-project-id="%s"]' % pid))
     t.ok(card and "widget" in card[0].text and "main" in card[0].text,
          "the board lists the project's card (name, branch)", p.state())
+    p.shot("02-board")
     link = p.find('#project-list [data-project-id="%s"] .project-link' % pid)
     t.eq(link.get_attribute("href").rsplit("#", 1)[1], "/project/" + pid,
          "the card's link goes to #/project/<id>")
@@ -340,7 +350,7 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
     time.sleep(0.3)
     t.eq(c.get("/api/tasks/" + ids[B]).json["task"]["position"], before, "a drop where the card already is moves nothing")
 
-    d.save_screenshot(os.path.join(s.data, "t9200-board.png"))
+    p.shot("03-kanban")
 
     # --- edit ---
     p.click("Alpha", '[data-action="edit"]')
@@ -388,10 +398,31 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
     c.delete("/api/tasks/" + other)
     t.ok(p.wait(lambda d: p.card("Renamed elsewhere") is None, timeout=3), "a delete shows within 3 s", p.state())
 
+    # --- one poller per tab, about once a second, stopped off the screen ---
+    COUNT = """
+        return performance.getEntriesByType("resource")
+            .filter((e) => e.name.includes("/api/events?")).length;"""
+    d.execute_script("performance.clearResourceTimings()")
+    time.sleep(3.0)
+    n = d.execute_script(COUNT)
+    t.ok(2 <= n <= 4, "on the project screen the feed is asked about once a second (one poller)", n)
+    p.find('[data-testid="nav-jobs"]').click()
+    p.wait(lambda d: d.find_elements(By.ID, "job-form"))
+    time.sleep(0.3)
+    d.execute_script("performance.clearResourceTimings()")
+    time.sleep(2.5)
+    t.eq(d.execute_script(COUNT), 0, "on the Jobs screen the feed is not polled")
+    d.back()
+    now = api_columns(pid)
+    t.ok(p.wait(lambda d: d.current_url.endswith("#/project/" + pid) and p.columns() == now),
+         "back on the project: the same board", p.state())
+
     # --- settings ---
     t.eq([o.get_attribute("value") for o in p.finds("#settings-default-executor option")], meta["executors"],
          "the executor choices are meta's executors")
     t.eq(p.attr("#settings-base-branch", "value"), "main", "the base branch is shown")
+    d.execute_script("document.getElementById('project-settings').scrollIntoView()")
+    p.shot("04-settings")
     set_value(p.find("#settings-base-branch"), "bad..branch")
     p.find("#settings-save").click()
     t.ok(p.wait(lambda d: p.text("#settings-base-branch-error"))
