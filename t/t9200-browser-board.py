@@ -462,6 +462,16 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
     r = c.post("/api/projects", {"source": "path", "path": repo})
     t.eq(r.status, 201, "the API adds it again")
     pid2 = str(r.json["project"]["id"])
+    d.refresh()
+    p.wait_css("#project-add")
+    p.find("#project-add").click()
+    p.wait_css("#add-project-dialog")
+    set_value(p.find("#add-project-location"), repo)
+    p.find("#add-project-submit").click()
+    t.ok(p.wait(lambda d: "already" in (p.text("#add-project-location-error") or "")),
+         "adding it twice: 'already' under the path field (409 already_added)", p.state())
+    p.find("#add-project-location").send_keys(Keys.ESCAPE)
+    p.wait(lambda d: not d.find_elements(By.ID, "add-project-dialog"))
     d.get(s.url + "/#/project/" + pid2)
     p.wait(lambda d: p.text("#project-title") == "widget" and p.columns() == cols())
     c.delete("/api/projects/" + pid2)
@@ -473,7 +483,7 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
     def expected(e):
         m = e["message"]
         return e.get("source") == "network" and (
-            ("/api/projects " in m and "status of 400" in m)
+            ("/api/projects " in m and ("status of 400" in m or "status of 409" in m))
             or ("/api/projects/%s " % pid in m and "status of 400" in m)
             or ("/api/projects/%s " % pid2 in m and "status of 404" in m)
             or ("/api/projects/%s/tasks " % pid2 in m and "status of 404" in m))
