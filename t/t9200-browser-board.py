@@ -16,16 +16,17 @@ in the page within 3 s through the change feed. The settings are saved
 the API; the project is removed after a confirm, and the page goes back to
 the board. No unexpected errors in the browser console.
 
-Drag and drop: chromedriver's ActionChains do not fire HTML5 drag events
-(dragstart/dragover/drop) in Chromium, so the drops are driven by
-synthetic DragEvents (with a real DataTransfer) dispatched with
-execute_script on the real cards and columns, at coordinates taken from
-their layout; the page's own handlers compute the anchor from them.
+Drag and drop: driven for real with selenium's ActionChains (press on a
+card, move to the top edge of another card or the bottom of a column,
+release: this chromedriver fires HTML5 dragstart/dragover/drop). One more
+drop, into an empty column, is driven by synthetic DragEvents (with a real
+DataTransfer) dispatched with execute_script, to also see the drop marker
+the page draws mid-drag; the page's own handlers compute the anchor.
 """
 import os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from browser import By, Keys, Page as BasePage, Select, WebDriverException, driven, require_chromium, set_value
+from browser import ActionChains, By, Keys, Page as BasePage, Select, WebDriverException, driven, require_chromium, set_value
 from anyontest import TAP, Stack, wait_until
 
 t = TAP()
@@ -317,36 +318,56 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
 
     # --- drag and drop (synthetic DragEvents; see the docstring) ---
     def drag(title, status, before_title=None):
+        """Synthetic DragEvents (see the docstring)."""
         return d.execute_script(DRAG, title, status, before_title)
 
+    def real_drag(title, status, before_title=None):
+        """A real drag with the mouse: onto the top edge of before_title's
+        card, or the bottom of the column."""
+        for _ in range(20):
+            try:
+                src = p.card(title)
+                if before_title:
+                    target = p.card(before_title)
+                    dy = -target.size["height"] // 2 + 4
+                else:
+                    target = p.find('#kanban .column[data-status="%s"]' % status)
+                    dy = target.size["height"] // 2 - 6
+                ActionChains(d).click_and_hold(src).move_to_element_with_offset(target, 0, dy) \
+                    .pause(0.1).release().perform()
+                return True
+            except (WebDriverException, AttributeError):
+                time.sleep(0.1)
+        return False
+
     second = statuses[1]
-    r = drag(B, second, "Alpha")
-    t.ok(r == {"marked": True, "taken": True}, "dragging Bravo over Alpha marks the drop point and the drop is taken", r)
+    real_drag(B, second, "Alpha")
     want = cols(todo=["Charlie"])
     want[second] = [B, "Alpha"]
     t.ok(wait_until(lambda: api_columns(pid) == want),
          "Bravo dropped above Alpha in %s: before Alpha (API)" % second, api_columns(pid))
     t.ok(p.wait(lambda d: p.columns() == want), "... the page shows it", p.state())
-    r = drag("Charlie", second)
-    t.ok(r == {"marked": True, "taken": True}, "dragging Charlie to the end of a column marks its end", r)
+    real_drag("Charlie", second)
     want = cols()
     want[second] = [B, "Alpha", "Charlie"]
     t.ok(wait_until(lambda: api_columns(pid) == want),
          "Charlie dropped at the end of %s: after Alpha (API)" % second, api_columns(pid))
     p.wait(lambda d: p.columns() == want)
-    drag("Charlie", second, B)
+    real_drag("Charlie", second, B)
     want[second] = ["Charlie", B, "Alpha"]
     t.ok(wait_until(lambda: api_columns(pid) == want), "within a column: Charlie dropped above Bravo (API)",
          api_columns(pid))
     t.ok(p.wait(lambda d: p.columns() == want), "... the page shows it", p.state())
-    drag("Alpha", statuses[-1])
+    r = drag("Alpha", statuses[-1])
+    t.ok(r == {"marked": True, "taken": True},
+         "a synthetic drag over the empty last column marks its end and the drop is taken", r)
     want[statuses[-1]] = ["Alpha"]
     want[second] = ["Charlie", B]
     t.ok(wait_until(lambda: api_columns(pid) == want), "Alpha dropped into the empty last column (API)",
          api_columns(pid))
     p.wait(lambda d: p.columns() == want)
     before = c.get("/api/tasks/" + ids[B]).json["task"]["position"]
-    drag(B, second)  # where it already is: nothing is sent
+    real_drag(B, second)  # where it already is (last): nothing is sent
     time.sleep(0.3)
     t.eq(c.get("/api/tasks/" + ids[B]).json["task"]["position"], before, "a drop where the card already is moves nothing")
 
