@@ -34,8 +34,9 @@ function projectCard(p) {
 				el("a", { class: "project-link", href: projectHref(p) }, p.name)),
 			p.private ? privateBadge() : null),
 		where,
-		el("p", { class: "project-desc" + (p.description ? "" : " muted") },
-			p.description || "No description."),
+		// Only GitHub has descriptions; a local repository's card goes without.
+		full || p.description ? el("p", { class: "project-desc" + (p.description ? "" : " muted") },
+			p.description || "No description.") : null,
 		el("p", { class: "project-meta" },
 			p.base_branch || p.default_branch ? el("span", { class: "branch mono", title: "Base branch" },
 				p.base_branch || p.default_branch) : null,
