@@ -19,12 +19,14 @@ import { deviceFlowOpen, openDeviceFlow } from "./github.js";
 import { onHealth, startHealth } from "./health.js";
 import * as board from "./screens/board.js";
 import * as jobs from "./screens/jobs.js";
+import * as project from "./screens/project.js";
 import * as settings from "./screens/settings.js";
 import * as signin from "./screens/signin.js";
 
 const SCREENS = {
 	board: { title: "Board", module: board },
 	jobs: { title: "Jobs", module: jobs },
+	project: { title: "Project", module: project, nav: "board" },
 	settings: { title: "Settings", module: settings },
 };
 const DEFAULT_ROUTE = "#/board";
@@ -90,7 +92,7 @@ async function route({ force = false, reason = null } = {}) {
 		signin.render(main, { signal: controller.signal, reason });
 		return;
 	}
-	setActiveNav(name);
+	setActiveNav(screen && screen.nav ? screen.nav : name);
 	document.title = (screen ? screen.title : "Not found") + " \u00b7 anyon";
 	if (!screen) {
 		notFound(main, name);

@@ -86,3 +86,22 @@ export function modal({ id, title, className = "", onClose, backdropClose = true
 }
 
 modal.isOpen = (id) => !!document.getElementById(id)?.open;
+
+// confirmDialog({id, title, message, confirm, danger}) -> Promise<boolean>:
+// true when the user pressed the confirm button, false when the dialog was
+// closed any other way (Escape, Cancel, the close button). Cancel has the
+// focus, so Enter alone never destroys anything.
+export function confirmDialog({ id = "confirm-dialog", title, message, confirm = "OK", danger = false }) {
+	return new Promise((resolve) => {
+		let answer = false;
+		const d = modal({ id, title, onClose: () => resolve(answer) });
+		const cancel = el("button", { class: "btn", type: "button", id: id + "-cancel", autofocus: true,
+			on: { click: () => d.close() } }, "Cancel");
+		const ok = el("button", { class: "btn " + (danger ? "btn-danger" : "btn-primary"), type: "button",
+			id: id + "-ok", on: { click: () => { answer = true; d.close(); } } }, confirm);
+		d.body.append(el("p", { class: "modal-lead" }, message));
+		d.foot.hidden = false;
+		d.foot.append(el("span", { class: "spacer" }), cancel, ok);
+		d.open();
+	});
+}

@@ -16,6 +16,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 try:
     from selenium import webdriver
     from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -29,7 +30,7 @@ except ImportError:
     print("Bail out! python3-selenium is missing (apt-get install python3-selenium)", flush=True)
     sys.exit(1)
 
-__all__ = ["By", "Keys", "Select", "Page", "WebDriverException", "driven", "require_chromium",
+__all__ = ["ActionChains", "By", "Keys", "Select", "Page", "WebDriverException", "driven", "require_chromium",
            "start_browser", "set_value"]
 
 
