@@ -197,7 +197,7 @@ void api_projects_create(struct req *r)
 		str_copy(p.name, sizeof(p.name), ps.name);
 	else if (project_name_from(canon, p.name, sizeof(p.name)))
 		str_copy(p.name, sizeof(p.name), "project");
-	rc = db_project_create(r->db, &p);
+	rc = projects_add(r->db, &p, now_s());
 	if (rc == DB_CONFLICT) {
 		reply_error_field(r, 409, "already_added", field, "%s is already a project", canon);
 		return;
@@ -221,8 +221,8 @@ void api_projects_update(struct req *r)
 
 	if (http_path_id(r, "id", &id) || only_keys(r, known) || read_settings(r, &ps))
 		return;
-	rc = db_project_update(r->db, id, r->user.id, ps.name, ps.base_branch, ps.setup_script,
-			       ps.default_executor, &p);
+	rc = projects_update(r->db, r->user.id, id, ps.name, ps.base_branch, ps.setup_script,
+			     ps.default_executor, now_s(), &p);
 	if (rc == DB_NOTFOUND) {
 		reply_error(r, 404, "not_found", "no such project");
 		return;
@@ -300,7 +300,7 @@ void api_projects_from_github(struct req *r)
 		reply_error(r, 502, "github_error", "GitHub answered a repository field longer than anyon keeps");
 		return;
 	}
-	rc = db_project_create(r->db, &p);
+	rc = projects_add(r->db, &p, now_s());
 	if (rc == DB_CONFLICT) {
 		free(p.description);
 		reply_error(r, 409, "already_imported", "%s is already a project", p.github_full_name);

@@ -255,3 +255,64 @@ int projects_delete(struct db *db, int64_t user_id, int64_t id, int64_t now)
 	}
 	return DB_OK;
 }
+
+/* Runs one change of the user's projects under the user's row lock with
+ * its event, in one transaction; change() returns a DB_* code and sets
+ * *id to the project's id. */
+static int with_event(struct db *db, int64_t user_id, const char *event, int64_t now,
+		      int (*change)(struct db *db, void *arg, int64_t *id), void *arg)
+{
+	int64_t id = 0;
+	int rc;
+
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_user_lock(db, user_id);
+	if (rc == DB_OK)
+		rc = change(db, arg, &id);
+	if (rc == DB_OK)
+		rc = db_event_add(db, user_id, event, id, id, now, NULL);
+	if (rc != DB_OK || db_commit(db)) {
+		db_rollback(db);
+		return rc == DB_NOTFOUND || rc == DB_CONFLICT ? rc : DB_ERROR;
+	}
+	return DB_OK;
+}
+
+static int do_add(struct db *db, void *arg, int64_t *id)
+{
+	struct db_project *p = arg;
+	int rc = db_project_create(db, p);
+
+	*id = p->id;
+	return rc;
+}
+
+int projects_add(struct db *db, struct db_project *p, int64_t now)
+{
+	return with_event(db, p->user_id, "project.added", now, do_add, p);
+}
+
+struct update_args {
+	int64_t id, user_id;
+	const char *name, *base_branch, *setup_script, *default_executor;
+	struct db_project *out;
+};
+
+static int do_update(struct db *db, void *arg, int64_t *id)
+{
+	struct update_args *u = arg;
+
+	*id = u->id;
+	return db_project_update(db, u->id, u->user_id, u->name, u->base_branch, u->setup_script,
+				 u->default_executor, u->out);
+}
+
+int projects_update(struct db *db, int64_t user_id, int64_t id, const char *name, const char *base_branch,
+		    const char *setup_script, const char *default_executor, int64_t now, struct db_project *out)
+{
+	struct update_args u = { id, user_id, name, base_branch, setup_script, default_executor, out };
+	int rc = with_event(db, user_id, "project.updated", now, do_update, &u);
+
+	return rc;
+}

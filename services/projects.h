@@ -68,6 +68,14 @@ enum project_probe_rc project_probe(const char *location, bool is_url, bool allo
  * or "" when there is none or it is not a valid branch name. For tests. */
 void project_parse_symref(const char *out, char *branch, size_t size);
 
+/* Adds p (p->user_id's; p->id set) with the event project.added, in one
+ * transaction. DB_OK, DB_CONFLICT (the user has it already) or DB_ERROR. */
+int projects_add(struct db *db, struct db_project *p, int64_t now);
+/* Changes the settings given (NULL: unchanged) with the event
+ * project.updated, in one transaction; out gets the project as it now is
+ * (release it with db_project_release()). DB_OK, DB_NOTFOUND or DB_ERROR. */
+int projects_update(struct db *db, int64_t user_id, int64_t id, const char *name, const char *base_branch,
+		    const char *setup_script, const char *default_executor, int64_t now, struct db_project *out);
 /* Deletes the user's project (its tasks go with it, by the foreign key)
  * and writes the event project.deleted, in one transaction. DB_OK,
  * DB_NOTFOUND (no such project of user_id) or DB_ERROR. */

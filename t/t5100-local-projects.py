@@ -248,9 +248,11 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = c.delete(pp)
         t.ok(r.status == 404, "DELETE again: 404", r)
         t.eq(s.sql("SELECT count(*) FROM projects WHERE id = %d" % wid), [["0"]], "the row is gone")
-        ev = [e for e in c.get("/api/events?limit=500").json["events"] if e["kind"] == "project.deleted"]
-        t.ok(len(ev) == 1 and ev[0]["subject"] == wid and ev[0]["project_id"] == wid,
-             "the change feed has one project.deleted event for it", ev)
+        ev = [(e["kind"], e["subject"]) for e in c.get("/api/events?limit=500").json["events"]
+              if e["subject"] == wid and e["kind"].startswith("project.")]
+        t.ok(ev[0] == ("project.added", wid) and ev[-1] == ("project.deleted", wid) and
+             ("project.updated", wid) in ev and len([k for k, _ in ev if k == "project.deleted"]) == 1,
+             "the change feed has its project.added, project.updated and one project.deleted", ev)
         r = c.post("/api/projects", {"source": "path", "path": work})
         t.ok(r.status == 201 and r.json["project"]["id"] != wid, "the path can be added again after", r)
         audit = s.sql("SELECT action FROM audit WHERE action LIKE 'project.%' ORDER BY id")
