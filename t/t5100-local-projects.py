@@ -7,33 +7,17 @@ with the field named; no hook or fsmonitor of the repository runs; PATCH
 of the settings with validation; DELETE. Cloud mode: adding by path does
 not exist, settings and delete work on an imported project, and another
 user's project is a 404."""
-import os, shutil, subprocess, sys, tempfile, time
+import os, shutil, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, stack_env, sign_in
+from gitrepo import Git
 
 t = TAP()
 tmp = tempfile.mkdtemp(prefix="anyon-t5100-")
-GENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-GENV.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null", HOME=tmp,
-            GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.com",
-            GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@example.com")
-
-
-def git(*args, cwd=None):
-    return subprocess.run(["git"] + list(args), cwd=cwd, env=GENV, check=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
-
-
-def make_repo(name, branch="main"):
-    path = os.path.join(tmp, name)
-    git("init", "-q", "-b", branch, path)
-    with open(os.path.join(path, "README.md"), "w") as f:
-        f.write("hello\n")
-    git("add", "README.md", cwd=path)
-    git("commit", "-q", "-m", "first", cwd=path)
-    return path
+G = Git(tmp)
+git, make_repo = G, G.make_repo
 
 
 def patch(c, path, body, **kw):

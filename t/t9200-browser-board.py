@@ -23,33 +23,19 @@ drop, into an empty column, is driven by synthetic DragEvents (with a real
 DataTransfer) dispatched with execute_script, to also see the drop marker
 the page draws mid-drag; the page's own handlers compute the anchor.
 """
-import os, subprocess, sys, tempfile, time
+import os, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from browser import ActionChains, By, Keys, Page as BasePage, Select, WebDriverException, driven, require_chromium, set_value
 from anyontest import TAP, Stack, wait_until
+from gitrepo import Git
 
 t = TAP()
 require_chromium(t)
 
 tmp = tempfile.mkdtemp(prefix="anyon-t9200-")
-GENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-GENV.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null", HOME=tmp,
-            GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.com",
-            GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@example.com")
-
-
-def git(*args, cwd=None):
-    return subprocess.run(["git"] + list(args), cwd=cwd, env=GENV, check=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
-
-
-repo = os.path.join(tmp, "widget")
-git("init", "-q", "-b", "main", repo)
-with open(os.path.join(repo, "README.md"), "w") as f:
-    f.write("hello\n")
-git("add", "README.md", cwd=repo)
-git("commit", "-q", "-m", "first", cwd=repo)
+git = Git(tmp)
+repo = git.make_repo("widget")
 plain = os.path.join(tmp, "plain")
 os.mkdir(plain)
 
