@@ -58,7 +58,8 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         pid = a.post("/api/projects/from-github", {"full_name": "alice/board"}).json["project"]["id"]
         pid2 = a.post("/api/projects/from-github", {"full_name": "alice/other"}).json["project"]["id"]
         bpid = b.post("/api/projects/from-github", {"full_name": "bob/bobs"}).json["project"]["id"]
-        expected = []   # alice's events, in order: (kind, subject)
+        # alice's events, in order: (kind, subject); her two imports first
+        expected = [("project.added", pid), ("project.added", pid2)]
 
         # ---- create ----
         r = a.post("/api/projects/%d/tasks" % pid, {"title": "  First task \t"})
@@ -269,17 +270,20 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(len(evs) > 50 and pages == (len(evs) + 6) // 7,
              "paging by 7: full pages with more, then a last one (%d events, %d pages)" % (len(evs), pages))
         t.ok(all(evs[i]["id"] < evs[i + 1]["id"] for i in range(len(evs) - 1)), "event ids increase")
-        t.ok(all(e["project_id"] == (pid2 if e["subject"] == ot else pid) for e in evs),
-             "each event names its task's project")
+        t.ok(all(e["project_id"] == (e["subject"] if e["kind"].startswith("project.") else
+                                     pid2 if e["subject"] == ot else pid) for e in evs),
+             "each event names its project")
         t.ok(after == evs[-1]["id"], "next_after is the last event's id")
         r = a.get("/api/events?after=%d" % after)
         t.ok(r.status == 200 and r.json == {"events": [], "next_after": after, "more": False},
              "nothing new: an empty page at once, next_after unchanged", r)
         r = b.get("/api/events")
-        t.ok(r.status == 200 and [(e["kind"], e["subject"]) for e in r.json["events"]] == [("task.created", bt)]
-             and r.json["more"] is False, "bob's feed holds only his own event", r)
+        t.ok(r.status == 200 and [(e["kind"], e["subject"]) for e in r.json["events"]] ==
+             [("project.added", bpid), ("task.created", bt)]
+             and r.json["more"] is False, "bob's feed holds only his own events", r)
         r = b.get("/api/events?after=%d" % evs[0]["id"])
-        t.ok(r.status == 200 and all(e["subject"] == bt for e in r.json["events"]), "bob never sees alice's events", r)
+        t.ok(r.status == 200 and all(e["subject"] in (bt, bpid) for e in r.json["events"]),
+             "bob never sees alice's events", r)
         for q, field in [("limit=0", "limit"), ("limit=501", "limit"), ("after=-1", "after"), ("after=x", "after")]:
             r = a.get("/api/events?" + q)
             t.ok(field_error(r, field, code="invalid_parameter"), "events?%s: 400 invalid_parameter, field %s" % (q, field), r)

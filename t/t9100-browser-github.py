@@ -22,7 +22,7 @@ Chromium, chromedriver and Debian's python3-selenium are required.
 import os, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from browser import By, Keys, Page as BasePage, Select, driven, require_chromium, set_value
+from browser import By, Keys, Page as BasePage, Select, WebDriverException, driven, require_chromium, set_value
 from anyontest import TAP, Stack
 from fakegithub import FakeGitHub
 from ghsignin import CLIENT_ID, stack_env, sign_in
@@ -184,10 +184,19 @@ def run_cloud(p, gh, s):
     p.find("#import-search").send_keys(Keys.ESCAPE)
     t.ok(p.wait(lambda d: not d.find_elements(By.ID, "import-dialog")), "Escape closes the dialog")
     t.eq(d.execute_script("return document.activeElement.id"), "import-open", "focus returns to the button")
-    card = p.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#project-list [data-full-name="%s/secret-plans"]' % LOGIN))
+    sel = '#project-list [data-full-name="%s/secret-plans"]' % LOGIN
+    card = p.wait(lambda d: d.find_elements(By.CSS_SELECTOR, sel))
     t.ok(card, "the board shows the imported project", p.state())
-    t.ok(card and "private" in card[0].text and "main" in card[0].text and "Top secret" in card[0].text,
-         "the card has the private badge, default branch and description", card and card[0].text)
+
+    # The board reloads on the import's project.added event: read the card
+    # afresh each time rather than hold an element it may replace.
+    def card_text(d):
+        try:
+            return " ".join(x.text for x in d.find_elements(By.CSS_SELECTOR, sel))
+        except WebDriverException:   # the element was replaced meanwhile
+            return ""
+    text = p.wait(lambda d: (lambda x: x if "private" in x and "main" in x and "Top secret" in x else None)(card_text(d)))
+    t.ok(text, "the card has the private badge, default branch and description", card_text(d))
 
     # --- already imported: known ones at once, a 409 inline ---
     c = s.client()
