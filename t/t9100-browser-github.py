@@ -292,6 +292,12 @@ def run_cloud(p, gh, s):
     t.ok(p.wait(lambda d: d.find_element(By.ID, "gh-card-state").get_attribute("data-state") == "disconnected"),
          "Disconnect: the card says not connected", p.state())
     t.ok(p.shown("#gh-connect") and not p.shown("#gh-disconnect"), "Connect offered, Disconnect gone")
+    # The Credentials card reloads on the session change: let that finish
+    # (the GitHub token gone from its list) before signing out, or its
+    # request may still be on its way and come back 401.
+    t.ok(p.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#cred-list > li") and
+                not d.find_elements(By.CSS_SELECTOR, '#cred-list > li[data-kind="github_token"]')),
+         "the Credentials card no longer lists the GitHub token", p.state())
     p.find("#signout").click()
     t.ok(p.wait_css("#signin-button"), "Sign out returns to the sign-in screen", p.state())
     t.ok(not p.shown("#signout") and not p.shown('[data-testid="nav-board"]'), "no sign-out or navigation then")
