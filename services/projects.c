@@ -238,24 +238,6 @@ enum project_probe_rc project_probe(const char *location, bool is_url, bool allo
 	return rc;
 }
 
-int projects_delete(struct db *db, int64_t user_id, int64_t id, int64_t now)
-{
-	int rc;
-
-	if (db_begin_write(db))
-		return DB_ERROR;
-	rc = db_user_lock(db, user_id);
-	if (rc == DB_OK)
-		rc = db_project_delete(db, id, user_id);
-	if (rc == DB_OK)
-		rc = db_event_add(db, user_id, "project.deleted", id, id, now, NULL);
-	if (rc != DB_OK || db_commit(db)) {
-		db_rollback(db);
-		return rc == DB_NOTFOUND ? DB_NOTFOUND : DB_ERROR;
-	}
-	return DB_OK;
-}
-
 /* Runs one change of the user's projects under the user's row lock with
  * its event, in one transaction; change() returns a DB_* code and sets
  * *id to the project's id. */
@@ -312,7 +294,21 @@ int projects_update(struct db *db, int64_t user_id, int64_t id, const char *name
 		    const char *setup_script, const char *default_executor, int64_t now, struct db_project *out)
 {
 	struct update_args u = { id, user_id, name, base_branch, setup_script, default_executor, out };
-	int rc = with_event(db, user_id, "project.updated", now, do_update, &u);
 
-	return rc;
+	return with_event(db, user_id, "project.updated", now, do_update, &u);
+}
+
+static int do_delete(struct db *db, void *arg, int64_t *id)
+{
+	const struct update_args *u = arg;
+
+	*id = u->id;
+	return db_project_delete(db, u->id, u->user_id);
+}
+
+int projects_delete(struct db *db, int64_t user_id, int64_t id, int64_t now)
+{
+	struct update_args u = { .id = id, .user_id = user_id };
+
+	return with_event(db, user_id, "project.deleted", now, do_delete, &u);
 }
