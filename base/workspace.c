@@ -14,13 +14,15 @@
 
 #define WS_DIR "workspaces"
 
-bool workspace_name_ok(const char *name, int64_t *id)
+/* name is exactly prefix and 1 to 18 digits without a leading zero. */
+static bool name_ok(const char *name, const char *prefix, int64_t *id)
 {
-	const char *p = name + 4;
+	size_t pl = strlen(prefix);
+	const char *p = name + pl;
 	int64_t v = 0;
 	size_t n = 0;
 
-	if (strncmp(name, "job-", 4) != 0 || *p == '0')
+	if (strncmp(name, prefix, pl) != 0 || *p == '0')
 		return false;
 	for (; *p; p++, n++) {
 		if (*p < '0' || *p > '9' || n >= 18)
@@ -32,6 +34,11 @@ bool workspace_name_ok(const char *name, int64_t *id)
 	if (id)
 		*id = v;
 	return true;
+}
+
+bool workspace_name_ok(const char *name, int64_t *id)
+{
+	return name_ok(name, "job-", id);
 }
 
 /* Opens (creating when create) data_dir/workspaces as a directory, not
@@ -195,7 +202,8 @@ bool workspace_exists(const char *data_dir, int64_t id)
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max)
+static int sweep(const char *data_dir, const char *prefix, bool (*fn)(int64_t id, void *arg), void *arg,
+		 int max)
 {
 	int fd = open_root(data_dir, false), removed = 0;
 	DIR *d;
@@ -210,11 +218,112 @@ int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), voi
 	while (removed < max && (e = readdir(d))) {
 		int64_t id;
 
-		if (!workspace_name_ok(e->d_name, &id) || !fn(id, arg))
+		if (!name_ok(e->d_name, prefix, &id) || !fn(id, arg))
 			continue;
 		if (rmtree_at(dirfd(d), e->d_name) == 0)
 			removed++;
 	}
 	closedir(d);
 	return removed;
+}
+
+int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max)
+{
+	return sweep(data_dir, "job-", fn, arg, max);
+}
+
+/* ---- attempts ---- */
+
+/* Makes dirfd/name a fresh directory of mode 0700 owned by the agent. */
+static int agent_dir(int dirfd, const char *name)
+{
+	return rmtree_at(dirfd, name) || mkdirat(dirfd, name, 0700) ||
+	       fchownat(dirfd, name, WORKSPACE_UID, WORKSPACE_GID, AT_SYMLINK_NOFOLLOW) ||
+	       fchmodat(dirfd, name, 0700, 0) ? -1 : 0;
+}
+
+int attempt_ws_prepare(const char *data_dir, int64_t attempt_id, bool fresh, char *root, size_t len,
+		       char *err, size_t errlen)
+{
+	char name[40], base[4200], *base_abs = NULL;
+	int fd, at = -1, rc = -1;
+	struct stat st;
+
+	snprintf(name, sizeof(name), "attempt-%lld", (long long)attempt_id);
+	if ((fd = open_root(data_dir, true)) < 0) {
+		snprintf(err, errlen, "the workspaces directory could not be opened: %s", strerror(errno));
+		return -1;
+	}
+	if (fresh && (rmtree_at(fd, name) || mkdirat(fd, name, 0700))) {
+		snprintf(err, errlen, "the attempt's workspace could not be made: %s", strerror(errno));
+		goto out;
+	}
+	if ((at = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, errno == ENOENT ? "the attempt's workspace is gone" :
+			 "the attempt's workspace could not be opened: %s", strerror(errno));
+		goto out;
+	}
+	/* Ours (root's) and closed to others: the agent sees only what is
+	 * mounted below it, never this directory, so it cannot swap a mount
+	 * source for a link. */
+	if (fstat(at, &st) || st.st_uid != geteuid() || fchmod(at, 0700)) {
+		snprintf(err, errlen, "the attempt's workspace is not the worker's own directory");
+		goto out;
+	}
+	if (fresh && (agent_dir(at, ATTEMPT_WS_REPO) || agent_dir(at, ATTEMPT_WS_HOME))) {
+		snprintf(err, errlen, "the attempt's workspace could not be made: %s", strerror(errno));
+		goto out;
+	}
+	if (!fresh && (fstatat(at, ATTEMPT_WS_REPO, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode))) {
+		snprintf(err, errlen, "the attempt's workspace has no repository any more");
+		goto out;
+	}
+	/* The exchange directory is made anew for every run, with the FIFO the
+	 * runner waits on (container/README.md). */
+	if (agent_dir(at, ATTEMPT_WS_XFER)) {
+		snprintf(err, errlen, "the attempt's exchange directory could not be made: %s", strerror(errno));
+		goto out;
+	}
+	{
+		int x = openat(at, ATTEMPT_WS_XFER, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (x < 0 || mkfifoat(x, "go", 0600) || fchownat(x, "go", WORKSPACE_UID, WORKSPACE_GID,
+								 AT_SYMLINK_NOFOLLOW)) {
+			snprintf(err, errlen, "the attempt's FIFO could not be made: %s", strerror(errno));
+			if (x >= 0)
+				close(x);
+			goto out;
+		}
+		close(x);
+	}
+	snprintf(base, sizeof(base), "%s/%s", data_dir, WS_DIR);
+	if (!(base_abs = realpath(base, NULL)) || snprintf(root, len, "%s/%s", base_abs, name) >= (int)len) {
+		snprintf(err, errlen, "the workspace's path is unusable");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(base_abs);
+	if (at >= 0)
+		close(at);
+	close(fd);
+	return rc;
+}
+
+int attempt_ws_remove(const char *data_dir, int64_t attempt_id)
+{
+	char name[40];
+	int fd, rc;
+
+	snprintf(name, sizeof(name), "attempt-%lld", (long long)attempt_id);
+	if ((fd = open_root(data_dir, false)) < 0)
+		return errno == ENOENT ? 0 : -1;
+	rc = rmtree_at(fd, name);
+	close(fd);
+	return rc;
+}
+
+int attempt_ws_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max)
+{
+	return sweep(data_dir, "attempt-", fn, arg, max);
 }

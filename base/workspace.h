@@ -49,4 +49,24 @@ int rmtree_at(int dirfd, const char *name);
  * or -1 when the directory could not be read (absent: 0). */
 int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max);
 
+/* ---- attempts (worker/job_attempt.c) ----
+ * workspaces/attempt-<id>/ (the worker's, mode 0700, never mounted) holds
+ * the agent's directories, each mounted into the attempt's containers:
+ * repo (/workspace) and home (/home/agent) live as long as the attempt;
+ * xfer (/run/anyon/xfer) is made anew for each run with a FIFO "go". The
+ * worker's own files (bundles) sit beside them, out of the agent's reach. */
+#define ATTEMPT_WS_REPO "repo"
+#define ATTEMPT_WS_HOME "home"
+#define ATTEMPT_WS_XFER "xfer"
+
+/* Makes the attempt's directory (fresh: emptied first, with new repo and
+ * home; else they must be there) and a new xfer; its absolute path in
+ * root. 0, or -1 with err. */
+int attempt_ws_prepare(const char *data_dir, int64_t attempt_id, bool fresh, char *root, size_t len,
+		       char *err, size_t errlen);
+/* Removes it, following no symlink. 0 also when absent. */
+int attempt_ws_remove(const char *data_dir, int64_t attempt_id);
+/* workspace_sweep() for attempt-<digits> directories. */
+int attempt_ws_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max);
+
 #endif

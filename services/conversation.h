@@ -61,6 +61,9 @@ bool conv_result(const struct conv_parser *p, bool *is_error, const char **text)
  * API key", "OAuth token has expired", "OAuth token revoked", "Failed to
  * authenticate", "Please run /login" in an error result or its text). */
 bool conv_auth_failed(const struct conv_parser *p);
+/* Forgets the entries so far, keeping what the calls above report (the
+ * worker watches a whole run for those alone). */
+void conv_drop_entries(struct conv_parser *p);
 void conv_free(struct conv_parser *p);
 
 #endif

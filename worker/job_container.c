@@ -24,9 +24,11 @@
  * run is never started twice. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -43,6 +45,7 @@
 #include "services/output.h"
 #include "services/relay.h"
 #include "services/secrets.h"
+#include "worker/container.h"
 #include "worker/worker.h"
 
 #define SECRETS_DIR "/run/anyon/secrets"
@@ -72,15 +75,7 @@ int container_instance(char *out, size_t len)
 	return snprintf(out, len, "db-%s", hex) < (int)len ? 0 : -1;
 }
 
-/* The requested secrets: read from the store, added to the mask set and
- * written into one bundle for anyon-entry's stdin. */
-struct handover {
-	struct mask_set *masks;      /* owned */
-	char *bundle;                /* owned, wiped on release; NULL: no secrets */
-	size_t len, cap;
-};
-
-static void handover_release(struct handover *h)
+void handover_release(struct handover *h)
 {
 	if (h->bundle) {
 		OPENSSL_cleanse(h->bundle, h->cap);
@@ -111,57 +106,90 @@ static int bundle_add(struct handover *h, const void *data, size_t len)
 	return 0;
 }
 
+int handover_init(struct handover *h)
+{
+	memset(h, 0, sizeof(*h));
+	return (h->masks = mask_set_new()) ? 0 : -1;
+}
+
+/* Opens the bundle on the first item. */
+static int bundle_open(struct handover *h)
+{
+	return h->len ? 0 : bundle_add(h, "anyon-secrets 1\n", 16);
+}
+
+static int bundle_item(struct handover *h, const char *name, const void *data, size_t len)
+{
+	char line[128];
+	int m = snprintf(line, sizeof(line), "secret %s %zu\n", name, len);
+
+	if (m < 0 || (size_t)m >= sizeof(line))
+		return -1;
+	return bundle_open(h) || bundle_add(h, line, (size_t)m) || bundle_add(h, data, len) ||
+	       bundle_add(h, "\n", 1) ? -1 : 0;
+}
+
+int handover_secret(struct handover *h, struct job_run *run, const char *kind, const char *name,
+		    char *err, size_t errlen)
+{
+	struct secret_store st = { .db = run->db, .kr = run->kr };
+	struct secret_value v;
+	char merr[128];
+	int rc = run->kr ? secret_get(&st, run->job->user_id, kind, 0, &v) : SECRET_ERROR;
+
+	if (rc == SECRET_NOTFOUND) {
+		snprintf(err, errlen, "no stored secret of kind '%s' to hand to the container", kind);
+		return 1;
+	}
+	if (rc != SECRET_OK) {
+		snprintf(err, errlen, "the stored secret '%s' could not be read", kind);
+		return -1;
+	}
+	if (mask_set_add(h->masks, v.data, v.len, merr, sizeof(merr))) {
+		secret_value_release(&v);
+		snprintf(err, errlen, "the secret '%s' cannot be masked in output (%s); not handed over",
+			 kind, merr);
+		return -1;
+	}
+	if (bundle_item(h, name ? name : kind, v.data, v.len)) {
+		secret_value_release(&v);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	secret_value_release(&v);
+	return 0;
+}
+
+int handover_file(struct handover *h, const char *name, const void *data, size_t len)
+{
+	return bundle_item(h, name, data, len);
+}
+
+int handover_finish(struct handover *h)
+{
+	return h->len ? bundle_add(h, "end\n", 4) : 0;
+}
+
 /* Fills h for the job's args.secrets. Returns 0, or -1 with a reason
  * for the job's error in err (never a value). */
 static int handover_build(struct job_run *run, json_object *secrets, struct handover *h,
 			  char *err, size_t errlen)
 {
-	struct secret_store st = { .db = run->db, .kr = run->kr };
 	size_t n = secrets ? json_object_array_length(secrets) : 0;
-	char line[128], merr[128];
 
-	memset(h, 0, sizeof(*h));
-	if (!(h->masks = mask_set_new())) {
+	if (handover_init(h)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (!n)
-		return 0;
-	if (bundle_add(h, "anyon-secrets 1\n", 16))
-		goto nomem;
-	for (size_t i = 0; i < n; i++) {
-		const char *kind = json_object_get_string(json_object_array_get_idx(secrets, i));
-		struct secret_value v;
-		int rc = run->kr ? secret_get(&st, run->job->user_id, kind, 0, &v) : SECRET_ERROR;
-		int m;
-
-		if (rc == SECRET_NOTFOUND) {
-			snprintf(err, errlen, "no stored secret of kind '%s' to hand to the container", kind);
+	for (size_t i = 0; i < n; i++)
+		if (handover_secret(h, run, json_object_get_string(json_object_array_get_idx(secrets, i)), NULL,
+				    err, errlen))
 			return -1;
-		}
-		if (rc != SECRET_OK) {
-			snprintf(err, errlen, "the stored secret '%s' could not be read", kind);
-			return -1;
-		}
-		if (mask_set_add(h->masks, v.data, v.len, merr, sizeof(merr))) {
-			secret_value_release(&v);
-			snprintf(err, errlen, "the secret '%s' cannot be masked in output (%s); not handed over",
-				 kind, merr);
-			return -1;
-		}
-		m = snprintf(line, sizeof(line), "secret %s %zu\n", kind, v.len);
-		if (bundle_add(h, line, (size_t)m) || bundle_add(h, v.data, v.len) || bundle_add(h, "\n", 1)) {
-			secret_value_release(&v);
-			goto nomem;
-		}
-		secret_value_release(&v);
+	if (handover_finish(h)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	if (bundle_add(h, "end\n", 4))
-		goto nomem;
 	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	return -1;
 }
 
 /* Where the container's output goes. The program's output comes as
@@ -180,12 +208,16 @@ struct feed {
 	int code, sig;               /* ... and what it said */
 	uint64_t lost;               /* bytes the relay's window lost */
 	size_t replay_err;           /* bytes the replay client wrote on stderr (not stored) */
+	void (*tap)(void *arg, const unsigned char *p, size_t len);  /* the plan's on_stdout */
+	void *tap_arg;
 };
 
 static int relay_data(void *ctx, enum relay_type stream, uint64_t offset, const unsigned char *p, size_t len)
 {
 	struct feed *f = ctx;
 
+	if (f->tap && stream == RELAY_STDOUT)
+		f->tap(f->tap_arg, p, len);
 	/* The wrapper's system stream is the program's side too (it runs as
 	 * the same uid): stored as stderr, never as anyon's own line. */
 	if (output_write(f->out, stream == RELAY_STDOUT ? OUTPUT_STDOUT : OUTPUT_STDERR, p, len) ||
@@ -256,7 +288,7 @@ static int on_frame(void *arg, enum docker_stream_kind stream, const char *data,
 }
 
 /* One container run, in steps that each may fail. */
-struct crun {
+struct container_io {
 	struct job_run *run;
 	struct docker d;
 	char id[72];                 /* "" until created */
@@ -274,14 +306,14 @@ struct crun {
 
 /* The run's output is over: the relay's exit record came, or the stream
  * ended. */
-static bool over(const struct crun *c)
+static bool over(const struct container_io *c)
 {
 	return c->eof || c->demux.f.ended;
 }
 
 /* Reads what the stream has within ms, feeding the writer. Returns 0, or
  * -1 when the stream failed (reason in err) or the writer failed. */
-static int pump(struct crun *c, long ms, char *err, size_t errlen)
+static int pump(struct container_io *c, long ms, char *err, size_t errlen)
 {
 	long n = docker_stream_read(c->s, c->buf, READ_BUF, ms, err, errlen);
 
@@ -307,7 +339,7 @@ static int pump(struct crun *c, long ms, char *err, size_t errlen)
 
 /* Reads until the output is over or ms pass, keeping the lease (a grace
  * may be longer than a lease). */
-static void drain(struct crun *c, long ms)
+static void drain(struct container_io *c, long ms)
 {
 	int64_t end = mono_ms() + ms;
 	char err[128];
@@ -325,7 +357,7 @@ static void drain(struct crun *c, long ms)
 /* Waits up to ms for the program to end (its exit record) or the
  * container to exit, reading what it still prints and keeping the lease.
  * True when it has. */
-static bool wait_exit(struct crun *c, long ms)
+static bool wait_exit(struct container_io *c, long ms)
 {
 	int64_t end = mono_ms() + ms;
 	int code;
@@ -348,7 +380,7 @@ static bool wait_exit(struct crun *c, long ms)
 
 /* TERM (tini passes it to the wrapper, which passes it to the program's
  * process group), grace, then KILL. */
-static void stop_container(struct crun *c, long grace_ms, const char *why)
+static void stop_container(struct container_io *c, long grace_ms, const char *why)
 {
 	char line[160];
 
@@ -386,27 +418,9 @@ static unsigned linger_s(void)
 	return l > 86400 ? 86400 : (unsigned)l;
 }
 
-/* Builds argv for anyon-entry: relay mode, then "--" and the command.
- * Owned array of borrowed strings (and of linger, the caller's buffer). */
-static const char **entry_argv(json_object *cmd, const char *linger)
-{
-	size_t n = json_object_array_length(cmd);
-	const char **argv = calloc(n + 5, sizeof(*argv));
-
-	if (!argv)
-		return NULL;
-	argv[0] = "--relay";
-	argv[1] = "--linger";
-	argv[2] = linger;
-	argv[3] = "--";
-	for (size_t i = 0; i < n; i++)
-		argv[i + 4] = json_object_get_string(json_object_array_get_idx(cmd, i));
-	return argv;
-}
-
 /* A new run: create, verify, attach, hand the secrets over, start. 0, or
  * -1 with res->error set (or *cp CP_LOST). */
-static int launch(struct crun *c, struct docker_spec *spec, struct handover *h, struct job_result *res,
+static int launch(struct container_io *c, struct docker_spec *spec, struct handover *h, struct job_result *res,
 		  enum checkpoint *cp)
 {
 	struct job_run *run = c->run;
@@ -465,7 +479,7 @@ static int launch(struct crun *c, struct docker_spec *spec, struct handover *h, 
  * replay --after N` in an exec as uid 1000, read like the attach stream
  * with a parser started at after. 0, or -1 (the exec could not start:
  * the container is gone or no longer runs). */
-static int open_replay(struct crun *c, uint64_t after)
+static int open_replay(struct container_io *c, uint64_t after)
 {
 	char after_s[24], exec_id[80];
 	const char *cmd[] = { ENTRY_PATH, "replay", "--after", after_s, NULL };
@@ -488,7 +502,7 @@ static int open_replay(struct crun *c, uint64_t after)
  * still runs (the engine dropped the connection, or a replay was cut
  * off): reads on from where the parser is, through a replay. True when
  * it could. */
-static bool reconnect(struct crun *c)
+static bool reconnect(struct container_io *c)
 {
 	struct docker_state st;
 	uint64_t at = relay_parser_offset(&c->demux.f.rp);
@@ -509,7 +523,7 @@ static bool reconnect(struct crun *c)
  * container's relay for everything after the committed offset. 0, or -1
  * with res->error set: the container is gone, or no longer relays (then
  * the run is settled from its state). */
-static int resume(struct crun *c, struct job_result *res)
+static int resume(struct container_io *c, struct job_result *res)
 {
 	struct job_run *run = c->run;
 	int64_t after = run->job->has_output_offset ? run->job->output_offset : 0;
@@ -544,51 +558,218 @@ static int resume(struct crun *c, struct job_result *res)
 	return 0;
 }
 
-void job_exec_container(struct job_run *run, struct job_result *res)
+int container_note(struct container_io *io, const char *line)
+{
+	return output_system(io->out, line);
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+
+	while (len) {
+		ssize_t n = write(fd, c, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Where an exec's output goes; its stderr is kept for a message. */
+struct exec_sink {
+	int out_fd;
+	int64_t out_max, out_len;
+	bool over;                   /* stdout passed out_max */
+	bool failed;                 /* writing out_fd failed */
+	char err[256];
+	size_t err_len;
+};
+
+static int exec_frame(void *arg, enum docker_stream_kind stream, const char *data, size_t len)
+{
+	struct exec_sink *k = arg;
+
+	if (stream == DOCKER_STDOUT) {
+		if (k->out_len + (int64_t)len > k->out_max) {
+			k->over = true;
+			return 1;
+		}
+		k->out_len += (int64_t)len;
+		if (k->out_fd >= 0 && write_all(k->out_fd, data, len)) {
+			k->failed = true;
+			return 1;
+		}
+	} else if (stream == DOCKER_STDERR || stream == DOCKER_SYSERR) {
+		size_t room = sizeof(k->err) - 1 - k->err_len;
+
+		if (len > room)
+			len = room;
+		memcpy(k->err + k->err_len, data, len);
+		k->err_len += len;
+		k->err[k->err_len] = '\0';
+	}
+	return 0;
+}
+
+/* The first line of what an exec said on stderr, printable ASCII only. */
+static void exec_err_line(const struct exec_sink *k, char *dst, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < k->err_len && k->err[i] != '\n' && n + 1 < size; i++)
+		dst[n++] = k->err[i] >= 0x20 && k->err[i] < 0x7f ? k->err[i] : '?';
+	dst[n] = '\0';
+}
+
+int container_exec(struct container_io *io, const char *const *argv, int in_fd, int out_fd, int64_t out_max,
+		   long timeout_ms, int64_t *out_len, int *exit_code, char *err, size_t errlen)
+{
+	struct docker_exec_spec spec = { .cmd = argv, .user = "1000:1000", .attach_stdin = in_fd >= 0 };
+	struct exec_sink k = { .out_fd = out_fd, .out_max = out_max };
+	struct docker_stream *s = NULL;
+	struct docker_demux dm = { 0 };
+	struct docker_exec_state st;
+	int64_t end = mono_ms() + timeout_ms;
+	char exec_id[80], line[160], *buf = io->buf;
+	int rc = -1;
+
+	*exit_code = -1;
+	if (out_len)
+		*out_len = 0;
+	if (docker_exec_create(&io->d, io->id, &spec, exec_id, sizeof(exec_id)) ||
+	    !(s = docker_exec_start(&io->d, exec_id, false))) {
+		snprintf(err, errlen, "starting an exec in the container failed: %.180s", io->d.error);
+		return -1;
+	}
+	if (in_fd >= 0) {
+		for (;;) {
+			ssize_t n = read(in_fd, buf, READ_BUF);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				snprintf(err, errlen, "reading what goes to the container failed: %s", strerror(errno));
+				goto out;
+			}
+			if (n == 0)
+				break;
+			if (job_keep_lease(io->run)) {
+				snprintf(err, errlen, "the job's lease was lost");
+				goto out;
+			}
+			if (docker_stream_send(s, buf, (size_t)n, end - mono_ms() > 0 ? (long)(end - mono_ms()) : 1,
+					       line, sizeof(line))) {
+				snprintf(err, errlen, "sending to the container failed: %.150s", line);
+				goto out;
+			}
+		}
+		if (docker_stream_close_write(s)) {
+			snprintf(err, errlen, "closing the exec's stdin failed");
+			goto out;
+		}
+	}
+	for (;;) {
+		long n;
+
+		if (mono_ms() >= end) {
+			snprintf(err, errlen, "the exec did not finish in %ld s", timeout_ms / 1000);
+			goto out;
+		}
+		if (job_keep_lease(io->run)) {
+			snprintf(err, errlen, "the job's lease was lost");
+			goto out;
+		}
+		n = docker_stream_read(s, buf, READ_BUF, READ_SLICE_MS, line, sizeof(line));
+		if (n == DOCKER_STREAM_TIMEOUT)
+			continue;
+		if (n == DOCKER_STREAM_EOF)
+			break;
+		if (n < 0) {
+			snprintf(err, errlen, "reading the exec's output failed: %.150s", line);
+			goto out;
+		}
+		if (docker_demux_feed(&dm, buf, (size_t)n, exec_frame, &k) < 0) {
+			snprintf(err, errlen, "the engine sent a malformed output frame");
+			goto out;
+		}
+		if (k.over) {
+			snprintf(err, errlen, "the exec printed more than %lld bytes", (long long)out_max);
+			goto out;
+		}
+		if (k.failed) {
+			snprintf(err, errlen, "storing the exec's output failed: %s", strerror(errno));
+			goto out;
+		}
+	}
+	/* The stream ended: the process did; its status may lag a moment. */
+	for (int i = 0; i < 50; i++) {
+		if (docker_exec_inspect(&io->d, exec_id, &st)) {
+			snprintf(err, errlen, "reading the exec's status failed: %.150s", io->d.error);
+			goto out;
+		}
+		if (!st.running)
+			break;
+		usleep(100 * 1000);
+	}
+	if (st.running) {
+		snprintf(err, errlen, "the exec still runs after its output ended");
+		goto out;
+	}
+	*exit_code = st.exit_code;
+	if (out_len)
+		*out_len = k.out_len;
+	if (st.exit_code) {
+		exec_err_line(&k, line, sizeof(line));
+		snprintf(err, errlen, "%s", line[0] ? line : "it failed");
+	}
+	rc = 0;
+out:
+	docker_stream_free(s);
+	return rc;
+}
+
+void container_run(struct job_run *run, const struct container_plan *plan, struct job_result *res)
 {
 	static const char *const env[] = { "TINI_KILL_PROCESS_GROUP=1", NULL };
 	static const char *const tmpfs[] = { SECRETS_DIR, SECRETS_TMPFS, NULL };
-	struct crun c = { .run = run };
-	struct handover h = { 0 };
-	json_object *args = NULL, *cmd, *secrets = NULL, *wsv = NULL;
-	struct docker_mount mount;
-	char wspath[CONFIG_PATH_MAX + 64];
-	bool ws = false, leave = false;
+	struct container_io c = { .run = run };
 	struct output_limits lim;
 	struct docker_spec spec;
 	struct docker_state st;
 	const char **argv = NULL;
+	size_t nprog = 0;
 	char err[256], inst[64], job_s[24], user_s[24], linger[16];
 	const char *labels[7];
 	enum checkpoint cp = CP_CONTINUE;
+	bool leave = false;
 
 	res->exit_code = 1;
-	if (json_parse(run->job->args, strlen(run->job->args), &args, err, sizeof(err)) ||
-	    jobkind_validate("container", args, err, sizeof(err))) {
-		res->exit_code = 2;
-		snprintf(res->error, sizeof(res->error), "bad arguments: %.200s", err);
-		json_object_put(args);
-		return;
-	}
-	json_object_object_get_ex(args, "command", &cmd);
-	json_object_object_get_ex(args, "secrets", &secrets);
-	ws = json_object_object_get_ex(args, "workspace", &wsv) && json_object_get_boolean(wsv);
-	/* An adopted run's workspace is the one its container has. */
-	if (handover_build(run, secrets, &h, err, sizeof(err))) {
-		snprintf(res->error, sizeof(res->error), "%.250s", err);
-		goto out;
-	}
 	output_limits_default(&lim);
-	c.out = output_open(run->db, run->job->id, run->job->user_id, run->owner, h.masks, &lim, err,
+	c.out = output_open(run->db, run->job->id, run->job->user_id, run->owner, plan->h->masks, &lim, err,
 			    sizeof(err));
 	c.buf = malloc(READ_BUF);
 	snprintf(linger, sizeof(linger), "%u", linger_s());
-	argv = entry_argv(cmd, linger);
+	while (plan->program[nprog])
+		nprog++;
+	if ((argv = calloc(nprog + 5, sizeof(*argv)))) {
+		argv[0] = "--relay";
+		argv[1] = "--linger";
+		argv[2] = linger;
+		argv[3] = "--";
+		memcpy(argv + 4, plan->program, nprog * sizeof(*argv));
+	}
 	if (!c.out || !c.buf || !argv) {
 		snprintf(res->error, sizeof(res->error), "%.250s", c.out ? "out of memory" : err);
 		goto out;
 	}
 	c.demux.f.out = c.out;
+	c.demux.f.tap = plan->on_stdout;
+	c.demux.f.tap_arg = plan->arg;
 	if (docker_init(&c.d, NULL)) {
 		snprintf(res->error, sizeof(res->error), "no Docker engine: %.200s", c.d.error);
 		goto out;
@@ -621,24 +802,21 @@ void job_exec_container(struct job_run *run, struct job_result *res)
 		spec.init = true;
 		spec.network = g_config.container_network;
 		spec.log_driver = "none";
-		if (ws) {
-			if (workspace_create(g_config.data_dir, run->job->id, wspath, sizeof(wspath), err,
-					     sizeof(err))) {
-				ws = false;   /* nothing of ours to remove */
-				snprintf(res->error, sizeof(res->error), "%.250s", err);
-				goto out;
-			}
-			mount.source = wspath;
-			mount.target = "/workspace";
-			mount.read_only = false;
-			spec.mounts = &mount;
-			spec.n_mounts = 1;
-			spec.workdir = "/workspace";
-		}
-		if (launch(&c, &spec, &h, res, &cp))
+		spec.mounts = plan->mounts;
+		spec.n_mounts = plan->n_mounts;
+		spec.workdir = plan->workdir;
+		if (launch(&c, &spec, plan->h, res, &cp))
 			goto out;
+		if (plan->started && plan->started(&c, plan->arg, err, sizeof(err))) {
+			snprintf(res->error, sizeof(res->error), "%.250s", err);
+			stop_container(&c, (long)g_config.container_stop_grace_s * 1000, "it could not be prepared");
+			if (c.lost) {
+				cp = CP_LOST;
+				leave = true;
+			}
+			goto out;
+		}
 	}
-
 	for (int reconnects = 0;;) {
 		if (over(&c)) {
 			if (reconnects < 3 && reconnect(&c)) {
@@ -708,6 +886,8 @@ settle:
 			 * (the OOM flag) is final. */
 			code = c.demux.f.sig ? 128 + c.demux.f.sig : c.demux.f.code;
 			has = true;
+			if (plan->ended && !c.lost)
+				plan->ended(&c, plan->arg, code);
 			docker_kill(&c.d, c.id, "TERM");
 			docker_wait(&c.d, c.id, 2000, &(int){ 0 });
 		} else {
@@ -746,20 +926,6 @@ out:
 		else
 			log_info("job %lld: container %.12s removed", (long long)run->job->id, c.id);
 	}
-	if (ws && !leave) {
-		/* ANYON_WORKSPACE_KEEP: never, failed (failed or cancelled: kept
-		 * for inspection), always. A kept one goes with its job's row
-		 * (container_workspace_sweep). */
-		bool ok = cp == CP_CONTINUE && !res->error[0] && res->exit_code == 0;
-		bool keep = g_config.workspace_keep == WORKSPACE_KEEP_ALWAYS ||
-			    (g_config.workspace_keep == WORKSPACE_KEEP_FAILED && !ok);
-
-		if (keep)
-			log_info("job %lld: workspace kept (ANYON_WORKSPACE_KEEP)", (long long)run->job->id);
-		else if (workspace_remove(g_config.data_dir, run->job->id))
-			log_warn("job %lld: removing its workspace failed (the sweep will retry once the job is "
-				 "purged)", (long long)run->job->id);
-	}
 	if (c.demux.f.replay_err)
 		log_warn("job %lld: the replay client wrote %zu bytes on stderr", (long long)run->job->id,
 			 c.demux.f.replay_err);
@@ -770,6 +936,73 @@ out:
 	output_free(c.out);
 	free(c.buf);
 	free(argv);
+}
+
+
+void job_exec_container(struct job_run *run, struct job_result *res)
+{
+	struct handover h = { 0 };
+	json_object *args = NULL, *cmd, *secrets = NULL, *wsv = NULL;
+	struct container_plan plan = { 0 };
+	struct docker_mount mount;
+	const char **prog = NULL;
+	char wspath[CONFIG_PATH_MAX + 64], err[256];
+	bool ws = false;
+
+	res->exit_code = 1;
+	if (json_parse(run->job->args, strlen(run->job->args), &args, err, sizeof(err)) ||
+	    jobkind_validate("container", args, err, sizeof(err))) {
+		res->exit_code = 2;
+		snprintf(res->error, sizeof(res->error), "bad arguments: %.200s", err);
+		json_object_put(args);
+		return;
+	}
+	json_object_object_get_ex(args, "command", &cmd);
+	json_object_object_get_ex(args, "secrets", &secrets);
+	ws = json_object_object_get_ex(args, "workspace", &wsv) && json_object_get_boolean(wsv);
+	if (handover_build(run, secrets, &h, err, sizeof(err))) {
+		snprintf(res->error, sizeof(res->error), "%.250s", err);
+		goto out;
+	}
+	if (!(prog = calloc(json_object_array_length(cmd) + 1, sizeof(*prog)))) {
+		snprintf(res->error, sizeof(res->error), "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < json_object_array_length(cmd); i++)
+		prog[i] = json_object_get_string(json_object_array_get_idx(cmd, i));
+	/* An adopted run's workspace is the one its container has. */
+	if (ws && !run->adopted) {
+		if (workspace_create(g_config.data_dir, run->job->id, wspath, sizeof(wspath), err, sizeof(err))) {
+			ws = false;   /* nothing of ours to remove */
+			snprintf(res->error, sizeof(res->error), "%.250s", err);
+			goto out;
+		}
+		mount.source = wspath;
+		mount.target = "/workspace";
+		mount.read_only = false;
+		plan.mounts = &mount;
+		plan.n_mounts = 1;
+		plan.workdir = "/workspace";
+	}
+	plan.program = prog;
+	plan.h = &h;
+	container_run(run, &plan, res);
+	if (ws && res->stop != CP_DETACH && res->stop != CP_LOST) {
+		/* ANYON_WORKSPACE_KEEP: never, failed (failed or cancelled: kept
+		 * for inspection), always. A kept one goes with its job's row
+		 * (container_workspace_sweep). */
+		bool ok = res->stop == CP_CONTINUE && !res->error[0] && res->exit_code == 0;
+		bool keep = g_config.workspace_keep == WORKSPACE_KEEP_ALWAYS ||
+			    (g_config.workspace_keep == WORKSPACE_KEEP_FAILED && !ok);
+
+		if (keep)
+			log_info("job %lld: workspace kept (ANYON_WORKSPACE_KEEP)", (long long)run->job->id);
+		else if (workspace_remove(g_config.data_dir, run->job->id))
+			log_warn("job %lld: removing its workspace failed (the sweep will retry once the job is "
+				 "purged)", (long long)run->job->id);
+	}
+out:
+	free(prog);
 	handover_release(&h);
 	json_object_put(args);
 }
