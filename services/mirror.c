@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,30 +86,35 @@ static void scrub(char *s, const char *token, size_t token_len)
 
 /* A message for the person from a failed run: the first "fatal: " line of
  * stderr (else "error: ", else the first line), printable ASCII only, the
- * token scrubbed; prefixed by what. */
+ * token scrubbed (from all of stderr, before a line is cut); prefixed by
+ * what. */
 static void run_error(const struct git_result *res, const char *what, const struct mirror_source *src,
 		      char *err, size_t errlen)
 {
-	const char *s = res->err ? res->err : "", *line = NULL;
-	char buf[512];
+	char *copy = strndup(res->err ? res->err : "", res->err_len), *line = NULL, buf[512];
 	size_t n = 0;
 
-	for (const char *p = s; *p && !line; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
+	if (!copy) {
+		snprintf(err, errlen, "%s failed", what);
+		return;
+	}
+	if (src)
+		scrub(copy, src->token, src->token_len);
+	for (char *p = copy; *p && !line; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
 		if (strncmp(p, "fatal: ", 7) == 0)
 			line = p + 7;
-	for (const char *p = s; *p && !line; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
+	for (char *p = copy; *p && !line; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
 		if (strncmp(p, "error: ", 7) == 0)
 			line = p + 7;
 	if (!line)
-		line = s;
+		line = copy;
 	while (*line && *line != '\n' && *line != '\r' && n + 1 < sizeof(buf)) {
 		unsigned char c = (unsigned char)*line++;
 
 		buf[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
 	}
 	buf[n] = '\0';
-	if (src)
-		scrub(buf, src->token, src->token_len);
+	free(copy);
 	if (res->timed_out)
 		snprintf(err, errlen, "%s did not finish in time", what);
 	else if (res->exit_code == 127)
@@ -152,6 +158,39 @@ static int check_mirror(const char *mirror, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* Takes the mirror's lock (flock on anyon.lock inside it; git ignores
+ * the file) for a change of its refs: two syncs or imports of one project
+ * never run at once. Waits up to timeout_ms. Returns the descriptor
+ * (close() releases it), or -1 (err). */
+static int mirror_lock(const char *mirror, int64_t timeout_ms, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int64_t deadline = mono_ms() + timeout_ms;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/anyon.lock", mirror) >= (int)sizeof(path) ||
+	    (fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+		log_error("mirror: cannot open the lock of %s: %s", mirror, strerror(errno));
+		snprintf(err, errlen, "the project's mirror cannot be locked");
+		return -1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			log_error("mirror: cannot lock %s: %s", mirror, strerror(errno));
+			snprintf(err, errlen, "the project's mirror cannot be locked");
+			close(fd);
+			return -1;
+		}
+		if (mono_ms() >= deadline) {
+			snprintf(err, errlen, "the project's mirror is busy (another fetch or import)");
+			close(fd);
+			return -1;
+		}
+		usleep(100 * 1000);
+	}
+	return fd;
 }
 
 /* ---- the credential ---- */
@@ -221,7 +260,8 @@ static int cred_open(struct cred *c, const struct mirror_source *src, char *err,
 	int fd;
 
 	memset(c, 0, sizeof(*c));
-	if (!src->token || src->token_len == 0)
+	/* a path on the server asks for none */
+	if (!src->token || src->token_len == 0 || src->url[0] == '/')
 		return 0;
 	if (src->token_len > TOKEN_MAX || memchr(src->token, '\0', src->token_len)) {
 		snprintf(err, errlen, "the GitHub token is not usable");
@@ -321,14 +361,15 @@ static int make_dir(const char *dir)
 
 /* ---- sync ---- */
 
+static int sync_locked(const char *path, const struct mirror_source *src, const char *proto, char *err,
+		       size_t errlen);
+
 int mirror_sync(const char *data_dir, int64_t project_id, const struct mirror_source *src, char *err,
 		size_t errlen)
 {
-	char path[PATH_MAX], parent[PATH_MAX], gitdir[PATH_MAX + 16];
+	char path[PATH_MAX], parent[PATH_MAX];
 	const char *proto;
-	struct git_result res;
-	struct cred c;
-	int rc;
+	int lock, rc;
 
 	if (source_check(src, &proto, err, errlen))
 		return -1;
@@ -342,6 +383,23 @@ int mirror_sync(const char *data_dir, int64_t project_id, const struct mirror_so
 		snprintf(err, errlen, "the server cannot create the project's mirror");
 		return -1;
 	}
+	lock = mirror_lock(path, remote_timeout_ms(), err, errlen);
+	if (lock < 0)
+		return -1;
+	rc = sync_locked(path, src, proto, err, errlen);
+	close(lock);
+	return rc;
+}
+
+/* mirror_sync() under the mirror's lock. */
+static int sync_locked(const char *path, const struct mirror_source *src, const char *proto, char *err,
+		       size_t errlen)
+{
+	char gitdir[PATH_MAX + 16];
+	struct git_result res;
+	struct cred c;
+	int rc;
+
 	if (!mirror_exists(path)) {
 		/* no templates (hooks' samples); files 0600, directories 0700 */
 		const char *args[] = { "init", "--quiet", "--bare", "--template=", "--shared=0600", "--", path, NULL };
@@ -496,15 +554,14 @@ static void ref_delete(const char *gitdir, const char *ref)
 	}
 }
 
+static int import_locked(const char *mirror, const char *bundle_path, const char *branch, int64_t attempt_id,
+			 char head[MIRROR_SHA_LEN + 1], char *err, size_t errlen);
+
 int mirror_import(const char *mirror, const char *bundle_path, const char *branch, int64_t attempt_id,
 		  char head[MIRROR_SHA_LEN + 1], char *err, size_t errlen)
 {
-	char gitdir[PATH_MAX + 16], want[PROJECT_BRANCH_MAX + 64], incoming[64], target[64];
-	char spec[PROJECT_BRANCH_MAX + 96];
-	char sha[MIRROR_SHA_LEN + 1];
-	struct git_result res;
 	struct stat st;
-	int fd, rc = -1;
+	int fd, rc;
 
 	head[0] = '\0';
 	if (!branch || !project_branch_ok(branch) || attempt_id <= 0) {
@@ -533,6 +590,24 @@ int mirror_import(const char *mirror, const char *bundle_path, const char *branc
 		snprintf(err, errlen, "the bundle is larger than %lld MiB", (long long)(MIRROR_BUNDLE_MAX >> 20));
 		return -1;
 	}
+	fd = mirror_lock(mirror, LOCAL_TIMEOUT_MS, err, errlen);
+	if (fd < 0)
+		return -1;
+	rc = import_locked(mirror, bundle_path, branch, attempt_id, head, err, errlen);
+	close(fd);
+	return rc;
+}
+
+/* mirror_import() under the mirror's lock, its arguments checked. */
+static int import_locked(const char *mirror, const char *bundle_path, const char *branch, int64_t attempt_id,
+			 char head[MIRROR_SHA_LEN + 1], char *err, size_t errlen)
+{
+	char gitdir[PATH_MAX + 16], want[PROJECT_BRANCH_MAX + 64], incoming[64], target[64];
+	char spec[PROJECT_BRANCH_MAX + 96];
+	char sha[MIRROR_SHA_LEN + 1];
+	struct git_result res;
+	int rc = -1;
+
 	snprintf(gitdir, sizeof(gitdir), "--git-dir=%s", mirror);
 
 	/* exactly one ref, refs/heads/<branch>, pointing at a full-length id */
@@ -564,9 +639,9 @@ int mirror_import(const char *mirror, const char *bundle_path, const char *branc
 
 	/* its prerequisites are in the mirror */
 	{
-		const char *args[] = { gitdir, "bundle", "verify", "--quiet", bundle_path, NULL };
+		const char *args[] = { gitdir, "bundle", "verify", bundle_path, NULL };
 
-		if (run_local(args, 4096, &res, err, errlen))
+		if (run_local(args, 64 * 1024, &res, err, errlen))
 			return -1;
 	}
 	if (res.exit_code != 0) {
@@ -708,13 +783,20 @@ static long parse_raw(const char *out, size_t len, struct dfile *files, size_t m
 	return (long)n;
 }
 
-/* Reads `diff --numstat -z` output into the first n files (same order). */
+static bool same(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* Reads `diff --numstat -z` output into the first n files (same order,
+ * checked by their paths: it stops at an entry that is not its file's). */
 static void parse_numstat(const char *out, size_t len, struct dfile *files, size_t n)
 {
 	const char *p = out, *end = out + len;
 
 	for (size_t i = 0; i < n && p < end; i++) {
-		const char *nul = memchr(p, '\0', (size_t)(end - p)), *t1, *t2;
+		const char *nul = memchr(p, '\0', (size_t)(end - p)), *t1, *t2, *next;
+		struct dfile *f = &files[i];
 
 		if (!nul)
 			return;
@@ -722,23 +804,27 @@ static void parse_numstat(const char *out, size_t len, struct dfile *files, size
 		t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nul - t1 - 1)) : NULL;
 		if (!t2)
 			return;
-		if (*p == '-') {
-			files[i].binary = true;
-		} else {
-			files[i].additions = strtoll(p, NULL, 10);
-			files[i].deletions = strtoll(t1 + 1, NULL, 10);
-		}
-		/* a rename's numstat is "a\td\t\0old\0new\0" */
 		if (t2 + 1 == nul) {
+			/* a rename's or copy's: "a\td\t\0old\0new\0" */
 			const char *n1 = memchr(nul + 1, '\0', (size_t)(end - nul - 1));
 			const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
 
-			if (!n2)
+			if (!n2 || !f->old_path || !same(nul + 1, (size_t)(n1 - nul - 1), f->old_path, f->old_len) ||
+			    !same(n1 + 1, (size_t)(n2 - n1 - 1), f->path, f->path_len))
 				return;
-			p = n2 + 1;
+			next = n2 + 1;
 		} else {
-			p = nul + 1;
+			if (f->old_path || !same(t2 + 1, (size_t)(nul - t2 - 1), f->path, f->path_len))
+				return;
+			next = nul + 1;
 		}
+		if (*p == '-') {
+			f->binary = true;
+		} else {
+			f->additions = strtoll(p, NULL, 10);
+			f->deletions = strtoll(t1 + 1, NULL, 10);
+		}
+		p = next;
 	}
 }
 
@@ -857,21 +943,82 @@ static const char *next_header(const char *p, const char *end)
 	return end;
 }
 
-/* Whether header line h (up to its newline) names f: "diff --git a/OLD
- * b/NEW" with core.quotePath off; a name git quotes (a control
- * character, '"' or '\') never matches, and that file shows no hunks. */
-static bool header_names(const char *h, const char *end, const struct dfile *f)
+/* Appends prefix and name to b as git writes a name in a "diff --git"
+ * line with core.quotePath off: as is, or in double quotes with C-style
+ * escapes when it has a control character, '"' or '\'. b has room for
+ * 4 bytes per byte of name plus prefix and quotes. */
+static void quote_name(char *b, size_t *n, const char *prefix, const char *name, size_t len)
 {
-	const char *nl = memchr(h, '\n', (size_t)(end - h));
+	static const char esc[] = "abtnvfr";
+	bool quote = false;
+
+	for (size_t i = 0; i < len && !quote; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		quote = c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
+	}
+	if (quote)
+		b[(*n)++] = '"';
+	for (const char *p = prefix; *p; p++)
+		b[(*n)++] = *p;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!quote || (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)) {
+			b[(*n)++] = (char)c;
+		} else if (c == '"' || c == '\\') {
+			b[(*n)++] = '\\';
+			b[(*n)++] = (char)c;
+		} else if (c >= 7 && c <= 13) {
+			b[(*n)++] = '\\';
+			b[(*n)++] = esc[c - 7];
+		} else {
+			*n += (size_t)sprintf(b + *n, "\\%03o", c);
+		}
+	}
+	if (quote)
+		b[(*n)++] = '"';
+}
+
+/* The "diff --git a/OLD b/NEW" line git writes for f (without its
+ * newline), in a new buffer (free()), its length in *len; NULL when out of
+ * memory. */
+static char *header_for(const struct dfile *f, size_t *len)
+{
 	const char *old = f->old_path ? f->old_path : f->path;
 	size_t old_len = f->old_path ? f->old_len : f->path_len;
-	size_t len = (size_t)((nl ? nl : end) - h), want = 11 + 2 + old_len + 3 + f->path_len;
+	char *b = malloc(11 + 4 * (old_len + f->path_len) + 16);
+	size_t n = 0;
 
-	if (len != want)
-		return false;
-	h += 11;
-	return strncmp(h, "a/", 2) == 0 && memcmp(h + 2, old, old_len) == 0 &&
-	       strncmp(h + 2 + old_len, " b/", 3) == 0 && memcmp(h + 5 + old_len, f->path, f->path_len) == 0;
+	if (!b)
+		return NULL;
+	memcpy(b, "diff --git ", 11);
+	n = 11;
+	quote_name(b, &n, "a/", old, old_len);
+	b[n++] = ' ';
+	quote_name(b, &n, "b/", f->path, f->path_len);
+	*len = n;
+	return b;
+}
+
+/* The first "diff --git" line at or after p (a header) that is f's, or
+ * NULL: files come in the same order as --raw gave them, so the search
+ * skips only chunks of files that were not matched. */
+static const char *find_chunk(const char *p, const char *end, const struct dfile *f)
+{
+	size_t hlen;
+	char *h = header_for(f, &hlen);
+
+	for (; h && p < end; p = next_header(p + 11, end)) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if ((size_t)((nl ? nl : end) - p) == hlen && memcmp(p, h, hlen) == 0)
+			break;
+	}
+	if (!h || p >= end)
+		p = NULL;
+	free(h);
+	return p;
 }
 
 /* Totals of `diff --shortstat`: " N files changed, X insertions(+), Y deletions(-)". */
@@ -928,11 +1075,13 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 	memcpy(range_base, base, sizeof(range_base));
 	memcpy(range_head, head, sizeof(range_head));
 
+	/* The counts (numstat, shortstat) diff files up to 64 MiB; larger
+	 * ones count as binary. */
 #define DIFF_COMMON "-c", "core.quotePath=false", "-c", "diff.renameLimit=1000", gitdir, "diff", \
 	"--no-color", "--no-ext-diff", "--no-textconv", "--no-relative", "--ignore-submodules=none", \
 	"-M", "--src-prefix=a/", "--dst-prefix=b/"
 	{
-		const char *args[] = { DIFF_COMMON, "--shortstat", range_base, range_head, "--", NULL };
+		const char *args[] = { "-c", "core.bigFileThreshold=64m", DIFF_COMMON, "--shortstat", range_base, range_head, "--", NULL };
 
 		if (run_local(args, 4096, &stat, err, errlen))
 			goto out;
@@ -942,10 +1091,11 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 		}
 	}
 	{
-		/* an entry is at most ~100 bytes and two paths */
-		size_t max = l->max_files * (2 * PATH_MAX + 128) + 4096;
+		/* an entry is ~100 bytes and one or two paths: room for 1 KiB
+		 * each; when cut, fewer files are listed (and "truncated") */
+		size_t max = l->max_files * 1024 + 64 * 1024;
 		const char *args[] = { DIFF_COMMON, "--raw", "-z", "--no-abbrev", range_base, range_head, "--", NULL };
-		const char *nargs[] = { DIFF_COMMON, "--numstat", "-z", range_base, range_head, "--", NULL };
+		const char *nargs[] = { "-c", "core.bigFileThreshold=64m", DIFF_COMMON, "--numstat", "-z", range_base, range_head, "--", NULL };
 
 		if (run_local(args, max, &raw, err, errlen) || run_local(nargs, max, &num, err, errlen))
 			goto out;
@@ -994,6 +1144,7 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 	for (long i = 0; i < nfiles; i++) {
 		struct dfile *f = &files[i];
 		json_object *o = json_object_new_object(), *hunks = NULL;
+		const char *chunk;
 		bool ftrunc = false;
 
 		json_set(o, "path", json_string_from_bytes(f->path, f->path_len));
@@ -1003,26 +1154,25 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 		json_set(o, "binary", json_object_new_boolean(f->binary));
 		json_set(o, "additions", json_object_new_int64(f->additions));
 		json_set(o, "deletions", json_object_new_int64(f->deletions));
-		if (pp < pend && header_names(pp, pend, f)) {
-			const char *next = next_header(pp + 11, pend);
-			size_t clen = (size_t)(next - pp);
+		if ((chunk = find_chunk(pp, pend, f))) {
+			const char *next = next_header(chunk + 11, pend);
+			size_t clen = (size_t)(next - chunk);
 			/* the last chunk of a cut output is incomplete */
 			bool whole = next < pend || !patch.out_cut;
 
 			if (f->binary) {
 				/* no hunks; nothing to keep */
-			} else if (!whole || chunk_says_binary(pp, clen) || clen > l->max_file_bytes ||
+			} else if (!whole || chunk_says_binary(chunk, clen) || clen > l->max_file_bytes ||
 				   kept + clen > l->max_total_bytes) {
 				ftrunc = true;
 			} else {
-				hunks = parse_hunks(pp, clen);
+				hunks = parse_hunks(chunk, clen);
 				kept += clen;
 			}
 			pp = next;
 		} else if (!f->binary) {
-			/* its patch is missing (cut off) or could not be matched */
+			/* its patch is missing (the output was cut) */
 			ftrunc = true;
-			pp = pend;
 		}
 		if (ftrunc)
 			truncated = true;

@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "base/util.h"
 #include "services/mirror.h"
 #include "t/unit/tap.h"
 
@@ -398,6 +401,65 @@ int main(void)
 		ok(mirror_diff(mirror, "main", att, &l, &d, err, sizeof(err)) == -1, "a diff needs commit ids, not names");
 		ok(mirror_diff(mirror, base, "0000000000000000000000000000000000000001", &l, &d, err, sizeof(err)) == -1,
 		   "an unknown commit fails: %s", err);
+	}
+
+	/* names git quotes in its "diff --git" lines still get their hunks */
+	if (sh("cd scratch && git checkout -q -b anyon/names %s && printf 'x\\n' > \"$(printf 'tab\\there.txt')\" && "
+	       "printf 'x\\n' > 'quo\"te.txt' && printf 'x\\n' > 'back\\slash.txt' && printf 'x\\n' > 'zzz.txt' && "
+	       "printf 'x\\n' > 'sp ace.txt' && git add -A && git commit -qm names && "
+	       "git bundle create -q ../names.bundle refs/heads/anyon/names ^%s", base, base) != 0)
+		BAIL_OUT("cannot make the names bundle");
+	{
+		static const char *const names[] = { "tab\there.txt", "quo\"te.txt", "back\\slash.txt", "sp ace.txt",
+						     "zzz.txt" };
+		struct mirror_diff_limits l;
+		json_object *d = NULL;
+		char nh[MIRROR_SHA_LEN + 1];
+
+		snprintf(tmp, sizeof(tmp), "%s/names.bundle", dir);
+		ok(import(mirror, tmp, "anyon/names", 10, nh) == 0, "a branch with odd file names imported");
+		mirror_diff_limits_default(&l);
+		ok(mirror_diff(mirror, base, nh, &l, &d, err, sizeof(err)) == 0 && d, "its diff");
+		for (size_t i = 0; d && i < sizeof(names) / sizeof(names[0]); i++) {
+			json_object *f = file_of(d, names[i]);
+
+			ok(f && !bget(f, "truncated") && has_line(f, "+", "x"), "'%s' listed with its hunk", names[i]);
+		}
+		ok(d && !bget(d, "truncated"), "nothing truncated");
+		json_object_put(d);
+	}
+
+	/* a change waits for the mirror's lock */
+	{
+		char lockpath[600], nh[MIRROR_SHA_LEN + 1];
+		int64_t t0;
+		pid_t pid;
+		int fds[2];
+
+		snprintf(lockpath, sizeof(lockpath), "%s/anyon.lock", mirror);
+		if (pipe(fds) != 0)
+			BAIL_OUT("pipe");
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			int fd = open(lockpath, O_RDWR | O_CREAT, 0600);
+
+			if (fd < 0 || flock(fd, LOCK_EX) != 0)
+				_exit(1);
+			if (write(fds[1], "x", 1) != 1)
+				_exit(1);
+			usleep(800 * 1000);
+			_exit(0);
+		}
+		close(fds[1]);
+		if (read(fds[0], tmp, 1) != 1)
+			BAIL_OUT("the lock holder did not start");
+		close(fds[0]);
+		t0 = mono_ms();
+		snprintf(tmp, sizeof(tmp), "%s/names.bundle", dir);
+		ok(import(mirror, tmp, "anyon/names", 11, nh) == 0 && mono_ms() - t0 >= 600,
+		   "an import waits while another holds the mirror's lock (%lld ms)", (long long)(mono_ms() - t0));
+		waitpid(pid, NULL, 0);
 	}
 
 	/* ---- push ---- */
