@@ -6,9 +6,12 @@ repository is fetched with the right token and refused with a wrong one
 and the token is nowhere afterwards: not in the mirror's files (config
 included), not in the helper's output, not in any URL the stand-in saw,
 and never in git's argv or environment: a wrapper `git` first on PATH
-records every run's argv and environment, then execs the real git. The
-credential file it was read from is gone."""
-import os, re, shutil, stat, subprocess, sys, tempfile
+(services/git.c passes PATH on to git) records every run's argv and
+environment and the modes of the credential file named on its command
+line (0600, in a 0700 directory), then execs the real git. Each of those
+files is gone afterwards, also when git was killed at ANYON_GIT_TIMEOUT_S
+because the server stopped answering."""
+import json, os, re, shutil, stat, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR
 from fakegithub import FakeGitHub
@@ -22,24 +25,41 @@ real_git = shutil.which("git")
 if not real_git:
     t.bail("git is not installed")
 
-# the wrapper: argv and environment of every git the helper starts
+# the wrapper: argv and environment of every git the helper starts, and
+# the modes of the credential file named on its command line (never its
+# content), as one JSON line each; then the real git
 bindir = os.path.join(tmp, "bin")
 os.mkdir(bindir)
 record = os.path.join(tmp, "git-runs.log")
 with open(os.path.join(bindir, "git"), "w") as f:
-    f.write("#!/bin/sh\n"
-            "{ printf 'ARGV'; for a in \"$@\"; do printf ' <%%s>' \"$a\"; done; printf '\\nENV\\n'; env; "
-            "printf 'END\\n'; } >> '%s'\n"
-            "exec '%s' \"$@\"\n" % (record, real_git))
+    f.write("""#!/usr/bin/env python3
+import json, os, re, sys
+cred = None
+for a in sys.argv[1:]:
+    m = re.search(r"< '([^']+)'", a)
+    if a.startswith("credential.helper=!") and m:
+        p = m.group(1)
+        try:
+            st, dst = os.lstat(p), os.lstat(os.path.dirname(p))
+            cred = {"path": p, "mode": st.st_mode & 0o7777, "dir_mode": dst.st_mode & 0o7777,
+                    "mine": st.st_uid == os.getuid() and dst.st_uid == os.getuid(),
+                    "regular": (st.st_mode & 0o170000) == 0o100000}
+        except OSError as e:
+            cred = {"path": p, "error": str(e)}
+with open(%r, "a") as f:
+    f.write(json.dumps({"argv": sys.argv[1:], "env": dict(os.environ), "cred": cred}) + "\\n")
+os.execv(%r, ["git"] + sys.argv[1:])
+""" % (record, real_git))
 os.chmod(os.path.join(bindir, "git"), 0o755)
 data = os.path.join(tmp, "data")
 os.mkdir(data, 0o700)
 outputs = []
 
 
-def run(*args, token=None):
+def run(*args, token=None, extra_env=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(PATH=bindir + ":" + env.get("PATH", "/usr/bin:/bin"), ANYON_GIT_ALLOW_LOCAL_HTTP="1")
+    env.update(extra_env or {})
     r = subprocess.run([HELPER] + list(args), input=(token or "") + "\n", env=env, text=True,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     outputs.append(r.stdout + r.stderr)
@@ -47,17 +67,16 @@ def run(*args, token=None):
 
 
 def runs():
-    """[(argv list, env text)] of the git runs recorded so far."""
+    """[{argv, env, cred}] of the git runs recorded so far."""
     if not os.path.exists(record):
         return []
     with open(record) as f:
-        text = f.read()
-    out = []
-    for m in re.finditer(r"^ARGV([^\n]*)\nENV\n(.*?)^END$", text, re.M | re.S):
-        # the whole line as the last item too: a check for a secret does
-        # not depend on how the arguments are split back
-        out.append((re.findall(r" <(.*?)>(?= <|$)", m.group(1)) + [m.group(1)], m.group(2)))
-    return out
+        return [json.loads(line) for line in f]
+
+
+def raw_record():
+    with open(record) as f:
+        return f.read()
 
 
 with FakeGitHub(interval=1) as gh:
@@ -78,11 +97,16 @@ with FakeGitHub(interval=1) as gh:
     t.ok(r.returncode == 0, "the private repository is fetched with the token", r.stderr)
     r = run("branch", mirror, "main")
     t.eq(r.stdout.strip(), main, "the mirror's main is the repository's")
-    t.ok(len(runs()) >= 2 and any("fetch" in a for a, _ in runs()),
+    t.ok(len(runs()) >= 2 and any("fetch" in r["argv"] for r in runs()),
          "control: the wrapper saw git's runs (%d)" % len(runs()))
-    t.ok(any(any(x.startswith("credential.helper=!") for x in a) for a, _ in runs()),
-         "the credential helper was given on git's command line")
-
+    creds = [r["cred"] for r in runs() if r["cred"]]
+    fetch = [r["argv"] for r in runs() if "fetch" in r["argv"]][0]
+    helper = [j for j, a in enumerate(fetch) if a.startswith("credential.helper=!")]
+    t.ok(len(creds) == 1 and len(helper) == 1, "the credential helper was given on the fetch's command line", creds)
+    t.ok(creds and creds[0].get("mode") == 0o600 and creds[0].get("dir_mode") == 0o700 and creds[0]["mine"]
+         and creds[0]["regular"], "its file was 0600 in a 0700 directory of ours while git ran", creds)
+    t.ok(helper and fetch[helper[0] - 3:helper[0]] == ["-c", "credential.helper=", "-c"],
+         "right after an empty credential.helper that resets the list", fetch[:helper[0] + 1] if helper else fetch)
     r = run("sync", data, "2", url, token=bogus)
     t.ok(r.returncode == 2 and "fatal" not in r.stderr and "Authentication failed" in r.stderr,
          "an unknown token is refused with git's reason", r.stderr)
@@ -136,23 +160,39 @@ with FakeGitHub(interval=1) as gh:
                         hits.append(p)
         t.ok(not hits, "the %s is in no file of the data directory (mirrors, config included)" % name, hits)
         t.ok(not any(s in o for o in outputs), "the %s is not in the helper's output or log" % name)
-        t.ok(not any(s in x for a, _ in runs() for x in a), "the %s was never in git's argv" % name)
-        t.ok(not any(s in e for _, e in runs()), "the %s was never in git's environment" % name)
+        t.ok(not any(s in x for r in runs() for x in r["argv"]), "the %s was never in git's argv" % name)
+        t.ok(not any(s in k or s in v for r in runs() for k, v in r["env"].items()),
+             "the %s was never in git's environment" % name)
+        t.ok(s not in raw_record(), "nor anywhere in the wrapper's record")
         t.ok(not gh.urls_containing(s), "the %s was in no URL the stand-in saw" % name)
     with open(os.path.join(mirror, "config")) as f:
         config = f.read()
     t.ok("127.0.0.1" not in config and "credential" not in config and "remote" not in config,
          "the mirror's config names no remote or credential", config)
-    cred_files = set()
-    for a, _ in runs():
-        for x in a:
-            m = re.search(r"< '([^']+)'", x)
-            if x.startswith("credential.helper=!") and m:
-                cred_files.add(m.group(1))
-    t.ok(len(cred_files) >= 4, "each run with a token had its own credential file (%d)" % len(cred_files))
+    cred_files = set(r["cred"]["path"] for r in runs() if r["cred"])
+    t.ok(len(cred_files) >= 5 and len(cred_files) == len([r for r in runs() if r["cred"]]),
+         "each run with a token had its own credential file (%d)" % len(cred_files))
+    t.ok(all(r["cred"].get("mode") == 0o600 and r["cred"].get("dir_mode") == 0o700 for r in runs() if r["cred"]),
+         "every one 0600 in a 0700 directory")
     t.ok(cred_files and not any(os.path.exists(p) or os.path.exists(os.path.dirname(p)) for p in cred_files),
          "every credential file and its directory are gone", sorted(cred_files))
-    t.ok(all(stat.S_IMODE(os.stat(mirror).st_mode) == 0o700 for _ in [0]), "the mirror is 0700")
+    t.ok(not any(r["cred"] for r in runs() if "bundle" in r["argv"] or "rev-parse" in r["argv"]),
+         "local runs get no credential")
+
+    # a server that stops answering: git is killed at the time limit and the file still goes
+    gh.set_fail("/alice/secret.git/git-upload-pack", "timeout", count=None, hang=20)
+    n_before = len(runs())
+    t0 = time.time()
+    r = run("sync", data, "1", url, token=token, extra_env={"ANYON_GIT_TIMEOUT_S": "2"})
+    took = time.time() - t0
+    gh.clear_fail()
+    t.ok(r.returncode == 2 and "did not finish in time" in r.stderr and token not in r.stderr,
+         "a hanging fetch ends at ANYON_GIT_TIMEOUT_S with a clean error", r.stderr)
+    t.ok(took < 15, "within the time limit (%.1f s)" % took)
+    late = [x["cred"]["path"] for x in runs()[n_before:] if x["cred"]]
+    t.ok(late and not any(os.path.exists(os.path.dirname(p)) for p in late),
+         "its credential file is gone after the kill", late)
+    t.ok(stat.S_IMODE(os.stat(mirror).st_mode) == 0o700, "the mirror is 0700")
 
 shutil.rmtree(tmp, ignore_errors=True)
 t.done()
