@@ -432,6 +432,8 @@ static int sync_locked(const char *path, const struct mirror_source *src, const 
 		snprintf(err, errlen, "git could not be run on the server");
 		return -1;
 	}
+	scrub(res.out, src->token, src->token_len);
+	scrub(res.err, src->token, src->token_len);
 	rc = res.exit_code == 0 ? 0 : -1;
 	if (rc)
 		run_error(&res, "git fetch", src, err, errlen);
@@ -1045,11 +1047,11 @@ static void parse_shortstat(const char *s, int64_t *files, int64_t *adds, int64_
 int mirror_diff(const char *mirror, const char *base, const char *head, const struct mirror_diff_limits *l,
 		json_object **out, char *err, size_t errlen)
 {
-	/* Files larger than this are not diffed line by line at all (git
-	 * treats them as binary): their patch could never be kept. */
+	/* In the patch, files larger than this are not diffed line by line
+	 * (git treats them as binary): their patch could hardly be kept. */
 	size_t big = l->max_file_bytes * 16;
-	char gitdir[PATH_MAX + 16], bigopt[64], range_base[MIRROR_SHA_LEN + 1], range_head[MIRROR_SHA_LEN + 1];
-	struct git_result raw = { 0 }, num = { 0 }, stat = { 0 }, patch = { 0 };
+	char gitdir[PATH_MAX + 16], bigopt[64];
+	struct git_result raw = { 0 }, num = { 0 }, shortstat = { 0 }, patch = { 0 };
 	struct dfile *files = NULL;
 	json_object *root = NULL, *arr;
 	int64_t files_total, adds, dels;
@@ -1072,21 +1074,22 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 		big = 64u << 20;
 	snprintf(gitdir, sizeof(gitdir), "--git-dir=%s", mirror);
 	snprintf(bigopt, sizeof(bigopt), "core.bigFileThreshold=%zu", big);
-	memcpy(range_base, base, sizeof(range_base));
-	memcpy(range_head, head, sizeof(range_head));
 
-	/* The counts (numstat, shortstat) diff files up to 64 MiB; larger
-	 * ones count as binary. */
+	/* Four runs with the same rename detection, so the same files in the
+	 * same order: the totals (--shortstat), the files' status and names
+	 * (--raw), their counts (--numstat) and the patch. The counts diff
+	 * files up to 64 MiB; larger ones count as binary. */
+#define COUNT_LIMIT "-c", "core.bigFileThreshold=64m"
 #define DIFF_COMMON "-c", "core.quotePath=false", "-c", "diff.renameLimit=1000", gitdir, "diff", \
 	"--no-color", "--no-ext-diff", "--no-textconv", "--no-relative", "--ignore-submodules=none", \
 	"-M", "--src-prefix=a/", "--dst-prefix=b/"
 	{
-		const char *args[] = { "-c", "core.bigFileThreshold=64m", DIFF_COMMON, "--shortstat", range_base, range_head, "--", NULL };
+		const char *args[] = { COUNT_LIMIT, DIFF_COMMON, "--shortstat", base, head, "--", NULL };
 
-		if (run_local(args, 4096, &stat, err, errlen))
+		if (run_local(args, 4096, &shortstat, err, errlen))
 			goto out;
-		if (stat.exit_code != 0) {
-			run_error(&stat, "git diff", NULL, err, errlen);
+		if (shortstat.exit_code != 0) {
+			run_error(&shortstat, "git diff", NULL, err, errlen);
 			goto out;
 		}
 	}
@@ -1094,8 +1097,8 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 		/* an entry is ~100 bytes and one or two paths: room for 1 KiB
 		 * each; when cut, fewer files are listed (and "truncated") */
 		size_t max = l->max_files * 1024 + 64 * 1024;
-		const char *args[] = { DIFF_COMMON, "--raw", "-z", "--no-abbrev", range_base, range_head, "--", NULL };
-		const char *nargs[] = { "-c", "core.bigFileThreshold=64m", DIFF_COMMON, "--numstat", "-z", range_base, range_head, "--", NULL };
+		const char *args[] = { DIFF_COMMON, "--raw", "-z", "--no-abbrev", base, head, "--", NULL };
+		const char *nargs[] = { COUNT_LIMIT, DIFF_COMMON, "--numstat", "-z", base, head, "--", NULL };
 
 		if (run_local(args, max, &raw, err, errlen) || run_local(nargs, max, &num, err, errlen))
 			goto out;
@@ -1106,7 +1109,7 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 	}
 	{
 		size_t max = l->max_total_bytes + 2 * big + (1u << 20);
-		const char *args[] = { "-c", bigopt, DIFF_COMMON, "-p", "-U3", range_base, range_head, "--", NULL };
+		const char *args[] = { "-c", bigopt, DIFF_COMMON, "-p", "-U3", base, head, "--", NULL };
 
 		if (run_local(args, max, &patch, err, errlen))
 			goto out;
@@ -1116,6 +1119,7 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 		}
 	}
 #undef DIFF_COMMON
+#undef COUNT_LIMIT
 
 	files = calloc(l->max_files ? l->max_files : 1, sizeof(*files));
 	if (!files) {
@@ -1128,7 +1132,7 @@ int mirror_diff(const char *mirror, const char *base, const char *head, const st
 		goto out;
 	}
 	parse_numstat(num.out, num.out_len, files, (size_t)nfiles);
-	parse_shortstat(stat.out, &files_total, &adds, &dels);
+	parse_shortstat(shortstat.out, &files_total, &adds, &dels);
 	if (files_total < nfiles)
 		files_total = nfiles;
 	if ((size_t)files_total > (size_t)nfiles || raw.out_cut)
@@ -1192,7 +1196,7 @@ out:
 	json_object_put(root);
 	git_result_release(&raw);
 	git_result_release(&num);
-	git_result_release(&stat);
+	git_result_release(&shortstat);
 	git_result_release(&patch);
 	return rc;
 }
@@ -1241,6 +1245,8 @@ int mirror_push(const char *mirror, int64_t attempt_id, const char *branch, cons
 		snprintf(err, errlen, "git could not be run on the server");
 		return -1;
 	}
+	scrub(res.out, src->token, src->token_len);
+	scrub(res.err, src->token, src->token_len);
 	rc = 0;
 	if (res.exit_code != 0) {
 		/* porcelain: "!\t<src>:<dst>\t[rejected] (reason)" for a refusal */
