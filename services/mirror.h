@@ -40,7 +40,7 @@ struct mirror_source {
 int mirror_path(const char *data_dir, int64_t project_id, char *out, size_t len);
 
 /* Creates the mirror when absent (git init --bare, mode 0700 directories)
- * and fetches every branch of src into its own branches (pruned; tags not
+ * and fetches every branch of src into refs/heads/ (every one, pruned; tags not
  * fetched). Returns 0, or -1 with a message in err for the person (no
  * token, no URL credentials in it). */
 int mirror_sync(const char *data_dir, int64_t project_id, const struct mirror_source *src,
