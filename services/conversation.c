@@ -35,10 +35,13 @@ struct conv_parser {
 	bool oom;                  /* an allocation failed: entries may be missing */
 };
 
-/* What the CLI says when its credential is refused (REFERENCE.md, "Claude
- * Code CLI"), and the API's own words for it when the CLI passes them on. */
+/* What the CLI says when its credential is refused or missing (REFERENCE.md,
+ * "Claude Code CLI"; "Missing API key · Run /login" from some versions), and
+ * the API's own words for it when the CLI passes them on. */
 static const char *const auth_phrases[] = {
 	"Invalid API key",
+	"Missing API key",
+	"Run /login",
 	"OAuth token has expired",
 	"OAuth token revoked",
 	"Failed to authenticate",

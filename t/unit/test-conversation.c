@@ -528,6 +528,22 @@ static void test_auth(void)
 	ok(conv_auth_failed(p), "\"Failed to authenticate\" in an error result");
 	conv_free(p);
 	free(s);
+	s = one("{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,"
+		"\"result\":\"Missing API key \u00b7 Run /login\"}\n", &p);
+	ok(conv_auth_failed(p), "\"Missing API key \u00b7 Run /login\" in an error result");
+	conv_free(p);
+	free(s);
+	s = one("{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,"
+		"\"result\":\"API Error: 401 {\\\"type\\\":\\\"error\\\",\\\"error\\\":{\\\"type\\\":"
+		"\\\"authentication_error\\\",\\\"message\\\":\\\"invalid x-api-key\\\"}}\"}\n", &p);
+	ok(conv_auth_failed(p), "the API's 401 passed on in an error result");
+	conv_free(p);
+	free(s);
+	s = one("{\"type\":\"result\",\"subtype\":\"error_during_execution\",\"is_error\":true,"
+		"\"result\":\"API Error: 529 overloaded\"}\n", &p);
+	ok(!conv_auth_failed(p), "another error result is no authentication failure");
+	conv_free(p);
+	free(s);
 	s = one("{\"type\":\"assistant\",\"error\":\"authentication_failed\",\"message\":{\"content\":"
 		"[{\"type\":\"text\",\"text\":\"x\"}]}}\n", &p);
 	ok(conv_auth_failed(p), "an assistant message marked authentication_failed");
