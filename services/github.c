@@ -228,9 +228,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* One request. form (may be NULL) makes it a form-encoded POST. The token,
- * when given, goes in the Authorization header through curl's bearer auth. */
-static int perform(const char *url, const char *form, const char *token, bool api,
+/* One request. form (may be NULL) makes it a POST of that body: form-encoded,
+ * or JSON with json_body. The token, when given, goes in the Authorization
+ * header through curl's bearer auth. */
+static int perform(const char *url, const char *form, bool json_body, const char *token, bool api,
 		   int64_t deadline_ms, struct gh_response *out)
 {
 	char curl_err[CURL_ERROR_SIZE] = "", jerr[64];
@@ -259,6 +260,8 @@ static int perform(const char *url, const char *form, const char *token, bool ap
 	}
 	hdrs = curl_slist_append(hdrs, api ? "Accept: application/vnd.github+json" : "Accept: application/json");
 	hdrs = curl_slist_append(hdrs, API_VERSION_HEADER);
+	if (json_body)
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
@@ -354,7 +357,7 @@ static int post_form(const char *path, const char *const *pairs, int64_t deadlin
 		return -1;
 	}
 	snprintf(url, sizeof(url), "%s%s", g_config.github_url, path);
-	rc = perform(url, form, NULL, false, deadline_ms, out);
+	rc = perform(url, form, false, NULL, false, deadline_ms, out);
 	OPENSSL_cleanse(form, strlen(form));
 	free(form);
 	return rc;
@@ -401,7 +404,22 @@ int gh_api_get(const char *token, const char *path, int64_t deadline_ms, struct 
 		snprintf(out->error, sizeof(out->error), "path too long");
 		return -1;
 	}
-	return perform(url, NULL, token, true, deadline_ms, out);
+	return perform(url, NULL, false, token, true, deadline_ms, out);
+}
+
+int gh_api_post_json(const char *token, const char *path, json_object *body, int64_t deadline_ms,
+		     struct gh_response *out)
+{
+	char url[GH_URL_MAX];
+	const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+
+	if (path[0] != '/' || !text ||
+	    (size_t)snprintf(url, sizeof(url), "%s%s", g_config.github_api_url, path) >= sizeof(url)) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->error, sizeof(out->error), "path too long");
+		return -1;
+	}
+	return perform(url, text, true, token, true, deadline_ms, out);
 }
 
 int gh_api_get_url(const char *token, const char *url, int64_t deadline_ms, struct gh_response *out)
@@ -414,7 +432,7 @@ int gh_api_get_url(const char *token, const char *url, int64_t deadline_ms, stru
 		log_warn("github: refused a Link URL outside %s", g_config.github_api_url);
 		return -1;
 	}
-	return perform(url, NULL, token, true, deadline_ms, out);
+	return perform(url, NULL, false, token, true, deadline_ms, out);
 }
 
 enum gh_membership gh_org_membership(const char *token, const char *org, int64_t deadline_ms,

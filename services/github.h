@@ -58,6 +58,8 @@ enum gh_rc {
 	GH_NOT_FOUND,         /* no such thing, or the token cannot see it (404) */
 	GH_BAD_ANSWER,        /* an answer the protocol does not allow */
 	GH_ERROR,             /* our side: database, crypto, memory */
+	GH_INVALID,           /* GitHub refused what was asked as invalid (422: a
+			       * pull request with no commits, a missing branch) */
 };
 
 /* Makes n slot files in dir (created 0700 if missing) for the pool's
@@ -108,6 +110,10 @@ int gh_refresh_token(const char *refresh_token, int64_t deadline_ms, struct gh_r
 /* GET {github_api_url}{path} with the token. path starts with '/' and may
  * carry a query string built with gh_escape(). */
 int gh_api_get(const char *token, const char *path, int64_t deadline_ms, struct gh_response *out);
+
+/* POST {github_api_url}{path} with the token and body as JSON. */
+int gh_api_post_json(const char *token, const char *path, json_object *body, int64_t deadline_ms,
+		     struct gh_response *out);
 
 /* GET an absolute URL from a Link header. Refused (-1) unless it is on the
  * API host, so a token never goes anywhere else. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Self-test of t/lib/fakegithub.py: drive the GitHub stand-in with urllib the
 way anyon will (device flow, REST with Link pagination, failures, git over
-smart HTTP with a token). Depends on nothing else in the repository."""
+smart HTTP with a token, pull requests, rejected pushes). Depends on nothing else in the repository."""
 import json
 import os
 import re
@@ -359,6 +359,80 @@ if shutil.which("git"):
             out = subprocess.run(["git", "--git-dir", os.path.join(gh.git_dir, "dave", "proj.git"), "log", "--format=%s"],
                                  env=base, capture_output=True, text=True).stdout.splitlines()
             eq(out, ["second", "Initial commit"], "pushed commit reached the bare repository")
+
+            # --- pull requests, checked against the pushed branches
+            subprocess.run(g + ["checkout", "-q", "-b", "feature"], env=env, check=True)
+            subprocess.run(g + ["commit", "-q", "--allow-empty", "-m", "feature work"], env=env, check=True)
+            subprocess.run(g + ["push", "-q", "origin", "feature", "main:same"], env=env, check=True, timeout=20)
+            head_sha = subprocess.run(g + ["rev-parse", "HEAD"], env=env, capture_output=True, text=True).stdout.strip()
+
+            def create(tok, **b):
+                return api(gh, "/repos/dave/proj/pulls", tok, data=json.dumps(b).encode(), method="POST")
+            r = create(token, title="Feature", head="feature", base="main", body="Does things.")
+            p = r.json or {}
+            eq((r.status, p.get("number"), p.get("state"), p.get("merged"), p.get("title"), p.get("body")),
+               (201, 1, "open", False, "Feature", "Does things."), "POST pulls: 201, the first number, open")
+            eq((p.get("html_url"), p.get("url"), r.headers.get("Location")),
+               (gh.url + "/dave/proj/pull/1", gh.api_url + "/repos/dave/proj/pulls/1", gh.api_url + "/repos/dave/proj/pulls/1"),
+               "POST pulls: html_url, url and Location")
+            eq((p["head"]["ref"], p["head"]["sha"], p["head"]["label"], p["base"]["ref"], p["user"]["login"],
+                isinstance(p.get("id"), int), p.get("merged_at")),
+               ("feature", head_sha, "dave:feature", "main", "dave", True, None), "POST pulls: head, base, user")
+            r = create(token, title="Again", head="dave:feature", base="main")
+            eq((r.status, r.json["message"], r.json["errors"]),
+               (422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
+                                            "message": "A pull request already exists for dave:feature."}]),
+               "the same head and base again: 422, already exists")
+            r = create(token, title="Nothing", head="same", base="main")
+            eq((r.status, r.json["errors"][0].get("message")), (422, "No commits between main and same"),
+               "a head with no commits past base: 422")
+            r = create(token, title="Nope", head="nope", base="main")
+            eq((r.status, r.json["errors"]), (422, [{"resource": "PullRequest", "field": "head", "code": "invalid"}]),
+               "a head branch that was never pushed: 422 head invalid")
+            r = create(token, title="Nope", head="feature", base="nope")
+            eq((r.status, r.json["errors"][0].get("field")), (422, "base"), "a base that is no branch: 422 base invalid")
+            eq(create(token, head="feature", base="main").status, 422, "no title: 422")
+            eq(create(eve, title="x", head="feature", base="main").status, 404, "a token that cannot see the repo: 404")
+            eq(create(None, title="x", head="feature", base="main").status, 401, "no token: 401")
+            eq(api(gh, "/repos/dave/nosuch/pulls", token, data=b"{}", method="POST").status, 404, "no such repo: 404")
+            r = api(gh, "/repos/dave/proj/pulls?head=dave:feature&state=all", token)
+            eq((r.status, [x["number"] for x in r.json], "merged" in r.json[0]), (200, [1], False),
+               "GET pulls?head=owner:branch&state=all finds it (the list's shape, without merged)")
+            eq([x["number"] for x in api(gh, "/repos/dave/proj/pulls?head=dave:other&state=all", token).json], [],
+               "another head: none")
+            r = api(gh, "/repos/dave/proj/pulls/1", token)
+            eq((r.status, r.json["state"], r.json["merged"], r.json["merged_at"]), (200, "open", False, None),
+               "GET pulls/1: open")
+            gh.set_pull_state("dave", "proj", 1, "merged")
+            r = api(gh, "/repos/dave/proj/pulls/1", token)
+            ok(r.json["state"] == "closed" and r.json["merged"] is True and r.json["merged_at"] and r.json["closed_at"],
+               "set_pull_state merged: closed, merged, merged_at", r.json)
+            r = create(token, title="Second", head="feature", base="main")
+            eq((r.status, r.json.get("number")), (201, 2), "a merged one does not block a new one: number 2")
+            r = req(gh.url + "/_control/set_pull_state", json.dumps({"owner": "dave", "repo": "proj", "number": 2,
+                                                                    "state": "closed"}).encode(),
+                    {"Content-Type": "application/json"}, method="POST")
+            r = api(gh, "/repos/dave/proj/pulls/2", token)
+            eq((r.json["state"], r.json["merged"], r.json["merged_at"] is None), ("closed", False, True),
+               "set_pull_state closed over /_control/")
+            eq(api(gh, "/repos/dave/proj/pulls", token).json, [], "GET pulls: open ones only by default")
+            eq(api(gh, "/repos/dave/proj/pulls/99", token).status, 404, "GET pulls/99: 404")
+            eq([(x["number"], x["state"], x["merged"]) for x in gh.pulls_list("dave", "proj")],
+               [(1, "closed", True), (2, "closed", False)], "pulls_list")
+            gh.revoke(token)
+            eq(api(gh, "/repos/dave/proj/pulls/1", token).status, 401, "a revoked token: 401")
+            # --- rejected pushes
+            d = start_flow(gh)
+            gh.approve(d["user_code"], "dave")
+            env["T0100_TOKEN"] = poll(gh, d["device_code"])["access_token"]
+            subprocess.run(g + ["commit", "-q", "--allow-empty", "-m", "more"], env=env, check=True)
+            gh.reject_push("dave", "proj", "error: GH006: Protected branch update failed for refs/heads/feature.")
+            p = subprocess.run(g + ["push", "-q", "origin", "feature"], env=env, capture_output=True, text=True, timeout=20)
+            ok(p.returncode != 0 and "GH006: Protected branch update failed" in p.stderr and "declined" in p.stderr,
+               "reject_push: the push fails with the reason", p.stderr)
+            gh.reject_push("dave", "proj", None)
+            p = subprocess.run(g + ["push", "-q", "origin", "feature"], env=env, capture_output=True, text=True, timeout=20)
+            ok(p.returncode == 0, "reject_push(None): accepted again", p.stderr)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 else:

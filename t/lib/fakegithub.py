@@ -9,6 +9,7 @@ Two hosts, as in reality (github.com and api.github.com):
               git smart HTTP at /<owner>/<repo>.git (token in Basic auth)
   gh.api_url  REST API host: /user, /user/emails, /user/repos,
               /user/memberships/orgs/<org>, /repos/<owner>/<repo>,
+              POST and GET /repos/<owner>/<repo>/pulls, GET .../pulls/<n>,
               DELETE /applications/<id>/token|grant
 Both hosts also answer the test control API under /_control/ (not logged).
 With layout="ghes" there is a single port and the API lives under /api/v3,
@@ -63,6 +64,23 @@ Python API (all methods thread-safe; KeyError/ValueError on bad input):
   set_delay(path_prefix, seconds, count=None, host=None): the next `count`
            matching requests (None: all until clear_fail()) are answered
            normally, but only after `seconds`
+  Pull requests: POST /repos/{o}/{r}/pulls {title, head, base, body}
+      (head "branch" or "owner:branch") checks the branches in the git
+      repository the pushes went to: 201 with GitHub's fields; 422
+      "Validation Failed" when an open one has the same head and base ("A
+      pull request already exists for owner:branch."), when head..base has
+      no commits ("No commits between base and head"), or head/base is not
+      a branch there (field head/base, code invalid); 404 when the token
+      cannot see the repository, 401 without a token. GET .../pulls
+      (state=open|closed|all, head=owner:branch, base=, newest first) and
+      GET .../pulls/<n>. Numbers count from 1 in each repository.
+  set_pull_state(owner, repo, number, state="open"|"closed"|"merged")
+      (merged: state closed, merged true, merged_at set; merged is final)
+  pulls_list(owner, repo) -> [the single-pull JSON of each, oldest first]
+      (control name: pulls)
+  reject_push(owner, repo, reason=None): with a reason, every push to the
+      repository fails (a pre-receive hook prints it and exits 1: git says
+      "[remote rejected] ... (pre-receive hook declined)"); None: accepted again
   requests(path_prefix=None, method=None, host=None) -> [{time, host, method,
            path, headers: [[k, v]], body}];  header_of(entry, name)
   hits() -> {"METHOD /path": n};  hits(path, method=None) -> n
@@ -73,11 +91,13 @@ the method's keyword arguments -> {"ok": true, "result": ...}, 400 {"error"}
 on bad arguments; GET for state, requests, hits, polls, devices (query
 string = arguments). Names: state requests hits polls devices tokens
 configure approve deny expire add_user add_org add_repo revoke revoke_user
-expire_token set_fail set_delay clear_fail force_slow_down clear_log.
+expire_token set_fail set_delay clear_fail force_slow_down clear_log
+set_pull_state pulls reject_push.
 Unconfirmed choices: the 403 message for a token without read:org; a
 device code polled again after its token was issued
 answers incorrect_device_code; device_flow_disabled is answered by
-/login/device/code (HTTP 400) and by the token endpoint (HTTP 200).
+/login/device/code (HTTP 400) and by the token endpoint (HTTP 200); the
+pulls list's head filter without "owner:" taken as the repository owner's.
 """
 import argparse
 import base64
@@ -123,7 +143,7 @@ CONTROL_METHODS = {
     "expire": False, "add_user": False, "add_org": False, "add_repo": False, "set_membership": False,
     "revoke": False, "revoke_user": False, "expire_token": False,
     "set_fail": False, "set_delay": False, "clear_fail": False, "force_slow_down": False,
-    "clear_log": False,
+    "clear_log": False, "set_pull_state": False, "pulls": True, "reject_push": False,
 }
 
 
@@ -183,6 +203,8 @@ class FakeGitHub:
         self._forced_slow = {}  # device_code or None -> n
         self._next_user_id = 1001
         self._next_repo_id = 500001
+        self.pulls = {}        # "owner/name" (lower) -> [pull dicts], by number
+        self._next_pull_id = 1800000001
         self._rate = {}        # identity -> used
         self._servers = []
         self._threads = []
@@ -584,8 +606,67 @@ class FakeGitHub:
                     "hits": dict(self.hit_counts), "fails": list(self.fails),
                     "tokens": len(self.tokens)}
 
+    # ------------------------------------------------------------ pull requests
+    def _pull(self, owner, repo, number):
+        r = self._repo(owner, repo)
+        if r is None:
+            raise KeyError("no such repo %s/%s" % (owner, repo))
+        for p in self.pulls.get(("%s/%s" % (r["owner"], r["name"])).lower(), []):
+            if p["number"] == int(number):
+                return r, p
+        raise KeyError("no pull %s in %s/%s" % (number, owner, repo))
+
+    def set_pull_state(self, owner, repo, number, state):
+        """open, closed, or merged (closed with merged true; final)."""
+        if state not in ("open", "closed", "merged"):
+            raise ValueError("state must be open, closed or merged")
+        with self.lock:
+            r, p = self._pull(owner, repo, number)
+            if p["merged"] and state != "merged":
+                raise ValueError("pull %s is merged" % number)
+            now = time.time()
+            p["updated_at"] = now
+            if state == "open":
+                p.update(state="open", closed_at=None)
+            else:
+                p.update(state="closed", closed_at=p["closed_at"] or now)
+                if state == "merged" and not p["merged"]:
+                    p.update(merged=True, merged_at=now, merge_commit_sha=p["head_sha"])
+            return _pull_json(self, r, p, full=True)
+
+    def pulls_list(self, owner, repo):
+        with self.lock:
+            r = self._repo(owner, repo)
+            if r is None:
+                raise KeyError("no such repo %s/%s" % (owner, repo))
+            return [_pull_json(self, r, p, full=True)
+                    for p in self.pulls.get(("%s/%s" % (r["owner"], r["name"])).lower(), [])]
+
+    def reject_push(self, owner, repo, reason=None):
+        """Every push to the repository fails with reason (None: accepted again)."""
+        with self.lock:
+            r = self._repo(owner, repo)
+            if r is None or not r["git"]:
+                raise KeyError("no git repository %s/%s" % (owner, repo))
+            hook = os.path.join(r["git"], "hooks", "pre-receive")
+            why = os.path.join(r["git"], "hooks", "fakegithub-reject-reason")
+            if reason is None:
+                for p in (hook, why):
+                    if os.path.exists(p):
+                        os.unlink(p)
+                return None
+            os.makedirs(os.path.dirname(hook), exist_ok=True)
+            with open(why, "w") as f:
+                f.write(str(reason) + "\n")
+            with open(hook, "w") as f:
+                f.write('#!/bin/sh\ncat >/dev/null\ncat "$(dirname "$0")/fakegithub-reject-reason" >&2\nexit 1\n')
+            os.chmod(hook, 0o755)
+            return None
+
     # ------------------------------------------------------------ control over HTTP
     def _control(self, name, args):
+        if name == "pulls":
+            return self.pulls_list(args.get("owner"), args.get("repo"))
         if name == "requests":
             return self.requests(args.get("path_prefix"), args.get("method"), args.get("host"))
         if name == "devices":
@@ -1026,6 +1107,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                   self._api_headers(None))
         hdr = self._api_headers(tok)
         login = t["login"] if t else None
+        pm = re.match(r"^/repos/([^/]+)/([^/]+)/pulls(?:/([0-9]+))?$", path)
+        if pm:
+            return self._pulls(pm.group(1), pm.group(2), pm.group(3), login, t, hdr)
         if m not in ("GET", "HEAD"):
             return self._not_found(hdr)
         if (path in ("/user", "/user/emails", "/user/repos") or path.startswith("/user/memberships/")) and login is None:
@@ -1077,6 +1161,93 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                 "state": m[0], "role": m[1],
                                 "organization_url": "%s/orgs/%s" % (fake.api_url, o["login"]),
                                 "organization": _owner_json(fake, o), "user": _owner_json(fake, u)}, hdr)
+
+    def _pulls(self, owner, name, number, login, t, hdr):
+        """POST /repos/{o}/{r}/pulls, GET /repos/{o}/{r}/pulls[/{n}]."""
+        fake = self.server.fake
+        m = self.command
+        doc = "https://docs.github.com/rest/pulls/pulls#" + (
+            "create-a-pull-request" if m == "POST" else "get-a-pull-request" if number else "list-pull-requests")
+        if m == "POST" and number is None and login is None:
+            return self._json(401, {"message": "Requires authentication", "documentation_url": doc,
+                                    "status": "401"}, hdr)
+        with fake.lock:
+            r = fake._repo(owner, name)
+            if r is None or not _can_see(fake, r, login, t):
+                return self._json(404, {"message": "Not Found", "documentation_url": doc, "status": "404"}, hdr)
+            key = ("%s/%s" % (r["owner"], r["name"])).lower()
+            pulls = fake.pulls.setdefault(key, [])
+            if m in ("GET", "HEAD") and number is not None:
+                for p in pulls:
+                    if p["number"] == int(number):
+                        return self._json(200, _pull_json(fake, r, p, full=True), hdr)
+                return self._json(404, {"message": "Not Found", "documentation_url": doc, "status": "404"}, hdr)
+            if m in ("GET", "HEAD"):
+                q = {k: v[-1] for k, v in self.params.items()}
+                state = q.get("state") or "open"
+                out = [p for p in pulls if state == "all" or p["state"] == state]
+                if q.get("head"):
+                    ho, _, hb = q["head"].rpartition(":")
+                    ho = ho or r["owner"]
+                    out = [p for p in out if p["head_owner"].lower() == ho.lower() and p["head"] == hb]
+                if q.get("base"):
+                    out = [p for p in out if p["base"] == q["base"]]
+                out.sort(key=lambda p: p["number"], reverse=(q.get("direction") or "desc") == "desc")
+                try:
+                    per = min(max(int(q.get("per_page") or 30), 1), 100)
+                except ValueError:
+                    per = 30
+                return self._json(200, [_pull_json(fake, r, p, full=False) for p in out[:per]], hdr)
+            if m != "POST" or number is not None:
+                return self._not_found(hdr)
+            try:
+                b = json.loads(self.body or b"{}")
+                assert isinstance(b, dict)
+            except (ValueError, AssertionError):
+                return self._json(400, {"message": "Problems parsing JSON", "documentation_url": doc,
+                                        "status": "400"}, hdr)
+
+            def invalid(errors):
+                return self._json(422, {"message": "Validation Failed", "errors": errors,
+                                        "documentation_url": doc, "status": "422"}, hdr)
+            for field in ("title", "head", "base"):
+                if not isinstance(b.get(field), str) or not b[field]:
+                    if field == "title":
+                        return invalid([{"resource": "Issue", "field": "title", "code": "missing_field"}])
+                    return invalid([{"resource": "PullRequest", "field": field, "code": "missing_field"}])
+            head_owner, _, head = b["head"].rpartition(":")
+            head_owner = head_owner or r["owner"]
+            hr = r if head_owner.lower() == r["owner"].lower() else fake._repo(head_owner, r["name"])
+            base_sha = _branch_sha(r, b["base"])
+            head_sha = _branch_sha(hr, head) if hr is not None else None
+            if head_sha is None:
+                return invalid([{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+            if base_sha is None:
+                return invalid([{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+            label = "%s:%s" % (hr["owner"], head)
+            for p in pulls:
+                if p["state"] == "open" and p["head_owner"].lower() == hr["owner"].lower() and \
+                        p["head"] == head and p["base"] == b["base"]:
+                    return invalid([{"resource": "PullRequest", "code": "custom",
+                                     "message": "A pull request already exists for %s." % label}])
+            if hr is not r:
+                subprocess.run(["git", "--git-dir", r["git"], "fetch", "-q", hr["git"],
+                                "+refs/heads/%s:refs/fakegithub/head" % head], env=_git_env(fake.git_dir),
+                               capture_output=True)
+            if _ahead(r, base_sha, head_sha) == 0:
+                return invalid([{"resource": "PullRequest", "code": "custom",
+                                 "message": "No commits between %s and %s" % (b["base"], b["head"])}])
+            now = time.time()
+            p = {"id": fake._next_pull_id, "number": len(pulls) + 1, "title": b["title"],
+                 "body": b.get("body") if isinstance(b.get("body"), str) else None,
+                 "user": login, "head_owner": hr["owner"], "head_repo": hr, "head": head, "head_sha": head_sha,
+                 "base": b["base"], "base_sha": base_sha, "state": "open", "merged": False,
+                 "merged_at": None, "closed_at": None, "merge_commit_sha": None,
+                 "created_at": now, "updated_at": now, "draft": bool(b.get("draft"))}
+            fake._next_pull_id += 1
+            pulls.append(p)
+            out = _pull_json(fake, r, p, full=True)
+        self._json(201, out, list(hdr) + [("Location", out["url"])])
 
     def _not_found(self, hdr):
         self._json(404, {"message": "Not Found", "documentation_url": DOCS_REST, "status": "404"}, hdr)
@@ -1246,6 +1417,55 @@ def _repo_json(fake, r, login):
          "open_issues": 0, "watchers": 0, "default_branch": r["default_branch"]}
     if login is not None:
         d["permissions"] = _perms(fake, r, login)
+    return d
+
+
+def _branch_sha(r, branch):
+    """The commit of refs/heads/branch in r's git repository, or None."""
+    if r is None or not r["git"] or not re.match(r"^[A-Za-z0-9._/-]+$", branch) or ".." in branch:
+        return None
+    p = subprocess.run(["git", "--git-dir", r["git"], "rev-parse", "--verify", "-q",
+                        "refs/heads/%s^{commit}" % branch], env=_git_env(os.path.dirname(r["git"])),
+                       capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def _ahead(r, base_sha, head_sha):
+    """Commits of head not in base (head's objects are in r's repository)."""
+    p = subprocess.run(["git", "--git-dir", r["git"], "rev-list", "--count", "%s..%s" % (base_sha, head_sha)],
+                       env=_git_env(os.path.dirname(r["git"])), capture_output=True, text=True)
+    return int(p.stdout.strip() or 0) if p.returncode == 0 else 0
+
+
+def _pull_json(fake, r, p, full):
+    """GitHub's pull request object; full: the single-pull shape (with
+    merged, mergeable, comments...), else the list's."""
+    full_name = "%s/%s" % (r["owner"], r["name"])
+    api = "%s/repos/%s" % (fake.api_url, full_name)
+    html_url = "%s/%s/pull/%d" % (fake.url, full_name, p["number"])
+    user = fake._account(p["user"]) or fake._account(r["owner"])
+    hr = p["head_repo"]
+    d = {"url": "%s/pulls/%d" % (api, p["number"]), "id": p["id"], "node_id": "PR_kwDO%010d" % p["id"],
+         "html_url": html_url, "diff_url": html_url + ".diff", "patch_url": html_url + ".patch",
+         "issue_url": "%s/issues/%d" % (api, p["number"]), "number": p["number"], "state": p["state"],
+         "locked": False, "title": p["title"], "user": _owner_json(fake, user), "body": p["body"],
+         "created_at": _iso(p["created_at"]), "updated_at": _iso(p["updated_at"]),
+         "closed_at": _iso(p["closed_at"]) if p["closed_at"] else None,
+         "merged_at": _iso(p["merged_at"]) if p["merged_at"] else None,
+         "merge_commit_sha": p["merge_commit_sha"], "assignee": None, "assignees": [],
+         "requested_reviewers": [], "labels": [], "milestone": None, "draft": p["draft"],
+         "commits_url": "%s/pulls/%d/commits" % (api, p["number"]),
+         "head": {"label": "%s:%s" % (p["head_owner"], p["head"]), "ref": p["head"], "sha": p["head_sha"],
+                  "user": _owner_json(fake, fake._account(hr["owner"])), "repo": _repo_json(fake, hr, p["user"])},
+         "base": {"label": "%s:%s" % (r["owner"], p["base"]), "ref": p["base"], "sha": p["base_sha"],
+                  "user": _owner_json(fake, fake._account(r["owner"])), "repo": _repo_json(fake, r, p["user"])},
+         "author_association": "OWNER" if p["user"] and p["user"].lower() == r["owner"].lower() else "CONTRIBUTOR",
+         "auto_merge": None, "active_lock_reason": None}
+    if full:
+        d.update(merged=p["merged"], mergeable=None, rebaseable=None,
+                 mergeable_state="unknown", merged_by=_owner_json(fake, user) if p["merged"] else None,
+                 comments=0, review_comments=0, maintainer_can_modify=False, commits=1,
+                 additions=0, deletions=0, changed_files=0)
     return d
 
 
