@@ -350,6 +350,13 @@ int main(int argc, char **argv)
 		t3 = new_task("claude again");
 		is_int(attempts_create(db, uid, t3, "claude", NULL, 0, NULL, ++now, &a, &aerr), ATTEMPTS_BAD_CREDENTIAL,
 		       "a new claude attempt with the invalid credential: ATTEMPTS_BAD_CREDENTIAL");
+		ok(db_begin_write(db) == DB_OK && db_secret_reserve(db, uid, "claude_credential", now, &sid) == DB_OK &&
+		   db_secret_store(db, sid, "k1", nonce, (const unsigned char *)"yy", 2, tag, 0, now) == DB_OK &&
+		   db_commit(db) == DB_OK, "the credential stored again");
+		rc = attempts_create(db, uid, t3, "claude", NULL, 0, NULL, ++now, &a, &aerr);
+		ok(rc == DB_OK, "a credential stored again is no longer invalid: claude starts");
+		if (rc == DB_OK)
+			db_attempt_release(&a);
 	}
 
 	/* validation */
