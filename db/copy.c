@@ -48,9 +48,24 @@ static const struct copy_table {
 	{ "tasks", "id, user_id, project_id, title, description, status, position, created_at, updated_at",
 	  "iiitttiii", true },
 	{ "events", "id, user_id, kind, subject, project_id, created_at", "iitiii", true },
+	{ "executors", "name, label, command, resume, parser, credential, position", "tttttti", false },
+	{ "attempts", "id, user_id, project_id, task_id, executor, base_branch, branch, state, error, error_code, "
+	  "session_id, base_commit, head_commit, pr_url, pr_number, pr_state, pr_title, pr_body, created_at, "
+	  "updated_at", "iiiittttttttttittttii", true },
+	{ "attempt_runs", "id, attempt_id, user_id, seq, prompt, job_id, state, exit_code, created_at, finished_at",
+	  "iiiititiii", true },
+	{ "attempt_diffs", "attempt_id, diff, files, additions, deletions, created_at", "itiiii", false },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+/* Whether table t holds rows migrations seed (executors): the target's
+ * are replaced by the source's (which may have been changed) rather than
+ * counted as data. */
+static bool seeded(size_t t)
+{
+	return strcmp(tables[t].name, "executors") == 0;
+}
 #define SQL_MAX 1024
 
 /* Queries built at run time; they live as long as the process (a query's
@@ -106,6 +121,8 @@ static int target_empty(struct db *dst, char *err, size_t errlen)
 	int64_t n;
 
 	for (size_t t = 0; t < NTABLES; t++) {
+		if (seeded(t))
+			continue;
 		if (strcmp(tables[t].name, "users") == 0) {
 			s = q_start(dst, &q_seeded);
 			n = q_row(s) == DB_OK ? q_i64(s, 0) : -1;
@@ -206,6 +223,16 @@ int db_copy(struct db *src, struct db *dst, db_copy_progress_fn progress, void *
 	for (size_t t = 0; rc == DB_OK && t < NTABLES; t++) {
 		int64_t copied, there;
 
+		if (seeded(t)) {
+			char sql[128];
+
+			snprintf(sql, sizeof(sql), "DELETE FROM %s", tables[t].name);
+			if (db_exec(dst, sql)) {
+				snprintf(err, errlen, "emptying table %s of the target failed", tables[t].name);
+				rc = DB_ERROR;
+				break;
+			}
+		}
 		rc = copy_table(src, dst, t, &copied);
 		if (rc == DB_OK && (count_rows(dst, t, &there) || there != copied)) {
 			snprintf(err, errlen, "table %s: %lld rows read, %lld in the target",

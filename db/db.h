@@ -614,6 +614,106 @@ int db_task_place(struct db *db, int64_t id, const char *status, int64_t positio
  * present order. Call it inside a transaction. */
 int db_task_renumber(struct db *db, int64_t project_id, const char *status, int64_t gap);
 
+/* ---- executors and attempts (services/attempts.h holds the rules) ---- */
+#define DB_EXECUTOR_NAME_MAX 32
+#define DB_ATTEMPT_STATE_MAX 16
+#define DB_ATTEMPT_ERROR_MAX 513       /* 512 bytes and the NUL */
+#define DB_ATTEMPT_SESSION_MAX 129     /* 128 bytes and the NUL */
+
+/* A row of executors. */
+struct db_executor {
+	char name[DB_EXECUTOR_NAME_MAX];
+	char label[64];
+	char *command;                /* JSON array; owned (db_executor_release()) */
+	char *resume;                 /* JSON array or NULL; owned */
+	char parser[32];
+	char credential[32];          /* secret kind, or "" */
+	int64_t position;
+};
+void db_executor_release(struct db_executor *e);
+int db_executor_get(struct db *db, const char *name, struct db_executor *out);
+/* Every executor by position; the executor passed to fn is released after
+ * it returns; fn as db_project_list()'s. */
+typedef int (*db_executor_fn)(const struct db_executor *e, void *arg);
+int db_executor_list(struct db *db, db_executor_fn fn, void *arg);
+
+struct db_attempt {
+	int64_t id, user_id, project_id, task_id;
+	char executor[DB_EXECUTOR_NAME_MAX];
+	char base_branch[256];
+	char branch[64];
+	char state[DB_ATTEMPT_STATE_MAX];  /* queued running completed failed stopped */
+	char error[DB_ATTEMPT_ERROR_MAX];  /* "": none */
+	char error_code[32];               /* "": none */
+	char session_id[DB_ATTEMPT_SESSION_MAX];
+	char base_commit[41], head_commit[41];   /* "": not yet */
+	char pr_url[512];                  /* "": no pull request */
+	int64_t pr_number;
+	char pr_state[16];
+	char *pr_title, *pr_body;          /* asked for; owned when read, NULL: none */
+	int64_t created_at, updated_at;
+};
+void db_attempt_release(struct db_attempt *a);
+/* Inserts a (user, project, task, executor, base_branch, branch, state,
+ * times); sets a->id. DB_CONFLICT when the user has the branch already. */
+int db_attempt_create(struct db *db, struct db_attempt *a);
+/* The attempt id of user_id (0: any user's). DB_NOTFOUND for another's. */
+int db_attempt_get(struct db *db, int64_t id, int64_t user_id, struct db_attempt *out);
+/* The user's attempts of task_id, newest first, at most limit; the attempt
+ * passed to fn is released after it returns; fn as db_project_list()'s. */
+typedef int (*db_attempt_fn)(const struct db_attempt *a, void *arg);
+int db_attempt_list(struct db *db, int64_t task_id, int64_t user_id, int limit, db_attempt_fn fn, void *arg);
+/* Counts task_id's attempts: queued or running, completed or failed, all. */
+int db_attempt_task_counts(struct db *db, int64_t task_id, int64_t *active, int64_t *ended, int64_t *total);
+/* Sets the state and the error and its code (NULL or "": none). */
+int db_attempt_set_state(struct db *db, int64_t id, const char *state, const char *error, const char *error_code,
+			 int64_t now);
+/* Stores what a run found (NULL: unchanged); base_commit only when none
+ * is stored yet. */
+int db_attempt_set_found(struct db *db, int64_t id, const char *session_id, const char *base_commit,
+			 const char *head_commit, int64_t now);
+/* What a pull request is to say (NULL: the defaults). */
+int db_attempt_set_pr_request(struct db *db, int64_t id, const char *title, const char *body, int64_t now);
+/* The pull request made for the attempt. */
+int db_attempt_set_pr(struct db *db, int64_t id, const char *url, int64_t number, const char *state, int64_t now);
+
+struct db_attempt_run {
+	int64_t id, attempt_id, user_id;
+	int seq;
+	char *prompt;                 /* owned when read (db_attempt_run_release()); borrowed by create */
+	int64_t job_id;               /* 0: none (not yet, or the job was purged) */
+	char state[DB_ATTEMPT_STATE_MAX];
+	bool has_exit_code;
+	int exit_code;
+	int64_t created_at, finished_at;   /* 0: not yet */
+};
+void db_attempt_run_release(struct db_attempt_run *r);
+/* Inserts r (attempt, user, seq, prompt, state, created_at); sets r->id.
+ * DB_CONFLICT when the attempt has that seq already. */
+int db_attempt_run_create(struct db *db, struct db_attempt_run *r);
+int db_attempt_run_get(struct db *db, int64_t id, struct db_attempt_run *out);
+/* The attempt's runs by seq; fn as db_project_list()'s (the run is
+ * released after it returns). */
+typedef int (*db_attempt_run_fn)(const struct db_attempt_run *r, void *arg);
+int db_attempt_run_list(struct db *db, int64_t attempt_id, db_attempt_run_fn fn, void *arg);
+/* The attempt's last run (highest seq). DB_NOTFOUND when it has none. */
+int db_attempt_run_last(struct db *db, int64_t attempt_id, struct db_attempt_run *out);
+int db_attempt_run_set_job(struct db *db, int64_t id, int64_t job_id);
+/* Sets the run's state; finished_at 0 leaves it unset. */
+int db_attempt_run_set_state(struct db *db, int64_t id, const char *state, bool has_exit_code, int exit_code,
+			     int64_t finished_at);
+
+/* An attempt's stored diff. */
+struct db_attempt_diff {
+	char *diff;                   /* JSON; owned when read with it (free()), else NULL */
+	int64_t files, additions, deletions, created_at;
+};
+/* Stores (replaces) the attempt's diff. */
+int db_attempt_diff_put(struct db *db, int64_t attempt_id, const char *diff, int64_t files, int64_t additions,
+			int64_t deletions, int64_t now);
+/* DB_NOTFOUND when the attempt has none. */
+int db_attempt_diff_get(struct db *db, int64_t attempt_id, bool with_diff, struct db_attempt_diff *out);
+
 /* ---- events: each user's change feed ----
  * Written in the same transaction as the change they report. Ids only
  * grow; a writer holds the user's row lock (db_user_lock(); db_event_add()

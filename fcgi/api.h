@@ -97,6 +97,16 @@ void api_tasks_update(struct req *r);
 void api_tasks_delete(struct req *r);
 void api_tasks_move(struct req *r);
 
+/* api_attempts.c: /api/tasks/{id}/attempts, /api/attempts. services/attempts.c
+ * (services/jobs.c); db/attempts.c, db/events.c; t/t5200-attempts-api.py */
+void api_attempts_create(struct req *r);
+void api_attempts_list(struct req *r);
+void api_attempts_get(struct req *r);
+void api_attempts_follow_up(struct req *r);
+void api_attempts_stop(struct req *r);
+void api_attempts_diff(struct req *r);
+void api_attempts_pull_request(struct req *r);
+
 /* api_events.c: GET /api/events, the change feed. db/events.c;
  * t/t5000-tasks.py */
 void api_events_list(struct req *r);

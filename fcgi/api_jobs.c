@@ -121,6 +121,11 @@ void api_jobs_create(struct req *r)
 		args = json_object_new_object();
 		json_set(r->json, "args", args);
 	}
+	if (jobkind_find(kind) && jobkind_find(kind)->internal) {
+		reply_error_field(r, 400, "invalid_field", "kind", "jobs of kind '%s' are made by anyon itself "
+				  "(an attempt's run or pull request: /api/tasks/{id}/attempts)", kind);
+		return;
+	}
 	if (jobkind_validate(kind, args, err, sizeof(err))) {
 		reply_error(r, 400, "invalid_field", "%s", err);
 		return;

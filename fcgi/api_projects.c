@@ -90,16 +90,19 @@ static int read_settings(struct req *r, struct project_settings *ps)
 				  "'setup_script' is longer than %d bytes", PROJECT_SETUP_SCRIPT_MAX);
 		return -1;
 	}
-	if (ps->default_executor && !project_executor_ok(ps->default_executor)) {
-		char names[128] = "";
+	if (ps->default_executor) {
+		char names[256] = "";
+		int rc = project_executor_check(r->db, ps->default_executor, names, sizeof(names));
 
-		for (size_t i = 0; project_executors[i]; i++) {
-			strncat(names, i ? ", " : "", sizeof(names) - strlen(names) - 1);
-			strncat(names, project_executors[i], sizeof(names) - strlen(names) - 1);
+		if (rc == DB_NOTFOUND) {
+			reply_error_field(r, 400, "invalid_field", "default_executor",
+					  "'default_executor' must be one of: %s", names);
+			return -1;
 		}
-		reply_error_field(r, 400, "invalid_field", "default_executor",
-				  "'default_executor' must be one of: %s", names);
-		return -1;
+		if (rc) {
+			reply_error(r, 500, "internal", "reading the executors failed");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -190,8 +193,12 @@ void api_projects_create(struct req *r)
 	str_copy(p.location, sizeof(p.location), canon);
 	str_copy(p.default_branch, sizeof(p.default_branch), branch);
 	str_copy(p.base_branch, sizeof(p.base_branch), ps.base_branch ? ps.base_branch : branch);
-	str_copy(p.default_executor, sizeof(p.default_executor),
-		 ps.default_executor ? ps.default_executor : project_executors[0]);
+	if (ps.default_executor)
+		str_copy(p.default_executor, sizeof(p.default_executor), ps.default_executor);
+	else if (project_executor_default(r->db, p.default_executor, sizeof(p.default_executor)) == DB_ERROR) {
+		reply_error(r, 500, "internal", "reading the executors failed");
+		return;
+	}
 	p.setup_script = (char *)(ps.setup_script ? ps.setup_script : "");
 	if (ps.name)
 		str_copy(p.name, sizeof(p.name), ps.name);
@@ -294,7 +301,8 @@ void api_projects_from_github(struct req *r)
 	json_object_put(gh);
 	str_copy(p.source, sizeof(p.source), "github");
 	str_copy(p.base_branch, sizeof(p.base_branch), p.default_branch);
-	str_copy(p.default_executor, sizeof(p.default_executor), project_executors[0]);
+	if (project_executor_default(r->db, p.default_executor, sizeof(p.default_executor)) == DB_ERROR)
+		fits = false;
 	if (!fits) {
 		free(p.description);
 		reply_error(r, 502, "github_error", "GitHub answered a repository field longer than anyon keeps");

@@ -33,6 +33,17 @@
 #define ATTEMPTS_INVALID 10
 #define ATTEMPTS_BUSY 11          /* a run is queued or running */
 #define ATTEMPTS_NO_CREDENTIAL 12 /* the executor needs a credential the user has not stored */
+#define ATTEMPTS_BAD_CREDENTIAL 13 /* ... one it has, but it was found invalid: store it again */
+#define ATTEMPTS_NO_SESSION 14    /* a follow-up of an executor that resumes, without a session yet */
+#define ATTEMPTS_IDLE 15          /* stop: no run is queued or running */
+#define ATTEMPTS_QUEUE_FULL 16    /* the user has ANYON_USER_MAX_QUEUED jobs queued */
+#define ATTEMPTS_OVER_OUTPUT 17   /* the user's jobs' stored output is at its limit */
+#define ATTEMPTS_RUNS_FULL 18     /* the attempt has ATTEMPT_RUNS_MAX runs */
+#define ATTEMPTS_NO_WORK 19       /* a pull request of an attempt that brought nothing back */
+#define ATTEMPTS_PR_EXISTS 20     /* the attempt has its pull request already */
+
+#define ATTEMPT_PR_TITLE_MAX 256          /* bytes */
+#define ATTEMPT_PR_BODY_MAX (64 * 1024)   /* bytes */
 
 /* Error codes stored with a failed attempt, for the UI ("connect Claude"). */
 #define ATTEMPT_ERR_CREDENTIAL_MISSING "credential_missing"
@@ -91,6 +102,8 @@ struct attempt_outcome {
 	const char *head_commit;    /* the branch's commit brought back, or NULL: unchanged */
 	const char *diff_json;      /* the stored diff (services/mirror.h), or NULL: unchanged */
 	bool credential_invalid;    /* the executor reported an auth failure */
+	bool has_exit_code;         /* the executor's exit status, stored with the run */
+	int exit_code;
 };
 
 /* Stores o for the run and moves the attempt (and its task) on, with
@@ -100,5 +113,58 @@ struct attempt_outcome {
  * credential.invalid. One transaction. */
 int attempts_run_finished(struct db *db, int64_t attempt_id, int64_t run_id, const struct attempt_outcome *o,
 			  int64_t now);
+
+/* The pull request the worker made (or found changed) for the attempt:
+ * stored with the event attempt.pr, in one transaction. DB_OK,
+ * DB_NOTFOUND or DB_ERROR. */
+int attempts_pr_stored(struct db *db, int64_t attempt_id, const char *url, int64_t number, const char *state,
+		       int64_t now);
+
+/* ---- what the API does (fcgi/api_attempts.c) ----
+ * Each is one transaction under the user's row lock, its events in it.
+ * DB_NOTFOUND for a task or attempt that is not user_id's. On DB_OK out
+ * holds the attempt as it now is (db_attempt_release()). */
+
+/* A field refused (ATTEMPTS_INVALID): which, and why for the person. */
+struct attempt_err {
+	const char *field;
+	char message[200];
+};
+
+/* The executor named name, as struct attempt_executor. DB_OK / DB_NOTFOUND / DB_ERROR. */
+int attempts_executor_get(struct db *db, const char *name, struct attempt_executor *out);
+
+/* Starts an attempt of task_id: its row, its first run (seq 1) and that
+ * run's job (kind "attempt", within the user's queued-jobs and output
+ * limits), with the events job.created, attempt.created and task.updated
+ * (the task moves to inprogress). NULL arguments take the defaults: the
+ * project's default executor, the task's title and description (joined
+ * by a blank line), the project's base branch. ATTEMPTS_INVALID (err),
+ * ATTEMPTS_NO_CREDENTIAL / ATTEMPTS_BAD_CREDENTIAL (field "executor"),
+ * ATTEMPTS_BUSY (ATTEMPT_ACTIVE_MAX attempts of the task are active),
+ * ATTEMPTS_QUEUE_FULL, ATTEMPTS_OVER_OUTPUT. */
+int attempts_create(struct db *db, int64_t user_id, int64_t task_id, const char *executor, const char *prompt,
+		    size_t prompt_len, const char *base_branch, int64_t now, struct db_attempt *out,
+		    struct attempt_err *err);
+/* Queues another run in the same workspace with prompt. ATTEMPTS_BUSY
+ * while a run is queued or running, ATTEMPTS_NO_SESSION when the executor
+ * resumes a session and none is known yet, ATTEMPTS_RUNS_FULL, and the
+ * credential and queue answers of attempts_create(). */
+int attempts_follow_up(struct db *db, int64_t user_id, int64_t attempt_id, const char *prompt, size_t prompt_len,
+		       int64_t now, struct db_attempt *out, struct attempt_err *err);
+/* Cancels the active run's job (jobs_cancel()): a queued run ends stopped
+ * at once (and the attempt, and maybe the task, with it); a running one
+ * is flagged and its worker reports it stopped. A run whose job ended
+ * without the worker reporting it is settled as stopped here.
+ * ATTEMPTS_IDLE when no run is queued or running. */
+int attempts_stop(struct db *db, int64_t user_id, int64_t attempt_id, int64_t now, struct db_attempt *out);
+/* Queues a job of kind "pull_request" for the attempt, title and body
+ * (NULL: defaults; at most ATTEMPT_PR_TITLE_MAX / ATTEMPT_PR_BODY_MAX
+ * bytes) stored on it; event attempt.updated (attempt.pr follows from
+ * the worker). ATTEMPTS_BUSY while a run is active, ATTEMPTS_NO_WORK
+ * when no run brought a commit back, ATTEMPTS_PR_EXISTS. */
+int attempts_request_pr(struct db *db, int64_t user_id, int64_t attempt_id, const char *title, size_t title_len,
+			const char *body, size_t body_len, int64_t now, struct db_attempt *out,
+			struct attempt_err *err);
 
 #endif

@@ -131,12 +131,51 @@ static int container_validate(json_object *args, char *err, size_t errlen)
 	return 0;
 }
 
+/* An id argument: a positive integer. */
+static int id_arg(json_object *args, const char *key, char *err, size_t errlen)
+{
+	int64_t n;
+
+	if (json_get_i64(args, key, &n) != 0 || n < 1) {
+		snprintf(err, errlen, "args.%s must be a positive integer", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* attempt: {"attempt": id, "run": id} (services/attempts.c queues it with
+ * its run's row). */
+static int attempt_validate(json_object *args, char *err, size_t errlen)
+{
+	static const char *const known[] = { "attempt", "run" };
+
+	if (only_known(args, known, ARRAY_SIZE(known), err, errlen) || id_arg(args, "attempt", err, errlen) ||
+	    id_arg(args, "run", err, errlen))
+		return -1;
+	return 0;
+}
+
+/* pull_request: {"attempt": id} (the title and body are on the attempt). */
+static int pull_request_validate(json_object *args, char *err, size_t errlen)
+{
+	static const char *const known[] = { "attempt" };
+
+	if (only_known(args, known, ARRAY_SIZE(known), err, errlen) || id_arg(args, "attempt", err, errlen))
+		return -1;
+	return 0;
+}
+
 static const struct jobkind kinds[] = {
-	/* name, validate, needs, max_attempts, time_limit_s, retry_lost */
-	{ "echo", echo_validate, 0, 0, ECHO_TIME_LIMIT_S, true },
+	/* name, validate, needs, max_attempts, time_limit_s, retry_lost, internal */
+	{ "echo", echo_validate, 0, 0, ECHO_TIME_LIMIT_S, true, false },
 	/* A container's command may have had effects outside (pushed): a run
 	 * lost with its worker fails instead of running twice. */
-	{ "container", container_validate, NEED_DOCKER, 1, CONTAINER_TIME_LIMIT_S, false },
+	{ "container", container_validate, NEED_DOCKER, 1, CONTAINER_TIME_LIMIT_S, false, false },
+	/* One run of an attempt (services/attempts.h), in a container. */
+	{ "attempt", attempt_validate, NEED_DOCKER, 1, CONTAINER_TIME_LIMIT_S, false, true },
+	/* Pushes an attempt's branch from the worker's mirror and opens its
+	 * pull request: the mirror lives with the Docker worker. */
+	{ "pull_request", pull_request_validate, NEED_DOCKER, 1, PULL_REQUEST_TIME_LIMIT_S, false, true },
 };
 
 const struct jobkind *jobkind_find(const char *name)

@@ -23,6 +23,8 @@
 #define CONTAINER_MAX_SECRETS 8
 /* An agent run may take hours; ANYON_JOB_TIME_LIMIT_S caps it lower. */
 #define CONTAINER_TIME_LIMIT_S (6 * 3600)
+/* A pull request: a push from the host mirror and a few API calls. */
+#define PULL_REQUEST_TIME_LIMIT_S 600
 
 /* What running a kind needs from the worker. */
 enum jobkind_need {
@@ -44,6 +46,9 @@ struct jobkind {
 	 * kind whose run may have had effects outside (pushed a branch): then
 	 * the lost run fails instead of running twice. */
 	bool retry_lost;
+	/* Queued only by anyon's own services (attempts), never through
+	 * POST /api/jobs. */
+	bool internal;
 };
 
 /* Room for every kind's name, comma-separated. */

@@ -10,17 +10,58 @@
 
 #include <curl/curl.h>
 
+#include "base/util.h"
 #include "services/git.h"
 #include "services/projects.h"
 
-const char *const project_executors[] = { "claude", "script", NULL };
+struct names_ctx {
+	char *out;
+	size_t size;
+	bool first_only;
+};
 
-bool project_executor_ok(const char *name)
+static int add_name(const struct db_executor *e, void *arg)
 {
-	for (size_t i = 0; project_executors[i]; i++)
-		if (strcmp(project_executors[i], name) == 0)
-			return true;
-	return false;
+	struct names_ctx *c = arg;
+	size_t used = strlen(c->out);
+
+	if (c->first_only) {
+		str_copy(c->out, c->size, e->name);
+		return 1;
+	}
+	if (used + 2 + strlen(e->name) < c->size)
+		snprintf(c->out + used, c->size - used, "%s%s", used ? ", " : "", e->name);
+	return 0;
+}
+
+int project_executor_check(struct db *db, const char *name, char *names, size_t size)
+{
+	struct db_executor e;
+	struct names_ctx c = { names, size, false };
+	int rc;
+
+	if (strlen(name) > PROJECT_EXECUTOR_MAX)
+		rc = DB_NOTFOUND;
+	else
+		rc = db_executor_get(db, name, &e);
+	if (rc == DB_OK)
+		db_executor_release(&e);
+	if (rc == DB_NOTFOUND && names && size) {
+		names[0] = '\0';
+		if (db_executor_list(db, add_name, &c))
+			return DB_ERROR;
+	}
+	return rc;
+}
+
+int project_executor_default(struct db *db, char *out, size_t size)
+{
+	struct names_ctx c = { out, size, true };
+
+	out[0] = '\0';
+	if (db_executor_list(db, add_name, &c))
+		return DB_ERROR;
+	return out[0] ? DB_OK : DB_NOTFOUND;
 }
 
 bool project_branch_ok(const char *name)

@@ -19,12 +19,13 @@
 #define PROJECT_EXECUTOR_MAX 31
 #define PROJECT_GIT_TIMEOUT_MS 10000     /* one ls-remote */
 
-/* The executors a project may name as its default, NULL-terminated. The
- * first is the default. */
-extern const char *const project_executors[];
-
-/* Whether name is one of project_executors. */
-bool project_executor_ok(const char *name);
+/* Whether name is a row of the executors table (db_executor_get()):
+ * DB_OK, DB_NOTFOUND (names, when not NULL, gets the known ones,
+ * comma-separated, for the person) or DB_ERROR. */
+int project_executor_check(struct db *db, const char *name, char *names, size_t size);
+/* The executor a new project runs by default: the table's first (by
+ * position). DB_OK, DB_NOTFOUND (an empty table) or DB_ERROR. */
+int project_executor_default(struct db *db, char *out, size_t size);
 
 /* Whether name is usable as a branch (git check-ref-format --branch's
  * rules, and 1 to PROJECT_BRANCH_MAX bytes). */

@@ -25,6 +25,7 @@ static const char *const kinds[] = {
 /* Kinds a user may set by hand; the others come from sign-in flows. */
 static const char *const settable_kinds[] = {
 	"anthropic_api_key",
+	"claude_credential",    /* an Anthropic API key or a Claude OAuth token (attempts) */
 	"github_pat",
 };
 

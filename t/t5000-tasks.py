@@ -404,11 +404,14 @@ with Stack() as s:
     m = r.json or {}
     t.ok(r.status == 200 and m.get("mode") == "local", "GET /api/meta: 200, local mode", r)
     t.eq(m.get("task_statuses"), ["todo", "inprogress", "inreview", "done", "cancelled"], "meta: the statuses in board order")
-    t.eq(m.get("executors"), ["claude", "script"], "meta: the executors a project may name")
-    t.eq(sorted((k["name"], k["needs_docker"]) for k in m.get("job_kinds", [])),
-         [("container", True), ("echo", False)], "meta: the job kinds and what they need")
+    t.eq(m.get("executors"), [{"name": "claude", "label": "Claude Code", "credential": "claude_credential"},
+                              {"name": "script", "label": "Shell script", "credential": None}],
+         "meta: the executors a project may name (the executors table), with the credential each needs")
+    t.eq(sorted((k["name"], k["needs_docker"], k["internal"]) for k in m.get("job_kinds", [])),
+         [("attempt", True, True), ("container", True, False), ("echo", False, False), ("pull_request", True, True)],
+         "meta: the job kinds, what they need, which ones only anyon makes")
     sk = {k["kind"]: k["settable"] for k in m.get("secret_kinds", [])}
     t.ok(sk.get("anthropic_api_key") is True and sk.get("github_pat") is True and sk.get("github_token") is False
-         and sk.get("claude_credential") is False, "meta: the secret kinds, which ones a user stores by hand", sk)
+         and sk.get("claude_credential") is True, "meta: the secret kinds, which ones a user stores by hand", sk)
 
 t.done()

@@ -425,8 +425,8 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
          "back on the project: the same board", p.state())
 
     # --- settings ---
-    t.eq([o.get_attribute("value") for o in p.finds("#settings-default-executor option")], meta["executors"],
-         "the executor choices are meta's executors")
+    t.eq([o.get_attribute("value") for o in p.finds("#settings-default-executor option")],
+         [x["name"] for x in meta["executors"]], "the executor choices are meta's executors")
     t.eq(p.attr("#settings-base-branch", "value"), "main", "the base branch is shown")
     d.execute_script("document.getElementById('project-settings').scrollIntoView()")
     p.shot("04-settings")
@@ -438,13 +438,13 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
     t.eq(c.get("/api/projects/" + pid).json["project"]["base_branch"], "main", "... and nothing changed")
     set_value(p.find("#settings-base-branch"), "develop")
     set_value(p.find("#settings-setup-script"), "make setup\necho ready")
-    Select(p.find("#settings-default-executor")).select_by_value(meta["executors"][-1])
+    Select(p.find("#settings-default-executor")).select_by_value(meta["executors"][-1]["name"])
     p.find("#settings-save").click()
     t.ok(wait_until(lambda: c.get("/api/projects/" + pid).json["project"]["base_branch"] == "develop"),
          "Save writes the settings", p.state())
     got = c.get("/api/projects/" + pid).json["project"]
     t.ok(got["base_branch"] == "develop" and got["setup_script"] == "make setup\necho ready"
-         and got["default_executor"] == meta["executors"][-1] and got["name"] == "widget",
+         and got["default_executor"] == meta["executors"][-1]["name"] and got["name"] == "widget",
          "the API reads back base branch, setup script and executor", got)
     t.ok(p.wait(lambda d: "Settings saved" in " ".join(p.texts("#toasts .toast"))), "the page says saved")
 

@@ -65,6 +65,8 @@ static const struct {
 } executors[] = {
 	{ "echo", job_exec_echo },
 	{ "container", job_exec_container },
+	{ "attempt", job_exec_attempt },
+	{ "pull_request", job_exec_pull_request },
 };
 
 struct worker {

@@ -65,6 +65,7 @@ typedef void (*job_executor)(struct job_run *run, struct job_result *res);
 void job_exec_echo(struct job_run *run, struct job_result *res);
 void job_exec_container(struct job_run *run, struct job_result *res);
 void job_exec_attempt(struct job_run *run, struct job_result *res);
+void job_exec_pull_request(struct job_run *run, struct job_result *res);
 
 /* The anyon.instance label of this installation's containers:
  * ANYON_INSTANCE, else "db-" and 16 hex digits of an HMAC of ANYON_DB (so

@@ -427,8 +427,8 @@ export function render(main, { params, signal }) {
 		setup.control.value = project.setup_script;
 		const execs = field({ id: "settings-default-executor", label: "Default executor",
 			control: el("select", {}, meta.executors.map((x) =>
-				el("option", { value: x, selected: x === project.default_executor }, x))) });
-		if (!meta.executors.includes(project.default_executor))
+				el("option", { value: x.name, selected: x.name === project.default_executor }, x.label || x.name))) });
+		if (!meta.executors.some((x) => x.name === project.default_executor))
 			execs.control.append(el("option", { value: project.default_executor, selected: true },
 				project.default_executor));
 		const general = el("p", { id: "settings-error", class: "callout callout-warn", role: "alert", hidden: true });
