@@ -12,7 +12,7 @@
 #define ATTEMPT_COLS "id, user_id, project_id, task_id, executor, base_branch, branch, state, " \
 	"coalesce(error, ''), coalesce(error_code, ''), coalesce(session_id, ''), coalesce(base_commit, ''), " \
 	"coalesce(head_commit, ''), coalesce(pr_url, ''), coalesce(pr_number, 0), coalesce(pr_state, ''), " \
-	"pr_title, pr_body, created_at, updated_at"
+	"pr_title, pr_body, created_at, updated_at, coalesce(pr_error, '')"
 #define RUN_COLS "id, attempt_id, user_id, seq, prompt, coalesce(job_id, 0), state, exit_code, created_at, " \
 	"coalesce(finished_at, 0)"
 
@@ -38,9 +38,13 @@ static struct query q_set_found = QUERY("attempt.set_found",
 	"UPDATE attempts SET session_id = coalesce(?2, session_id), base_commit = coalesce(base_commit, ?3), "
 	"head_commit = coalesce(?4, head_commit), updated_at = ?5 WHERE id = ?1");
 static struct query q_set_pr_request = QUERY("attempt.set_pr_request",
-	"UPDATE attempts SET pr_title = ?2, pr_body = ?3, updated_at = ?4 WHERE id = ?1");
+	"UPDATE attempts SET pr_title = ?2, pr_body = ?3, pr_state = 'pending', pr_error = NULL, updated_at = ?4 "
+	"WHERE id = ?1");
 static struct query q_set_pr = QUERY("attempt.set_pr",
-	"UPDATE attempts SET pr_url = ?2, pr_number = ?3, pr_state = ?4, updated_at = ?5 WHERE id = ?1");
+	"UPDATE attempts SET pr_url = ?2, pr_number = ?3, pr_state = ?4, pr_error = NULL, updated_at = ?5 "
+	"WHERE id = ?1");
+static struct query q_set_pr_failed = QUERY("attempt.set_pr_failed",
+	"UPDATE attempts SET pr_state = 'failed', pr_error = ?2, updated_at = ?3 WHERE id = ?1");
 
 static struct query q_run_create = QUERY("attempt_run.create",
 	"INSERT INTO attempt_runs (attempt_id, user_id, seq, prompt, state, created_at) "
@@ -147,7 +151,7 @@ static int attempt_cols(struct stmt *s, struct db_attempt *a)
 	    q_copy(s, 10, a->session_id, sizeof(a->session_id)) ||
 	    q_copy(s, 11, a->base_commit, sizeof(a->base_commit)) ||
 	    q_copy(s, 12, a->head_commit, sizeof(a->head_commit)) || q_copy(s, 13, a->pr_url, sizeof(a->pr_url)) ||
-	    q_copy(s, 15, a->pr_state, sizeof(a->pr_state)) ||
+	    q_copy(s, 15, a->pr_state, sizeof(a->pr_state)) || q_copy(s, 20, a->pr_error, sizeof(a->pr_error)) ||
 	    (!q_null(s, 16) && q_strdup(s, 16, &a->pr_title)) || (!q_null(s, 17) && q_strdup(s, 17, &a->pr_body))) {
 		db_attempt_release(a);
 		return DB_ERROR;
@@ -278,6 +282,16 @@ int db_attempt_set_pr(struct db *db, int64_t id, const char *url, int64_t number
 	q_int(s, 3, number);
 	q_text_or_null(s, 4, state);
 	q_int(s, 5, now);
+	return q_one(s);
+}
+
+int db_attempt_set_pr_failed(struct db *db, int64_t id, const char *error, int64_t now)
+{
+	struct stmt *s = q_start(db, &q_set_pr_failed);
+
+	q_int(s, 1, id);
+	q_text(s, 2, error);
+	q_int(s, 3, now);
 	return q_one(s);
 }
 

@@ -651,6 +651,7 @@ struct db_attempt {
 	int64_t pr_number;
 	char pr_state[16];
 	char *pr_title, *pr_body;          /* asked for; owned when read, NULL: none */
+	char pr_error[256];                /* why opening it failed (pr_state "failed") */
 	int64_t created_at, updated_at;
 };
 void db_attempt_release(struct db_attempt *a);
@@ -674,6 +675,8 @@ int db_attempt_set_found(struct db *db, int64_t id, const char *session_id, cons
 			 const char *head_commit, int64_t now);
 /* What a pull request is to say (NULL: the defaults). */
 int db_attempt_set_pr_request(struct db *db, int64_t id, const char *title, const char *body, int64_t now);
+/* Opening the pull request failed: pr_state "failed" with why. */
+int db_attempt_set_pr_failed(struct db *db, int64_t id, const char *error, int64_t now);
 /* The pull request made for the attempt. */
 int db_attempt_set_pr(struct db *db, int64_t id, const char *url, int64_t number, const char *state, int64_t now);
 

@@ -58,11 +58,12 @@ static json_object *attempt_json(struct db *db, const struct db_attempt *a, bool
 		json_set(diff, "additions", json_object_new_int64(d.additions));
 		json_set(diff, "deletions", json_object_new_int64(d.deletions));
 	}
-	if (a->pr_url[0]) {
+	if (a->pr_url[0] || a->pr_state[0]) {
 		pr = json_object_new_object();
-		json_set(pr, "url", json_str(a->pr_url));
-		json_set(pr, "number", json_object_new_int64(a->pr_number));
-		json_set(pr, "state", a->pr_state[0] ? json_str(a->pr_state) : NULL);
+		json_set(pr, "url", a->pr_url[0] ? json_str(a->pr_url) : NULL);
+		json_set(pr, "number", a->pr_number ? json_object_new_int64(a->pr_number) : NULL);
+		json_set(pr, "state", json_str(a->pr_state[0] ? a->pr_state : "open"));
+		json_set(pr, "error", a->pr_error[0] ? json_str(a->pr_error) : NULL);
 	}
 	json_set(o, "id", json_object_new_int64(a->id));
 	json_set(o, "task_id", json_object_new_int64(a->task_id));
@@ -340,4 +341,179 @@ void api_attempts_pull_request(struct req *r)
 		return;
 	}
 	reply_attempt(r, 202, &a);
+}
+
+/* ---- the conversation ----
+ * A run's stdout, parsed (services/conversation.h) page by page. The
+ * cursor `after` is opaque to the client: the output chunk seq that was
+ * read whole (high bits) and how many bytes of the next stdout chunk were
+ * already turned into entries (low CURSOR_SKIP_BITS bits), since a line
+ * may straddle chunks. */
+#define CURSOR_SKIP_BITS 24
+#define CONV_PAGE_BYTES (1024 * 1024)
+#define CONV_PAGE_CHUNKS 256
+
+struct run_pick {
+	int64_t seq;                 /* wanted; 0: the last */
+	struct db_attempt_run run;   /* the one found (owned: prompt) */
+	bool found;
+};
+
+static int run_pick_one(const struct db_attempt_run *run, void *arg)
+{
+	struct run_pick *p = arg;
+
+	if (p->seq && run->seq != p->seq)
+		return 0;
+	db_attempt_run_release(&p->run);
+	p->run = *run;
+	p->run.prompt = NULL;        /* not needed, and borrowed */
+	p->found = true;
+	return p->seq ? 1 : 0;
+}
+
+/* The stdout chunks of one page, into the parser. */
+struct conv_page {
+	struct conv_parser *p;
+	int64_t skip;                /* bytes of the first stdout chunk already parsed */
+	bool first_seen;
+	int64_t fed;                 /* bytes fed so far */
+	int64_t last_seq;            /* the last chunk read */
+	/* Where each stdout chunk began in what was fed, to place the cursor. */
+	struct { int64_t seq, start, len; } *marks;
+	size_t n_marks;
+	bool bad_skip;
+};
+
+static int conv_chunk(const struct db_chunk *ch, void *arg)
+{
+	struct conv_page *pg = arg;
+	const char *data = ch->data;
+	size_t len = ch->len;
+	int64_t skipped = 0;
+
+	pg->last_seq = ch->seq;
+	if (strcmp(ch->stream, "stdout") != 0)
+		return 0;
+	if (!pg->first_seen) {
+		pg->first_seen = true;
+		if (pg->skip > (int64_t)len) {
+			pg->bad_skip = true;
+			return 1;
+		}
+		skipped = pg->skip;
+		data += pg->skip;
+		len -= (size_t)pg->skip;
+	}
+	pg->marks[pg->n_marks].seq = ch->seq;
+	pg->marks[pg->n_marks].start = pg->fed - skipped;
+	pg->marks[pg->n_marks].len = (int64_t)ch->len;
+	pg->n_marks++;
+	pg->fed += (int64_t)len;
+	return conv_feed(pg->p, data, len) ? -1 : 0;
+}
+
+void api_attempts_conversation(struct req *r)
+{
+	struct run_pick pick = { 0 };
+	struct conv_page pg = { 0 };
+	struct db_attempt a;
+	struct db_job job;
+	json_object *body;
+	int64_t seq = 0, after = 0, after_seq, next, consumed;
+	bool more = false, finished, has_job;
+	int rc;
+
+	if (http_query_i64(r, "run", 0, ATTEMPT_RUNS_MAX, 0, &seq) ||
+	    http_query_i64(r, "after", 0, INT64_MAX, 0, &after) || load_attempt(r, &a))
+		return;
+	db_attempt_release(&a);
+	pick.seq = seq;
+	rc = db_attempt_run_list(r->db, a.id, run_pick_one, &pick);
+	if (rc != DB_OK || !pick.found) {
+		db_attempt_run_release(&pick.run);
+		if (rc == DB_OK)
+			reply_error_field(r, 404, "not_found", "run", "the attempt has no such run");
+		else
+			reply_error(r, 500, "internal", "reading the attempt's runs failed");
+		return;
+	}
+	has_job = pick.run.job_id > 0;
+	rc = has_job ? db_job_get(r->db, pick.run.job_id, r->user.id, &job) : DB_NOTFOUND;
+	if (rc == DB_ERROR) {
+		reply_error(r, 500, "internal", "reading the run's job failed");
+		return;
+	}
+	if (rc == DB_NOTFOUND) {
+		/* Not queued yet, or purged: nothing to show. */
+		body = json_object_new_object();
+		json_set(body, "run", json_object_new_int(pick.run.seq));
+		json_set(body, "job_id", NULL);
+		json_set(body, "entries", json_object_new_array());
+		json_set(body, "next", json_object_new_int64(after));
+		json_set(body, "more", json_object_new_boolean(false));
+		json_set(body, "done", json_object_new_boolean(strcmp(pick.run.state, "queued") != 0 &&
+							       strcmp(pick.run.state, "running") != 0));
+		reply_json(r, 200, body);
+		return;
+	}
+	finished = job_state_final(job.state);
+	db_job_release(&job);
+	after_seq = after >> CURSOR_SKIP_BITS;
+	/* A page that holds no whole line is read again, large enough for the
+	 * longest line the parser keeps. */
+	for (int round = 0; round < 2; round++) {
+		size_t page = round ? CONV_LINE_MAX + CONV_PAGE_BYTES : CONV_PAGE_BYTES;
+
+		conv_free(pg.p);
+		free(pg.marks);
+		memset(&pg, 0, sizeof(pg));
+		pg.skip = after & ((INT64_C(1) << CURSOR_SKIP_BITS) - 1);
+		pg.last_seq = after_seq;
+		pg.p = conv_new(0);
+		pg.marks = calloc(CONV_PAGE_CHUNKS + 1, sizeof(*pg.marks));
+		if (!pg.p || !pg.marks) {
+			reply_error(r, 500, "internal", "out of memory");
+			goto out;
+		}
+		more = false;
+		rc = db_job_output(r->db, pick.run.job_id, after_seq, CONV_PAGE_CHUNKS, page, conv_chunk, &pg, &more);
+		if (pg.bad_skip) {
+			reply_error_field(r, 400, "invalid_field", "after", "'after' is not a cursor this run gave");
+			goto out;
+		}
+		if (rc != DB_OK) {
+			reply_error(r, 500, "internal", "reading the run's output failed");
+			goto out;
+		}
+		/* The job may have ended after the chunks were read: only a page
+		 * read after it ended, with nothing more, ends a last unended line. */
+		conv_finish(pg.p, finished && !more);
+		if (conv_consumed(pg.p) > 0 || !more)
+			break;
+	}
+	/* The cursor: after the chunk before the one the first unparsed byte
+	 * is in, and the bytes of that chunk already parsed; else after the
+	 * last chunk read. */
+	consumed = conv_consumed(pg.p);
+	next = pg.last_seq << CURSOR_SKIP_BITS;
+	for (size_t i = 0; i < pg.n_marks; i++) {
+		if (consumed >= pg.marks[i].start && consumed < pg.marks[i].start + pg.marks[i].len) {
+			int64_t prev = i == 0 ? after_seq : pg.marks[i - 1].seq;
+
+			next = (prev << CURSOR_SKIP_BITS) | (consumed - pg.marks[i].start);
+			break;
+		}
+	}
+	body = json_object_new_object();
+	json_set(body, "run", json_object_new_int(pick.run.seq));
+	json_set(body, "job_id", json_object_new_int64(pick.run.job_id));
+	json_set(body, "entries", json_object_get(conv_entries(pg.p)));
+	json_set(body, "next", json_object_new_int64(next));
+	json_set(body, "more", json_object_new_boolean(more));
+	json_set(body, "done", json_object_new_boolean(finished && !more));
+	reply_json(r, 200, body);
+out:
+	conv_free(pg.p);
+	free(pg.marks);
 }

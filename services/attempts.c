@@ -198,6 +198,31 @@ static int task_follow(struct db *db, int64_t user_id, int64_t task_id, int64_t 
 	return DB_OK;
 }
 
+const char *const *attempt_credential_kinds(const char *credential)
+{
+	static const char *const claude[] = { "claude_credential", "anthropic_api_key", NULL };
+	static const char *const api_key[] = { "anthropic_api_key", NULL };
+
+	if (strcmp(credential, "claude_credential") == 0)
+		return claude;
+	if (strcmp(credential, "anthropic_api_key") == 0)
+		return api_key;
+	return NULL;
+}
+
+/* The first of the executor's credential kinds the user has stored, its
+ * metadata in *meta (released by the caller). DB_OK, DB_NOTFOUND or
+ * DB_ERROR. */
+static int credential_find(struct db *db, int64_t user_id, const char *credential, struct db_secret *meta)
+{
+	const char *const *kinds = attempt_credential_kinds(credential);
+	int rc = DB_NOTFOUND;
+
+	for (size_t i = 0; kinds && kinds[i] && rc == DB_NOTFOUND; i++)
+		rc = db_secret_get(db, user_id, kinds[i], false, meta);
+	return rc;
+}
+
 /* Whether the user has the executor's credential: DB_OK (none needed, or
  * stored and not found invalid), ATTEMPTS_NO_CREDENTIAL,
  * ATTEMPTS_BAD_CREDENTIAL or DB_ERROR. Metadata only: nothing is
@@ -205,24 +230,26 @@ static int task_follow(struct db *db, int64_t user_id, int64_t task_id, int64_t 
 static int credential_check(struct db *db, int64_t user_id, const struct db_executor *ex, struct attempt_err *err)
 {
 	struct db_secret meta = { 0 };
+	bool invalid;
 	int rc;
 
 	if (!ex->credential[0])
 		return DB_OK;
-	rc = db_secret_get(db, user_id, ex->credential, false, &meta);
+	rc = credential_find(db, user_id, ex->credential, &meta);
 	if (rc == DB_ERROR)
 		return DB_ERROR;
+	invalid = rc == DB_OK && meta.invalid;
 	if (rc == DB_OK)
 		db_secret_release(&meta);
 	err->field = "executor";
 	if (rc == DB_NOTFOUND) {
-		snprintf(err->message, sizeof(err->message), "%s needs your %s; connect it first", ex->label,
+		snprintf(err->message, sizeof(err->message), "%s needs a credential (%s); connect it first", ex->label,
 			 ex->credential);
 		return ATTEMPTS_NO_CREDENTIAL;
 	}
-	if (meta.invalid) {
-		snprintf(err->message, sizeof(err->message), "your %s was refused by %s; store it again",
-			 ex->credential, ex->label);
+	if (invalid) {
+		snprintf(err->message, sizeof(err->message), "your credential was refused by %s; store it again",
+			 ex->label);
 		return ATTEMPTS_BAD_CREDENTIAL;
 	}
 	err->field = NULL;
@@ -732,13 +759,11 @@ int attempts_run_finished(struct db *db, int64_t attempt_id, int64_t run_id, con
 
 		rc = db_executor_get(db, a.executor, &ex);
 		if (rc == DB_OK) {
-			if (ex.credential[0])
-				rc = db_secret_get(db, a.user_id, ex.credential, false, &meta);
-			else
-				rc = DB_NOTFOUND;
+			/* The one handed over: the first stored of its kinds. */
+			rc = ex.credential[0] ? credential_find(db, a.user_id, ex.credential, &meta) : DB_NOTFOUND;
 			if (rc == DB_OK) {
 				db_secret_release(&meta);
-				rc = db_secret_set_invalid(db, a.user_id, ex.credential, true);
+				rc = db_secret_set_invalid(db, a.user_id, meta.kind, true);
 				if (rc == DB_OK)
 					rc = db_event_add(db, a.user_id, "credential.invalid", meta.id, 0, now, NULL);
 			}
@@ -773,4 +798,76 @@ int attempts_pr_stored(struct db *db, int64_t attempt_id, const char *url, int64
 		rc = db_event_add(db, a.user_id, "attempt.pr", attempt_id, a.project_id, now, NULL);
 	db_attempt_release(&a);
 	return finish(db, rc);
+}
+
+int attempts_pr_failed(struct db *db, int64_t attempt_id, const char *error, int64_t now)
+{
+	struct db_attempt a = { 0 };
+	char why[256];
+	int rc;
+
+	error_copy(why, sizeof(why), error ? error : "opening the pull request failed");
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_attempt_get(db, attempt_id, 0, &a);
+	if (rc == DB_OK && db_user_lock(db, a.user_id) != DB_OK)
+		rc = DB_ERROR;
+	if (rc == DB_OK)
+		rc = db_attempt_set_pr_failed(db, attempt_id, why, now);
+	if (rc == DB_OK)
+		rc = db_event_add(db, a.user_id, "attempt.pr", attempt_id, a.project_id, now, NULL);
+	db_attempt_release(&a);
+	return finish(db, rc);
+}
+
+void attempt_pr_ctx_release(struct attempt_pr_ctx *c)
+{
+	free(c->title);
+	free(c->body);
+	db_project_release(&c->project);
+	c->title = c->body = NULL;
+}
+
+int attempts_load_pr(struct db *db, int64_t attempt_id, struct attempt_pr_ctx *out)
+{
+	struct db_attempt a = { 0 };
+	struct db_task t = { 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = db_attempt_get(db, attempt_id, 0, &a);
+	if (rc != DB_OK)
+		return rc;
+	rc = db_project_get(db, a.project_id, a.user_id, &out->project);
+	if (rc == DB_OK)
+		rc = db_task_get(db, a.task_id, a.user_id, &t);
+	if (rc == DB_OK) {
+		out->attempt_id = a.id;
+		out->user_id = a.user_id;
+		out->task_id = a.task_id;
+		if (!str_copy(out->branch, sizeof(out->branch), a.branch) ||
+		    !str_copy(out->base_branch, sizeof(out->base_branch), a.base_branch) ||
+		    !str_copy(out->head_commit, sizeof(out->head_commit), a.head_commit))
+			rc = DB_ERROR;
+		/* What was asked, else the task's title and, for the body, its
+		 * description and where the work came from. */
+		out->title = strdup(a.pr_title && a.pr_title[0] ? a.pr_title : t.title);
+		if (a.pr_body && a.pr_body[0]) {
+			out->body = strdup(a.pr_body);
+		} else {
+			size_t n = strlen(t.description ? t.description : "") + 200;
+
+			if ((out->body = malloc(n)))
+				snprintf(out->body, n, "%s%sMade by an anyon attempt (%s, executor %s).",
+					 t.description ? t.description : "", t.description && t.description[0] ? "\n\n" : "",
+					 a.branch, a.executor);
+		}
+		if (!out->title || !out->body)
+			rc = DB_ERROR;
+		db_task_release(&t);
+	}
+	db_attempt_release(&a);
+	if (rc != DB_OK)
+		attempt_pr_ctx_release(out);
+	return rc;
 }

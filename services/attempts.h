@@ -70,6 +70,12 @@ struct attempt_executor {
 };
 void attempt_executor_release(struct attempt_executor *e);
 
+/* The secret kinds that satisfy an executor's credential, in the order
+ * they are tried (NULL-terminated): "claude_credential" (the login's
+ * credential) is also met by an Anthropic API key the user stored. NULL
+ * for "". */
+const char *const *attempt_credential_kinds(const char *credential);
+
 /* Everything a worker needs to run one run of an attempt, read in one go. */
 struct attempt_run_ctx {
 	int64_t attempt_id, run_id, task_id, project_id, user_id, job_id;
@@ -119,6 +125,21 @@ int attempts_run_finished(struct db *db, int64_t attempt_id, int64_t run_id, con
  * DB_NOTFOUND or DB_ERROR. */
 int attempts_pr_stored(struct db *db, int64_t attempt_id, const char *url, int64_t number, const char *state,
 		       int64_t now);
+/* Opening the pull request failed: the reason stored with pr_state
+ * "failed" (no URL), event attempt.pr; asking again is allowed. */
+int attempts_pr_failed(struct db *db, int64_t attempt_id, const char *error, int64_t now);
+
+/* What the worker's pull_request job needs (any user's attempt). */
+struct attempt_pr_ctx {
+	int64_t attempt_id, user_id, task_id;
+	char branch[64];
+	char base_branch[256];
+	char head_commit[41];       /* "" when no work came back */
+	char *title, *body;         /* owned: what was asked, else made from the task */
+	struct db_project project;  /* owned */
+};
+void attempt_pr_ctx_release(struct attempt_pr_ctx *c);
+int attempts_load_pr(struct db *db, int64_t attempt_id, struct attempt_pr_ctx *out);
 
 /* ---- what the API does (fcgi/api_attempts.c) ----
  * Each is one transaction under the user's row lock, its events in it.

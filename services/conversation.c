@@ -75,6 +75,16 @@ void conv_free(struct conv_parser *p)
 	free(p);
 }
 
+void conv_drop_entries(struct conv_parser *p)
+{
+	json_object *fresh;
+
+	if (json_object_array_length(p->entries) == 0 || !(fresh = json_object_new_array()))
+		return;
+	json_object_put(p->entries);
+	p->entries = fresh;
+}
+
 json_object *conv_entries(struct conv_parser *p)
 {
 	return p->entries;

@@ -38,6 +38,7 @@
 #include "base/workspace.h"
 #include "services/attempts.h"
 #include "services/conversation.h"
+#include "services/github_pulls.h"
 #include "services/github_token.h"
 #include "services/jobkinds.h"
 #include "services/mirror.h"
@@ -71,14 +72,6 @@ struct att {
 	bool have_bundle;                 /* out_bundle holds what it sent */
 	char back_err[200];               /* bringing the work back failed */
 };
-
-static void note(struct container_io *io, const char *fmt, const char *arg)
-{
-	char line[300];
-
-	snprintf(line, sizeof(line), fmt, arg ? arg : "");
-	container_note(io, line);
-}
 
 /* The executor's argv from its row: command, then (on a follow-up with a
  * session) its resume words with {session} replaced. Words are borrowed
@@ -386,12 +379,26 @@ void job_exec_attempt(struct job_run *run, struct job_result *res)
 		fail_early(&a, res, ATTEMPT_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	/* The credential before anything slow: missing, the attempt fails at once. */
+	/* The credential before anything slow: missing, the attempt fails at
+	 * once. The first stored of the executor's kinds is handed over. */
 	if (a.ctx.ex.credential[0]) {
 		struct secret_store st = { .db = run->db, .kr = run->kr };
-		struct secret_value v;
-		int rc = run->kr ? secret_get(&st, run->job->user_id, a.ctx.ex.credential, 0, &v) : SECRET_ERROR;
+		const char *const *kinds = attempt_credential_kinds(a.ctx.ex.credential);
+		int rc = SECRET_NOTFOUND;
 
+		for (size_t i = 0; kinds && kinds[i] && rc == SECRET_NOTFOUND; i++) {
+			struct secret_value v;
+
+			rc = run->kr ? secret_get(&st, run->job->user_id, kinds[i], 0, &v) : SECRET_ERROR;
+			if (rc != SECRET_OK)
+				continue;
+			rc = handover_secret(&h, run, kinds[i], credential_var(&v), err, sizeof(err));
+			secret_value_release(&v);
+			if (rc) {
+				fail_early(&a, res, ATTEMPT_ERR_INTERNAL, err);
+				goto out;
+			}
+		}
 		if (rc == SECRET_NOTFOUND) {
 			fail_early(&a, res, ATTEMPT_ERR_CREDENTIAL_MISSING,
 				   "no Claude credential is stored: connect Claude first");
@@ -399,12 +406,6 @@ void job_exec_attempt(struct job_run *run, struct job_result *res)
 		}
 		if (rc != SECRET_OK) {
 			fail_early(&a, res, ATTEMPT_ERR_INTERNAL, "the Claude credential could not be read");
-			goto out;
-		}
-		rc = handover_secret(&h, run, a.ctx.ex.credential, credential_var(&v), err, sizeof(err));
-		secret_value_release(&v);
-		if (rc) {
-			fail_early(&a, res, rc == 1 ? ATTEMPT_ERR_CREDENTIAL_MISSING : ATTEMPT_ERR_INTERNAL, err);
 			goto out;
 		}
 	}
@@ -538,6 +539,10 @@ void job_exec_attempt(struct job_run *run, struct job_result *res)
 		snprintf(res->error, sizeof(res->error), "%s", a.back_err);
 	if (head[0])
 		o.head_commit = head;
+	if (a.have_outcome && a.code >= 0) {
+		o.has_exit_code = true;
+		o.exit_code = a.code;
+	}
 	if (diff)
 		o.diff_json = json_object_to_json_string_ext(diff, JSON_C_TO_STRING_PLAIN);
 	finish(&a, &o);
@@ -550,4 +555,93 @@ out:
 	handover_release(&h);
 	conv_free(a.conv);
 	attempt_run_ctx_release(&a.ctx);
+}
+
+/* ---- the pull request ----
+ * Pushes refs/anyon/attempts/<id> from this host's mirror to the
+ * attempt's anyon/ branch on GitHub with the user's token, then opens the
+ * pull request (or finds the open one) through the REST API. The push
+ * never forces: an attempt's branch only grows. */
+void job_exec_pull_request(struct job_run *run, struct job_result *res)
+{
+	struct attempt_pr_ctx ctx = { 0 };
+	struct secret_store st = { .db = run->db, .kr = run->kr };
+	struct secret_value tok = { 0 };
+	struct mirror_source src = { .allow_local_http = g_config.git_allow_local_http };
+	struct github_pull pr = { 0 };
+	json_object *args = NULL;
+	char mirror[CONFIG_PATH_MAX + 64], err[256], msg[320];
+	int64_t attempt_id;
+	enum gh_rc g;
+	int rc;
+
+	res->exit_code = 1;
+	if (json_parse(run->job->args, strlen(run->job->args), &args, err, sizeof(err)) ||
+	    jobkind_validate("pull_request", args, err, sizeof(err)) || json_get_i64(args, "attempt", &attempt_id)) {
+		res->exit_code = 2;
+		snprintf(res->error, sizeof(res->error), "bad arguments: %.200s", err);
+		json_object_put(args);
+		return;
+	}
+	json_object_put(args);
+	if (attempts_load_pr(run->db, attempt_id, &ctx) != DB_OK || ctx.user_id != run->job->user_id) {
+		snprintf(res->error, sizeof(res->error), "attempt %lld is gone", (long long)attempt_id);
+		goto out;
+	}
+	if (strcmp(ctx.project.source, "github") != 0 || !ctx.project.github_full_name[0]) {
+		snprintf(res->error, sizeof(res->error), "pull requests are for projects imported from GitHub");
+		goto fail;
+	}
+	if (!ctx.head_commit[0]) {
+		snprintf(res->error, sizeof(res->error), "the attempt brought no work back: nothing to push");
+		goto fail;
+	}
+	g = github_token_get(&st, ctx.user_id, 0, mono_ms() + 30000, &tok);
+	if (g != GH_OK) {
+		snprintf(res->error, sizeof(res->error), g == GH_NOT_CONNECTED ? "GitHub is not connected" :
+			 g == GH_TOKEN_INVALID ? "GitHub refused the token: sign in with GitHub again" :
+			 "the GitHub token could not be used now (GitHub did not answer)");
+		goto fail;
+	}
+	if (mirror_path(g_config.data_dir, ctx.project.id, mirror, sizeof(mirror))) {
+		snprintf(res->error, sizeof(res->error), "the mirror's path is too long");
+		goto fail;
+	}
+	src.url = ctx.project.clone_url;
+	src.token = (const char *)tok.data;
+	src.token_len = tok.len;
+	snprintf(msg, sizeof(msg), "pushing %.60s to %.200s", ctx.branch, ctx.project.github_full_name);
+	job_write(run, "system", msg, strlen(msg));
+	rc = mirror_push(mirror, ctx.attempt_id, ctx.branch, &src, false, err, sizeof(err));
+	if (rc) {
+		snprintf(res->error, sizeof(res->error), rc == 1 ? "GitHub rejected the push: %.200s" :
+			 "the push failed: %.200s", err);
+		goto fail;
+	}
+	g = github_pull_create((const char *)tok.data, ctx.project.github_full_name, ctx.branch, ctx.base_branch,
+			       ctx.title, ctx.body, mono_ms() + 30000, &pr, err, sizeof(err));
+	if (g == GH_TOKEN_INVALID) {
+		struct gh_response gr = { .status = 401 };
+
+		github_token_failed(&st, ctx.user_id, 0, &gr, "opening a pull request");
+	}
+	if (g != GH_OK) {
+		snprintf(res->error, sizeof(res->error), "GitHub did not open the pull request: %.200s",
+			 err[0] ? err : "no answer");
+		goto fail;
+	}
+	snprintf(msg, sizeof(msg), "pull request #%lld %s: %.240s", (long long)pr.number,
+		 pr.existed ? "was open already" : "opened", pr.html_url);
+	job_write(run, "system", msg, strlen(msg));
+	if (attempts_pr_stored(run->db, ctx.attempt_id, pr.html_url, pr.number, pr.state, now_s()) != DB_OK)
+		snprintf(res->error, sizeof(res->error), "storing the pull request failed");
+	else
+		res->exit_code = 0;
+	goto out;
+fail:
+	attempts_pr_failed(run->db, ctx.attempt_id, res->error, now_s());
+out:
+	if (tok.data)
+		secret_value_release(&tok);
+	attempt_pr_ctx_release(&ctx);
 }

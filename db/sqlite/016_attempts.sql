@@ -21,7 +21,8 @@ INSERT INTO executors (name, label, command, resume, parser, credential, positio
 
 -- One attempt: a branch anyon/<8 hex> (unique per user) made from
 -- base_branch, its state following its runs. executor is a plain name: an
--- attempt outlives a removed executor row. pr_title/pr_body: what a
+-- attempt outlives a removed executor row. pr_state: pending (asked),
+-- open, closed, merged, or failed (pr_error says why). pr_title/pr_body: what a
 -- requested pull request says (NULL: the defaults).
 CREATE TABLE attempts (
 	id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,6 +43,7 @@ CREATE TABLE attempts (
 	pr_state     TEXT,
 	pr_title     TEXT,
 	pr_body      TEXT,
+	pr_error     TEXT,
 	created_at   INTEGER NOT NULL,
 	updated_at   INTEGER NOT NULL
 );
