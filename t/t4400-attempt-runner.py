@@ -491,7 +491,7 @@ try:
     ws = Workspace(TMP, "hooks")
     plant = ("for h in pre-commit prepare-commit-msg commit-msg post-commit post-index-change reference-transaction; "
              "do printf '#!/bin/sh\\necho %s >> /home/agent/hook-ran\\nexit 1\\n' $h > .git/hooks/$h; "
-             "chmod +x .git/hooks/$h; done; mkdir -p myhooks; cp .git/hooks/pre-commit myhooks/; "
+             "chmod +x .git/hooks/$h; done; mkdir -p myhooks; cp .git/hooks/* myhooks/; "
              "git config core.hooksPath myhooks; git config core.fsmonitor 'echo fsmonitor >> /home/agent/hook-ran'; "
              "echo y > y.txt")
     res = run(ws, ["sh", "-c", "{prompt}"], prompt=plant)
