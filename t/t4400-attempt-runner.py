@@ -161,7 +161,7 @@ class Workspace:
 
 
 def run(ws, argv, base="main", base_commit=None, first=True, setup=None, prompt=None, cred=None,
-        in_bundle=None, during=None, go=True):
+        in_bundle=None, during=None, go=True, extra_secrets=()):
     """One run as the worker does it. Returns a dict: exit (code, signal),
     out/err (the relay's stdout/stderr), outcome (the file's line, or None),
     bundle (out.bundle's bytes, or None), cat_err."""
@@ -179,6 +179,7 @@ def run(ws, argv, base="main", base_commit=None, first=True, setup=None, prompt=
         items.append(("setup", setup.encode()))
     if cred:
         items.append((cred[0], cred[1].encode()))
+    items += list(extra_secrets)
     cid = create(["--relay", "--linger", "30", "--", RUNNER] + args, ws.mounts())
     res = {"cid": cid}
     try:
@@ -437,6 +438,19 @@ try:
     res = run(ws, ["sh", "-c", "{prompt}"], base_commit="1" * 40, prompt="touch ran")
     t.ok(res["exit"] == (1, 0) and res["outcome"] == "phase=clone code=-1 bundle=no\n",
          "a base commit that is not in the bundle: phase=clone", summary(res))
+
+    # ---- an executor that cannot be started: phase=executor ----
+    ws = Workspace(TMP, "noexec")
+    res = run(ws, ["no-such-executor", "{prompt}"], prompt="x", cred=("ANTHROPIC_API_KEY", "k1"))
+    t.ok(res["exit"] == (1, 0) and res["outcome"] == "phase=executor code=-1 bundle=no\n"
+         and "cannot find the executor no-such-executor" in res["err"],
+         "an executor that is not there: phase=executor code=-1, exit 1", summary(res))
+    ws = Workspace(TMP, "twocreds")
+    res = run(ws, ["sh", "-c", "touch ran"], prompt="x", cred=("ANTHROPIC_API_KEY", "k1"),
+              extra_secrets=[("CLAUDE_CODE_OAUTH_TOKEN", b"k2")])
+    t.ok(res["exit"] == (1, 0) and res["outcome"] == "phase=executor code=-1 bundle=no\n"
+         and not os.path.exists(os.path.join(ws.repo, "ran")),
+         "two credential files: phase=executor, the executor never runs", summary(res))
 
     # ---- a failing setup: phase=setup ----
     ws = Workspace(TMP, "badsetup")
