@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "fcgi/api.h"
 #include "services/attempts.h"
+#include "services/conversation.h"
 
 /* Attempts a task's list answers with, newest first. */
 #define ATTEMPT_LIST_MAX 100

@@ -179,7 +179,7 @@ with Stack(env=ENV) as s:
     a = wait_attempt(c, aid6, timeout=60)
     t.ok(a and a["state"] == "stopped", "the attempt ends stopped", a)
     t.ok("partial.txt" in diff_files(c, aid6), "what it had written came back committed", diff_files(c, aid6))
-    t.eq(task_status(c, tid3), "inreview", "a stopped attempt with work leaves the task in review")
+    t.eq(task_status(c, tid3), "todo", "the task of a stopped attempt (its only one) goes back to todo")
 
     # --- two attempts of one task at once ---
     tid4 = new_task(c, pid, "Twice")
@@ -206,7 +206,7 @@ with Stack(env=ENV) as s:
     t.ok(r.status in (200, 201, 204), "a Claude API key is stored", r.json)
     tid5 = new_task(c, pid, "Claude task")
     aid8 = start(c, tid5, executor="claude",
-                 prompt="write hello.txt: hi from claude; run echo from-bash; read /run/anyon/secrets/ANTHROPIC_API_KEY")
+                 prompt="write hello.txt: hi from claude; run echo from-bash; run echo key=$ANTHROPIC_API_KEY")
     a = wait_attempt(c, aid8)
     t.ok(a and a["state"] == "completed" and a["executor"] == "claude", "a Claude attempt completes", a)
     sess = a and a["session_id"]
@@ -221,7 +221,7 @@ with Stack(env=ENV) as s:
     t.ok(res and "total_cost_usd" in res[0] and "num_turns" in res[0] and "duration_ms" in res[0],
          "the result has cost, turns and duration", res)
     raw = "".join(ch["data"] for ch in output(c, a["runs"][0]["job_id"]))
-    t.ok(KEY not in raw and KEY not in json.dumps(conv), "the key it read is masked in the output and the conversation")
+    t.ok(KEY not in raw and KEY not in json.dumps(conv), "the key it printed is masked in the output and the conversation")
     t.ok("hello.txt" in diff_files(c, aid8), "Claude's file is in the diff")
     r = c.post("/api/attempts/%d/follow-up" % aid8, {"prompt": "write second.txt: again"})
     t.ok(r.status == 201, "a follow-up of the Claude attempt", r.json)
