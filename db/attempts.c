@@ -55,6 +55,10 @@ static struct query q_run_list = QUERY("attempt_run.list",
 	"SELECT " RUN_COLS " FROM attempt_runs WHERE attempt_id = ?1 ORDER BY seq");
 static struct query q_run_last = QUERY("attempt_run.last",
 	"SELECT " RUN_COLS " FROM attempt_runs WHERE attempt_id = ?1 ORDER BY seq DESC LIMIT 1");
+static struct query q_run_orphans = QUERY("attempt_run.orphans",
+	"SELECT r.attempt_id, r.id, coalesce(j.state, ''), coalesce(j.error, '') FROM attempt_runs r "
+	"LEFT JOIN jobs j ON j.id = r.job_id WHERE r.state IN ('queued', 'running') "
+	"AND (j.id IS NULL OR j.state IN ('succeeded', 'failed', 'cancelled')) ORDER BY r.id LIMIT ?1");
 static struct query q_run_set_job = QUERY("attempt_run.set_job",
 	"UPDATE attempt_runs SET job_id = ?2 WHERE id = ?1");
 static struct query q_run_set_state = QUERY("attempt_run.set_state",
@@ -384,6 +388,29 @@ int db_attempt_run_list(struct db *db, int64_t attempt_id, db_attempt_run_fn fn,
 	}
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_attempt_run_orphans(struct db *db, int max, struct db_attempt_orphan *out, size_t *n)
+{
+	struct stmt *s = q_start(db, &q_run_orphans);
+	int rc;
+
+	*n = 0;
+	q_int(s, 1, max);
+	while ((rc = q_step(s)) == BE_ROW && *n < (size_t)max) {
+		struct db_attempt_orphan *o = &out[*n];
+
+		o->attempt_id = q_i64(s, 0);
+		o->run_id = q_i64(s, 1);
+		if (q_copy(s, 2, o->job_state, sizeof(o->job_state))) {
+			rc = DB_ERROR;
+			break;
+		}
+		q_copy(s, 3, o->job_error, sizeof(o->job_error));   /* cut if long: a message */
+		(*n)++;
+	}
+	q_end(s);
+	return rc == BE_DONE || rc == BE_ROW ? DB_OK : DB_ERROR;
 }
 
 int db_attempt_run_set_job(struct db *db, int64_t id, int64_t job_id)

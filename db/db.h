@@ -702,6 +702,14 @@ int db_attempt_run_list(struct db *db, int64_t attempt_id, db_attempt_run_fn fn,
 /* The attempt's last run (highest seq). DB_NOTFOUND when it has none. */
 int db_attempt_run_last(struct db *db, int64_t attempt_id, struct db_attempt_run *out);
 int db_attempt_run_set_job(struct db *db, int64_t id, int64_t job_id);
+/* Runs still queued or running whose job ended (or is gone): the worker
+ * that ran it stopped before reporting (services/attempts.c settles them). */
+struct db_attempt_orphan {
+	int64_t attempt_id, run_id;
+	char job_state[16];           /* "" when the job is gone */
+	char job_error[256];
+};
+int db_attempt_run_orphans(struct db *db, int max, struct db_attempt_orphan *out, size_t *n);
 /* Sets the run's state; finished_at 0 leaves it unset. */
 int db_attempt_run_set_state(struct db *db, int64_t id, const char *state, bool has_exit_code, int exit_code,
 			     int64_t finished_at);

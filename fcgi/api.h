@@ -107,6 +107,7 @@ void api_attempts_stop(struct req *r);
 void api_attempts_diff(struct req *r);
 void api_attempts_pull_request(struct req *r);
 void api_attempts_conversation(struct req *r);
+void api_attempts_pr_refresh(struct req *r);
 
 /* api_events.c: GET /api/events, the change feed. db/events.c;
  * t/t5000-tasks.py */

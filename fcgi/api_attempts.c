@@ -11,6 +11,8 @@
 #include "fcgi/api.h"
 #include "services/attempts.h"
 #include "services/conversation.h"
+#include "services/github_pulls.h"
+#include "services/github_token.h"
 
 /* Attempts a task's list answers with, newest first. */
 #define ATTEMPT_LIST_MAX 100
@@ -161,6 +163,9 @@ static void reply_failed(struct req *r, int rc, const struct attempt_err *err, c
 		return;
 	case ATTEMPTS_NO_WORK:
 		reply_error(r, 409, "no_commits", "the attempt brought no work back to make a pull request of");
+		return;
+	case ATTEMPTS_NOT_GITHUB:
+		reply_error(r, 409, "not_github", "pull requests are for projects imported from GitHub");
 		return;
 	case ATTEMPTS_PR_EXISTS:
 		reply_error(r, 409, "pr_exists", "the attempt has its pull request already");
@@ -517,4 +522,60 @@ void api_attempts_conversation(struct req *r)
 out:
 	conv_free(pg.p);
 	free(pg.marks);
+}
+
+/* Reads the pull request's state from GitHub now (open, closed, merged)
+ * and stores it: one bounded REST call within the request's GitHub
+ * deadline, like the repository list. */
+void api_attempts_pr_refresh(struct req *r)
+{
+	struct db_attempt a;
+	struct db_project p;
+	struct secret_value tok = { 0 };
+	struct github_pull pr = { 0 };
+	char err[256];
+	enum gh_rc g;
+	int rc;
+
+	if (load_attempt(r, &a))
+		return;
+	if (!a.pr_url[0] || a.pr_number <= 0) {
+		db_attempt_release(&a);
+		reply_error(r, 409, "no_pull_request", "the attempt has no pull request");
+		return;
+	}
+	rc = db_project_get(r->db, a.project_id, r->user.id, &p);
+	if (rc != DB_OK) {
+		db_attempt_release(&a);
+		reply_failed(r, rc, NULL, "attempt");
+		return;
+	}
+	g = github_token_get(r->secrets, r->user.id, r->session.id, r->gh_deadline_ms, &tok);
+	if (g == GH_OK) {
+		g = github_pull_get((const char *)tok.data, p.github_full_name, a.pr_number, r->gh_deadline_ms, &pr, err,
+				    sizeof(err));
+		if (g == GH_TOKEN_INVALID) {
+			struct gh_response gr = { .status = 401 };
+
+			github_token_failed(r->secrets, r->user.id, r->session.id, &gr, "reading a pull request");
+		}
+		secret_value_release(&tok);
+	}
+	db_project_release(&p);
+	if (g != GH_OK) {
+		db_attempt_release(&a);
+		if (g == GH_INVALID)
+			reply_error(r, 502, "github_error", "GitHub refused to show the pull request");
+		else
+			reply_github(r, g);
+		return;
+	}
+	rc = attempts_pr_stored(r->db, a.id, a.pr_url, a.pr_number, pr.state, now_s());
+	db_attempt_release(&a);
+	if (rc != DB_OK || load_attempt(r, &a) != 0) {
+		if (rc != DB_OK)
+			reply_error(r, 500, "internal", "storing the pull request's state failed");
+		return;
+	}
+	reply_attempt(r, 200, &a);
 }

@@ -51,6 +51,7 @@ static const struct route routes[] = {
 	{ "GET",  "/api/attempts/{id}/diff",        api_attempts_diff,        AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "GET",  "/api/attempts/{id}/conversation", api_attempts_conversation, AUTH_USER,  MODE_ANY,   NOBODY, PF_NONE },
 	{ "POST", "/api/attempts/{id}/pull-request", api_attempts_pull_request, AUTH_USER,  MODE_ANY,   JSON,   PF_NONE },
+	{ "POST", "/api/attempts/{id}/pull-request/refresh", api_attempts_pr_refresh, AUTH_USER, MODE_ANY, NOBODY, PF_NONE },
 	{ "GET",  "/api/events",                    api_events_list,          AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "GET",  "/api/jobs",                      api_jobs_list,            AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "POST", "/api/jobs",                      api_jobs_create,          AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },

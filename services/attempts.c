@@ -579,6 +579,19 @@ int attempts_request_pr(struct db *db, int64_t user_id, int64_t attempt_id, cons
 		rc = ATTEMPTS_NO_WORK;
 	else if (a.pr_url[0])
 		rc = ATTEMPTS_PR_EXISTS;
+	if (rc == DB_OK) {
+		struct db_project p;
+
+		/* Pushes go to GitHub only. */
+		rc = db_project_get(db, a.project_id, user_id, &p);
+		if (rc == DB_OK) {
+			if (strcmp(p.source, "github") != 0)
+				rc = ATTEMPTS_NOT_GITHUB;
+			db_project_release(&p);
+		} else if (rc == DB_NOTFOUND) {
+			rc = DB_ERROR;
+		}
+	}
 	if (rc == DB_OK)
 		rc = db_attempt_set_pr_request(db, a.id, title, body, now);
 	if (rc == DB_OK) {
@@ -869,5 +882,40 @@ int attempts_load_pr(struct db *db, int64_t attempt_id, struct attempt_pr_ctx *o
 	db_attempt_release(&a);
 	if (rc != DB_OK)
 		attempt_pr_ctx_release(out);
+	return rc;
+}
+
+int attempts_settle_orphans(struct db *db, int max, int64_t now, int *settled)
+{
+	struct db_attempt_orphan *o;
+	size_t n = 0;
+	int rc;
+
+	*settled = 0;
+	if (max <= 0 || !(o = calloc((size_t)max, sizeof(*o))))
+		return DB_ERROR;
+	rc = db_attempt_run_orphans(db, max, o, &n);
+	for (size_t i = 0; rc == DB_OK && i < n; i++) {
+		bool cancelled = strcmp(o[i].job_state, "cancelled") == 0;
+		char why[300];
+		struct attempt_outcome out = {
+			.state = cancelled ? "stopped" : "failed",
+			.error_code = cancelled ? NULL : ATTEMPT_ERR_INTERNAL,
+			.error = why,
+		};
+		int r;
+
+		if (cancelled)
+			snprintf(why, sizeof(why), "stopped before it ran");
+		else
+			snprintf(why, sizeof(why), "the worker running it stopped before it reported: %.200s",
+				 o[i].job_error[0] ? o[i].job_error : "its job is gone");
+		r = attempts_run_finished(db, o[i].attempt_id, o[i].run_id, &out, now);
+		if (r == DB_OK)
+			(*settled)++;
+		else if (r == DB_ERROR)
+			rc = DB_ERROR;
+	}
+	free(o);
 	return rc;
 }

@@ -41,6 +41,7 @@
 #define ATTEMPTS_RUNS_FULL 18     /* the attempt has ATTEMPT_RUNS_MAX runs */
 #define ATTEMPTS_NO_WORK 19       /* a pull request of an attempt that brought nothing back */
 #define ATTEMPTS_PR_EXISTS 20     /* the attempt has its pull request already */
+#define ATTEMPTS_NOT_GITHUB 21    /* a pull request of a project not imported from GitHub */
 
 #define ATTEMPT_PR_TITLE_MAX 256          /* bytes */
 #define ATTEMPT_PR_BODY_MAX (64 * 1024)   /* bytes */
@@ -140,6 +141,11 @@ struct attempt_pr_ctx {
 };
 void attempt_pr_ctx_release(struct attempt_pr_ctx *c);
 int attempts_load_pr(struct db *db, int64_t attempt_id, struct attempt_pr_ctx *out);
+
+/* Settles at most max runs whose job ended without its worker reporting
+ * (killed, lost, cancelled through /api/jobs): stopped when the job was
+ * cancelled, else failed; *settled counts them. */
+int attempts_settle_orphans(struct db *db, int max, int64_t now, int *settled);
 
 /* ---- what the API does (fcgi/api_attempts.c) ----
  * Each is one transaction under the user's row lock, its events in it.

@@ -32,6 +32,7 @@
 #include "base/util.h"
 #include "db/db.h"
 #include "services/jobkinds.h"
+#include "services/attempts.h"
 #include "services/jobs.h"
 #include "services/access.h"
 #include "services/retention.h"
@@ -344,6 +345,12 @@ static void heartbeat(struct worker *w)
 
 		if (jobs_fail_lost(w->db, now_s(), &failed) == DB_OK && failed)
 			log_info("%lld lost job(s) failed (not run again, or not adopted in time)", (long long)failed);
+	}
+	{
+		int settled = 0;
+
+		if (attempts_settle_orphans(w->db, 32, now_s(), &settled) == DB_OK && settled)
+			log_info("%d attempt run(s) whose job ended unreported settled", settled);
 	}
 	if (now_s() - w->last_purge >= g_config.purge_interval_s) {
 		struct retention_report rr;
