@@ -261,7 +261,8 @@ def flow(f):
             f.ok(lambda: p.wait(lambda d: p.text("#session-user") == LOGIN, 40), "the browser is signed in", p.state)
 
             # Board -> project -> task.
-            d.get(s.url + "/#/project/%d" % pid)
+            f.ok(lambda: p.wait_css('.project-link[href="#/project/%d"]' % pid), "the board shows the project", p.state)
+            p.find('.project-link[href="#/project/%d"]' % pid).click()
             f.ok(lambda: p.wait_css('.task-card[data-task-id="%d"] a.task-open' % tid), "the task's card", p.state)
             p.find('.task-card[data-task-id="%d"] a.task-open' % tid).click()
             f.ok(lambda: p.wait(lambda d: p.text("#task-heading") == "Add notes"

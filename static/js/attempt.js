@@ -141,7 +141,13 @@ function runViews(attemptId, run, signal) {
 				return "done";
 			}
 			// The API pages by size; a page at its limit, or a finished
-			// job not yet done, has more.
+			// job not yet done, has more (an empty one of a finished job
+			// is the end, whatever it says).
+			if (!ACTIVE.has(r.state) && !r.chunks.length) {
+				logDone = true;
+				log.finish("(no output)");
+				return "done";
+			}
 			return fullPage(r) || !ACTIVE.has(r.state) ? "more" : "wait";
 		}, (err) => {
 			if (err.status === 404) {
@@ -187,6 +193,7 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 	let diffLoaded = false;
 	let diffCtl = null;
 	let prRequested = false;
+	let prErrorBefore = null;  // the attempt's error when the PR was asked for
 
 	const labelOf = (name) => executors.find((x) => x.name === name)?.label || name;
 
@@ -297,6 +304,9 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 			return;
 		}
 		const canShip = !!(a.head_commit || a.diff) && !ACTIVE.has(a.state);
+		// A new error after the request: the pull request failed (shown above).
+		if (prRequested && a.error && a.error !== prErrorBefore)
+			prRequested = false;
 		if (prRequested) {
 			replaceChildren(prBox, el("h3", {}, "Pull request"),
 				el("p", { id: "attempt-pr-pending", class: "muted" }, "Pushing the branch and opening the pull request\u2026"));
@@ -427,6 +437,7 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 			const r = await api.post(`/api/attempts/${encodeURIComponent(a.id)}/pull-request`, body,
 				{ toast: false, signal });
 			prRequested = true;
+			prErrorBefore = a.error;
 			handle.update(r.attempt);
 		} catch (err) {
 			if (err.name === "AbortError")
