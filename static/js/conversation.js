@@ -18,12 +18,14 @@
 // Unknown types show as raw JSON: nothing is dropped silently.
 //
 // The list scrolls in its own box and follows the end while the reader is
-// there. At most `cap` entries stay in the page (the oldest are dropped, with a
-// note); the raw log has everything.
+// there. At most `cap` entries stay in the page, a raw line counting as
+// one (raw blocks hold RAW_BLOCK_LINES each): the oldest are dropped, with
+// a note; the raw log has everything.
 
 import { el } from "./dom.js";
 
 export const MAX_ENTRIES = 5000;
+const RAW_BLOCK_LINES = 500; // raw lines of one block, then another
 const SUMMARY_CHARS = 120;
 
 function oneLine(text, max = SUMMARY_CHARS) {
@@ -112,13 +114,17 @@ export function conversationView({ id, cap = MAX_ENTRIES, placeholder = "Waiting
 	const note = el("p", { id: id + "-trimmed", class: "terminal-note", role: "status", hidden: true });
 	const element = el("div", { class: "conversation-wrap" }, note, list);
 	let count = 0;
+	let kept = 0;        // entries in the page (a raw block: its lines)
 	let dropped = 0;
 	let rawBlock = null; // the <pre> the next raw line joins
 
+	const weight = (node) => (node.dataset.lines ? Number(node.dataset.lines) : 1);
+
 	function trim() {
-		while (list.childElementCount > cap) {
+		while (kept > cap && list.firstElementChild) {
 			const first = list.firstElementChild;
-			dropped += first.dataset.lines ? Number(first.dataset.lines) : 1;
+			kept -= weight(first);
+			dropped += weight(first);
 			if (first === rawBlock)
 				rawBlock = null;
 			first.remove();
@@ -143,9 +149,10 @@ export function conversationView({ id, cap = MAX_ENTRIES, placeholder = "Waiting
 			const frag = document.createDocumentFragment();
 			for (const e of entries) {
 				count++;
+				kept++;
 				if (e && e.type === "raw") {
 					const line = String(e.text ?? "") + "\n";
-					if (rawBlock) {
+					if (rawBlock && Number(rawBlock.dataset.lines) < RAW_BLOCK_LINES) {
 						rawBlock.append(line);
 						rawBlock.dataset.lines = String(Number(rawBlock.dataset.lines) + 1);
 					} else {
@@ -170,6 +177,7 @@ export function conversationView({ id, cap = MAX_ENTRIES, placeholder = "Waiting
 		clear() {
 			list.replaceChildren(waiting);
 			count = 0;
+			kept = 0;
 			dropped = 0;
 			rawBlock = null;
 			note.hidden = true;
