@@ -15,7 +15,9 @@ and the time of one redraw after a scroll, are measured in the page
 Then a project (a real git repository) and a task: the card's title on
 the board opens the task screen (#/task/<id>), which shows the title,
 description and status, "No attempts yet", and the New attempt form with
-GET /api/meta's executors (their labels) and the project's default.
+GET /api/meta's executors (their labels) and the project's default; a
+move and an edit made through the API show there within seconds (the
+change feed), and a deletion says the task is gone.
 
 Part B (cloud mode with the GitHub stand-in and the agent image): NEEDS
 THE WORKER'S `attempt` AND `pull_request` JOBS and the attempts API
@@ -193,8 +195,23 @@ def part_a():
              project["default_executor"], "the project's default executor is chosen")
         t.eq(p.attr("#attempt-base-branch", "placeholder"), project["base_branch"],
              "the base branch field says the project's")
+        # Live through the change feed: a move and an edit made elsewhere.
+        r = c.post("/api/tasks/%d/move" % task["id"], {"status": "inprogress"})
+        t.eq(r.status, 200, "the task is moved through the API")
+        t.ok(p.wait(lambda d: p.attr("#task-status", "data-state") == "inprogress", 5),
+             "the status pill follows within seconds", p.attr("#task-status", "data-state"))
+        r = c.patch("/api/tasks/%d" % task["id"], {"title": "Write notes", "description": "Changed."})
+        t.ok(p.wait(lambda d: p.text("#task-heading") == "Write notes"
+                    and p.visible_text("#task-description") == "Changed.", 5),
+             "an edit elsewhere shows too", p.state())
         p.find("#back-to-project").click()
         t.ok(p.wait(lambda d: d.current_url.endswith("#/project/%d" % project["id"])), "the crumb goes back")
+        d.get(s.url + "/#/task/%d" % task["id"])
+        t.ok(p.wait(lambda d: p.text("#task-heading") == "Write notes"), "the task screen again", p.state())
+        t.eq(c.delete("/api/tasks/%d" % task["id"]).status, 200, "the task is deleted through the API")
+        t.ok(p.wait_css("#task-missing", 5), "the screen says it is gone", p.state())
+        d.get(s.url + "/#/task/999999")
+        t.ok(p.wait_css("#task-missing"), "an unknown task is not found", p.state())
 
         errors = [e for e in p.logs() if e.get("level") == "SEVERE" and "/api/" not in e.get("message", "")]
         t.eq(errors, [], "no errors in the browser console (but failed API calls)")
