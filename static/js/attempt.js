@@ -487,7 +487,7 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 			drawPr();
 			const runs = a.runs || [];
 			const newest = Math.max(0, ...runs.map((r) => r.seq));
-			if (newest > prevNewest && seq === prevNewest) {
+			if (newest > prevNewest && (seq === prevNewest || !views)) {
 				// A follow-up began while the last run was shown: show it.
 				showRun(newest);
 			} else {

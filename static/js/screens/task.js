@@ -214,6 +214,7 @@ export function render(main, { params, signal }) {
 	}
 
 	async function loadAttempt(id) {
+		id = Number(id);
 		try {
 			const r = await api.get(`/api/attempts/${encodeURIComponent(id)}`, { toast: false, signal });
 			if (String(r.attempt.task_id) !== taskId)
