@@ -10,7 +10,7 @@
 // render(main, ctx) where ctx is {session, params, signal}; the signal aborts
 // when the user leaves the screen, so its polls and fetches stop. render may
 // return {update(params)} to take a change of params (#/jobs -> #/jobs/4)
-// without being built again.
+// without being built again; update returning false asks for a new build.
 
 import { avatarUrl, githubState, initials, isCloud, loadSession, needsSignIn, refreshSession,
 	signOut, takeSignedOut } from "./auth.js";
@@ -19,15 +19,19 @@ import { deviceFlowOpen, openDeviceFlow } from "./github.js";
 import { onHealth, startHealth } from "./health.js";
 import * as board from "./screens/board.js";
 import * as jobs from "./screens/jobs.js";
+import * as log from "./screens/log.js";
 import * as project from "./screens/project.js";
 import * as settings from "./screens/settings.js";
 import * as signin from "./screens/signin.js";
+import * as task from "./screens/task.js";
 
 const SCREENS = {
 	board: { title: "Board", module: board },
 	jobs: { title: "Jobs", module: jobs },
+	log: { title: "Log", module: log, nav: "jobs" },
 	project: { title: "Project", module: project, nav: "board" },
 	settings: { title: "Settings", module: settings },
+	task: { title: "Task", module: task, nav: "board" },
 };
 const DEFAULT_ROUTE = "#/board";
 
@@ -68,8 +72,8 @@ async function route({ force = false, reason = null } = {}) {
 	const main = document.getElementById("main");
 
 	if (!force && current && current.name === name && current.handle && current.handle.update) {
-		current.handle.update(params);
-		return;
+		if (current.handle.update(params) !== false)
+			return;
 	}
 	const moved = current !== null;
 	if (current)

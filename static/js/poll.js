@@ -107,7 +107,7 @@ export async function poll({
 
 // The API pages output (at most 500 chunks or 256 KiB an answer); a page
 // near either limit means more is waiting.
-function fullPage(r) {
+export function fullPage(r) {
 	let bytes = 0;
 	for (const c of r.chunks)
 		bytes += c.data.length;

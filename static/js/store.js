@@ -2,6 +2,7 @@
 // the open project, shared by the screens of one tab.
 //
 //   const meta = await getMeta();          // GET /api/meta, loaded once
+//   executorChoices(meta)                  // [{name, label}] of meta.executors
 //   await onEvents((events) => ..., signal); // resolves once the feed is primed
 //   watchTasks(projectId, ({tasks, error}) => draw(tasks), signal);
 //
@@ -38,6 +39,22 @@ export function getMeta() {
 		p.catch(() => { if (metaPromise === p) metaPromise = null; });
 	}
 	return metaPromise;
+}
+
+// Words for the task statuses we know (meta.task_statuses is the list);
+// any other the server adds shows as is.
+const STATUS_WORDS = {
+	todo: "To do", inprogress: "In progress", inreview: "In review", done: "Done", cancelled: "Cancelled",
+};
+export const statusWord = (s) => STATUS_WORDS[s] || s;
+
+// The executors meta names, as [{name, label}] in its order: an entry is
+// an object {name, label} (the executors table), or a bare name.
+export function executorChoices(meta) {
+	const list = Array.isArray(meta?.executors) ? meta.executors : [];
+	return list.map((x) => (typeof x === "string"
+		? { name: x, label: x }
+		: { name: String(x.name), label: String(x.label || x.name) }));
 }
 
 // ---- the change feed ----

@@ -3,7 +3,8 @@
 //
 // #/jobs shows the forms and the list; #/jobs/<id> also opens that job's
 // output, streamed into a terminal-like <pre> (terminal.js: text only,
-// stdout/stderr/system apart, bounded) as the worker writes it.
+// stdout/stderr/system apart, bounded) as the worker writes it; its "Full
+// log" (#job-full-log) opens #/log/<id>, every line in the log view.
 //
 // The container form (#container-form) is built only for those the server
 // lets run the "container" kind: the local user, and administrators in cloud
@@ -12,6 +13,7 @@
 import { api } from "../api.js";
 import { canRunContainers } from "../auth.js";
 import { ago, duration, el, replaceChildren } from "../dom.js";
+import { statePill } from "../pill.js";
 import { followJobOutput, poll, retryable } from "../poll.js";
 import { terminal } from "../terminal.js";
 import { toastError, toastInfo } from "../toast.js";
@@ -25,10 +27,6 @@ const FIELD_OF_ARG = {
 	exit_code: "job-exit",
 	stream: "job-stream",
 };
-
-function statePill(state, attrs = {}) {
-	return el("span", { class: "pill", dataset: { state }, ...attrs }, state);
-}
 
 const SUMMARY_MAX = 80;
 
@@ -388,6 +386,8 @@ function jobDetail(id, signal, list) {
 			el("h2", { class: "detail-title" }, `Job #${id}`),
 			state, exitCode, oom,
 			el("span", { class: "spacer" }),
+			el("a", { id: "job-full-log", class: "btn btn-sm", href: `#/log/${id}`,
+				title: "Every line of the output, in the log view" }, "Full log"),
 			cancel),
 		meta,
 		containerLine,

@@ -4,7 +4,8 @@
 // GET /api/meta's task_statuses (never a list of our own). A column
 // (.column[data-status]) holds task cards (.task-card[data-task-id]): the
 // title and an excerpt of the description (the list has no descriptions:
-// store.js fetches them, cached per version of the task). A card's buttons
+// store.js fetches them, cached per version of the task); the title is a
+// link to the task's screen (#/task/<id>: its attempts). A card's buttons
 // (data-move="left|up|down|right", data-action="edit|delete") move it with
 // the keyboard; cards are also dragged and dropped between and within
 // columns. Every move is POST /api/tasks/{id}/move with the anchor that
@@ -28,14 +29,9 @@ import { api } from "../api.js";
 import { confirmDialog, modal } from "../dialog.js";
 import { el, replaceChildren } from "../dom.js";
 import { clearErrors, field, fieldError } from "../form.js";
-import { getMeta, onEvents, refreshTasks, rememberTask, taskDetail, watchTasks } from "../store.js";
+import { executorChoices, getMeta, onEvents, refreshTasks, rememberTask, statusWord, taskDetail, watchTasks }
+	from "../store.js";
 import { toastError, toastInfo, toastSuccess } from "../toast.js";
-
-// Words for the statuses we know; any other the server adds shows as is.
-const STATUS_WORDS = {
-	todo: "To do", inprogress: "In progress", inreview: "In review", done: "Done", cancelled: "Cancelled",
-};
-const statusWord = (s) => STATUS_WORDS[s] || s;
 
 const EXCERPT_CHARS = 140;
 
@@ -197,7 +193,8 @@ export function render(main, { params, signal }) {
 		const right = si < statuses.length - 1 ? statuses[si + 1] : null;
 		return el("li", { class: "task-card", draggable: "true", dataset: { taskId: String(t.id), status: t.status },
 			"aria-labelledby": "task-" + t.id + "-title" },
-			el("h3", { class: "task-title", id: "task-" + t.id + "-title" }, t.title),
+			el("h3", { class: "task-title", id: "task-" + t.id + "-title" },
+				el("a", { class: "task-open", href: "#/task/" + t.id, draggable: "false" }, t.title)),
 			desc,
 			el("div", { class: "task-actions" },
 				el("span", { class: "task-moves", role: "group", "aria-label": "Move " + name },
@@ -425,10 +422,11 @@ export function render(main, { params, signal }) {
 			control: el("textarea", { rows: 5, spellcheck: "false", placeholder: "e.g. npm ci" }),
 			hint: "Runs in the workspace before the agent." });
 		setup.control.value = project.setup_script;
+		const choices = executorChoices(meta);
 		const execs = field({ id: "settings-default-executor", label: "Default executor",
-			control: el("select", {}, meta.executors.map((x) =>
-				el("option", { value: x.name, selected: x.name === project.default_executor }, x.label || x.name))) });
-		if (!meta.executors.some((x) => x.name === project.default_executor))
+			control: el("select", {}, choices.map((x) =>
+				el("option", { value: x.name, selected: x.name === project.default_executor }, x.label))) });
+		if (!choices.some((x) => x.name === project.default_executor))
 			execs.control.append(el("option", { value: project.default_executor, selected: true },
 				project.default_executor));
 		const general = el("p", { id: "settings-error", class: "callout callout-warn", role: "alert", hidden: true });

@@ -371,7 +371,9 @@ function healthCard(signal) {
 	return card;
 }
 
-export function render(main, { session, signal }) {
+// #/settings/credentials (the task screen's "Connect Claude") scrolls to
+// the Credentials card and puts the focus in its key field.
+export function render(main, { session, params, signal }) {
 	replaceChildren(main,
 		el("section", { class: "screen", "aria-labelledby": "settings-title" },
 			el("header", { class: "screen-head" },
@@ -388,4 +390,9 @@ export function render(main, { session, signal }) {
 			el("section", { class: "settings-section", "aria-labelledby": "security-title" },
 				el("h2", { id: "security-title", class: "section-title" }, "Security"),
 				sessionsCard(signal))));
+	if (params && params[0] === "credentials") {
+		const card = document.getElementById("cred-card");
+		card?.scrollIntoView({ block: "center" });
+		document.getElementById("cred-anthropic")?.focus({ preventScroll: true });
+	}
 }
