@@ -11,7 +11,8 @@
 // The attempt is the API's A (docs: /work/notes/spec-attempts.md): {id,
 // executor, branch, base_branch, state, error, error_code, runs: [{id, seq,
 // job_id, state, exit_code, prompt, created_at, finished_at}], diff: null |
-// {files, additions, deletions}, pr: null | {url, number, state}, ...}.
+// {files, additions, deletions}, pr: null | {url, number, state (pending, open, closed, merged,
+// failed), error}, ...}.
 //
 // Nothing here polls on a timer. A run's conversation
 // (GET /api/attempts/{id}/conversation?run=SEQ&after=OFFSET) and raw log
@@ -192,8 +193,6 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 	let viewsCtl = null;       // aborts its readers
 	let diffLoaded = false;
 	let diffCtl = null;
-	let prRequested = false;
-	let prErrorBefore = null;  // the attempt's error when the PR was asked for
 
 	const labelOf = (name) => executors.find((x) => x.name === name)?.label || name;
 
@@ -293,27 +292,38 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 	}
 
 	function drawPr() {
-		if (a.pr && a.pr.url) {
-			prRequested = false;
+		const pr = a.pr || null;
+		if (pr && pr.url) {
+			const refresh = el("button", { id: "attempt-pr-refresh", class: "btn btn-sm", type: "button" }, "Refresh");
+			refresh.addEventListener("click", async () => {
+				refresh.disabled = true;
+				try {
+					const r = await api.post(`/api/attempts/${encodeURIComponent(a.id)}/pull-request/refresh`, null,
+						{ signal });
+					handle.update(r.attempt);
+				} catch (err) {
+					if (err.name !== "AbortError")
+						refresh.disabled = false;
+				}
+			});
 			replaceChildren(prBox,
 				el("h3", {}, "Pull request"),
 				el("p", { class: "pr-line" },
-					el("a", { id: "attempt-pr-link", href: a.pr.url, target: "_blank", rel: "noopener noreferrer" },
-						a.pr.number ? `#${a.pr.number}` : a.pr.url),
-					" ", statePill(a.pr.state || "open", { id: "attempt-pr-state" })));
+					el("a", { id: "attempt-pr-link", href: pr.url, target: "_blank", rel: "noopener noreferrer" },
+						pr.number ? `#${pr.number}` : pr.url),
+					" ", statePill(pr.state || "open", { id: "attempt-pr-state" }), " ", refresh));
 			return;
 		}
-		const canShip = !!(a.head_commit || a.diff) && !ACTIVE.has(a.state);
-		// A new error after the request: the pull request failed (shown above).
-		if (prRequested && a.error && a.error !== prErrorBefore)
-			prRequested = false;
-		if (prRequested) {
+		if (pr && pr.state === "pending") {
 			replaceChildren(prBox, el("h3", {}, "Pull request"),
 				el("p", { id: "attempt-pr-pending", class: "muted" }, "Pushing the branch and opening the pull request\u2026"));
 			return;
 		}
+		const canShip = !!(a.head_commit || a.diff) && !ACTIVE.has(a.state);
 		prSubmit.disabled = !canShip;
 		replaceChildren(prBox, el("h3", {}, "Pull request"),
+			pr && pr.state === "failed" ? el("p", { id: "attempt-pr-failed", class: "callout callout-warn", role: "alert" },
+				"The pull request was not made: ", pr.error || "unknown reason") : null,
 			canShip ? null : el("p", { class: "muted small", id: "attempt-pr-none" },
 				ACTIVE.has(a.state) ? "When the run ends, its work can go to a pull request."
 					: "Nothing to ship: the agent changed nothing."),
@@ -436,8 +446,6 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 		try {
 			const r = await api.post(`/api/attempts/${encodeURIComponent(a.id)}/pull-request`, body,
 				{ toast: false, signal });
-			prRequested = true;
-			prErrorBefore = a.error;
 			handle.update(r.attempt);
 		} catch (err) {
 			if (err.name === "AbortError")
