@@ -552,6 +552,7 @@ void db_project_release(struct db_project *p);
  * URL project. DB_CONFLICT when the user has that repository, path or URL
  * already. */
 int db_project_create(struct db *db, struct db_project *p);
+/* The project id of user_id (0: any user's, for the worker). */
 int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project *out);
 /* The project passed to fn is released after fn returns; fn returns 0 to
  * go on, > 0 to stop (DB_OK), < 0 for an error. Newest first, at most

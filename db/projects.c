@@ -17,7 +17,7 @@ static struct query q_create = QUERY("project.create",
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
 	"ON CONFLICT DO NOTHING RETURNING id");
 static struct query q_get = QUERY("project.get",
-	"SELECT " PROJECT_COLS " FROM projects WHERE id = ?1 AND user_id = ?2");
+	"SELECT " PROJECT_COLS " FROM projects WHERE id = ?1 AND (?2 = 0 OR user_id = ?2)");
 static struct query q_list = QUERY("project.list",
 	"SELECT " PROJECT_COLS " FROM projects WHERE user_id = ?1 AND (?2 <= 0 OR id < ?2) "
 	"ORDER BY id DESC LIMIT ?3");

@@ -94,6 +94,7 @@ def show(s, pid, ref, path):
 
 
 ENV = {"ANYON_AGENT_IMAGE": IMAGE, "ANYON_INSTANCE": INST, "ANYON_CONTAINER_STOP_GRACE_S": "10",
+       "ANYON_PURGE_INTERVAL_S": "1",
        "ANYON_WORKER_SLOTS": "3", "ANYON_CONTAINER_MEMORY_MB": "512"}
 
 with Stack(env=ENV) as s:
@@ -250,5 +251,19 @@ with Stack(env=ENV) as s:
 
     t.ok(wait_until(lambda: not eng.list_label("anyon.instance=" + INST), timeout=30),
          "every container is removed")
+
+    # --- what outlives the rows goes with them ---
+    def ws(i):
+        return os.path.join(s.data, "workspaces", "attempt-%d" % i)
+    t.ok(all(os.path.isdir(os.path.join(ws(i), "repo", ".git")) for i in ids),
+         "an ended attempt keeps its workspace (for follow-ups)")
+    t.eq(c.delete("/api/tasks/%d" % tid4).status, 200, "the task of two attempts is deleted")
+    t.ok(wait_until(lambda: not any(os.path.exists(ws(i)) for i in ids), timeout=20),
+         "their workspaces are removed")
+    t.ok(os.path.isdir(ws(aid)), "another task's attempt keeps its own")
+    mirror = os.path.join(s.data, "mirrors", "project-%d.git" % pid)
+    t.eq(c.delete("/api/projects/%d" % pid).status, 200, "the project is removed")
+    t.ok(wait_until(lambda: not os.path.exists(mirror) and not os.path.exists(ws(aid)), timeout=20),
+         "its mirror and every attempt workspace go with it")
 
 t.done()

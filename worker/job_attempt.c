@@ -23,6 +23,7 @@
  * resuming Claude's session. The host never runs git in the workspace. */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -644,4 +645,81 @@ out:
 	if (tok.data)
 		secret_value_release(&tok);
 	attempt_pr_ctx_release(&ctx);
+}
+
+/* ---- what outlives its rows ---- */
+
+struct gone_ctx {
+	struct db *db;
+	bool failed;                 /* the database did not answer: remove nothing more */
+	bool project;                /* asking for projects, not attempts */
+};
+
+static bool row_gone(int64_t id, void *arg)
+{
+	struct gone_ctx *g = arg;
+	int rc;
+
+	if (g->failed)
+		return false;
+	if (g->project) {
+		struct db_project p;
+
+		rc = db_project_get(g->db, id, 0, &p);
+		if (rc == DB_OK)
+			db_project_release(&p);
+	} else {
+		struct db_attempt a;
+
+		rc = db_attempt_get(g->db, id, 0, &a);
+		if (rc == DB_OK)
+			db_attempt_release(&a);
+	}
+	if (rc == DB_ERROR)
+		g->failed = true;
+	return rc == DB_NOTFOUND;
+}
+
+/* mirrors/project-<digits>.git entries whose project is gone. */
+static int mirror_sweep(struct gone_ctx *g, int max)
+{
+	char dir[CONFIG_PATH_MAX + 16];
+	struct dirent *e;
+	int removed = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/mirrors", g_config.data_dir);
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : -1;
+	while (removed < max && (e = readdir(d))) {
+		const char *n = e->d_name;
+		size_t len = strlen(n);
+		char digits[24];
+		int64_t id;
+
+		if (len < 13 || len > 30 || strncmp(n, "project-", 8) || strcmp(n + len - 4, ".git"))
+			continue;
+		memcpy(digits, n + 8, len - 12);
+		digits[len - 12] = '\0';
+		if (digits[0] == '0' || strspn(digits, "0123456789") != strlen(digits) ||
+		    parse_i64(digits, 1, INT64_MAX, &id) || !row_gone(id, g))
+			continue;
+		if (mirror_remove(g_config.data_dir, id) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+int attempt_sweep(struct db *db, int max)
+{
+	struct gone_ctx g = { .db = db };
+	int ws, mirrors;
+
+	ws = attempt_ws_sweep(g_config.data_dir, row_gone, &g, max);
+	g.project = true;
+	mirrors = g.failed ? 0 : mirror_sweep(&g, max);
+	if (ws < 0 || mirrors < 0)
+		return -1;
+	return ws + mirrors;
 }

@@ -370,6 +370,12 @@ static void heartbeat(struct worker *w)
 				log_info("retention: removed %d workspace(s) of purged jobs", ws);
 			else if (ws < 0)
 				log_warn("retention: the workspaces directory could not be read");
+			ws = attempt_sweep(w->db, WORKSPACE_SWEEP_MAX);
+			if (ws > 0)
+				log_info("retention: removed %d attempt workspace(s) and mirror(s) of deleted tasks and "
+					 "projects", ws);
+			else if (ws < 0)
+				log_warn("retention: the attempt workspaces or mirrors could not be swept");
 		}
 	}
 }

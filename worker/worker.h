@@ -92,6 +92,11 @@ int container_exists(const char *id);
  * when the database does not answer. Returns how many, or -1. */
 int container_workspace_sweep(struct db *db, int max);
 
+/* Removes attempt workspaces whose attempt is gone (its task or project
+ * deleted) and mirrors whose project is gone, at most max of each; none
+ * when the database does not answer. Returns how many, or -1. */
+int attempt_sweep(struct db *db, int max);
+
 _Static_assert(sizeof(((struct job_result *)0)->error) <= DB_JOB_ERROR_MAX,
 	       "a job's error message must fit the jobs table's field");
 
