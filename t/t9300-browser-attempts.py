@@ -257,7 +257,7 @@ def flow(f):
     with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         gh.add_user(LOGIN, "Alice A", "alice@example.com")
         gh.add_repo(LOGIN, "widget", with_git=True, files={"README.md": "widget\n"})
-        env = stack_env(gh, allowed=LOGIN, extra={"ANYON_AGENT_IMAGE": image})
+        env = stack_env(gh, allowed=LOGIN, extra={"ANYON_AGENT_IMAGE": image, "ANYON_GIT_ALLOW_LOCAL_HTTP": "1"})
         with Stack(env=env) as s, driven(t, s, Page, "t9300b") as p:
             d = p.d
             c = s.client()
