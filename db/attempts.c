@@ -108,26 +108,29 @@ int db_executor_get(struct db *db, const char *name, struct db_executor *out)
 	return rc;
 }
 
-int db_executor_list(struct db *db, db_executor_fn fn, void *arg)
+struct executor_each {
+	db_executor_fn fn;
+	void *arg;
+};
+
+static int executor_row(struct stmt *s, void *arg)
 {
-	struct stmt *s = q_start(db, &q_exec_list);
+	struct executor_each *each = arg;
 	struct db_executor e;
 	int rc;
 
-	while ((rc = q_step(s)) == BE_ROW) {
-		if (executor_cols(s, &e)) {
-			rc = DB_ERROR;
-			break;
-		}
-		rc = fn(&e, arg);
-		db_executor_release(&e);
-		if (rc) {
-			rc = rc > 0 ? BE_DONE : DB_ERROR;
-			break;
-		}
-	}
-	q_end(s);
-	return rc == BE_DONE ? DB_OK : DB_ERROR;
+	if (executor_cols(s, &e))
+		return -1;
+	rc = each->fn(&e, each->arg);
+	db_executor_release(&e);
+	return rc;
+}
+
+int db_executor_list(struct db *db, db_executor_fn fn, void *arg)
+{
+	struct stmt *s = q_start(db, &q_exec_list);
+
+	return q_each(s, executor_row, &(struct executor_each){ fn, arg });
 }
 
 /* ---- attempts ---- */
@@ -199,29 +202,32 @@ int db_attempt_get(struct db *db, int64_t id, int64_t user_id, struct db_attempt
 	return rc;
 }
 
+struct attempt_each {
+	db_attempt_fn fn;
+	void *arg;
+};
+
+static int attempt_row(struct stmt *s, void *arg)
+{
+	struct attempt_each *each = arg;
+	struct db_attempt a;
+	int rc;
+
+	if (attempt_cols(s, &a))
+		return -1;
+	rc = each->fn(&a, each->arg);
+	db_attempt_release(&a);
+	return rc;
+}
+
 int db_attempt_list(struct db *db, int64_t task_id, int64_t user_id, int limit, db_attempt_fn fn, void *arg)
 {
 	struct stmt *s = q_start(db, &q_list);
-	struct db_attempt a;
-	int rc;
 
 	q_int(s, 1, task_id);
 	q_int(s, 2, user_id);
 	q_int(s, 3, limit);
-	while ((rc = q_step(s)) == BE_ROW) {
-		if (attempt_cols(s, &a)) {
-			rc = DB_ERROR;
-			break;
-		}
-		rc = fn(&a, arg);
-		db_attempt_release(&a);
-		if (rc) {
-			rc = rc > 0 ? BE_DONE : DB_ERROR;
-			break;
-		}
-	}
-	q_end(s);
-	return rc == BE_DONE ? DB_OK : DB_ERROR;
+	return q_each(s, attempt_row, &(struct attempt_each){ fn, arg });
 }
 
 int db_attempt_task_counts(struct db *db, int64_t task_id, int64_t *active, int64_t *ended, int64_t *total)
@@ -367,27 +373,30 @@ int db_attempt_run_last(struct db *db, int64_t attempt_id, struct db_attempt_run
 	return run_one(db, &q_run_last, attempt_id, out);
 }
 
-int db_attempt_run_list(struct db *db, int64_t attempt_id, db_attempt_run_fn fn, void *arg)
+struct run_each {
+	db_attempt_run_fn fn;
+	void *arg;
+};
+
+static int run_row(struct stmt *s, void *arg)
 {
-	struct stmt *s = q_start(db, &q_run_list);
+	struct run_each *each = arg;
 	struct db_attempt_run r;
 	int rc;
 
+	if (run_cols(s, &r))
+		return -1;
+	rc = each->fn(&r, each->arg);
+	db_attempt_run_release(&r);
+	return rc;
+}
+
+int db_attempt_run_list(struct db *db, int64_t attempt_id, db_attempt_run_fn fn, void *arg)
+{
+	struct stmt *s = q_start(db, &q_run_list);
+
 	q_int(s, 1, attempt_id);
-	while ((rc = q_step(s)) == BE_ROW) {
-		if (run_cols(s, &r)) {
-			rc = DB_ERROR;
-			break;
-		}
-		rc = fn(&r, arg);
-		db_attempt_run_release(&r);
-		if (rc) {
-			rc = rc > 0 ? BE_DONE : DB_ERROR;
-			break;
-		}
-	}
-	q_end(s);
-	return rc == BE_DONE ? DB_OK : DB_ERROR;
+	return q_each(s, run_row, &(struct run_each){ fn, arg });
 }
 
 int db_attempt_run_orphans(struct db *db, int max, struct db_attempt_orphan *out, size_t *n)

@@ -164,6 +164,25 @@ int db_tx_depth(const struct db *db)
 	return db->depth;
 }
 
+int db_begin_user(struct db *db, int64_t user_id)
+{
+	if (db_begin_write(db))
+		return DB_ERROR;
+	if (db_user_lock(db, user_id) != DB_OK) {
+		db_rollback(db);
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
+int db_end(struct db *db, int rc)
+{
+	if (rc == DB_OK && db_commit(db) == DB_OK)
+		return DB_OK;
+	db_rollback(db);
+	return rc == DB_OK ? DB_ERROR : rc;
+}
+
 /* ---- the statement helper ---- */
 
 struct stmt *q_start(struct db *db, struct query *q)
@@ -312,6 +331,21 @@ void q_end(struct stmt *s)
 {
 	if (s->h)
 		s->db->be->reset(s->h);
+}
+
+int q_each(struct stmt *s, int (*row)(struct stmt *s, void *arg), void *arg)
+{
+	int rc;
+
+	while ((rc = q_step(s)) == BE_ROW) {
+		rc = row(s, arg);
+		if (rc) {
+			rc = rc > 0 ? BE_DONE : DB_ERROR;
+			break;
+		}
+	}
+	q_end(s);
+	return rc == BE_DONE ? DB_OK : DB_ERROR;
 }
 
 int q_ncols(struct stmt *s)

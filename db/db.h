@@ -60,6 +60,13 @@ int db_commit(struct db *db);
 void db_rollback(struct db *db);
 /* Open levels: 0 outside any transaction. */
 int db_tx_depth(const struct db *db);
+/* Opens a level (db_begin_write()) holding user_id's row lock
+ * (db_user_lock()), so one user's changes and their events go in turn.
+ * DB_OK, or DB_ERROR with nothing left open. */
+int db_begin_user(struct db *db, int64_t user_id);
+/* Ends the level with rc: commits on DB_OK (a failing commit becomes
+ * DB_ERROR), rolls back otherwise. Returns the outcome. */
+int db_end(struct db *db, int rc);
 
 /* A cheap liveness query. */
 /* SQLite: this connection's commits never copy the write-ahead log into

@@ -98,30 +98,33 @@ int db_project_get(struct db *db, int64_t id, int64_t user_id, struct db_project
 	return rc;
 }
 
+struct project_each {
+	db_project_fn fn;
+	void *arg;
+};
+
+static int project_row(struct stmt *s, void *arg)
+{
+	struct project_each *each = arg;
+	struct db_project p;
+	int rc;
+
+	if (project_cols(s, &p))
+		return -1;
+	rc = each->fn(&p, each->arg);
+	db_project_release(&p);
+	return rc;
+}
+
 int db_project_list(struct db *db, int64_t user_id, int64_t before, int limit,
 		    db_project_fn fn, void *arg)
 {
 	struct stmt *s = q_start(db, &q_list);
-	struct db_project p;
-	int rc;
 
 	q_int(s, 1, user_id);
 	q_int(s, 2, before);
 	q_int(s, 3, limit);
-	while ((rc = q_step(s)) == BE_ROW) {
-		if (project_cols(s, &p)) {
-			rc = DB_ERROR;
-			break;
-		}
-		rc = fn(&p, arg);
-		db_project_release(&p);
-		if (rc) {
-			rc = rc > 0 ? BE_DONE : DB_ERROR;
-			break;
-		}
-	}
-	q_end(s);
-	return rc == BE_DONE ? DB_OK : DB_ERROR;
+	return q_each(s, project_row, &(struct project_each){ fn, arg });
 }
 
 int db_project_update(struct db *db, int64_t id, int64_t user_id, const char *name,

@@ -86,6 +86,10 @@ int q_exec(struct stmt *s, int64_t *changes);
 int q_one(struct stmt *s);
 /* Resets the statement (rows and bindings are gone). */
 void q_end(struct stmt *s);
+/* Steps s through its rows, calling row(s, arg) for each: it returns 0 to
+ * go on, > 0 to stop early, < 0 for an error. Ends s. DB_OK (every row,
+ * or stopped early) or DB_ERROR. The list readers' loop. */
+int q_each(struct stmt *s, int (*row)(struct stmt *s, void *arg), void *arg);
 
 /* Columns of the current row (0 without one on PostgreSQL). */
 int q_ncols(struct stmt *s);

@@ -139,29 +139,32 @@ int db_task_delete(struct db *db, int64_t id, int64_t user_id, int64_t *project_
 	return rc;
 }
 
+struct task_each {
+	db_task_fn fn;
+	void *arg;
+};
+
+static int task_row(struct stmt *s, void *arg)
+{
+	struct task_each *each = arg;
+	struct db_task t;
+	int rc;
+
+	if (task_cols(s, &t))
+		return -1;
+	rc = each->fn(&t, each->arg);
+	db_task_release(&t);
+	return rc;
+}
+
 int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, db_task_fn fn, void *arg)
 {
 	struct stmt *s = q_start(db, &q_list);
-	struct db_task t;
-	int rc;
 
 	q_int(s, 1, project_id);
 	q_int(s, 2, user_id);
 	q_int(s, 3, limit);
-	while ((rc = q_step(s)) == BE_ROW) {
-		if (task_cols(s, &t)) {
-			rc = DB_ERROR;
-			break;
-		}
-		rc = fn(&t, arg);
-		db_task_release(&t);
-		if (rc) {
-			rc = rc > 0 ? BE_DONE : DB_ERROR;
-			break;
-		}
-	}
-	q_end(s);
-	return rc == BE_DONE ? DB_OK : DB_ERROR;
+	return q_each(s, task_row, &(struct task_each){ fn, arg });
 }
 
 int db_task_count(struct db *db, int64_t project_id, int64_t *n)

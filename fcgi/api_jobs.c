@@ -269,6 +269,7 @@ void api_jobs_output(struct req *r)
 	json_set(body, "state", json_object_new_string(job_state_name(job.state)));
 	json_set(body, "exit_code", json_i64_or_null(job.exit_code, job.has_exit_code));
 	json_set(body, "done", json_object_new_boolean(done));
+	json_set(body, "more", json_object_new_boolean(more));
 	reply_json(r, 200, body);
 	db_job_release(&job);
 }

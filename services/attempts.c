@@ -110,28 +110,6 @@ static int text_check(const char *field, const char *s, size_t len, size_t max, 
 	return DB_OK;
 }
 
-/* Ends the transaction with rc: commits on DB_OK (a failing commit is
- * DB_ERROR), rolls back otherwise. */
-static int finish(struct db *db, int rc)
-{
-	if (rc == DB_OK && db_commit(db) == DB_OK)
-		return DB_OK;
-	db_rollback(db);
-	return rc == DB_OK ? DB_ERROR : rc;
-}
-
-/* Opens the call's transaction with the user's row locked. */
-static int begin(struct db *db, int64_t user_id)
-{
-	if (db_begin_write(db))
-		return DB_ERROR;
-	if (db_user_lock(db, user_id) != DB_OK) {
-		db_rollback(db);
-		return DB_ERROR;
-	}
-	return DB_OK;
-}
-
 static bool state_active(const char *state)
 {
 	return strcmp(state, "queued") == 0 || strcmp(state, "running") == 0;
@@ -317,8 +295,8 @@ static int done(struct db *db, int64_t id, int64_t user_id, struct db_attempt *o
 	int rc = db_attempt_get(db, id, user_id, out);
 
 	if (rc != DB_OK)
-		return finish(db, DB_ERROR);
-	rc = finish(db, DB_OK);
+		return db_end(db, DB_ERROR);
+	rc = db_end(db, DB_OK);
 	if (rc != DB_OK)
 		db_attempt_release(out);
 	return rc;
@@ -343,11 +321,11 @@ int attempts_create(struct db *db, int64_t user_id, int64_t task_id, const char 
 		return refuse(err, "base_branch", "'base_branch' must be a valid branch name");
 	if (executor && (!executor[0] || strlen(executor) >= DB_EXECUTOR_NAME_MAX))
 		return refuse(err, "executor", "'executor' must name an executor (GET /api/meta lists them)");
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_task_get(db, task_id, user_id, &t);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	rc = db_project_get(db, t.project_id, user_id, &p);
 	if (rc != DB_OK)
 		goto out;
@@ -433,7 +411,7 @@ out:
 	db_project_release(&p);
 	db_task_release(&t);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	return done(db, a.id, user_id, out);
 }
 
@@ -451,11 +429,11 @@ int attempts_follow_up(struct db *db, int64_t user_id, int64_t attempt_id, const
 		return refuse(err, "prompt", "'prompt' is required");
 	if ((rc = text_check("prompt", prompt, prompt_len, ATTEMPT_PROMPT_MAX, true, err)))
 		return rc;
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_attempt_get(db, attempt_id, user_id, &a);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	rc = db_attempt_run_last(db, attempt_id, &last);
 	if (rc != DB_OK) {
 		rc = DB_ERROR;
@@ -500,7 +478,7 @@ out:
 	db_attempt_run_release(&last);
 	db_attempt_release(&a);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	return done(db, attempt_id, user_id, out);
 }
 
@@ -521,11 +499,11 @@ int attempts_stop(struct db *db, int64_t user_id, int64_t attempt_id, int64_t no
 	enum job_state st = JOB_QUEUED;
 	int rc;
 
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_attempt_get(db, attempt_id, user_id, &a);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	rc = db_attempt_run_last(db, attempt_id, &last);
 	if (rc != DB_OK) {
 		rc = DB_ERROR;
@@ -550,7 +528,7 @@ out:
 	db_attempt_run_release(&last);
 	db_attempt_release(&a);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	return done(db, attempt_id, user_id, out);
 }
 
@@ -568,11 +546,11 @@ int attempts_request_pr(struct db *db, int64_t user_id, int64_t attempt_id, cons
 		return rc;
 	if (body && (rc = text_check("body", body, body_len, ATTEMPT_PR_BODY_MAX, false, err)))
 		return rc;
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_attempt_get(db, attempt_id, user_id, &a);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	if (state_active(a.state))
 		rc = ATTEMPTS_BUSY;
 	else if (!a.head_commit[0])
@@ -604,7 +582,7 @@ int attempts_request_pr(struct db *db, int64_t user_id, int64_t attempt_id, cons
 		rc = db_event_add(db, user_id, "attempt.updated", a.id, a.project_id, now, NULL);
 	db_attempt_release(&a);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	return done(db, attempt_id, user_id, out);
 }
 
@@ -699,7 +677,7 @@ int attempts_run_started(struct db *db, int64_t attempt_id, int64_t run_id, cons
 		rc = task_follow(db, a.user_id, a.task_id, now);
 	db_attempt_release(&a);
 	db_attempt_run_release(&run);
-	return finish(db, rc);
+	return db_end(db, rc);
 }
 
 /* The diff's totals, from its JSON (services/mirror.h). -1 when it is not
@@ -791,7 +769,7 @@ int attempts_run_finished(struct db *db, int64_t attempt_id, int64_t run_id, con
 		rc = task_follow(db, a.user_id, a.task_id, now);
 	db_attempt_release(&a);
 	db_attempt_run_release(&run);
-	return finish(db, rc);
+	return db_end(db, rc);
 }
 
 int attempts_pr_stored(struct db *db, int64_t attempt_id, const char *url, int64_t number, const char *state,
@@ -810,7 +788,7 @@ int attempts_pr_stored(struct db *db, int64_t attempt_id, const char *url, int64
 	if (rc == DB_OK)
 		rc = db_event_add(db, a.user_id, "attempt.pr", attempt_id, a.project_id, now, NULL);
 	db_attempt_release(&a);
-	return finish(db, rc);
+	return db_end(db, rc);
 }
 
 int attempts_pr_failed(struct db *db, int64_t attempt_id, const char *error, int64_t now)
@@ -830,7 +808,7 @@ int attempts_pr_failed(struct db *db, int64_t attempt_id, const char *error, int
 	if (rc == DB_OK)
 		rc = db_event_add(db, a.user_id, "attempt.pr", attempt_id, a.project_id, now, NULL);
 	db_attempt_release(&a);
-	return finish(db, rc);
+	return db_end(db, rc);
 }
 
 void attempt_pr_ctx_release(struct attempt_pr_ctx *c)

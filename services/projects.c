@@ -288,18 +288,13 @@ static int with_event(struct db *db, int64_t user_id, const char *event, int64_t
 	int64_t id = 0;
 	int rc;
 
-	if (db_begin_write(db))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
-	rc = db_user_lock(db, user_id);
-	if (rc == DB_OK)
-		rc = change(db, arg, &id);
+	rc = change(db, arg, &id);
 	if (rc == DB_OK)
 		rc = db_event_add(db, user_id, event, id, id, now, NULL);
-	if (rc != DB_OK || db_commit(db)) {
-		db_rollback(db);
-		return rc == DB_NOTFOUND || rc == DB_CONFLICT ? rc : DB_ERROR;
-	}
-	return DB_OK;
+	rc = db_end(db, rc);
+	return rc == DB_OK || rc == DB_NOTFOUND || rc == DB_CONFLICT ? rc : DB_ERROR;
 }
 
 static int do_add(struct db *db, void *arg, int64_t *id)

@@ -72,28 +72,6 @@ int task_description_check(const char *s, size_t len, struct task_err *err)
 	return 0;
 }
 
-/* Ends the transaction with rc: commits on DB_OK (a failing commit is
- * DB_ERROR), rolls back otherwise. */
-static int finish(struct db *db, int rc)
-{
-	if (rc == DB_OK && db_commit(db) == DB_OK)
-		return DB_OK;
-	db_rollback(db);
-	return rc == DB_OK ? DB_ERROR : rc;
-}
-
-/* Opens the call's transaction with the user's row locked. */
-static int begin(struct db *db, int64_t user_id)
-{
-	if (db_begin_write(db))
-		return DB_ERROR;
-	if (db_user_lock(db, user_id) != DB_OK) {
-		db_rollback(db);
-		return DB_ERROR;
-	}
-	return DB_OK;
-}
-
 enum spot { SPOT_END, SPOT_BEFORE, SPOT_AFTER };
 
 /* A free position in column (project, status) for task id (left out of
@@ -192,16 +170,16 @@ int tasks_create(struct db *db, int64_t user_id, int64_t project_id, const char 
 		refuse(err, "status", "'status' must be one of todo, inprogress, inreview, done, cancelled");
 		return TASKS_INVALID;
 	}
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_project_get(db, project_id, user_id, &p);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	db_project_release(&p);
 	if (db_task_count(db, project_id, &n))
-		return finish(db, DB_ERROR);
+		return db_end(db, DB_ERROR);
 	if (n >= TASKS_PER_PROJECT_MAX)
-		return finish(db, TASKS_FULL);
+		return db_end(db, TASKS_FULL);
 	t.user_id = user_id;
 	t.project_id = project_id;
 	t.description = (char *)(description ? description : "");
@@ -215,8 +193,8 @@ int tasks_create(struct db *db, int64_t user_id, int64_t project_id, const char 
 	if (rc == DB_OK)
 		rc = db_task_get(db, t.id, user_id, out);
 	if (rc != DB_OK)
-		return finish(db, DB_ERROR);
-	rc = finish(db, DB_OK);
+		return db_end(db, DB_ERROR);
+	rc = db_end(db, DB_OK);
 	if (rc != DB_OK)
 		db_task_release(out);
 	return rc;
@@ -238,19 +216,19 @@ int tasks_update(struct db *db, int64_t user_id, int64_t id, const char *title, 
 		return TASKS_INVALID;
 	if (description && task_description_check(description, description_len, err))
 		return TASKS_INVALID;
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_task_update(db, id, user_id, title ? clean : NULL, description, now);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	rc = db_task_get(db, id, user_id, &t);
 	if (rc == DB_OK)
 		rc = db_event_add(db, user_id, "task.updated", id, t.project_id, now, NULL);
 	if (rc != DB_OK) {
 		db_task_release(&t);
-		return finish(db, DB_ERROR);
+		return db_end(db, DB_ERROR);
 	}
-	rc = finish(db, DB_OK);
+	rc = db_end(db, DB_OK);
 	if (rc == DB_OK)
 		*out = t;
 	else
@@ -262,12 +240,12 @@ int tasks_delete(struct db *db, int64_t user_id, int64_t id, int64_t now, int64_
 {
 	int rc;
 
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_task_delete(db, id, user_id, project_id);
 	if (rc == DB_OK)
 		rc = db_event_add(db, user_id, "task.deleted", id, *project_id, now, NULL) ? DB_ERROR : DB_OK;
-	return finish(db, rc);
+	return db_end(db, rc);
 }
 
 /* Checks that anchor (the value of field) is a task of the user in column
@@ -324,16 +302,16 @@ int tasks_move(struct db *db, int64_t user_id, int64_t id, const char *status, i
 		where = SPOT_AFTER;
 		anchor = after;
 	}
-	if (begin(db, user_id))
+	if (db_begin_user(db, user_id))
 		return DB_ERROR;
 	rc = db_task_get(db, id, user_id, &t);
 	if (rc != DB_OK)
-		return finish(db, rc);
+		return db_end(db, rc);
 	db_task_release(&t);
 	if (anchor) {
 		rc = check_anchor(db, user_id, id, anchor, t.project_id, status, before ? "before" : "after", err);
 		if (rc != DB_OK)
-			return finish(db, rc);
+			return db_end(db, rc);
 	}
 	rc = spot_or_renumber(db, user_id, t.project_id, status, id, where, anchor, &pos);
 	if (rc == DB_OK)
@@ -343,8 +321,8 @@ int tasks_move(struct db *db, int64_t user_id, int64_t id, const char *status, i
 	if (rc == DB_OK)
 		rc = db_task_get(db, id, user_id, out);
 	if (rc != DB_OK)
-		return finish(db, DB_ERROR);
-	rc = finish(db, DB_OK);
+		return db_end(db, DB_ERROR);
+	rc = db_end(db, DB_OK);
 	if (rc != DB_OK)
 		db_task_release(out);
 	return rc;

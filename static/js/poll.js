@@ -105,9 +105,12 @@ export async function poll({
 	}
 }
 
-// The API pages output (at most 500 chunks or 256 KiB an answer); a page
-// near either limit means more is waiting.
+// Whether more output is waiting beyond this page: the API says so
+// (`more`); an older answer without it, a page near either limit (500
+// chunks or 256 KiB).
 export function fullPage(r) {
+	if (typeof r.more === "boolean")
+		return r.more;
 	let bytes = 0;
 	for (const c of r.chunks)
 		bytes += c.data.length;
