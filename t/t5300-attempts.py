@@ -169,6 +169,13 @@ with Stack(env=ENV) as s:
     a = wait_attempt(c, aid5)
     t.ok(a and a["state"] == "failed" and a["error_code"] == "setup_failed", "a failing setup fails it", a)
     c.request("PATCH", "/api/projects/%d" % pid, {"setup_script": ""})
+    gone = G.make_repo("gone")
+    gpid = c.post("/api/projects", {"source": "path", "path": gone}).json["project"]["id"]
+    os.rename(gone, gone + ".moved")
+    gtid = new_task(c, gpid, "Nowhere")
+    a = wait_attempt(c, start(c, gtid, executor="script", prompt="true"))
+    t.ok(a and a["state"] == "failed" and a["error_code"] == "clone_failed" and a["error"],
+         "a repository that cannot be fetched fails the attempt with clone_failed", a)
 
     # --- stop: the run ends stopped, its work so far still comes back ---
     tid3 = new_task(c, pid, "Long")

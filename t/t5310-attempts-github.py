@@ -11,6 +11,7 @@ saw); another user's tasks and attempts are 404."""
 import json, os, subprocess, sys, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from containerjobs import engine_and_image, output
+import enginestream
 from anyontest import TAP, Stack, wait_until
 from fakegithub import FakeGitHub
 from ghsignin import stack_env, sign_in
@@ -79,6 +80,30 @@ with FakeGitHub(interval=1, time_scale=0.02) as gh:
         gh.set_pull_state("alice", "vault", pr["number"], "merged")
         r = a.post("/api/attempts/%d/pull-request/refresh" % aid)
         t.ok(r.status == 200 and r.json["attempt"]["pr"]["state"] == "merged", "refresh reads the merge", r.json)
+
+        # --- while an attempt runs: the token is not in its container ---
+        aid3 = a.post("/api/tasks/%d/attempts" % tid, {"prompt": "echo running; sleep 30"}).json["attempt"]["id"]
+        job3 = wait_until(lambda: (lambda at: at["runs"][0]["job_id"] if at["state"] == "running" else None)(
+            attempt(a, aid3)), timeout=60)
+        cont = wait_until(lambda: [x for x in eng.list_label("anyon.job=%d" % (job3 or 0))
+                                   if (x.get("Labels") or {}).get("anyon.instance") == INST], timeout=30)
+        t.ok(cont, "the running attempt's container is found by its labels")
+        if cont:
+            cid = cont[0]["Id"]
+            t.ok(token not in json.dumps(eng.inspect(cid)), "the token is not in docker inspect (env, cmd, labels, mounts)")
+            raw = enginestream.Engine(enginestream.SOCK)
+            eid = raw.json("POST", "/containers/%s/exec" % cid,
+                           {"Cmd": ["sh", "-c", "read -r p; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do "
+                                    "grep -lF -e \"$p\" $f 2>/dev/null; done; grep -rlF -e \"$p\" / --exclude-dir=proc "
+                                    "--exclude-dir=sys 2>/dev/null; echo scanned"],
+                            "User": "1000:1000", "AttachStdin": True, "AttachStdout": True, "AttachStderr": True})["Id"]
+            st = raw.hijack("/exec/%s/start" % eid, {"Detach": False, "Tty": False})
+            st.send(token.encode() + b"\n")
+            out, _ = st.read_all(120)
+            t.ok(b"scanned" in out and out.strip() == b"scanned",
+                 "nor in any file of the container's filesystem the agent can read", out[:500])
+        t.eq(a.post("/api/attempts/%d/stop" % aid3).status, 200, "it is stopped")
+        t.ok(wait_attempt(a, aid3)["state"] == "stopped", "and ends stopped")
 
         # --- a push GitHub rejects ---
         aid2 = a.post("/api/tasks/%d/attempts" % tid, {"prompt": "echo y > y.txt"}).json["attempt"]["id"]

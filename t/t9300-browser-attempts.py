@@ -347,6 +347,38 @@ def flow(f):
             f.ok(lambda: a.status == 200 and a.json["attempts"][0]["pr"]
                  and a.json["attempts"][0]["pr"]["url"] == p.attr("#attempt-pr-link", "href"),
                  "the API says the same", a)
+            gh.set_pull_state(LOGIN, "widget", a.json["attempts"][0]["pr"]["number"], "merged")
+            p.find("#attempt-pr-refresh").click()
+            f.ok(lambda: p.wait(lambda d: p.attr("#attempt-pr-state", "data-state") == "merged", 30),
+                 "Refresh shows the merge", p.state)
+
+            # Claude (the stand-in CLI) with an API key: a parsed conversation,
+            # then a follow-up that resumes its session.
+            f.ok(lambda: c.request("PUT", "/api/secrets/anthropic_api_key",
+                                   {"value": "sk-ant-api03-t9300browserKEY0123456789"}).status in (200, 201),
+                 "an Anthropic API key is stored", None)
+            d.get(s.url + "/#/task/%d" % tid)
+            f.ok(lambda: p.wait(lambda d: p.find("#attempt-submit").is_enabled()), "the task screen again", p.state)
+            Select(p.find("#attempt-executor")).select_by_value("claude")
+            set_value(p.find("#attempt-prompt"), "write CLAUDE.md: from claude; run echo from-bash")
+            p.find("#attempt-submit").click()
+            f.ok(lambda: p.wait(lambda d: p.attr("#attempt-state", "data-state") == "completed", 180),
+                 "the Claude attempt completes", p.state)
+            f.ok(lambda: p.wait(lambda d: p.finds("#attempt-conversation .conv-tool_use")
+                                and "from-bash" in (p.visible_text("#attempt-conversation") or ""), 20),
+                 "its conversation shows tool calls and their results", p.state)
+            set_value(p.find("#followup-prompt"), "write MORE.md: again")
+            p.find("#followup-submit").click()
+            f.ok(lambda: p.wait(lambda d: p.finds('#attempt-runs [data-run="2"]')
+                                and p.attr("#attempt-state", "data-state") == "completed", 180),
+                 "a follow-up of the Claude attempt completes", p.state)
+            at = c.get("/api/tasks/%d/attempts" % tid).json["attempts"][0]
+            c1 = c.get("/api/attempts/%d/conversation?run=1" % at["id"]).json["entries"]
+            c2 = c.get("/api/attempts/%d/conversation?run=2" % at["id"]).json["entries"]
+            s1 = [e.get("session_id") for e in c1 if e["type"] == "init"]
+            s2 = [e.get("session_id") for e in c2 if e["type"] == "init"]
+            f.ok(lambda: s1 and s1 == s2 and at["session_id"] == s1[0], "the follow-up resumed the session",
+                 (s1, s2, at["session_id"]))
 
 
 part_a()
