@@ -7,6 +7,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <curl/curl.h>
 
 #include "base/config.h"
@@ -174,6 +177,47 @@ static int public_url_setting(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+bool config_addr_is_loopback(const char *addr)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!addr)
+		return false;
+	if (inet_pton(AF_INET, addr, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, addr, a) != 1)
+		return false;
+	if (memcmp(a, mapped, sizeof(mapped)) == 0)
+		return a[12] == 127;
+	return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+}
+
+int config_check_listener(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *s = cfg->fcgi_socket, *colon = strrchr(s, ':');
+	char host[CONFIG_PATH_MAX];
+	size_t n;
+
+	/* libfcgi's reading: a slash makes a unix socket path, else HOST:PORT. */
+	if (cfg->cloud || strchr(s, '/') || !colon)
+		return 0;
+	n = (size_t)(colon - s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0 || config_addr_is_loopback(host))
+		return 0;
+	snprintf(err, errlen, "ANYON_FCGI_SOCKET '%s' listens on %s, but this is local mode (ANYON_CLOUD "
+		 "is not 1), which serves this machine only: use a unix socket or a loopback address "
+		 "(127.0.0.1:PORT), or set ANYON_CLOUD=1 for a shared server", cfg->fcgi_socket,
+		 n ? "a non-loopback address" : "every address");
+	return -1;
 }
 
 bool config_list_has(const char *list, const char *item)

@@ -107,6 +107,18 @@ bool config_list_has(const char *list, const char *item);
  * killed there. Unset (always, outside tests), it is false everywhere. */
 bool config_fault(const char *point);
 
+/* True when addr (a numeric IPv4 or IPv6 address, as nginx's $remote_addr)
+ * is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. False
+ * for anything else, names and the empty string included. */
+bool config_addr_is_loopback(const char *addr);
+
+/* Local mode (no ANYON_CLOUD=1) serves the machine's own user only: the
+ * pool may listen on a unix socket, or over TCP on a loopback address
+ * ("127.0.0.1:9000", "[::1]:9000", "localhost:9000"), never on every
+ * address (":9000") nor another host's. Returns -1 with the reason in err
+ * for a listener cfg must not use; 0 otherwise (cloud mode: any). */
+int config_check_listener(const struct config *cfg, char *err, size_t errlen);
+
 /* Fills cfg from the environment. On a bad value writes a message to err
  * and returns -1. */
 int config_load(struct config *cfg, char *err, size_t errlen);
