@@ -119,6 +119,21 @@ bool config_addr_is_loopback(const char *addr);
  * for a listener cfg must not use; 0 otherwise (cloud mode: any). */
 int config_check_listener(const struct config *cfg, char *err, size_t errlen);
 
+/* The env file of an installation (the units' EnvironmentFile=), which
+ * anyonctl reads by itself when no --config is given and neither
+ * ANYON_DATA_DIR nor ANYON_DB is set. */
+#define CONFIG_ENV_FILE "/etc/anyon/env"
+
+/* Sets the environment from an env file as systemd's EnvironmentFile=
+ * reads it: KEY=VALUE lines (KEY: letters, digits, '_', not starting with
+ * a digit), a value optionally in matching single or double quotes, blank
+ * lines and lines starting with '#' or ';' skipped. Every KEY of the file
+ * replaces the variable already set. Refuses (-1, reason in err) a file
+ * that is missing, not a regular file, writable by group or others, larger
+ * than 64 KiB, or with a line of another shape (named by its number); the
+ * environment is then unchanged. */
+int config_read_env_file(const char *path, char *err, size_t errlen);
+
 /* Fills cfg from the environment. On a bad value writes a message to err
  * and returns -1. */
 int config_load(struct config *cfg, char *err, size_t errlen);

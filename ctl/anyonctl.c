@@ -250,14 +250,54 @@ static void close_store(struct db *db)
 	keyring_wipe(&keyring);
 }
 
+/* Whether the database already holds secrets, which a new keyring could
+ * never open (its first key is "k1" too, with other bytes): true, with
+ * what to do in err, also when the database cannot be checked. A SQLite
+ * file that does not exist yet holds nothing. */
+static bool db_holds_secrets(char *err, size_t errlen)
+{
+	char oerr[256];
+	struct stat st;
+	struct db *db;
+	int64_t id;
+	int cur = 0, latest = 0, n = 0;
+	bool holds;
+
+	if (!db_target_is_pg(g_config.db_path) && stat(g_config.db_path, &st) != 0 && errno == ENOENT)
+		return false;
+	db = db_open(g_config.db_path, false, oerr, sizeof(oerr));
+	if (!db) {
+		snprintf(err, errlen, "cannot check the database for secrets before making a keyring: %s", oerr);
+		return true;
+	}
+	if (db_schema_version(db, &cur, &latest) ||
+	    (cur > 0 && db_secret_ids_not_under(db, "", 0, &id, 1, &n))) {
+		db_close(db);
+		snprintf(err, errlen, "cannot check the database for secrets before making a keyring");
+		return true;
+	}
+	db_close(db);
+	holds = n > 0;
+	if (holds)
+		snprintf(err, errlen, "the database %s already holds secrets sealed by another keyring; "
+			 "a new one could not open them. Use that keyring: ANYON_KEY_FILE of the services' "
+			 "settings (anyonctl --config FILE, default " CONFIG_ENV_FILE ")",
+			 db_target_is_pg(g_config.db_path) ? "(postgresql)" : g_config.db_path);
+	return holds;
+}
+
 static int cmd_init_keys(int argc, char **argv)
 {
-	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 160];
+	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 512];
 	bool if_missing = argc > 1 && strcmp(argv[1], "--if-missing") == 0;
 
 	keyring_path(path, sizeof(path));
 	if (if_missing && access(path, F_OK) == 0)
 		return 0;
+	if (access(path, F_OK) != 0 && db_holds_secrets(err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
 	if (keyring_create(path, err, sizeof(err))) {
 		fprintf(stderr, "anyonctl: %s\n", err);
 		return 1;
@@ -335,6 +375,8 @@ static int cmd_rotate_key(int argc, char **argv)
 			return 1;
 		}
 		printf("new active key %s (was %s)\n", keyring_active(&keyring)->id, old_id);
+		printf("running services re-read %s by themselves; services given a copy through "
+		       "systemd's LoadCredential= must be restarted now\n", keyring.path);
 		audit_event(db, 0, 0, "key.rotated", "ok", "key=%s->%s", old_id, keyring_active(&keyring)->id);
 		fflush(stdout);
 	}
@@ -673,20 +715,55 @@ static const struct {
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: anyonctl COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(to, "usage: anyonctl [--config FILE] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(to, "\nSettings come from ANYON_* variables (ANYON_DATA_DIR, ANYON_DB, ...).\n");
+	fprintf(to, "\nSettings come from FILE (KEY=VALUE lines, as systemd's EnvironmentFile=), else from\n"
+		"$ANYON_CONFIG, else from " CONFIG_ENV_FILE " when it exists and neither ANYON_DATA_DIR nor\n"
+		"ANYON_DB is set, and from ANYON_* variables (docs/DEPLOYMENT.md).\n");
+}
+
+/* One configuration for every program: the settings come from --config
+ * FILE, else ANYON_CONFIG, else the installation's env file when it exists
+ * and the environment names no deployment of its own (neither
+ * ANYON_DATA_DIR nor ANYON_DB), else the environment alone. Returns the
+ * file read (NULL: none); dies when a file that is to be read cannot be. */
+static const char *read_settings(const char *given)
+{
+	const char *path = given;
+	char err[CONFIG_PATH_MAX + 160];
+
+	if (!path && getenv("ANYON_CONFIG") && *getenv("ANYON_CONFIG"))
+		path = getenv("ANYON_CONFIG");
+	if (!path && !getenv("ANYON_DATA_DIR") && !getenv("ANYON_DB") && access(CONFIG_ENV_FILE, F_OK) == 0)
+		path = CONFIG_ENV_FILE;
+	if (path && config_read_env_file(path, err, sizeof(err)))
+		die("%s (run anyonctl as root or the services' user, or give --config FILE)", err);
+	return path;
 }
 
 int main(int argc, char **argv)
 {
+	const char *config = NULL;
+
 	log_init("anyonctl");
 	audit_set_actor("anyonctl");
+	if (argc > 2 && strcmp(argv[1], "--config") == 0) {
+		config = argv[2];
+		argc -= 2;
+		argv += 2;
+	} else if (argc > 1 && strncmp(argv[1], "--config=", 9) == 0) {
+		config = argv[1] + 9;
+		argc--;
+		argv++;
+	}
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	config = read_settings(config);
+	if (config && strcmp(argv[1], "server-names"))
+		fprintf(stderr, "anyonctl: settings from %s\n", config);
 	config_load_global();
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
