@@ -8,9 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <fastcgi.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
@@ -92,11 +97,228 @@ static void note(const char *what, const char *fmt, ...)
 	putchar('\n');
 }
 
+/* ---- doctor's FastCGI probe ----
+ * libfcgi has no client side, so doctor writes the few records of one
+ * request itself (the layouts of libfcgi's fastcgi.h): GET /api/health as
+ * nginx sends it from a loopback peer, and reads the answer's Status. */
+#define PROBE_TIMEOUT_S 5
+#define PROBE_ANSWER_MAX (64 * 1024)
+
+static int probe_connect(const char *target, char *err, size_t errlen)
+{
+	struct timeval tv = { PROBE_TIMEOUT_S, 0 };
+	int fd = -1;
+
+	if (strchr(target, '/')) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (!str_copy(sa.sun_path, sizeof(sa.sun_path), target)) {
+			snprintf(err, errlen, "socket path too long");
+			return -1;
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+				setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+				connect(fd, (struct sockaddr *)&sa, sizeof(sa)))) {
+			snprintf(err, errlen, "cannot connect: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+	} else {
+		char host[256];
+		const char *colon = strrchr(target, ':');
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+		size_t n = colon ? (size_t)(colon - target) : 0;
+		int rc;
+
+		if (!colon || n >= sizeof(host)) {
+			snprintf(err, errlen, "not a socket path nor HOST:PORT");
+			return -1;
+		}
+		memcpy(host, target, n);
+		host[n] = '\0';
+		if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+			memmove(host, host + 1, n - 2);
+			host[n - 2] = '\0';
+		}
+		rc = getaddrinfo(host[0] ? host : "127.0.0.1", colon + 1, &hints, &ai);
+		if (rc) {
+			snprintf(err, errlen, "cannot resolve: %s", gai_strerror(rc));
+			return -1;
+		}
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+				setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+				connect(fd, ai->ai_addr, ai->ai_addrlen))) {
+			snprintf(err, errlen, "cannot connect: %s", strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(ai);
+		return fd;
+	}
+	if (fd < 0)
+		snprintf(err, errlen, "no socket: %s", strerror(errno));
+	return fd;
+}
+
+/* Appends one record (request id 1, no padding) to buf at *len. */
+static void probe_record(unsigned char *buf, size_t *len, unsigned char type, const void *content,
+			 size_t clen)
+{
+	FCGI_Header h = { .version = FCGI_VERSION_1, .type = type, .requestIdB0 = 1,
+			  .contentLengthB1 = (unsigned char)(clen >> 8),
+			  .contentLengthB0 = (unsigned char)(clen & 0xff) };
+
+	memcpy(buf + *len, &h, sizeof(h));
+	if (clen)
+		memcpy(buf + *len + sizeof(h), content, clen);
+	*len += sizeof(h) + clen;
+}
+
+/* One name-value pair of at most 127 bytes each (one-byte lengths). */
+static size_t probe_param(unsigned char *p, const char *name, const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+
+	p[0] = (unsigned char)nl;
+	p[1] = (unsigned char)vl;
+	memcpy(p + 2, name, nl);
+	memcpy(p + 2 + nl, value, vl);
+	return 2 + nl + vl;
+}
+
+/* GET /api/health through the pool's socket. Returns the HTTP status, or
+ * -1 with the reason in what; what otherwise gets the answer's "status". */
+static int probe_health(const char *target, char *what, size_t whatlen)
+{
+	static const char *const params[][2] = {
+		{ "REQUEST_METHOD", "GET" }, { "REQUEST_URI", "/api/health" },
+		{ "DOCUMENT_URI", "/api/health" }, { "QUERY_STRING", "" },
+		{ "SERVER_PROTOCOL", "HTTP/1.1" }, { "GATEWAY_INTERFACE", "CGI/1.1" },
+		{ "REMOTE_ADDR", "127.0.0.1" }, { "SERVER_ADDR", "127.0.0.1" },
+		{ "SERVER_PORT", "80" }, { "SERVER_NAME", "localhost" }, { "HTTP_HOST", "localhost" },
+		{ "CONTENT_LENGTH", "" },
+	};
+	FCGI_BeginRequestBody begin = { .roleB0 = FCGI_RESPONDER };
+	unsigned char req[2048], pbuf[1024], *ans = NULL;
+	size_t rlen = 0, plen = 0, alen = 0, out = 0;
+	char *text = NULL, *status, *body;
+	int fd, code = -1;
+	bool ended = false;
+
+	fd = probe_connect(target, what, whatlen);
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(params); i++)
+		plen += probe_param(pbuf + plen, params[i][0], params[i][1]);
+	probe_record(req, &rlen, FCGI_BEGIN_REQUEST, &begin, sizeof(begin));
+	probe_record(req, &rlen, FCGI_PARAMS, pbuf, plen);
+	probe_record(req, &rlen, FCGI_PARAMS, NULL, 0);
+	probe_record(req, &rlen, FCGI_STDIN, NULL, 0);
+	for (size_t sent = 0; sent < rlen;) {
+		ssize_t n = send(fd, req + sent, rlen - sent, MSG_NOSIGNAL);
+
+		if (n <= 0) {
+			snprintf(what, whatlen, "cannot send the request: %s", strerror(errno));
+			goto out;
+		}
+		sent += (size_t)n;
+	}
+	ans = malloc(PROBE_ANSWER_MAX);
+	text = malloc(PROBE_ANSWER_MAX + 1);
+	if (!ans || !text) {
+		snprintf(what, whatlen, "out of memory");
+		goto out;
+	}
+	while (!ended && alen < PROBE_ANSWER_MAX) {
+		ssize_t n = recv(fd, ans + alen, PROBE_ANSWER_MAX - alen, 0);
+
+		if (n < 0) {
+			snprintf(what, whatlen, "no answer within %d s: %s", PROBE_TIMEOUT_S, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		alen += (size_t)n;
+		/* Records complete so far: STDOUT content kept, END_REQUEST ends. */
+		out = 0;
+		for (size_t at = 0; at + FCGI_HEADER_LEN <= alen;) {
+			const FCGI_Header *h = (const FCGI_Header *)(ans + at);
+			size_t clen = (size_t)h->contentLengthB1 << 8 | h->contentLengthB0;
+
+			if (at + FCGI_HEADER_LEN + clen + h->paddingLength > alen)
+				break;
+			if (h->type == FCGI_STDOUT) {
+				memcpy(text + out, ans + at + FCGI_HEADER_LEN, clen);
+				out += clen;
+			}
+			ended = ended || h->type == FCGI_END_REQUEST;
+			at += FCGI_HEADER_LEN + clen + h->paddingLength;
+		}
+	}
+	if (!ended) {
+		snprintf(what, whatlen, "the answer ended early (%zu bytes)", alen);
+		goto out;
+	}
+	text[out] = '\0';
+	body = strstr(text, "\r\n\r\n");
+	status = strncmp(text, "Status:", 7) == 0 ? text : strstr(text, "\r\nStatus:");
+	code = 200;
+	if (status && (!body || status < body))
+		code = atoi(status + (status == text ? 7 : 9));
+	if (body) {
+		struct json_object *j = NULL, *st = NULL;
+		char jerr[64];
+
+		body += 4;
+		if (json_parse(body, strlen(body), &j, jerr, sizeof(jerr)) == 0 &&
+		    json_object_object_get_ex(j, "status", &st))
+			snprintf(what, whatlen, "%d, status %s", code, json_object_get_string(st));
+		else
+			snprintf(what, whatlen, "%d", code);
+		json_object_put(j);
+	} else {
+		snprintf(what, whatlen, "%d", code);
+	}
+out:
+	free(ans);
+	free(text);
+	close(fd);
+	return code;
+}
+
+/* The keyring as the programs find it, and every sealed secret opened
+ * once with it. */
+static void doctor_keyring(struct doctor *d, struct db *db, int schema)
+{
+	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 320];
+	struct secret_store st = { .db = db };
+	struct keyring kr = { 0 };
+	int64_t checked = 0, bad = 0;
+
+	keyring_path(path, sizeof(path));
+	if (keyring_load(&kr, path, err, sizeof(err))) {
+		check(d, false, "keyring", "%s", err);
+		return;
+	}
+	check(d, true, "keyring", "%s: %d key(s), active %s", path, kr.n, keyring_active(&kr)->id);
+	st.kr = &kr;
+	if (schema > 0 && secret_verify_all(&st, &checked, &bad) != SECRET_OK && !bad)
+		check(d, false, "secrets", "reading the secrets failed (see the log)");
+	else
+		check(d, bad == 0, "secrets", bad ? "%lld of %lld do NOT decrypt with this keyring: it is "
+		      "not the one that sealed them (ANYON_KEY_FILE of the services' settings?)" :
+		      "all %lld decrypt with this keyring", (long long)(bad ? bad : checked),
+		      (long long)checked);
+	keyring_wipe(&kr);
+}
+
 static int cmd_doctor(int argc, char **argv)
 {
 	struct doctor d = { 0 };
 	struct stat st;
-	char err[256], engine[256];
+	char err[256], engine[256], probe[256];
 	struct db *db;
 	int64_t beat;
 	bool docker_ok, engine_ok;
@@ -120,8 +342,13 @@ static int cmd_doctor(int argc, char **argv)
 		goto out;
 	}
 	db_schema_version(db, &cur, &latest);
-	check(&d, cur == latest, "schema", "version %d of %d%s", cur, latest,
-	      cur == latest ? "" : " (run: anyonctl migrate)");
+	if (cur > latest)
+		check(&d, false, "schema", "version %d, newer than this anyonctl's %d: a newer anyon "
+		      "migrated this database; install that version here too (migrate cannot go back)",
+		      cur, latest);
+	else
+		check(&d, cur == latest, "schema", "version %d of %d%s", cur, latest, cur == latest ? "" :
+		      " (run: anyonctl migrate, or restart the services: they migrate at start)");
 	rc = cur ? db_worker_latest(db, &beat, &docker_ok) : DB_NOTFOUND;
 	if (rc == DB_OK) {
 		int64_t age = now_s() - beat;
@@ -141,10 +368,11 @@ static int cmd_doctor(int argc, char **argv)
 		if (!engine_ok)
 			check(&d, false, "engine", "%s", engine);
 	}
-	check(&d, stat(g_config.fcgi_socket, &st) == 0 && S_ISSOCK(st.st_mode), "fastcgi",
-	      "%s", g_config.fcgi_socket);
+	doctor_keyring(&d, db, cur);
 	db_close(db);
 out:
+	rc = probe_health(g_config.fcgi_socket, probe, sizeof(probe));
+	check(&d, rc == 200, "fastcgi", "%s: GET /api/health: %s", g_config.fcgi_socket, probe);
 	printf("%s\n", d.failures ? "problems found" : "all checks passed");
 	return d.failures ? 1 : 0;
 }
@@ -701,7 +929,8 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "migrate", cmd_migrate, "apply pending schema migrations" },
-	{ "doctor", cmd_doctor, "check a deployment: data dir, database, schema, worker, docker, socket" },
+	{ "doctor", cmd_doctor, "check a deployment: data dir, database, schema, worker, docker, keyring "
+	  "and secrets, a request through the pool's socket; exit 1 on any failure" },
 	{ "server-names", cmd_server_names, "the host names nginx's server_name must list (ANYON_PUBLIC_URL's)" },
 	{ "job", cmd_job, "job echo [--wait] [--delay MS] LINE...: queue an echo job" },
 	{ "init-keys", cmd_init_keys, "[--if-missing]: create the keyring with one active key" },
