@@ -13,11 +13,14 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 #include <fastcgi.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "services/access.h"
 #include "services/audit.h"
@@ -900,6 +903,374 @@ out:
 	return rc == DB_OK ? 0 : 1;
 }
 
+/* ---- backup and restore ----
+ * A backup is a folder: the database (anyon.db, SQLite's VACUUM INTO: a
+ * consistent copy taken in one read transaction while the services run;
+ * or anyon.pgdump, pg_dump's custom format), the keyring, and
+ * manifest.json naming the engine, the schema version, and each file's
+ * size and SHA-256. */
+#define BACKUP_FORMAT "anyon-backup-1"
+#define BACKUP_MANIFEST "manifest.json"
+#define BACKUP_KEYRING "keyring"
+
+/* SHA-256 (hex) and size of a regular file. */
+static int file_digest(const char *path, char hex[65], int64_t *bytes)
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = -1;
+	ssize_t n;
+
+	*bytes = 0;
+	if (fd < 0 || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
+			goto out;
+		*bytes += n;
+	}
+	if (n == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32) {
+		hex_encode(md, 32, hex);
+		rc = 0;
+	}
+out:
+	EVP_MD_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Copies src to a new file dst (refused when it exists) of mode 0600,
+ * fsynced. */
+static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, rc = -1;
+	ssize_t n;
+
+	if (in < 0) {
+		snprintf(err, errlen, "cannot read '%s': %s", src, strerror(errno));
+		return -1;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", dst, strerror(errno));
+		goto done;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	if (n != 0 || fsync(out)) {
+		snprintf(err, errlen, "cannot copy '%s' to '%s': %s", src, dst, strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (out >= 0 && close(out) && rc == 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", dst, strerror(errno));
+		rc = -1;
+	}
+	close(in);
+	return rc;
+}
+
+/* Runs argv (no shell) and waits; 0 when it exited 0. */
+static int run_tool(char *const argv[], char *err, size_t errlen)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot start %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "anyonctl: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(err, errlen, "%s failed (see above)", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* pg_dump and pg_restore find the password as libpq does (~/.pgpass,
+ * PGPASSFILE, a service file), never in their argv or environment. */
+static bool pg_tools_ok(void)
+{
+	const char *pw = getenv("ANYON_DB_PASSWORD_FILE");
+
+	if (pw && *pw && !getenv("PGPASSFILE")) {
+		fprintf(stderr, "anyonctl: pg_dump and pg_restore do not read ANYON_DB_PASSWORD_FILE: give the "
+			"password in a pgpass file (PGPASSFILE=FILE, mode 0600) for this command\n");
+		return false;
+	}
+	return true;
+}
+
+static void manifest_file(json_object *files, const char *dir, const char *name)
+{
+	char path[CONFIG_PATH_MAX + 64], hex[65];
+	int64_t bytes;
+	json_object *f = json_object_new_object();
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (file_digest(path, hex, &bytes) == 0) {
+		json_set(f, "bytes", json_object_new_int64(bytes));
+		json_set(f, "sha256", json_object_new_string(hex));
+	}
+	json_set(files, name, f);
+}
+
+/* Opens every secret of db with kr: prints the count, 0 when all open. */
+static int verify_secrets(struct db *db, struct keyring *kr, const char *where)
+{
+	struct secret_store st = { .db = db, .kr = kr };
+	int64_t checked = 0, bad = 0;
+	int rc = secret_verify_all(&st, &checked, &bad);
+
+	if (rc != SECRET_OK && !bad) {
+		fprintf(stderr, "anyonctl: reading the secrets of %s failed (see the log)\n", where);
+		return -1;
+	}
+	if (bad) {
+		fprintf(stderr, "anyonctl: %lld of %lld secret(s) of %s do NOT decrypt with its keyring\n",
+			(long long)bad, (long long)checked, where);
+		return -1;
+	}
+	printf("all %lld secret(s) of %s decrypt with its keyring\n", (long long)checked, where);
+	return 0;
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+	char path[CONFIG_PATH_MAX + 64], kpath[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX * 2 + 160];
+	const char *dir = argc == 2 ? argv[1] : NULL, *dbname;
+	bool pg = db_target_is_pg(g_config.db_path);
+	json_object *man = NULL, *files;
+	struct keyring kr = { 0 };
+	struct db *db = NULL, *copy = NULL;
+	int cur = 0, latest = 0, rc = 1;
+
+	if (!dir || strchr(dir, '\'')) {
+		fprintf(stderr, "usage: anyonctl backup DIR   (a new folder; no ' in its name)\n");
+		return 2;
+	}
+	if (pg && !pg_tools_ok())
+		return 1;
+	/* Everything made here, pg_dump's file and SQLite's copy included,
+	 * is the caller's alone. */
+	umask(077);
+	keyring_path(kpath, sizeof(kpath));
+	if (keyring_load(&kr, kpath, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
+	if (mkdir(dir, 0700)) {
+		fprintf(stderr, "anyonctl: cannot create '%s': %s (give a new folder)\n", dir, strerror(errno));
+		goto out;
+	}
+	db = open_db(false);
+	if (db_schema_version(db, &cur, &latest))
+		goto out;
+	dbname = pg ? "anyon.pgdump" : "anyon.db";
+	snprintf(path, sizeof(path), "%s/%s", dir, dbname);
+	if (pg) {
+		char *const dump[] = { "pg_dump", "--format=custom", "--no-owner", "--file", path,
+				       g_config.db_path, NULL };
+
+		if (run_tool(dump, err, sizeof(err))) {
+			fprintf(stderr, "anyonctl: %s\n", err);
+			goto out;
+		}
+	} else {
+		if (db_snapshot_to(db, path)) {
+			fprintf(stderr, "anyonctl: copying the database failed (see the log)\n");
+			goto out;
+		}
+		/* The copy is checked as it will be restored. */
+		copy = db_open(path, false, err, sizeof(err));
+		if (!copy || verify_secrets(copy, &kr, "the copy")) {
+			if (!copy)
+				fprintf(stderr, "anyonctl: %s\n", err);
+			goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_KEYRING);
+	if (copy_file(kpath, path, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		goto out;
+	}
+	man = json_object_new_object();
+	files = json_object_new_object();
+	json_set(man, "format", json_object_new_string(BACKUP_FORMAT));
+	json_set(man, "created_at", json_object_new_int64(now_s()));
+	json_set(man, "engine", json_object_new_string(pg ? "postgresql" : "sqlite"));
+	json_set(man, "schema_version", json_object_new_int(cur));
+	json_set(man, "database", json_object_new_string(dbname));
+	json_set(man, "keyring", json_object_new_string(BACKUP_KEYRING));
+	json_set(man, "active_key", json_object_new_string(keyring_active(&kr)->id));
+	manifest_file(files, dir, dbname);
+	manifest_file(files, dir, BACKUP_KEYRING);
+	json_set(man, "files", files);
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_MANIFEST);
+	if (json_object_to_file_ext(path, man, JSON_C_TO_STRING_PRETTY) || chmod(path, 0600)) {
+		fprintf(stderr, "anyonctl: cannot write '%s'\n", path);
+		goto out;
+	}
+	audit_event(db, 0, 0, "db.backup", "ok", "engine=%s schema=%d", pg ? "postgresql" : "sqlite", cur);
+	printf("backed up the %s database (schema %d) and the keyring to %s\n",
+	       pg ? "postgresql" : "sqlite", cur, dir);
+	rc = 0;
+out:
+	json_object_put(man);
+	db_close(copy);
+	db_close(db);
+	keyring_wipe(&kr);
+	return rc;
+}
+
+/* Checks a backup folder's manifest against its files; fills engine,
+ * dbname. */
+static int backup_check(const char *dir, char *engine, size_t elen, char *dbname, size_t dlen)
+{
+	char path[CONFIG_PATH_MAX + 64], hex[65];
+	json_object *man, *v, *files, *f, *sha;
+	int64_t bytes;
+	const char *names[2];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_MANIFEST);
+	man = json_object_from_file(path);
+	if (!man || !json_object_object_get_ex(man, "format", &v) ||
+	    strcmp(json_object_get_string(v), BACKUP_FORMAT) ||
+	    !json_object_object_get_ex(man, "engine", &v) || !str_copy(engine, elen, json_object_get_string(v)) ||
+	    !json_object_object_get_ex(man, "database", &v) || !str_copy(dbname, dlen, json_object_get_string(v)) ||
+	    strchr(dbname, '/') || !json_object_object_get_ex(man, "files", &files)) {
+		fprintf(stderr, "anyonctl: '%s' is not an anyon backup manifest\n", path);
+		json_object_put(man);
+		return -1;
+	}
+	names[0] = dbname;
+	names[1] = BACKUP_KEYRING;
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (!json_object_object_get_ex(files, names[i], &f) || !json_object_object_get_ex(f, "sha256", &sha) ||
+		    file_digest(path, hex, &bytes) || strcmp(hex, json_object_get_string(sha))) {
+			fprintf(stderr, "anyonctl: '%s' is missing or differs from the manifest\n", path);
+			json_object_put(man);
+			return -1;
+		}
+	}
+	json_object_put(man);
+	return 0;
+}
+
+/* Replaces dst by a copy of src (temp file, fsync, rename), keeping the
+ * owner of what it replaces, or of its folder. */
+static int replace_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+	char tmp[CONFIG_PATH_MAX + 16], dir[CONFIG_PATH_MAX];
+	struct stat st;
+	bool have = lstat(dst, &st) == 0;
+	char *slash;
+
+	snprintf(tmp, sizeof(tmp), "%s.restore", dst);
+	unlink(tmp);
+	if (copy_file(src, tmp, err, errlen))
+		return -1;
+	if (!have) {
+		str_copy(dir, sizeof(dir), dst);
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		have = stat(slash ? dir : ".", &st) == 0;
+	}
+	if ((have && chown(tmp, st.st_uid, st.st_gid) && geteuid() == 0) || rename(tmp, dst)) {
+		snprintf(err, errlen, "cannot put '%s' in place: %s", dst, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	char path[CONFIG_PATH_MAX + 64], kpath[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX * 2 + 160];
+	char engine[32], dbname[64], probe[256];
+	const char *dir = argc == 2 ? argv[1] : NULL;
+	bool pg = db_target_is_pg(g_config.db_path);
+	struct keyring kr = { 0 };
+	struct db *db = NULL;
+	int rc = 1;
+
+	if (!dir) {
+		fprintf(stderr, "usage: anyonctl restore DIR   (stop anyon-fcgi and anyon-worker first)\n");
+		return 2;
+	}
+	if (backup_check(dir, engine, sizeof(engine), dbname, sizeof(dbname)))
+		return 1;
+	if (strcmp(engine, pg ? "postgresql" : "sqlite")) {
+		fprintf(stderr, "anyonctl: the backup is of a %s database, ANYON_DB is %s\n", engine,
+			pg ? "postgresql" : "sqlite");
+		return 1;
+	}
+	if (pg && !pg_tools_ok())
+		return 1;
+	/* Never under running services. */
+	if (probe_health(g_config.fcgi_socket, probe, sizeof(probe)) > 0) {
+		fprintf(stderr, "anyonctl: the pool answers on %s: stop the services first "
+			"(systemctl stop anyon-fcgi anyon-worker)\n", g_config.fcgi_socket);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, dbname);
+	if (pg) {
+		char *const restore[] = { "pg_restore", "--clean", "--if-exists", "--no-owner",
+					  "--single-transaction", "--exit-on-error", "--dbname",
+					  g_config.db_path, path, NULL };
+
+		if (run_tool(restore, err, sizeof(err))) {
+			fprintf(stderr, "anyonctl: %s\n", err);
+			return 1;
+		}
+	} else {
+		char side[CONFIG_PATH_MAX + 8];
+
+		if (replace_file(path, g_config.db_path, err, sizeof(err))) {
+			fprintf(stderr, "anyonctl: %s\n", err);
+			return 1;
+		}
+		/* The old database's WAL must not be replayed into the new file. */
+		snprintf(side, sizeof(side), "%s-wal", g_config.db_path);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", g_config.db_path);
+		unlink(side);
+	}
+	keyring_path(kpath, sizeof(kpath));
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_KEYRING);
+	if (replace_file(path, kpath, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
+	printf("restored the %s database and the keyring (%s) from %s\n", engine, kpath, dir);
+	if (keyring_load(&kr, kpath, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
+	db = open_db(false);
+	if (verify_secrets(db, &kr, "the restored database") == 0)
+		rc = 0;
+	audit_event(db, 0, 0, "db.restored", rc ? "error" : "ok", "engine=%s", engine);
+	db_close(db);
+	keyring_wipe(&kr);
+	if (rc == 0)
+		printf("start the services: systemctl start anyon-fcgi anyon-worker\n");
+	return rc;
+}
+
 /* The host names nginx's server_name must list for this configuration:
  * the loopback names, then ANYON_PUBLIC_URL's host (as libcurl parsed and
  * config_load() checked it). ./dev writes them into its nginx config. */
@@ -940,6 +1311,8 @@ static const struct {
 	{ "secret", cmd_secret, "list | put KIND | check KIND | delete KIND [--user LOGIN]" },
 	{ "users", cmd_users, "list | disable L | enable L | revoke-sessions L | admin L on|off" },
 	{ "copy-db", cmd_copy_db, "SQLITE_PATH postgresql://...: move an install to PostgreSQL" },
+	{ "backup", cmd_backup, "DIR: the database (online, consistent), the keyring and a manifest" },
+	{ "restore", cmd_restore, "DIR: put a backup back (services stopped); every secret checked" },
 };
 
 static void usage(FILE *to)
