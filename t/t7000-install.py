@@ -3,7 +3,8 @@
 DESTDIR under a temporary prefix and unpacked there (as a package would
 be), it holds systemd units that pass `systemd-analyze verify` and rate
 well in `systemd-analyze security` (offline: PID 1 need not be systemd),
-the worker alone in Docker's group, an example env file and an nginx site
+the worker alone in Docker's group (with the pool's credentials the Docker
+socket does not open; with the worker's it does), an example env file and an nginx site
 generated with that prefix, the socket of the env file and the headers
 snippet beside it; `nginx -t` accepts the site (with a certificate made
 here by openssl); and the installed binaries, started as the units start
@@ -89,6 +90,25 @@ try:
     t.ok("SupplementaryGroups=docker\n" in wu and re.search(r"^Wants=.*docker\.service", wu, re.M)
          and re.search(r"^After=.*docker\.service", wu, re.M),
          "the worker alone is in Docker's group, and Wants/After docker.service", wu)
+    # Each unit's credentials (nobody standing in for the anyon user, which
+    # this machine has not), as systemd would give them: the pool's cannot
+    # open the Docker socket, the worker's can.
+    dsock = "/var/run/docker.sock"
+    if os.getuid() == 0 and os.path.exists(dsock) and shutil.which("setpriv"):
+        import grp
+
+        def can_open_docker(unit):
+            groups = re.search(r"^SupplementaryGroups=(.*)$", unit, re.M).group(1).split()
+            gids = ",".join(str(grp.getgrnam(g).gr_gid) for g in groups if g != "nogroup")
+            probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
+                     "try:\n s.connect(%r)\nexcept PermissionError:\n sys.exit(3)\n" % dsock)
+            r = run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--groups=" + (gids or "nogroup"),
+                     sys.executable, "-c", probe])
+            return r.returncode
+        t.eq(can_open_docker(fu), 3, "the pool's credentials cannot open the Docker socket (permission denied)")
+        t.eq(can_open_docker(wu), 0, "the worker's credentials can")
+    else:
+        t.ok(False, "as root, with %s and setpriv: check the units' credentials against Docker" % dsock)
     for unit, limit in ((fcgi_unit, 2.5), (worker_unit, 2.5)):
         r = run(["systemd-analyze", "security", "--offline=yes", unit])
         m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout)
