@@ -13,8 +13,9 @@
 - `init-keys` refuses to make a keyring while the database holds secrets
   (they were sealed by another keyring), and makes one for an empty or new
   database.
-- rotate-key run by root keeps the keyring's owner, so services running as
-  their own user still read it."""
+- rotate-key run by root keeps the keyring's owner, so a pool running as
+  its own user (nobody here) follows the rotation without a restart: the
+  next secret it stores is sealed under the new key."""
 import os, pwd, shutil, signal, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR, BACKEND, new_db
@@ -156,5 +157,54 @@ if os.getuid() == 0:
     os.chown(keyring, 0, 0)
     r = ctl("--config", conf, "secret", "check", "anthropic_api_key")
     t.ok(r.returncode == 0, "the secret still decrypts under the new key", r.stderr)
+
+# ---- rotation under a running pool that runs as its own user ----
+# The pool runs as nobody and reads the keyring file itself; root rotates.
+# The new file stays nobody's, so the running pool re-reads it and seals
+# the next secret under the new key, without a restart.
+if os.getuid() == 0 and shutil.which("setpriv"):
+    import json
+    import fcgiclient
+    R = tempfile.mkdtemp(prefix="anyon-t7030-rot-")
+    nogroup = pwd.getpwnam("nobody").pw_gid
+    renv = dict(clean, ANYON_DATA_DIR=R, ANYON_DB=os.path.join(R, "anyon.db"), ANYON_KEY_FILE=os.path.join(R, "keyring"),
+                ANYON_FCGI_SOCKET=os.path.join(R, "fcgi.sock"), ANYON_FCGI_CHILDREN="1")
+    ctl("init-keys", env=renv)
+    ctl("migrate", env=renv)
+    for dirpath, _, names in os.walk(R):
+        os.chown(dirpath, nobody, nogroup)
+        for n in names:
+            os.chown(os.path.join(dirpath, n), nobody, nogroup)
+    pool = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=%d" % nogroup, "--clear-groups",
+                             os.path.join(BUILDDIR, "anyon-fcgi")], env=renv, stdin=subprocess.DEVNULL,
+                            stdout=open(os.path.join(T, "rot.log"), "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        for _ in range(200):
+            if os.path.exists(renv["ANYON_FCGI_SOCKET"]) or pool.poll() is not None:
+                break
+            time.sleep(0.05)
+        sock = renv["ANYON_FCGI_SOCKET"]
+        st, h, body = fcgiclient.request(sock, "GET", "/api/session")
+        cookie = h.get("set-cookie", "").split(";", 1)[0]
+        csrf = json.loads(body).get("csrf_token") if st == 200 else None
+        t.ok(st == 200 and cookie and csrf, "a session with the pool run by nobody", (st, h, body))
+        r = ctl("rotate-key", env=renv)
+        t.ok(r.returncode == 0 and os.stat(renv["ANYON_KEY_FILE"]).st_uid == nobody and "k2" in r.stdout,
+             "root rotates to k2; the keyring stays nobody's", r.stdout + r.stderr)
+        st, _, body = fcgiclient.request(sock, "PUT", "/api/secrets/anthropic_api_key",
+                                         body=json.dumps({"value": SECRET}), CONTENT_TYPE="application/json",
+                                         HTTP_COOKIE=cookie, HTTP_X_CSRF_TOKEN=csrf, HTTP_ORIGIN="http://localhost")
+        t.ok(st == 200, "the running pool stores a secret after the rotation", (st, body))
+        r = ctl("secret", "list", env=renv)
+        t.ok("anthropic_api_key" in r.stdout and "key=k2" in r.stdout, "sealed under the new key k2, no restart",
+             r.stdout + r.stderr)
+    finally:
+        if pool.poll() is None:
+            os.killpg(pool.pid, signal.SIGTERM)
+        pool.wait(timeout=20)
+    shutil.rmtree(R, ignore_errors=True)
+else:
+    t.ok(False, "as root with setpriv: rotation under a pool run by another user")
 shutil.rmtree(T, ignore_errors=True)
 t.done()

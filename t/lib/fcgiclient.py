@@ -7,7 +7,7 @@ address local mode accepts.
                                     REMOTE_ADDR="203.0.113.7")
 A path with no slash and a colon ("127.0.0.1:9000") is TCP, as libfcgi
 reads ANYON_FCGI_SOCKET. Only what the tests need: one request per
-connection, no body, role RESPONDER.
+connection, role RESPONDER, a body of at most 65535 bytes.
 """
 import socket
 import struct
@@ -43,20 +43,25 @@ def _connect(target, timeout):
     return s
 
 
-def request(target, method, uri, timeout=10, **params):
+def request(target, method, uri, timeout=10, body=b"", **params):
     """Sends one request; returns (status, {lower-case name: value}, body
-    text). A parameter given as None is left out."""
+    text). A parameter given as None is left out; CONTENT_LENGTH follows
+    body."""
+    if isinstance(body, str):
+        body = body.encode()
     path, _, query = uri.partition("?")
     p = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "DOCUMENT_URI": path, "QUERY_STRING": query,
          "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1",
          "REMOTE_PORT": "40000", "SERVER_ADDR": "127.0.0.1", "SERVER_PORT": "80",
-         "SERVER_NAME": "localhost", "HTTP_HOST": "localhost", "CONTENT_LENGTH": ""}
+         "SERVER_NAME": "localhost", "HTTP_HOST": "localhost",
+         "CONTENT_LENGTH": str(len(body)) if body else ""}
     p.update(params)
     p = {k: v for k, v in p.items() if v is not None}
     s = _connect(target, timeout)
     try:
         s.sendall(_record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0)) +
-                  _record(PARAMS, _params(p)) + _record(PARAMS, b"") + _record(STDIN, b""))
+                  _record(PARAMS, _params(p)) + _record(PARAMS, b"") +
+                  (_record(STDIN, body) if body else b"") + _record(STDIN, b""))
         data = b""
         while True:
             chunk = s.recv(65536)
