@@ -1,11 +1,17 @@
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <curl/curl.h>
 
@@ -174,6 +180,138 @@ static int public_url_setting(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+bool config_addr_is_loopback(const char *addr)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!addr)
+		return false;
+	if (inet_pton(AF_INET, addr, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, addr, a) != 1)
+		return false;
+	if (memcmp(a, mapped, sizeof(mapped)) == 0)
+		return a[12] == 127;
+	return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a);
+}
+
+int config_check_listener(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *s = cfg->fcgi_socket, *colon = strrchr(s, ':');
+	char host[CONFIG_PATH_MAX];
+	size_t n;
+
+	/* libfcgi's reading: a slash makes a unix socket path, else HOST:PORT. */
+	if (cfg->cloud || strchr(s, '/') || !colon)
+		return 0;
+	n = (size_t)(colon - s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0 || config_addr_is_loopback(host))
+		return 0;
+	snprintf(err, errlen, "ANYON_FCGI_SOCKET '%s' listens on %s, but this is local mode (ANYON_CLOUD "
+		 "is not 1), which serves this machine only: use a unix socket or a loopback address "
+		 "(127.0.0.1:PORT), or set ANYON_CLOUD=1 for a shared server", cfg->fcgi_socket,
+		 n ? "a non-loopback address" : "every address");
+	return -1;
+}
+
+#define ENV_FILE_MAX (64 * 1024)
+#define ENV_FILE_LINES 512
+
+/* One line of an env file, trimmed, cut in place into *key and *value;
+ * false when it is not KEY=VALUE. */
+static bool env_line(char *line, char **key, char **value)
+{
+	char *eq = strchr(line, '='), *v;
+	size_t n;
+
+	if (!eq || eq == line)
+		return false;
+	*eq = '\0';
+	for (char *c = line; *c; c++)
+		if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		      (c != line && *c >= '0' && *c <= '9')))
+			return false;
+	v = eq + 1;
+	n = strlen(v);
+	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+		v[n - 1] = '\0';
+		v++;
+	}
+	*key = line;
+	*value = v;
+	return true;
+}
+
+int config_read_env_file(const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL, *save = NULL, *keys[ENV_FILE_LINES], *values[ENV_FILE_LINES];
+	int n = 0, lineno = 0, ret = -1;
+	struct stat st;
+	ssize_t got;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read the settings '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > ENV_FILE_MAX) {
+		snprintf(err, errlen, "the settings '%s' are not a regular file of at most %d bytes", path,
+			 ENV_FILE_MAX);
+		goto out;
+	}
+	if (st.st_mode & 022) {
+		snprintf(err, errlen, "the settings '%s' are writable by group or others (mode %03o): "
+			 "chmod go-w it", path, (unsigned)(st.st_mode & 0777));
+		goto out;
+	}
+	buf = calloc(1, (size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	got = read(fd, buf, (size_t)st.st_size);
+	if (got != st.st_size) {
+		snprintf(err, errlen, "cannot read the settings '%s'", path);
+		goto out;
+	}
+	/* Every line checked before the environment is touched. */
+	for (char *p = buf, *line; (line = strtok_r(p, "\n", &save)); p = NULL) {
+		size_t len;
+
+		lineno++;
+		while (*line == ' ' || *line == '\t')
+			line++;
+		len = strlen(line);
+		while (len && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (!*line || *line == '#' || *line == ';')
+			continue;
+		if (n == ENV_FILE_LINES || !env_line(line, &keys[n], &values[n])) {
+			snprintf(err, errlen, "the settings '%s', line %d: not KEY=VALUE", path, lineno);
+			goto out;
+		}
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		if (setenv(keys[i], values[i], 1)) {
+			snprintf(err, errlen, "cannot set %s: %s", keys[i], strerror(errno));
+			goto out;
+		}
+	ret = 0;
+out:
+	free(buf);
+	close(fd);
+	return ret;
 }
 
 bool config_list_has(const char *list, const char *item)

@@ -107,6 +107,33 @@ bool config_list_has(const char *list, const char *item);
  * killed there. Unset (always, outside tests), it is false everywhere. */
 bool config_fault(const char *point);
 
+/* True when addr (a numeric IPv4 or IPv6 address, as nginx's $remote_addr)
+ * is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. False
+ * for anything else, names and the empty string included. */
+bool config_addr_is_loopback(const char *addr);
+
+/* Local mode (no ANYON_CLOUD=1) serves the machine's own user only: the
+ * pool may listen on a unix socket, or over TCP on a loopback address
+ * ("127.0.0.1:9000", "[::1]:9000", "localhost:9000"), never on every
+ * address (":9000") nor another host's. Returns -1 with the reason in err
+ * for a listener cfg must not use; 0 otherwise (cloud mode: any). */
+int config_check_listener(const struct config *cfg, char *err, size_t errlen);
+
+/* The env file of an installation (the units' EnvironmentFile=), which
+ * anyonctl reads by itself when no --config is given and neither
+ * ANYON_DATA_DIR nor ANYON_DB is set. */
+#define CONFIG_ENV_FILE "/etc/anyon/env"
+
+/* Sets the environment from an env file as systemd's EnvironmentFile=
+ * reads it: KEY=VALUE lines (KEY: letters, digits, '_', not starting with
+ * a digit), a value optionally in matching single or double quotes, blank
+ * lines and lines starting with '#' or ';' skipped. Every KEY of the file
+ * replaces the variable already set. Refuses (-1, reason in err) a file
+ * that is missing, not a regular file, writable by group or others, larger
+ * than 64 KiB, or with a line of another shape (named by its number); the
+ * environment is then unchanged. */
+int config_read_env_file(const char *path, char *err, size_t errlen);
+
 /* Fills cfg from the environment. On a bad value writes a message to err
  * and returns -1. */
 int config_load(struct config *cfg, char *err, size_t errlen);

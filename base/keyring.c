@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -53,6 +55,70 @@ static bool id_ok(const char *id)
 			return false;
 	}
 	return true;
+}
+
+/* A POSIX ACL as Linux keeps it in the system.posix_acl_access extended
+ * attribute (<linux/posix_acl_xattr.h>): a 4-byte version, 2, then 8-byte
+ * entries: tag (2 bytes), permissions (2), id (4), little-endian. With an
+ * ACL the mode's group bits are the ACL's mask. */
+#define ACL_XATTR "system.posix_acl_access"
+#define ACL_XATTR_VERSION 2
+#define ACL_ENTRY_LEN 8
+#define ACL_MAX_BYTES (4 + 64 * ACL_ENTRY_LEN)
+enum { ACL_TAG_USER_OBJ = 0x01, ACL_TAG_USER = 0x02, ACL_TAG_GROUP_OBJ = 0x04, ACL_TAG_GROUP = 0x08,
+       ACL_TAG_MASK = 0x10, ACL_TAG_OTHER = 0x20 };
+
+static unsigned le16(const unsigned char *p)
+{
+	return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Whether the keyring file is private: nothing for others, and nothing
+ * for its group unless an ACL explains the group bits with entries that
+ * grant only this process's user. That is how systemd 254 and later hand
+ * a credential to a service (root's file, mode 0400, plus "user:SERVICE:r",
+ * so the mode shows 0440). fd is the open file, or -1 to read path.
+ * Returns 0, or -1 with the reason in why. */
+static int file_private(const struct stat *st, int fd, const char *path, char *why, size_t len)
+{
+	unsigned char acl[ACL_MAX_BYTES];
+	unsigned mask = 07;
+	ssize_t n;
+
+	if (st->st_mode & 007) {
+		snprintf(why, len, "mode %03o", (unsigned)(st->st_mode & 0777));
+		return -1;
+	}
+	if (!(st->st_mode & 070))
+		return 0;
+	n = fd >= 0 ? fgetxattr(fd, ACL_XATTR, acl, sizeof(acl)) : lgetxattr(path, ACL_XATTR, acl, sizeof(acl));
+	if (n < 0 || n < 4 || (n - 4) % ACL_ENTRY_LEN || le32(acl) != ACL_XATTR_VERSION) {
+		snprintf(why, len, "mode %03o", (unsigned)(st->st_mode & 0777));
+		return -1;
+	}
+	for (ssize_t i = 4; i < n; i += ACL_ENTRY_LEN)
+		if (le16(acl + i) == ACL_TAG_MASK)
+			mask = le16(acl + i + 2) & 07;
+	for (ssize_t i = 4; i < n; i += ACL_ENTRY_LEN) {
+		unsigned tag = le16(acl + i), perm = le16(acl + i + 2) & mask;
+		uint32_t id = le32(acl + i + 4);
+
+		if (!perm)
+			continue;
+		if (tag == ACL_TAG_GROUP_OBJ || tag == ACL_TAG_GROUP ||
+		    (tag == ACL_TAG_USER && id != (uint32_t)geteuid())) {
+			snprintf(why, len, "mode %03o: its ACL lets %s %u in", (unsigned)(st->st_mode & 0777),
+				 tag == ACL_TAG_USER ? "user" : "group",
+				 tag == ACL_TAG_GROUP_OBJ ? (unsigned)st->st_gid : (unsigned)id);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Parses the file's text into kr->keys. buf is NUL-terminated and modified. */
@@ -114,7 +180,7 @@ int keyring_load(struct keyring *kr, const char *path, char *err, size_t errlen)
 {
 	struct keyring tmp;
 	struct stat st;
-	char *buf = NULL;
+	char *buf = NULL, why[96];
 	ssize_t got;
 	int fd, ret = -1;
 
@@ -128,16 +194,17 @@ int keyring_load(struct keyring *kr, const char *path, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open keyring '%s': %s%s", path, strerror(errno),
-			 errno == ENOENT ? " (create one with: anyonctl init-keys)" : "");
+			 errno == ENOENT ? " (a new installation creates one with: anyonctl init-keys; an "
+			 "existing one's keyring is ANYON_KEY_FILE of its settings, " CONFIG_ENV_FILE ")" : "");
 		return -1;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "keyring '%s' is not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "keyring '%s' is accessible by group or others (mode %03o); "
-			 "refusing to use it: chmod 600 it", path, (unsigned)(st.st_mode & 0777));
+	if (file_private(&st, fd, path, why, sizeof(why))) {
+		snprintf(err, errlen, "keyring '%s' is accessible by group or others (%s); refusing to "
+			 "use it: chmod 600 it (setfacl -b drops an ACL)", path, why);
 		goto out;
 	}
 	if (st.st_size > KEYRING_MAX_BYTES) {
@@ -175,7 +242,7 @@ out:
 
 void keyring_load_or_die(struct keyring *kr)
 {
-	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 160];
+	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 320];
 
 	keyring_path(path, sizeof(path));
 	if (keyring_load(kr, path, err, sizeof(err)))
@@ -185,18 +252,18 @@ void keyring_load_or_die(struct keyring *kr)
 int keyring_refresh(struct keyring *kr)
 {
 	struct stat st;
-	char err[CONFIG_PATH_MAX + 160];
+	char err[CONFIG_PATH_MAX + 160], why[96] = "";
 
 	if (lstat(kr->path, &st))
 		return -1;
 	/* A file that became readable by others (or was replaced by something
 	 * other than a file) is not used: drop its keys until it is fixed. */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+	if (!S_ISREG(st.st_mode) || file_private(&st, -1, kr->path, why, sizeof(why))) {
 		if (kr->n)
-			log_error("keyring '%s' is %s (mode %03o): keys dropped, no secret is sealed "
-				  "or opened until it is a regular file of mode 0600", kr->path,
-				  S_ISREG(st.st_mode) ? "accessible by group or others" : "not a regular file",
-				  (unsigned)(st.st_mode & 0777));
+			log_error("keyring '%s' is %s%s%s: keys dropped, no secret is sealed or opened "
+				  "until it is a regular file of mode 0600", kr->path,
+				  S_ISREG(st.st_mode) ? "accessible by group or others (" : "not a regular file",
+				  why, S_ISREG(st.st_mode) ? ")" : "");
 		keyring_wipe(kr);
 		return -1;
 	}
@@ -246,6 +313,18 @@ static int save(struct keyring *kr, char *err, size_t errlen)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
+		return -1;
+	}
+	/* The new file keeps the old one's owner (root rotating the keyring of
+	 * services that run as their own user): otherwise they could no longer
+	 * read it, and would go on sealing under the old key. */
+	if (lstat(kr->path, &st) == 0 && (st.st_uid != geteuid() || st.st_gid != getegid()) &&
+	    fchown(fd, st.st_uid, st.st_gid)) {
+		snprintf(err, errlen, "keyring '%s' belongs to uid %u gid %u, and the new file cannot be "
+			 "given to them: %s (run anyonctl as that user, or as root)", kr->path,
+			 (unsigned)st.st_uid, (unsigned)st.st_gid, strerror(errno));
+		close(fd);
+		unlink(tmp);
 		return -1;
 	}
 	ok = write(fd, KEYRING_HEADER, strlen(KEYRING_HEADER)) == (ssize_t)strlen(KEYRING_HEADER);

@@ -5,6 +5,7 @@
  *     key k1 <64 hex digits>
  * Exactly one key is active: it seals new secrets; the others still open
  * the rows they sealed until a rotation moves those rows to the active key.
+ * Saving keeps the replaced file's owner (see keyring_add_active()).
  * Where the file is: $ANYON_KEY_FILE, else
  * $CREDENTIALS_DIRECTORY/anyon-keyring (systemd LoadCredential=), else
  * $ANYON_DATA_DIR/keyring. */
@@ -44,7 +45,9 @@ void keyring_path(char *out, size_t len);
 
 /* Reads the keyring at path into kr. Refuses (-1, reason in err) a missing
  * file, one that is not a regular file, one readable or writable by group
- * or others, and a malformed one. */
+ * or others, and a malformed one. Group bits are accepted only with a
+ * POSIX ACL whose entries grant nobody but this process's user (systemd's
+ * credentials: root's 0400 file plus "user:SERVICE:r" shows as 0440). */
 int keyring_load(struct keyring *kr, const char *path, char *err, size_t errlen);
 
 /* keyring_load() of keyring_path(), dying with a clear message on failure.

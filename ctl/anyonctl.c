@@ -8,11 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <fcntl.h>
 
+#include <fastcgi.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "services/access.h"
 #include "services/audit.h"
@@ -92,11 +100,228 @@ static void note(const char *what, const char *fmt, ...)
 	putchar('\n');
 }
 
+/* ---- doctor's FastCGI probe ----
+ * libfcgi has no client side, so doctor writes the few records of one
+ * request itself (the layouts of libfcgi's fastcgi.h): GET /api/health as
+ * nginx sends it from a loopback peer, and reads the answer's Status. */
+#define PROBE_TIMEOUT_S 5
+#define PROBE_ANSWER_MAX (64 * 1024)
+
+static int probe_connect(const char *target, char *err, size_t errlen)
+{
+	struct timeval tv = { PROBE_TIMEOUT_S, 0 };
+	int fd = -1;
+
+	if (strchr(target, '/')) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (!str_copy(sa.sun_path, sizeof(sa.sun_path), target)) {
+			snprintf(err, errlen, "socket path too long");
+			return -1;
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+				setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+				connect(fd, (struct sockaddr *)&sa, sizeof(sa)))) {
+			snprintf(err, errlen, "cannot connect: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+	} else {
+		char host[256];
+		const char *colon = strrchr(target, ':');
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+		size_t n = colon ? (size_t)(colon - target) : 0;
+		int rc;
+
+		if (!colon || n >= sizeof(host)) {
+			snprintf(err, errlen, "not a socket path nor HOST:PORT");
+			return -1;
+		}
+		memcpy(host, target, n);
+		host[n] = '\0';
+		if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+			memmove(host, host + 1, n - 2);
+			host[n - 2] = '\0';
+		}
+		rc = getaddrinfo(host[0] ? host : "127.0.0.1", colon + 1, &hints, &ai);
+		if (rc) {
+			snprintf(err, errlen, "cannot resolve: %s", gai_strerror(rc));
+			return -1;
+		}
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+				setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+				connect(fd, ai->ai_addr, ai->ai_addrlen))) {
+			snprintf(err, errlen, "cannot connect: %s", strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(ai);
+		return fd;
+	}
+	if (fd < 0)
+		snprintf(err, errlen, "no socket: %s", strerror(errno));
+	return fd;
+}
+
+/* Appends one record (request id 1, no padding) to buf at *len. */
+static void probe_record(unsigned char *buf, size_t *len, unsigned char type, const void *content,
+			 size_t clen)
+{
+	FCGI_Header h = { .version = FCGI_VERSION_1, .type = type, .requestIdB0 = 1,
+			  .contentLengthB1 = (unsigned char)(clen >> 8),
+			  .contentLengthB0 = (unsigned char)(clen & 0xff) };
+
+	memcpy(buf + *len, &h, sizeof(h));
+	if (clen)
+		memcpy(buf + *len + sizeof(h), content, clen);
+	*len += sizeof(h) + clen;
+}
+
+/* One name-value pair of at most 127 bytes each (one-byte lengths). */
+static size_t probe_param(unsigned char *p, const char *name, const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+
+	p[0] = (unsigned char)nl;
+	p[1] = (unsigned char)vl;
+	memcpy(p + 2, name, nl);
+	memcpy(p + 2 + nl, value, vl);
+	return 2 + nl + vl;
+}
+
+/* GET /api/health through the pool's socket. Returns the HTTP status, or
+ * -1 with the reason in what; what otherwise gets the answer's "status". */
+static int probe_health(const char *target, char *what, size_t whatlen)
+{
+	static const char *const params[][2] = {
+		{ "REQUEST_METHOD", "GET" }, { "REQUEST_URI", "/api/health" },
+		{ "DOCUMENT_URI", "/api/health" }, { "QUERY_STRING", "" },
+		{ "SERVER_PROTOCOL", "HTTP/1.1" }, { "GATEWAY_INTERFACE", "CGI/1.1" },
+		{ "REMOTE_ADDR", "127.0.0.1" }, { "SERVER_ADDR", "127.0.0.1" },
+		{ "SERVER_PORT", "80" }, { "SERVER_NAME", "localhost" }, { "HTTP_HOST", "localhost" },
+		{ "CONTENT_LENGTH", "" },
+	};
+	FCGI_BeginRequestBody begin = { .roleB0 = FCGI_RESPONDER };
+	unsigned char req[2048], pbuf[1024], *ans = NULL;
+	size_t rlen = 0, plen = 0, alen = 0, out = 0;
+	char *text = NULL, *status, *body;
+	int fd, code = -1;
+	bool ended = false;
+
+	fd = probe_connect(target, what, whatlen);
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(params); i++)
+		plen += probe_param(pbuf + plen, params[i][0], params[i][1]);
+	probe_record(req, &rlen, FCGI_BEGIN_REQUEST, &begin, sizeof(begin));
+	probe_record(req, &rlen, FCGI_PARAMS, pbuf, plen);
+	probe_record(req, &rlen, FCGI_PARAMS, NULL, 0);
+	probe_record(req, &rlen, FCGI_STDIN, NULL, 0);
+	for (size_t sent = 0; sent < rlen;) {
+		ssize_t n = send(fd, req + sent, rlen - sent, MSG_NOSIGNAL);
+
+		if (n <= 0) {
+			snprintf(what, whatlen, "cannot send the request: %s", strerror(errno));
+			goto out;
+		}
+		sent += (size_t)n;
+	}
+	ans = malloc(PROBE_ANSWER_MAX);
+	text = malloc(PROBE_ANSWER_MAX + 1);
+	if (!ans || !text) {
+		snprintf(what, whatlen, "out of memory");
+		goto out;
+	}
+	while (!ended && alen < PROBE_ANSWER_MAX) {
+		ssize_t n = recv(fd, ans + alen, PROBE_ANSWER_MAX - alen, 0);
+
+		if (n < 0) {
+			snprintf(what, whatlen, "no answer within %d s: %s", PROBE_TIMEOUT_S, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		alen += (size_t)n;
+		/* Records complete so far: STDOUT content kept, END_REQUEST ends. */
+		out = 0;
+		for (size_t at = 0; at + FCGI_HEADER_LEN <= alen;) {
+			const FCGI_Header *h = (const FCGI_Header *)(ans + at);
+			size_t clen = (size_t)h->contentLengthB1 << 8 | h->contentLengthB0;
+
+			if (at + FCGI_HEADER_LEN + clen + h->paddingLength > alen)
+				break;
+			if (h->type == FCGI_STDOUT) {
+				memcpy(text + out, ans + at + FCGI_HEADER_LEN, clen);
+				out += clen;
+			}
+			ended = ended || h->type == FCGI_END_REQUEST;
+			at += FCGI_HEADER_LEN + clen + h->paddingLength;
+		}
+	}
+	if (!ended) {
+		snprintf(what, whatlen, "the answer ended early (%zu bytes)", alen);
+		goto out;
+	}
+	text[out] = '\0';
+	body = strstr(text, "\r\n\r\n");
+	status = strncmp(text, "Status:", 7) == 0 ? text : strstr(text, "\r\nStatus:");
+	code = 200;
+	if (status && (!body || status < body))
+		code = atoi(status + (status == text ? 7 : 9));
+	if (body) {
+		struct json_object *j = NULL, *st = NULL;
+		char jerr[64];
+
+		body += 4;
+		if (json_parse(body, strlen(body), &j, jerr, sizeof(jerr)) == 0 &&
+		    json_object_object_get_ex(j, "status", &st))
+			snprintf(what, whatlen, "%d, status %s", code, json_object_get_string(st));
+		else
+			snprintf(what, whatlen, "%d", code);
+		json_object_put(j);
+	} else {
+		snprintf(what, whatlen, "%d", code);
+	}
+out:
+	free(ans);
+	free(text);
+	close(fd);
+	return code;
+}
+
+/* The keyring as the programs find it, and every sealed secret opened
+ * once with it. */
+static void doctor_keyring(struct doctor *d, struct db *db, int schema)
+{
+	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 320];
+	struct secret_store st = { .db = db };
+	struct keyring kr = { 0 };
+	int64_t checked = 0, bad = 0;
+
+	keyring_path(path, sizeof(path));
+	if (keyring_load(&kr, path, err, sizeof(err))) {
+		check(d, false, "keyring", "%s", err);
+		return;
+	}
+	check(d, true, "keyring", "%s: %d key(s), active %s", path, kr.n, keyring_active(&kr)->id);
+	st.kr = &kr;
+	if (schema > 0 && secret_verify_all(&st, &checked, &bad) != SECRET_OK && !bad)
+		check(d, false, "secrets", "reading the secrets failed (see the log)");
+	else
+		check(d, bad == 0, "secrets", bad ? "%lld of %lld do NOT decrypt with this keyring: it is "
+		      "not the one that sealed them (ANYON_KEY_FILE of the services' settings?)" :
+		      "all %lld decrypt with this keyring", (long long)(bad ? bad : checked),
+		      (long long)checked);
+	keyring_wipe(&kr);
+}
+
 static int cmd_doctor(int argc, char **argv)
 {
 	struct doctor d = { 0 };
 	struct stat st;
-	char err[256], engine[256];
+	char err[256], engine[256], probe[256];
 	struct db *db;
 	int64_t beat;
 	bool docker_ok, engine_ok;
@@ -120,8 +345,13 @@ static int cmd_doctor(int argc, char **argv)
 		goto out;
 	}
 	db_schema_version(db, &cur, &latest);
-	check(&d, cur == latest, "schema", "version %d of %d%s", cur, latest,
-	      cur == latest ? "" : " (run: anyonctl migrate)");
+	if (cur > latest)
+		check(&d, false, "schema", "version %d, newer than this anyonctl's %d: a newer anyon "
+		      "migrated this database; install that version here too (migrate cannot go back)",
+		      cur, latest);
+	else
+		check(&d, cur == latest, "schema", "version %d of %d%s", cur, latest, cur == latest ? "" :
+		      " (run: anyonctl migrate, or restart the services: they migrate at start)");
 	rc = cur ? db_worker_latest(db, &beat, &docker_ok) : DB_NOTFOUND;
 	if (rc == DB_OK) {
 		int64_t age = now_s() - beat;
@@ -141,10 +371,11 @@ static int cmd_doctor(int argc, char **argv)
 		if (!engine_ok)
 			check(&d, false, "engine", "%s", engine);
 	}
-	check(&d, stat(g_config.fcgi_socket, &st) == 0 && S_ISSOCK(st.st_mode), "fastcgi",
-	      "%s", g_config.fcgi_socket);
+	doctor_keyring(&d, db, cur);
 	db_close(db);
 out:
+	rc = probe_health(g_config.fcgi_socket, probe, sizeof(probe));
+	check(&d, rc == 200, "fastcgi", "%s: GET /api/health: %s", g_config.fcgi_socket, probe);
 	printf("%s\n", d.failures ? "problems found" : "all checks passed");
 	return d.failures ? 1 : 0;
 }
@@ -250,14 +481,54 @@ static void close_store(struct db *db)
 	keyring_wipe(&keyring);
 }
 
+/* Whether the database already holds secrets, which a new keyring could
+ * never open (its first key is "k1" too, with other bytes): true, with
+ * what to do in err, also when the database cannot be checked. A SQLite
+ * file that does not exist yet holds nothing. */
+static bool db_holds_secrets(char *err, size_t errlen)
+{
+	char oerr[256];
+	struct stat st;
+	struct db *db;
+	int64_t id;
+	int cur = 0, latest = 0, n = 0;
+	bool holds;
+
+	if (!db_target_is_pg(g_config.db_path) && stat(g_config.db_path, &st) != 0 && errno == ENOENT)
+		return false;
+	db = db_open(g_config.db_path, false, oerr, sizeof(oerr));
+	if (!db) {
+		snprintf(err, errlen, "cannot check the database for secrets before making a keyring: %s", oerr);
+		return true;
+	}
+	if (db_schema_version(db, &cur, &latest) ||
+	    (cur > 0 && db_secret_ids_not_under(db, "", 0, &id, 1, &n))) {
+		db_close(db);
+		snprintf(err, errlen, "cannot check the database for secrets before making a keyring");
+		return true;
+	}
+	db_close(db);
+	holds = n > 0;
+	if (holds)
+		snprintf(err, errlen, "the database %s already holds secrets sealed by another keyring; "
+			 "a new one could not open them. Use that keyring: ANYON_KEY_FILE of the services' "
+			 "settings (anyonctl --config FILE, default " CONFIG_ENV_FILE ")",
+			 db_target_is_pg(g_config.db_path) ? "(postgresql)" : g_config.db_path);
+	return holds;
+}
+
 static int cmd_init_keys(int argc, char **argv)
 {
-	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 160];
+	char path[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX + 512];
 	bool if_missing = argc > 1 && strcmp(argv[1], "--if-missing") == 0;
 
 	keyring_path(path, sizeof(path));
 	if (if_missing && access(path, F_OK) == 0)
 		return 0;
+	if (access(path, F_OK) != 0 && db_holds_secrets(err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
 	if (keyring_create(path, err, sizeof(err))) {
 		fprintf(stderr, "anyonctl: %s\n", err);
 		return 1;
@@ -335,6 +606,8 @@ static int cmd_rotate_key(int argc, char **argv)
 			return 1;
 		}
 		printf("new active key %s (was %s)\n", keyring_active(&keyring)->id, old_id);
+		printf("running services re-read %s by themselves; services given a copy through "
+		       "systemd's LoadCredential= must be restarted now\n", keyring.path);
 		audit_event(db, 0, 0, "key.rotated", "ok", "key=%s->%s", old_id, keyring_active(&keyring)->id);
 		fflush(stdout);
 	}
@@ -630,6 +903,374 @@ out:
 	return rc == DB_OK ? 0 : 1;
 }
 
+/* ---- backup and restore ----
+ * A backup is a folder: the database (anyon.db, SQLite's VACUUM INTO: a
+ * consistent copy taken in one read transaction while the services run;
+ * or anyon.pgdump, pg_dump's custom format), the keyring, and
+ * manifest.json naming the engine, the schema version, and each file's
+ * size and SHA-256. */
+#define BACKUP_FORMAT "anyon-backup-1"
+#define BACKUP_MANIFEST "manifest.json"
+#define BACKUP_KEYRING "keyring"
+
+/* SHA-256 (hex) and size of a regular file. */
+static int file_digest(const char *path, char hex[65], int64_t *bytes)
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = -1;
+	ssize_t n;
+
+	*bytes = 0;
+	if (fd < 0 || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
+			goto out;
+		*bytes += n;
+	}
+	if (n == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32) {
+		hex_encode(md, 32, hex);
+		rc = 0;
+	}
+out:
+	EVP_MD_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Copies src to a new file dst (refused when it exists) of mode 0600,
+ * fsynced. */
+static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, rc = -1;
+	ssize_t n;
+
+	if (in < 0) {
+		snprintf(err, errlen, "cannot read '%s': %s", src, strerror(errno));
+		return -1;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", dst, strerror(errno));
+		goto done;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	if (n != 0 || fsync(out)) {
+		snprintf(err, errlen, "cannot copy '%s' to '%s': %s", src, dst, strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (out >= 0 && close(out) && rc == 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", dst, strerror(errno));
+		rc = -1;
+	}
+	close(in);
+	return rc;
+}
+
+/* Runs argv (no shell) and waits; 0 when it exited 0. */
+static int run_tool(char *const argv[], char *err, size_t errlen)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot start %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "anyonctl: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(err, errlen, "%s failed (see above)", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* pg_dump and pg_restore find the password as libpq does (~/.pgpass,
+ * PGPASSFILE, a service file), never in their argv or environment. */
+static bool pg_tools_ok(void)
+{
+	const char *pw = getenv("ANYON_DB_PASSWORD_FILE");
+
+	if (pw && *pw && !getenv("PGPASSFILE")) {
+		fprintf(stderr, "anyonctl: pg_dump and pg_restore do not read ANYON_DB_PASSWORD_FILE: give the "
+			"password in a pgpass file (PGPASSFILE=FILE, mode 0600) for this command\n");
+		return false;
+	}
+	return true;
+}
+
+static void manifest_file(json_object *files, const char *dir, const char *name)
+{
+	char path[CONFIG_PATH_MAX + 64], hex[65];
+	int64_t bytes;
+	json_object *f = json_object_new_object();
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (file_digest(path, hex, &bytes) == 0) {
+		json_set(f, "bytes", json_object_new_int64(bytes));
+		json_set(f, "sha256", json_object_new_string(hex));
+	}
+	json_set(files, name, f);
+}
+
+/* Opens every secret of db with kr: prints the count, 0 when all open. */
+static int verify_secrets(struct db *db, struct keyring *kr, const char *where)
+{
+	struct secret_store st = { .db = db, .kr = kr };
+	int64_t checked = 0, bad = 0;
+	int rc = secret_verify_all(&st, &checked, &bad);
+
+	if (rc != SECRET_OK && !bad) {
+		fprintf(stderr, "anyonctl: reading the secrets of %s failed (see the log)\n", where);
+		return -1;
+	}
+	if (bad) {
+		fprintf(stderr, "anyonctl: %lld of %lld secret(s) of %s do NOT decrypt with its keyring\n",
+			(long long)bad, (long long)checked, where);
+		return -1;
+	}
+	printf("all %lld secret(s) of %s decrypt with its keyring\n", (long long)checked, where);
+	return 0;
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+	char path[CONFIG_PATH_MAX + 64], kpath[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX * 2 + 160];
+	const char *dir = argc == 2 ? argv[1] : NULL, *dbname;
+	bool pg = db_target_is_pg(g_config.db_path);
+	json_object *man = NULL, *files;
+	struct keyring kr = { 0 };
+	struct db *db = NULL, *copy = NULL;
+	int cur = 0, latest = 0, rc = 1;
+
+	if (!dir || strchr(dir, '\'')) {
+		fprintf(stderr, "usage: anyonctl backup DIR   (a new folder; no ' in its name)\n");
+		return 2;
+	}
+	if (pg && !pg_tools_ok())
+		return 1;
+	/* Everything made here, pg_dump's file and SQLite's copy included,
+	 * is the caller's alone. */
+	umask(077);
+	keyring_path(kpath, sizeof(kpath));
+	if (keyring_load(&kr, kpath, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
+	if (mkdir(dir, 0700)) {
+		fprintf(stderr, "anyonctl: cannot create '%s': %s (give a new folder)\n", dir, strerror(errno));
+		goto out;
+	}
+	db = open_db(false);
+	if (db_schema_version(db, &cur, &latest))
+		goto out;
+	dbname = pg ? "anyon.pgdump" : "anyon.db";
+	snprintf(path, sizeof(path), "%s/%s", dir, dbname);
+	if (pg) {
+		char *const dump[] = { "pg_dump", "--format=custom", "--no-owner", "--file", path,
+				       g_config.db_path, NULL };
+
+		if (run_tool(dump, err, sizeof(err))) {
+			fprintf(stderr, "anyonctl: %s\n", err);
+			goto out;
+		}
+	} else {
+		if (db_snapshot_to(db, path)) {
+			fprintf(stderr, "anyonctl: copying the database failed (see the log)\n");
+			goto out;
+		}
+		/* The copy is checked as it will be restored. */
+		copy = db_open(path, false, err, sizeof(err));
+		if (!copy || verify_secrets(copy, &kr, "the copy")) {
+			if (!copy)
+				fprintf(stderr, "anyonctl: %s\n", err);
+			goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_KEYRING);
+	if (copy_file(kpath, path, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		goto out;
+	}
+	man = json_object_new_object();
+	files = json_object_new_object();
+	json_set(man, "format", json_object_new_string(BACKUP_FORMAT));
+	json_set(man, "created_at", json_object_new_int64(now_s()));
+	json_set(man, "engine", json_object_new_string(pg ? "postgresql" : "sqlite"));
+	json_set(man, "schema_version", json_object_new_int(cur));
+	json_set(man, "database", json_object_new_string(dbname));
+	json_set(man, "keyring", json_object_new_string(BACKUP_KEYRING));
+	json_set(man, "active_key", json_object_new_string(keyring_active(&kr)->id));
+	manifest_file(files, dir, dbname);
+	manifest_file(files, dir, BACKUP_KEYRING);
+	json_set(man, "files", files);
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_MANIFEST);
+	if (json_object_to_file_ext(path, man, JSON_C_TO_STRING_PRETTY) || chmod(path, 0600)) {
+		fprintf(stderr, "anyonctl: cannot write '%s'\n", path);
+		goto out;
+	}
+	audit_event(db, 0, 0, "db.backup", "ok", "engine=%s schema=%d", pg ? "postgresql" : "sqlite", cur);
+	printf("backed up the %s database (schema %d) and the keyring to %s\n",
+	       pg ? "postgresql" : "sqlite", cur, dir);
+	rc = 0;
+out:
+	json_object_put(man);
+	db_close(copy);
+	db_close(db);
+	keyring_wipe(&kr);
+	return rc;
+}
+
+/* Checks a backup folder's manifest against its files; fills engine,
+ * dbname. */
+static int backup_check(const char *dir, char *engine, size_t elen, char *dbname, size_t dlen)
+{
+	char path[CONFIG_PATH_MAX + 64], hex[65];
+	json_object *man, *v, *files, *f, *sha;
+	int64_t bytes;
+	const char *names[2];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_MANIFEST);
+	man = json_object_from_file(path);
+	if (!man || !json_object_object_get_ex(man, "format", &v) ||
+	    strcmp(json_object_get_string(v), BACKUP_FORMAT) ||
+	    !json_object_object_get_ex(man, "engine", &v) || !str_copy(engine, elen, json_object_get_string(v)) ||
+	    !json_object_object_get_ex(man, "database", &v) || !str_copy(dbname, dlen, json_object_get_string(v)) ||
+	    strchr(dbname, '/') || !json_object_object_get_ex(man, "files", &files)) {
+		fprintf(stderr, "anyonctl: '%s' is not an anyon backup manifest\n", path);
+		json_object_put(man);
+		return -1;
+	}
+	names[0] = dbname;
+	names[1] = BACKUP_KEYRING;
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (!json_object_object_get_ex(files, names[i], &f) || !json_object_object_get_ex(f, "sha256", &sha) ||
+		    file_digest(path, hex, &bytes) || strcmp(hex, json_object_get_string(sha))) {
+			fprintf(stderr, "anyonctl: '%s' is missing or differs from the manifest\n", path);
+			json_object_put(man);
+			return -1;
+		}
+	}
+	json_object_put(man);
+	return 0;
+}
+
+/* Replaces dst by a copy of src (temp file, fsync, rename), keeping the
+ * owner of what it replaces, or of its folder. */
+static int replace_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+	char tmp[CONFIG_PATH_MAX + 16], dir[CONFIG_PATH_MAX];
+	struct stat st;
+	bool have = lstat(dst, &st) == 0;
+	char *slash;
+
+	snprintf(tmp, sizeof(tmp), "%s.restore", dst);
+	unlink(tmp);
+	if (copy_file(src, tmp, err, errlen))
+		return -1;
+	if (!have) {
+		str_copy(dir, sizeof(dir), dst);
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		have = stat(slash ? dir : ".", &st) == 0;
+	}
+	if ((have && chown(tmp, st.st_uid, st.st_gid) && geteuid() == 0) || rename(tmp, dst)) {
+		snprintf(err, errlen, "cannot put '%s' in place: %s", dst, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	char path[CONFIG_PATH_MAX + 64], kpath[CONFIG_PATH_MAX], err[CONFIG_PATH_MAX * 2 + 160];
+	char engine[32], dbname[64], probe[256];
+	const char *dir = argc == 2 ? argv[1] : NULL;
+	bool pg = db_target_is_pg(g_config.db_path);
+	struct keyring kr = { 0 };
+	struct db *db = NULL;
+	int rc = 1;
+
+	if (!dir) {
+		fprintf(stderr, "usage: anyonctl restore DIR   (stop anyon-fcgi and anyon-worker first)\n");
+		return 2;
+	}
+	if (backup_check(dir, engine, sizeof(engine), dbname, sizeof(dbname)))
+		return 1;
+	if (strcmp(engine, pg ? "postgresql" : "sqlite")) {
+		fprintf(stderr, "anyonctl: the backup is of a %s database, ANYON_DB is %s\n", engine,
+			pg ? "postgresql" : "sqlite");
+		return 1;
+	}
+	if (pg && !pg_tools_ok())
+		return 1;
+	/* Never under running services. */
+	if (probe_health(g_config.fcgi_socket, probe, sizeof(probe)) > 0) {
+		fprintf(stderr, "anyonctl: the pool answers on %s: stop the services first "
+			"(systemctl stop anyon-fcgi anyon-worker)\n", g_config.fcgi_socket);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, dbname);
+	if (pg) {
+		char *const restore[] = { "pg_restore", "--clean", "--if-exists", "--no-owner",
+					  "--single-transaction", "--exit-on-error", "--dbname",
+					  g_config.db_path, path, NULL };
+
+		if (run_tool(restore, err, sizeof(err))) {
+			fprintf(stderr, "anyonctl: %s\n", err);
+			return 1;
+		}
+	} else {
+		char side[CONFIG_PATH_MAX + 8];
+
+		if (replace_file(path, g_config.db_path, err, sizeof(err))) {
+			fprintf(stderr, "anyonctl: %s\n", err);
+			return 1;
+		}
+		/* The old database's WAL must not be replayed into the new file. */
+		snprintf(side, sizeof(side), "%s-wal", g_config.db_path);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", g_config.db_path);
+		unlink(side);
+	}
+	keyring_path(kpath, sizeof(kpath));
+	snprintf(path, sizeof(path), "%s/%s", dir, BACKUP_KEYRING);
+	if (replace_file(path, kpath, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
+	printf("restored the %s database and the keyring (%s) from %s\n", engine, kpath, dir);
+	if (keyring_load(&kr, kpath, err, sizeof(err))) {
+		fprintf(stderr, "anyonctl: %s\n", err);
+		return 1;
+	}
+	db = open_db(false);
+	if (verify_secrets(db, &kr, "the restored database") == 0)
+		rc = 0;
+	audit_event(db, 0, 0, "db.restored", rc ? "error" : "ok", "engine=%s", engine);
+	db_close(db);
+	keyring_wipe(&kr);
+	if (rc == 0)
+		printf("start the services: systemctl start anyon-fcgi anyon-worker\n");
+	return rc;
+}
+
 /* The host names nginx's server_name must list for this configuration:
  * the loopback names, then ANYON_PUBLIC_URL's host (as libcurl parsed and
  * config_load() checked it). ./dev writes them into its nginx config. */
@@ -659,7 +1300,8 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "migrate", cmd_migrate, "apply pending schema migrations" },
-	{ "doctor", cmd_doctor, "check a deployment: data dir, database, schema, worker, docker, socket" },
+	{ "doctor", cmd_doctor, "check a deployment: data dir, database, schema, worker, docker, keyring "
+	  "and secrets, a request through the pool's socket; exit 1 on any failure" },
 	{ "server-names", cmd_server_names, "the host names nginx's server_name must list (ANYON_PUBLIC_URL's)" },
 	{ "job", cmd_job, "job echo [--wait] [--delay MS] LINE...: queue an echo job" },
 	{ "init-keys", cmd_init_keys, "[--if-missing]: create the keyring with one active key" },
@@ -669,24 +1311,61 @@ static const struct {
 	{ "secret", cmd_secret, "list | put KIND | check KIND | delete KIND [--user LOGIN]" },
 	{ "users", cmd_users, "list | disable L | enable L | revoke-sessions L | admin L on|off" },
 	{ "copy-db", cmd_copy_db, "SQLITE_PATH postgresql://...: move an install to PostgreSQL" },
+	{ "backup", cmd_backup, "DIR: the database (online, consistent), the keyring and a manifest" },
+	{ "restore", cmd_restore, "DIR: put a backup back (services stopped); every secret checked" },
 };
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: anyonctl COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(to, "usage: anyonctl [--config FILE] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(to, "\nSettings come from ANYON_* variables (ANYON_DATA_DIR, ANYON_DB, ...).\n");
+	fprintf(to, "\nSettings come from FILE (KEY=VALUE lines, as systemd's EnvironmentFile=), else from\n"
+		"$ANYON_CONFIG, else from " CONFIG_ENV_FILE " when it exists and neither ANYON_DATA_DIR nor\n"
+		"ANYON_DB is set, and from ANYON_* variables (docs/DEPLOYMENT.md).\n");
+}
+
+/* One configuration for every program: the settings come from --config
+ * FILE, else ANYON_CONFIG, else the installation's env file when it exists
+ * and the environment names no deployment of its own (neither
+ * ANYON_DATA_DIR nor ANYON_DB), else the environment alone. Returns the
+ * file read (NULL: none); dies when a file that is to be read cannot be. */
+static const char *read_settings(const char *given)
+{
+	const char *path = given;
+	char err[CONFIG_PATH_MAX + 160];
+
+	if (!path && getenv("ANYON_CONFIG") && *getenv("ANYON_CONFIG"))
+		path = getenv("ANYON_CONFIG");
+	if (!path && !getenv("ANYON_DATA_DIR") && !getenv("ANYON_DB") && access(CONFIG_ENV_FILE, F_OK) == 0)
+		path = CONFIG_ENV_FILE;
+	if (path && config_read_env_file(path, err, sizeof(err)))
+		die("%s (run anyonctl as root or the services' user, or give --config FILE)", err);
+	return path;
 }
 
 int main(int argc, char **argv)
 {
+	const char *config = NULL;
+
 	log_init("anyonctl");
 	audit_set_actor("anyonctl");
+	if (argc > 2 && strcmp(argv[1], "--config") == 0) {
+		config = argv[2];
+		argc -= 2;
+		argv += 2;
+	} else if (argc > 1 && strncmp(argv[1], "--config=", 9) == 0) {
+		config = argv[1] + 9;
+		argc--;
+		argv++;
+	}
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	config = read_settings(config);
+	if (config && strcmp(argv[1], "server-names"))
+		fprintf(stderr, "anyonctl: settings from %s\n", config);
 	config_load_global();
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

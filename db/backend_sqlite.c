@@ -13,6 +13,8 @@
 #include "db/db.h"
 
 #define BUSY_TIMEOUT_MS 5000
+/* How often a busy first open tries again (see sq_setup()). */
+#define SETUP_RETRY_MS 20
 
 struct be_conn {
 	sqlite3 *h;
@@ -43,6 +45,29 @@ static void sq_close(struct be_conn *c)
 	free(c);
 }
 
+/* The connection's settings. Switching a new file to WAL needs a lock
+ * that SQLite does not wait for (the busy handler is not called): when two
+ * programs open a fresh database at once, one gets SQLITE_BUSY at once.
+ * Retry then, for as long as the busy timeout would have waited. */
+static int sq_setup(struct be_conn *c)
+{
+	static const char setup[] = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+		"PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;";
+	int rc = SQLITE_OK;
+
+	for (int waited = 0; waited <= BUSY_TIMEOUT_MS; waited += SETUP_RETRY_MS) {
+		rc = sqlite3_exec(c->h, setup, NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		sqlite3_sleep(SETUP_RETRY_MS);
+	}
+	if (rc != SQLITE_OK) {
+		log_error("database: %s", sqlite3_errmsg(c->h));
+		return DB_ERROR;
+	}
+	return DB_OK;
+}
+
 static struct be_conn *sq_open(const char *path, char *err, size_t errlen)
 {
 	struct be_conn *c = calloc(1, sizeof(*c));
@@ -60,8 +85,7 @@ static struct be_conn *sq_open(const char *path, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(c->h, BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(c->h, 1);
-	if (sq_exec(c, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-		    "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")) {
+	if (sq_setup(c)) {
 		snprintf(err, errlen, "cannot set up database '%s': %s", path, sqlite3_errmsg(c->h));
 		sq_close(c);
 		return NULL;

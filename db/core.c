@@ -99,6 +99,18 @@ int db_checkpoint(struct db *db)
 	return db_is_pg(db) ? DB_OK : db_exec(db, "PRAGMA wal_checkpoint(PASSIVE)");
 }
 
+int db_snapshot_to(struct db *db, const char *path)
+{
+	char sql[1100];
+
+	if (db_is_pg(db) || strchr(path, '\'') || strlen(path) > 1024) {
+		log_error("database: a snapshot is for SQLite, to a path without quotes");
+		return DB_ERROR;
+	}
+	snprintf(sql, sizeof(sql), "VACUUM INTO '%s'", path);
+	return db_exec(db, sql);
+}
+
 /* ---- transactions ----
  * The outermost level is a real transaction; inner levels are savepoints,
  * so a function that needs atomicity opens its own level and still

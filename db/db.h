@@ -79,6 +79,12 @@ void db_defer_checkpoints(struct db *db);
 int db_checkpoint(struct db *db);
 int db_ping(struct db *db);
 
+/* SQLite only: writes a consistent copy of the database to a new file at
+ * path (VACUUM INTO: one read transaction, so writers go on meanwhile).
+ * path must not exist nor hold a quote. DB_ERROR on PostgreSQL (use
+ * pg_dump) or on failure, logged. */
+int db_snapshot_to(struct db *db, const char *path);
+
 /* ---- users ---- */
 #define DB_LOGIN_MAX 64
 #define DB_NAME_MAX 128

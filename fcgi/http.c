@@ -63,6 +63,23 @@ int http_read_request(struct req *r, FCGX_Request *fx, struct secret_store *st)
 
 	str_copy(r->remote_addr, sizeof(r->remote_addr), addr ? addr : "");
 	r->https = https && *https && strcmp(https, "off") != 0;
+	/* Local mode has one user, signed in by being on this machine: a peer
+	 * that is not loopback is refused whatever nginx was told to let
+	 * through (a site listening on every address, a proxy in front). */
+	if (!g_config.cloud && !config_addr_is_loopback(r->remote_addr)) {
+		/* Logged the 1st, 2nd, 4th, 8th... time in this process: a flood
+		 * from afar cannot fill the journal. */
+		static unsigned long refused;
+
+		refused++;
+		if ((refused & (refused - 1)) == 0)
+			log_warn("refused a request from %s: local mode serves loopback clients only "
+				 "(%lu refused by this process)", r->remote_addr[0] ? r->remote_addr :
+				 "an unknown address", refused);
+		reply_error(r, 403, "local_only", "this anyon runs in local mode and answers this machine "
+			    "only (loopback clients); a shared server needs ANYON_CLOUD=1");
+		return -1;
+	}
 	if (!method || !str_copy(r->method, sizeof(r->method), method)) {
 		reply_error(r, 400, "bad_request", "unsupported request method");
 		return -1;

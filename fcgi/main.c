@@ -135,6 +135,24 @@ static void socket_group(const char *path, const char *name)
 		die("cannot give '%s' to group '%s': %s", path, name, strerror(errno));
 }
 
+/* libfcgi exits on its own ("bind/listen: No such file or directory") when
+ * a unix socket's folder is missing, as /run/anyon is after a reboot
+ * without systemd's RuntimeDirectory=: say which folder first. */
+static void socket_dir_check(const char *path)
+{
+	char dir[CONFIG_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		die("cannot listen on '%s': its folder '%s' does not exist (systemd makes it with "
+		    "RuntimeDirectory=; see docs/DEPLOYMENT.md)", path, dir);
+}
+
 /* At most ANYON_GITHUB_CONCURRENCY children (default one less than the
  * children, at least one) wait on GitHub at once: the rest keep serving. */
 static void github_slots(int children)
@@ -237,6 +255,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+
+	if (config_check_listener(&g_config, err, sizeof(err)))
+		die("%s", err);
+	socket_dir_check(g_config.fcgi_socket);
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	keyring_load_or_die(&keyring);
