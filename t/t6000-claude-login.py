@@ -66,7 +66,9 @@ def all_chunks(c, lid):
 
 
 def containers(lid):
-    return eng.list_label("anyon.job=%d" % lid)
+    """This test's containers of login lid (other stacks on the engine
+    number their jobs too)."""
+    return [x for x in eng.list_label("anyon.job=%d" % lid) if (x.get("Labels") or {}).get("anyon.instance") == INST]
 
 
 def pieces(secret, n=12):
@@ -191,6 +193,9 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(l and l["state"] == "failed" and l["error"] and "OAuth error" in out3, "a bad code: the CLI's error shown, failed", l)
         st = a.get("/api/auth/claude/status").json
         t.ok(st["connected"] and st["last_error"], "status keeps the credential and says what failed", st)
+        audit = a.get("/api/audit?limit=200").json.get("events") or []
+        t.ok(any(e["action"] == "claude.login" and e["outcome"] == "error" and ("login=%d" % lid3) in e["detail"]
+                 for e in audit), "the failed sign-in is audited", audit[:5])
         t.ok(wait_until(lambda: not containers(lid3), timeout=15), "the failed login's container is gone")
         r = a.post("/api/auth/claude/login/%d/input" % lid3, {"text": "late"})
         t.ok(r.status == 409 and r.error_code() == "login_ended", "input after the end: 409 login_ended", r)

@@ -307,7 +307,7 @@ void job_exec_claude_login(struct job_run *run, struct job_result *res)
 			res->exit_code = 1;
 		if (res->stop != CP_LOST) {
 			db_claude_auth_put(run->db, run->job->user_id, "", res->error, now_s());
-			audit_event(run->db, run->job->user_id, 0, "claude.login", "failed", "login=%lld",
+			audit_event(run->db, run->job->user_id, 0, "claude.login", "error", "login=%lld",
 				    (long long)run->job->id);
 			if (db_begin_write(run->db) == DB_OK) {
 				if (db_event_add(run->db, run->job->user_id, "claude.updated", run->job->id, 0, now_s(),

@@ -876,6 +876,8 @@ static void container_run_tty(struct job_run *run, const struct container_plan *
 			rc = ended ? 1 : 0;
 		else
 			rc = plan->tick(&c, plan->arg, ended, err, sizeof(err));
+		if (ended && rc == 0)
+			rc = 1;   /* nothing more can come */
 		if (rc < 0) {
 			snprintf(res->error, sizeof(res->error), "%.250s", err);
 			break;
