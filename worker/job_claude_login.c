@@ -55,6 +55,7 @@ struct login {
 	size_t tail_len;
 	bool stored;
 	bool failed_out;             /* storing output failed */
+	int cred_tries;              /* reads of the credentials file that failed */
 	int64_t deadline_ms;
 	long timeout_s;
 };
@@ -233,8 +234,13 @@ static int login_tick(struct container_io *io, void *arg, bool ended, char *err,
 	}
 	if (!lg->interactive && lg->token && strstr(lg->tail, "created successfully"))
 		return store(lg, lg->token, lg->token_len, now_s() + SETUP_TOKEN_VALID_S, err, errlen) ? -1 : 1;
-	if (lg->interactive && strstr(lg->tail, "Login successful"))
-		return read_credentials(lg, err, errlen) ? -1 : 1;
+	if (lg->interactive && strstr(lg->tail, "Login successful")) {
+		/* The CLI may say so a moment before its file is there: a few
+		 * turns (about 2 s) before giving up. */
+		if (read_credentials(lg, err, errlen) == 0)
+			return 1;
+		return lg->stored || ++lg->cred_tries >= 4 || ended ? -1 : 0;
+	}
 	if (ended) {
 		snprintf(err, errlen, "the CLI ended without a credential");
 		return -1;
