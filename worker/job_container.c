@@ -838,6 +838,15 @@ static void container_run_tty(struct job_run *run, const struct container_plan *
 		snprintf(res->error, sizeof(res->error), "starting the program failed: %.200s", c.d.error);
 		goto settle;
 	}
+	/* A terminal of a known size (the engine's default is 0 x 0): lines
+	 * wrap at 80 columns, as in a plain terminal. Best effort. */
+	if (docker_id_ok(exec_id)) {
+		char path[160];
+
+		snprintf(path, sizeof(path), "/exec/%s/resize?h=24&w=80", exec_id);
+		if (docker_call(&c.d, "POST", path, NULL, NULL))
+			log_debug("job %lld: resizing the TTY failed: %s", (long long)run->job->id, c.d.error);
+	}
 	for (;;) {
 		long n;
 		int rc;
