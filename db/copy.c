@@ -31,8 +31,8 @@ static const struct copy_table {
 	  "output_offset, output_bytes, container_id, container_started_at, container_ended_at, "
 	  "container_exit, container_oom", "iitttiitiiitiiiiiitiiii", true },
 	{ "job_output", "job_id, seq, stream, data, created_at", "iitbi", false },
-	{ "workers", "id, host, pid, started_at, heartbeat_at, docker_ok, docker_version, stopped_at",
-	  "ttiiiiti", false },
+	{ "workers", "id, host, pid, started_at, heartbeat_at, docker_ok, docker_version, stopped_at, "
+	  "claude_version, claude_error", "ttiiiititt", false },
 	{ "secrets", "id, user_id, kind, key_id, nonce, ciphertext, tag, created_at, updated_at, "
 	  "last_used_at, expires_at, invalid", "iittbbbiiiii", true },
 	{ "audit", "id, at, user_id, session_id, actor, action, outcome, detail", "iiiitttt", true },
@@ -55,6 +55,8 @@ static const struct copy_table {
 	{ "attempt_runs", "id, attempt_id, user_id, seq, prompt, job_id, state, exit_code, created_at, finished_at",
 	  "iiiititiii", true },
 	{ "attempt_diffs", "attempt_id, diff, files, additions, deletions, created_at", "itiiii", false },
+	{ "claude_login_inputs", "id, job_id, user_id, key_id, nonce, ciphertext, tag, created_at", "iiitbbbi", true },
+	{ "claude_auth", "user_id, method, last_error, updated_at", "itti", false },
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

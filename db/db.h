@@ -540,6 +540,39 @@ int db_repo_cache_drop_user(struct db *db, int64_t user_id);
 /* Deletes lists fetched before before; *deleted (may be NULL) counts them. */
 int db_repo_cache_purge(struct db *db, int64_t before, int64_t *deleted);
 
+/* ---- the Claude sign-in (db/claude.c) ---- */
+
+/* A sealed input of a login (services/claude_login.h), queued for its job. */
+struct db_login_input {
+	int64_t id;
+	char key_id[DB_KEY_ID_MAX];
+	unsigned char nonce[DB_NONCE_LEN];
+	unsigned char tag[DB_TAG_LEN];
+	unsigned char *ciphertext;   /* owned; free with db_login_input_release() */
+	size_t ct_len;
+};
+void db_login_input_release(struct db_login_input *in);
+/* Queues one for job of user_id; DB_CONFLICT when max wait already. */
+int db_login_input_add(struct db *db, int64_t job_id, int64_t user_id, const char *key_id,
+		       const unsigned char nonce[DB_NONCE_LEN], const unsigned char *ct, size_t len,
+		       const unsigned char tag[DB_TAG_LEN], int max, int64_t now);
+/* The oldest queued input of job: DB_OK, DB_NOTFOUND or DB_ERROR. */
+int db_login_input_next(struct db *db, int64_t job_id, struct db_login_input *out);
+int db_login_input_delete(struct db *db, int64_t id);
+/* Every input of job (its login ended). */
+int db_login_input_drop(struct db *db, int64_t job_id);
+/* How the user's Claude credential came ("" none recorded) and the last
+ * sign-in's failure (NULL none; owned, free()). */
+int db_claude_auth_get(struct db *db, int64_t user_id, char *method, size_t mlen, char **last_error,
+		       int64_t *updated_at);
+int db_claude_auth_put(struct db *db, int64_t user_id, const char *method, const char *last_error, int64_t now);
+int db_claude_auth_delete(struct db *db, int64_t user_id);
+/* What worker id found of the image's Claude CLI: its version, or error. */
+int db_worker_set_claude(struct db *db, const char *id, const char *version, const char *error);
+/* The newest check among workers that beat since since: DB_OK with
+ * version or error filled ("" the other), DB_NOTFOUND when none checked. */
+int db_claude_cli_latest(struct db *db, int64_t since, char *version, size_t vlen, char *error, size_t elen);
+
 /* ---- projects ---- */
 #define PROJECT_DESCRIPTION_MAX 4096   /* bytes; GitHub allows 350 characters */
 struct db_project {

@@ -119,6 +119,15 @@ void api_secrets_list(struct req *r);
 void api_secrets_put(struct req *r);
 void api_secrets_delete(struct req *r);
 
+/* api_claude.c: /api/auth/claude (login, its screen, input, cancel;
+ * status, disconnect). services/claude_login.c, services/jobs.c,
+ * services/secrets.c; db/claude.c, db/jobs.c; t/t6000-claude-login.py */
+void api_claude_login_start(struct req *r);
+void api_claude_login_get(struct req *r);
+void api_claude_login_input(struct req *r);
+void api_claude_login_cancel(struct req *r);
+void api_claude_status(struct req *r);
+void api_claude_disconnect(struct req *r);
 /* api_audit.c: GET /api/audit. db/audit.c; t/t2100-secrets-api.py */
 void api_audit_list(struct req *r);
 

@@ -78,6 +78,22 @@ void api_health(struct req *r)
 		    now - beat <= HEARTBEAT_STALE_FACTOR * g_config.heartbeat_s;
 	json_set(body, "docker", json_object_new_string(docker_ok ? "ok" : "unreachable"));
 	container_jobs(r, body, now);
+	{
+		/* The agent image's CLI as a live worker found it at start:
+		 * {version, error} (null: no worker checked yet). */
+		char ver[32], err[256];
+		int crc = db_claude_cli_latest(r->db, now - HEARTBEAT_STALE_FACTOR * g_config.heartbeat_s, ver,
+					       sizeof(ver), err, sizeof(err));
+		json_object *cli = NULL;
+
+		if (crc == DB_OK) {
+			cli = json_object_new_object();
+			json_set(cli, "version", ver[0] ? json_str(ver) : NULL);
+			json_set(cli, "ok", json_object_new_boolean(ver[0] != '\0'));
+			json_set(cli, "error", err[0] ? json_str(err) : NULL);
+		}
+		json_set(body, "claude_cli", cli);
+	}
 	json_set(body, "version", json_object_new_string(PACKAGE_VERSION));
 	reply_json(r, rc != DB_ERROR ? 200 : 503, body);
 }

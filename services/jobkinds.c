@@ -165,6 +165,22 @@ static int pull_request_validate(json_object *args, char *err, size_t errlen)
 	return 0;
 }
 
+/* claude_login: {"method": "setup-token" | "interactive"}
+ * (fcgi/api_claude.c queues it). */
+static int claude_login_validate(json_object *args, char *err, size_t errlen)
+{
+	static const char *const known[] = { "method" };
+	const char *m;
+
+	if (only_known(args, known, ARRAY_SIZE(known), err, errlen))
+		return -1;
+	if (json_get_str(args, "method", &m) != 0 || (strcmp(m, "setup-token") && strcmp(m, "interactive"))) {
+		snprintf(err, errlen, "args.method must be \"setup-token\" or \"interactive\"");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct jobkind kinds[] = {
 	/* name, validate, needs, max_attempts, time_limit_s, retry_lost, internal */
 	{ "echo", echo_validate, 0, 0, ECHO_TIME_LIMIT_S, true, false },
@@ -176,6 +192,9 @@ static const struct jobkind kinds[] = {
 	/* Pushes an attempt's branch from the worker's mirror and opens its
 	 * pull request: the mirror lives with the Docker worker. */
 	{ "pull_request", pull_request_validate, NEED_DOCKER, 1, PULL_REQUEST_TIME_LIMIT_S, false, true },
+	/* The Claude CLI's sign-in under a TTY: never run twice (a lost one
+	 * fails; the user starts another). */
+	{ "claude_login", claude_login_validate, NEED_DOCKER, 1, CLAUDE_LOGIN_TIME_LIMIT_S, false, true },
 };
 
 const struct jobkind *jobkind_find(const char *name)

@@ -25,6 +25,9 @@
 #define CONTAINER_TIME_LIMIT_S (6 * 3600)
 /* A pull request: a push from the host mirror and a few API calls. */
 #define PULL_REQUEST_TIME_LIMIT_S 600
+/* A Claude sign-in (worker/job_claude_login.c): its own timeout,
+ * ANYON_CLAUDE_LOGIN_TIMEOUT_S (default 600), is at most this. */
+#define CLAUDE_LOGIN_TIME_LIMIT_S 3600
 
 /* What running a kind needs from the worker. */
 enum jobkind_need {

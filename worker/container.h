@@ -57,6 +57,23 @@ struct container_plan {
 	 * masking: keep nothing of it but what is not secret). */
 	void (*on_stdout)(void *arg, const unsigned char *p, size_t len);
 	void *arg;
+
+	/* A program under a TTY (the Claude sign-in): the container only
+	 * holds it (anyon-entry runs `sleep`, no relay), the program runs in
+	 * an exec with a TTY whose one raw stream is its output and whose
+	 * stdin stays open for container_send(). h must be empty (a TTY would
+	 * echo a bundle). Not relayed, so not adoptable: a worker that stops
+	 * ends the run and removes the container. started/on_stdout are not
+	 * used; ended is called once the exec ended, the container still up. */
+	bool tty;
+	const char *const *env;             /* the program's environment (tty) */
+	/* Raw output of the TTY; the plan stores it with container_output().
+	 * NULL: stored as it comes. Nonzero stops the run (a failure). */
+	int (*tty_output)(struct container_io *io, void *arg, const unsigned char *p, size_t len);
+	/* Each turn of the TTY loop (about 4 a second) and once the exec ended
+	 * (ended true): 0 go on, 1 the run is done (the container goes, the
+	 * job succeeds unless err was set), -1 fail with err. */
+	int (*tick)(struct container_io *io, void *arg, bool ended, char *err, size_t errlen);
 };
 
 /* Runs plan's program for run (adopted runs carry on), settling res like
@@ -71,6 +88,11 @@ void container_run(struct job_run *run, const struct container_plan *plan, struc
  * something). */
 int container_exec(struct container_io *io, const char *const *argv, int in_fd, int out_fd, int64_t out_max,
 		   long timeout_ms, int64_t *out_len, int *exit_code, char *err, size_t errlen);
+
+/* Stores bytes of a TTY program's output (masked by the writer). 0 or -1. */
+int container_output(struct container_io *io, const void *p, size_t len);
+/* Writes to a TTY program's stdin. 0, or -1 with err. */
+int container_send(struct container_io *io, const void *p, size_t len, char *err, size_t errlen);
 
 /* A line of anyon's own in the run's output. */
 int container_note(struct container_io *io, const char *line);

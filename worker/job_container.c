@@ -302,6 +302,7 @@ struct container_io {
 	char *buf;                   /* READ_BUF bytes */
 	bool eof;                    /* the engine closed the output stream */
 	bool lost;                   /* the lease went while stopping */
+	struct docker_stream *tty;   /* a TTY plan's exec stream (raw), or NULL */
 };
 
 /* The run's output is over: the relay's exit record came, or the stream
@@ -733,6 +734,207 @@ out:
 	return rc;
 }
 
+int container_output(struct container_io *io, const void *p, size_t len)
+{
+	return output_write(io->out, OUTPUT_STDOUT, p, len);
+}
+
+int container_send(struct container_io *io, const void *p, size_t len, char *err, size_t errlen)
+{
+	if (!io->tty) {
+		snprintf(err, errlen, "the program has no TTY to write to");
+		return -1;
+	}
+	return docker_stream_send(io->tty, p, len, 10000, err, errlen);
+}
+
+/* The labels and limits every job container gets. */
+static void base_spec(struct docker_spec *spec, const char **labels, char *inst, size_t instlen, char *job_s,
+		      char *user_s, struct job_run *run)
+{
+	static const char *const env[] = { "TINI_KILL_PROCESS_GROUP=1", NULL };
+	static const char *const tmpfs[] = { SECRETS_DIR, SECRETS_TMPFS, NULL };
+
+	(void)instlen;
+	snprintf(job_s, 24, "%lld", (long long)run->job->id);
+	snprintf(user_s, 24, "%lld", (long long)run->job->user_id);
+	labels[0] = "anyon.instance"; labels[1] = inst;
+	labels[2] = "anyon.job"; labels[3] = job_s;
+	labels[4] = "anyon.user"; labels[5] = user_s;
+	labels[6] = NULL;
+	memset(spec, 0, sizeof(*spec));
+	spec->image = g_config.agent_image;
+	spec->env = env;
+	spec->user = "1000:1000";
+	spec->labels = labels;
+	spec->stdin_once = true;
+	spec->tmpfs = tmpfs;
+	spec->memory = g_config.container_memory_mb << 20;
+	spec->pids_limit = g_config.container_pids;
+	spec->nano_cpus = g_config.container_millicpus * 1000000;
+	spec->init = true;
+	spec->network = g_config.container_network;
+	spec->log_driver = "none";
+}
+
+/* A TTY plan (container.h): the container holds the program, which runs
+ * in an exec with a TTY. Never adopted, never left running. */
+static void container_run_tty(struct job_run *run, const struct container_plan *plan, struct job_result *res)
+{
+	struct container_io c = { .run = run };
+	struct output_limits lim;
+	struct docker_spec spec;
+	struct docker_exec_spec xs = { .cmd = plan->program, .env = plan->env, .user = "1000:1000",
+				       .workdir = plan->workdir, .tty = true, .attach_stdin = true };
+	struct docker_exec_state xst = { .running = true, .exit_code = -1 };
+	char err[256], inst[64], job_s[24], user_s[24], hold_s[24], exec_id[80];
+	const char *labels[7], *argv[4];
+	enum checkpoint cp = CP_CONTINUE;
+	bool ended = false;
+	int t = 0;
+	int64_t limit = run->deadline_ms ? (run->deadline_ms - mono_ms()) / 1000 + 60 : 3600;
+
+	res->exit_code = 1;
+	output_limits_default(&lim);
+	c.out = output_open(run->db, run->job->id, run->job->user_id, run->owner, plan->h->masks, &lim, err,
+			    sizeof(err));
+	c.buf = malloc(READ_BUF);
+	if (!c.out || !c.buf) {
+		snprintf(res->error, sizeof(res->error), "%.250s", c.out ? "out of memory" : err);
+		goto out;
+	}
+	if (docker_init(&c.d, NULL)) {
+		snprintf(res->error, sizeof(res->error), "no Docker engine: %.200s", c.d.error);
+		goto out;
+	}
+	if (run->adopted) {
+		/* Nothing relays a TTY: the run cannot be carried on. */
+		if (str_copy(c.id, sizeof(c.id), run->job->container_id) && docker_id_ok(c.id))
+			c.started = true;
+		else
+			c.id[0] = '\0';
+		snprintf(res->error, sizeof(res->error), "the worker running it stopped; a TTY program cannot be "
+			 "carried on");
+		output_system(c.out, "the worker running this job stopped: its container is removed");
+		goto settle;
+	}
+	if (plan->h->bundle || container_instance(inst, sizeof(inst))) {
+		snprintf(res->error, sizeof(res->error), "%s", plan->h->bundle ? "a TTY program takes no secret "
+			 "bundle" : "no instance id for the container's label");
+		goto out;
+	}
+	base_spec(&spec, labels, inst, sizeof(inst), job_s, user_s, run);
+	snprintf(hold_s, sizeof(hold_s), "%lld", (long long)(limit > 60 ? limit : 60));
+	argv[0] = "--";
+	argv[1] = "sleep";
+	argv[2] = hold_s;
+	argv[3] = NULL;
+	spec.cmd = argv;
+	spec.workdir = plan->workdir;
+	if (launch(&c, &spec, plan->h, res, &cp))
+		goto out;
+	if (docker_exec_create(&c.d, c.id, &xs, exec_id, sizeof(exec_id)) ||
+	    !(c.tty = docker_exec_start(&c.d, exec_id, true))) {
+		snprintf(res->error, sizeof(res->error), "starting the program failed: %.200s", c.d.error);
+		goto settle;
+	}
+	/* A terminal of a known size (the engine's default is 0 x 0): lines
+	 * wrap at 80 columns, as in a plain terminal. Best effort. */
+	if (docker_id_ok(exec_id)) {
+		char path[160];
+
+		snprintf(path, sizeof(path), "/exec/%s/resize?h=24&w=80", exec_id);
+		if (docker_call(&c.d, "POST", path, NULL, NULL))
+			log_debug("job %lld: resizing the TTY failed: %s", (long long)run->job->id, c.d.error);
+	}
+	for (;;) {
+		long n;
+		int rc;
+
+		cp = worker_stopping() ? CP_SHUTDOWN : job_checkpoint(run);
+		if (cp != CP_CONTINUE)
+			break;
+		n = docker_stream_read(c.tty, c.buf, READ_BUF, READ_SLICE_MS, err, sizeof(err));
+		if (n == DOCKER_STREAM_EOF) {
+			ended = true;
+		} else if (n == DOCKER_STREAM_TIMEOUT) {
+			if (output_tick(c.out)) {
+				cp = CP_LOST;
+				break;
+			}
+		} else if (n < 0) {
+			snprintf(res->error, sizeof(res->error), "reading the program's output failed: %.180s", err);
+			break;
+		} else if (plan->tty_output ? plan->tty_output(&c, plan->arg, (unsigned char *)c.buf, (size_t)n)
+					    : container_output(&c, c.buf, (size_t)n)) {
+			if (output_lost(c.out))
+				cp = CP_LOST;
+			else if (!res->error[0])
+				snprintf(res->error, sizeof(res->error), "storing the program's output failed");
+			break;
+		}
+		if (ended) {
+			for (int i = 0; i < 50 && xst.running; i++) {
+				if (docker_exec_inspect(&c.d, exec_id, &xst))
+					break;
+				if (xst.running)
+					usleep(100 * 1000);
+			}
+		}
+		if (!plan->tick || (!ended && ++t % 2))
+			rc = ended ? 1 : 0;
+		else
+			rc = plan->tick(&c, plan->arg, ended, err, sizeof(err));
+		if (ended && rc == 0)
+			rc = 1;   /* nothing more can come */
+		if (rc < 0) {
+			snprintf(res->error, sizeof(res->error), "%.250s", err);
+			break;
+		}
+		if (rc > 0) {
+			res->exit_code = ended && !xst.running ? xst.exit_code : 0;
+			if (ended && xst.running)
+				res->exit_code = 0;
+			break;
+		}
+	}
+	if (cp == CP_SHUTDOWN || cp == CP_DETACH) {
+		cp = CP_SHUTDOWN;
+		output_system(c.out, "the worker is stopping: the sign-in ends and its container is removed");
+		snprintf(res->error, sizeof(res->error), "the worker stopped during the sign-in");
+	} else if (cp == CP_CANCEL || cp == CP_TIMEOUT) {
+		char line[96];
+
+		snprintf(line, sizeof(line), "stopping the container (%s)", stop_reason(cp));
+		output_system(c.out, line);
+	}
+settle:
+	if (c.id[0]) {
+		docker_kill(&c.d, c.id, "KILL");
+		db_job_container_ended(run->db, run->job->id, run->owner, ended && !xst.running,
+				       ended && !xst.running ? xst.exit_code : -1, false, now_s());
+	}
+out:
+	docker_stream_free(c.tty);
+	docker_stream_free(c.s);
+	if (c.id[0]) {
+		c.d.deadline_ms = 0;
+		if (docker_remove(&c.d, c.id))
+			log_warn("job %lld: removing container %.12s failed: %s (the reaper will retry)",
+				 (long long)run->job->id, c.id, c.d.error);
+		else
+			log_info("job %lld: container %.12s removed", (long long)run->job->id, c.id);
+	}
+	/* A worker that stops hands nothing on: the job ends here. */
+	res->stop = cp == CP_SHUTDOWN ? CP_CONTINUE : cp;
+	if (cp == CP_SHUTDOWN)
+		res->exit_code = 1;
+	if (c.out && cp != CP_LOST && output_close(c.out))
+		res->stop = CP_LOST;
+	output_free(c.out);
+	free(c.buf);
+}
+
 void container_run(struct job_run *run, const struct container_plan *plan, struct job_result *res)
 {
 	static const char *const env[] = { "TINI_KILL_PROCESS_GROUP=1", NULL };
@@ -748,6 +950,10 @@ void container_run(struct job_run *run, const struct container_plan *plan, struc
 	enum checkpoint cp = CP_CONTINUE;
 	bool leave = false;
 
+	if (plan->tty) {
+		container_run_tty(run, plan, res);
+		return;
+	}
 	res->exit_code = 1;
 	output_limits_default(&lim);
 	c.out = output_open(run->db, run->job->id, run->job->user_id, run->owner, plan->h->masks, &lim, err,
@@ -1035,6 +1241,123 @@ int container_workspace_sweep(struct db *db, int max)
 	struct sweep sw = { .db = db };
 
 	return workspace_sweep(g_config.data_dir, job_gone, &sw, max);
+}
+
+/* ---- the image's CLI ---- */
+
+struct probe_out {
+	char buf[512];
+	size_t len;
+};
+
+static int probe_frame(void *arg, enum docker_stream_kind stream, const char *data, size_t len)
+{
+	struct probe_out *o = arg;
+
+	if (stream != DOCKER_STDOUT && stream != DOCKER_STDERR)
+		return 0;
+	if (len > sizeof(o->buf) - 1 - o->len)
+		len = sizeof(o->buf) - 1 - o->len;
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	o->buf[o->len] = '\0';
+	return 0;
+}
+
+int container_claude_version(char *version, size_t vlen, char *err, size_t errlen)
+{
+	static const char *const cmd[] = { "--", "claude", "--version", NULL };
+	static const char *const env[] = { "TINI_KILL_PROCESS_GROUP=1", NULL };
+	struct probe_out o = { .len = 0 };
+	struct docker_demux dm = { 0 };
+	struct docker_stream *s = NULL;
+	struct docker_spec spec;
+	struct docker d;
+	char inst[64], id[72] = "", rerr[128], *buf = NULL;
+	const char *labels[3];
+	int64_t end = mono_ms() + 30000;
+	int code = -1, rc = -1;
+	unsigned a, b, c;
+	int n = 0;
+
+	version[0] = '\0';
+	if (container_instance(inst, sizeof(inst)) || docker_init(&d, NULL) || !(buf = malloc(4096))) {
+		snprintf(err, errlen, "no engine to ask");
+		free(buf);
+		return -1;
+	}
+	/* Not anyon.instance: no job owns it, and the reaper and the tests
+	 * count those. It removes itself; one a killed worker left has exited
+	 * and goes with the next probe of this instance. */
+	labels[0] = "anyon.probe"; labels[1] = inst;
+	labels[2] = NULL;
+	{
+		struct docker_listed left[8];
+		char label[96];
+		size_t nl = 0;
+
+		snprintf(label, sizeof(label), "anyon.probe=%s", inst);
+		if (docker_list(&d, label, left, 8, &nl) == 0)
+			for (size_t i = 0; i < nl && i < 8; i++)
+				if (strcmp(left[i].state, "running"))
+					docker_remove(&d, left[i].id);
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.image = g_config.agent_image;
+	spec.cmd = cmd;
+	spec.env = env;
+	spec.user = "1000:1000";
+	spec.labels = labels;
+	spec.stdin_once = true;
+	spec.memory = g_config.container_memory_mb << 20;
+	spec.pids_limit = g_config.container_pids;
+	spec.init = true;
+	spec.network = "none";
+	spec.log_driver = "none";
+	if (docker_create(&d, &spec, id, sizeof(id))) {
+		id[0] = '\0';
+		snprintf(err, errlen, "creating a container of %.100s failed: %.150s", g_config.agent_image, d.error);
+		goto out;
+	}
+	if (!(s = docker_attach(&d, id)) || docker_stream_close_write(s) || docker_start(&d, id)) {
+		snprintf(err, errlen, "starting it failed: %.200s", d.error);
+		goto out;
+	}
+	while (mono_ms() < end) {
+		long got = docker_stream_read(s, buf, 4096, 250, rerr, sizeof(rerr));
+
+		if (got == DOCKER_STREAM_EOF)
+			break;
+		if (got == DOCKER_STREAM_TIMEOUT)
+			continue;
+		if (got < 0 || docker_demux_feed(&dm, buf, (size_t)got, probe_frame, &o) < 0) {
+			snprintf(err, errlen, "reading its output failed");
+			goto out;
+		}
+	}
+	if (docker_wait(&d, id, 5000, &code)) {
+		snprintf(err, errlen, "`claude --version` did not end");
+		goto out;
+	}
+	if (code || sscanf(o.buf, "%u.%u.%u (Claude Code)%n", &a, &b, &c, &n) != 3 || !n ||
+	    (o.buf[n] && strcmp(o.buf + n, "\n"))) {
+		for (size_t i = 0; i < o.len; i++)
+			if ((unsigned char)o.buf[i] < 0x20 || (unsigned char)o.buf[i] > 0x7e)
+				o.buf[i] = ' ';
+		snprintf(err, errlen, "`claude --version` %s (exit %d): %.120s", code == 127 ? "is missing" :
+			 "is broken", code, o.buf);
+		goto out;
+	}
+	snprintf(version, vlen, "%u.%u.%u", a, b, c);
+	rc = 0;
+out:
+	docker_stream_free(s);
+	if (id[0]) {
+		d.deadline_ms = 0;
+		docker_remove(&d, id);
+	}
+	free(buf);
+	return rc;
 }
 
 /* ---- the orphan reaper ---- */

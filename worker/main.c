@@ -68,6 +68,7 @@ static const struct {
 	{ "container", job_exec_container },
 	{ "attempt", job_exec_attempt },
 	{ "pull_request", job_exec_pull_request },
+	{ "claude_login", job_exec_claude_login },
 };
 
 struct worker {
@@ -81,6 +82,7 @@ struct worker {
 	int64_t last_org_check;      /* the last pass of access_org_recheck() */
 	int64_t last_reap;           /* the last pass of the orphan container reaper */
 	bool once;                   /* exit when the queue is empty */
+	bool cli_checked;            /* the image's `claude --version` was asked */
 	struct procs slots;          /* a child per running job */
 	int64_t *slot_job;           /* owned; the job id each slot runs */
 	int64_t *slot_end_ms;        /* owned; when each slot's job is past its time limit
@@ -340,6 +342,20 @@ static void heartbeat(struct worker *w)
 	db_worker_heartbeat(w->db, w->id, w->host, (int)getpid(), w->started_at, now_s(),
 			    docker_ok, docker_ok ? version : NULL);
 	w->last_beat_ms = mono_ms();
+	if (docker_ok && !w->cli_checked) {
+		/* Once a start, when the engine is there: the image's CLI, for
+		 * /api/health's banner. */
+		char cli[32], why[256];
+
+		w->cli_checked = true;
+		if (container_claude_version(cli, sizeof(cli), why, sizeof(why))) {
+			log_warn("the agent image's Claude CLI: %s", why);
+			db_worker_set_claude(w->db, w->id, NULL, why);
+		} else {
+			log_info("the agent image's Claude CLI is %s", cli);
+			db_worker_set_claude(w->db, w->id, cli, NULL);
+		}
+	}
 	{
 		int64_t failed = 0;
 

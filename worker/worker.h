@@ -66,6 +66,7 @@ void job_exec_echo(struct job_run *run, struct job_result *res);
 void job_exec_container(struct job_run *run, struct job_result *res);
 void job_exec_attempt(struct job_run *run, struct job_result *res);
 void job_exec_pull_request(struct job_run *run, struct job_result *res);
+void job_exec_claude_login(struct job_run *run, struct job_result *res);
 
 /* The anyon.instance label of this installation's containers:
  * ANYON_INSTANCE, else "db-" and 16 hex digits of an HMAC of ANYON_DB (so
@@ -86,6 +87,10 @@ int container_reap(struct db *db, const char *owner, int *removed);
  * worker left may run on another Docker host). 1 yes, 0 no, -1 the
  * engine did not answer. */
 int container_exists(const char *id);
+/* Runs `claude --version` in the agent image (a container of its own,
+ * removed after): 0 with the version ("2.1.229") when it prints
+ * "X.Y.Z (Claude Code)", else -1 with why in err (missing, broken). */
+int container_claude_version(char *version, size_t vlen, char *err, size_t errlen);
 
 /* Removes the workspaces (base/workspace.h) of jobs no longer in the
  * database (purged by ANYON_RETAIN_JOBS_S), at most max per pass; none
