@@ -79,7 +79,7 @@ const STATE_WORDS = {
 	timeout: "The sign-in timed out",
 	expired: "The sign-in timed out",
 };
-const POLL_MS = 2000;          // no job to watch on the feed
+const POLL_MS = 3000;          // no job to watch on the feed (nginx limits /api/auth/ per address)
 const POLL_FEED_MS = 5000;     // the feed's job events wake it sooner
 const CODE_MAX = 4096;         // characters of a pasted code
 const TERMS_URL = "https://www.anthropic.com/legal/consumer-terms";
