@@ -30,7 +30,7 @@ interactive sign-in: the CLI's numbered choices become buttons, choice 1
 leads to the URL, a bad code is refused and the failure shown with the
 CLI's error. Then a sign-in cancelled from the dialog.
 """
-import hashlib, os, sys, tempfile, time, uuid
+import hashlib, os, shutil, sys, tempfile, time, uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from browser import Page as BasePage, WebDriverException, driven, require_chromium, set_value
@@ -42,6 +42,7 @@ t = TAP()
 require_chromium(t)
 eng, IMAGE = engine_and_image(t)
 INST = "t9400-" + uuid.uuid4().hex[:12]
+TMP = tempfile.mkdtemp(prefix="anyon-t9400-")
 BAD_KEY = "sk-ant-api03-invalid-" + uuid.uuid4().hex  # the stand-in refuses keys with "invalid"
 ENV = {"ANYON_AGENT_IMAGE": IMAGE, "ANYON_INSTANCE": INST, "ANYON_CONTAINER_STOP_GRACE_S": "5",
        "ANYON_AUTH_RATE": "6000r/m"}
@@ -136,8 +137,7 @@ def part_a(s, p, c):
          "... still offering Connect Claude (the subscription), no Disconnect (the key is removed under Credentials)")
 
     # --- a refused credential: the banner, and the attempt's link to the card ---
-    tmp = tempfile.mkdtemp(prefix="anyon-t9400-")
-    repo = Git(tmp).make_repo("widget")
+    repo = Git(TMP).make_repo("widget")
     pid = c.post("/api/projects", {"source": "path", "path": repo}).json["project"]["id"]
     tid = c.post("/api/projects/%d/tasks" % pid, {"title": "Say hello"}).json["task"]["id"]
     d.get(s.url + "/#/task/%d" % tid)
@@ -294,4 +294,5 @@ with Stack(env=ENV) as s, driven(t, s, Page, "t9400") as p:
     t.eq(errors, [], "no errors in the browser console (but failed API calls)")
     t.ok(wait_until(lambda: not eng.list_label("anyon.instance=" + INST), timeout=60), "every container is removed")
 
+shutil.rmtree(TMP, ignore_errors=True)
 t.done()
