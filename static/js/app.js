@@ -4,7 +4,9 @@
 // router shows it whatever the route, and every session change (sign-in,
 // sign-out, an expired session) is routed again. When GitHub refuses the
 // stored token (an API answer github_token_invalid, or the session's
-// github.token_invalid) the sign-in-again dialog opens by itself.
+// github.token_invalid) the sign-in-again dialog opens by itself; when the
+// change feed says a Claude credential was refused (credential.invalid), a
+// banner links to the Claude card (claude.js).
 //
 // Routes are "#/<screen>[/<param>...]". A screen module exports
 // render(main, ctx) where ctx is {session, params, signal}; the signal aborts
@@ -14,6 +16,7 @@
 
 import { avatarUrl, githubState, initials, isCloud, loadSession, needsSignIn, refreshSession,
 	signOut, takeSignedOut } from "./auth.js";
+import { watchClaudeCredential } from "./claude.js";
 import { el, replaceChildren } from "./dom.js";
 import { deviceFlowOpen, openDeviceFlow } from "./github.js";
 import { onHealth, startHealth } from "./health.js";
@@ -225,6 +228,7 @@ function start() {
 	});
 	onHealth(renderHealthDot);
 	startHealth();
+	watchClaudeCredential();
 	route();
 }
 

@@ -43,13 +43,16 @@ import { toastError, toastInfo } from "./toast.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 const RETRY_MS = 3000;
-// Where the credentials are set (screens/settings.js scrolls to them).
+// Where Claude is connected: settings' Claude card (screens/settings.js
+// scrolls to it for #/settings/credentials as for #/settings/claude).
 export const CREDENTIALS_HREF = "#/settings/credentials";
 const CREDENTIAL_CODES = new Set(["credential_missing", "credential_invalid"]);
 
-// "Connect Claude": the way to the screen where credentials are set.
-export function connectLink(id) {
-	return el("a", { id, class: "btn btn-primary btn-sm connect-link", href: CREDENTIALS_HREF }, "Connect Claude");
+// "Connect Claude": the way to the Claude card; "Sign in to Claude again"
+// when the credential was refused (invalid).
+export function connectLink(id, invalid = false) {
+	return el("a", { id, class: "btn btn-primary btn-sm connect-link", href: CREDENTIALS_HREF },
+		invalid ? "Sign in to Claude again" : "Connect Claude");
 }
 
 // A reader of pages: step() -> "more" (read again at once), "wait" (until
@@ -268,7 +271,8 @@ export function attemptPanel({ attempt, executors = [], signal }) {
 			error.hidden = false;
 			replaceChildren(error,
 				el("span", {}, a.error || "The attempt failed."),
-				CREDENTIAL_CODES.has(a.error_code) ? [" ", connectLink("attempt-connect")] : null);
+				CREDENTIAL_CODES.has(a.error_code)
+					? [" ", connectLink("attempt-connect", a.error_code === "credential_invalid")] : null);
 			error.dataset.code = a.error_code || "";
 		} else {
 			error.hidden = true;

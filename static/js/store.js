@@ -5,6 +5,7 @@
 //   executorChoices(meta)                  // [{name, label}] of meta.executors
 //   await onEvents((events) => ..., signal); // resolves once the feed is primed
 //   watchTasks(projectId, ({tasks, error}) => draw(tasks), signal);
+//   const stop = watchFeed((events) => ...); // passive: never starts the feed
 //
 // The feed: ONE poller per tab on GET /api/events?after=N (poll.js: about
 // once a second while the tab is visible, at once again while `more`). It
@@ -16,6 +17,11 @@
 // the screen is about to load), and only then does onEvents() resolve.
 // A screen therefore awaits onEvents() before it loads, and reloads on the
 // events it is given afterwards: nothing is missed, at worst loaded twice.
+//
+// watchFeed(fn) listens for the whole life of the tab without keeping the
+// poller running: fn sees every page of events while some screen runs the
+// feed (app.js: the Claude re-login banner). It returns a function that
+// stops it.
 //
 // watchTasks() keeps one project's task list (GET /api/projects/{id}/tasks,
 // which has no descriptions) and reloads it on task.* events of that
@@ -65,6 +71,7 @@ const PRIME_PAGES = 200; // 200 pages of 500: far beyond 7 days of one user
 let cursor = null;       // the last event id seen; null until primed
 let priming = null;      // the promise of the priming walk
 const listeners = new Set();
+const passive = new Set(); // watchFeed()'s
 let feed = null;         // AbortController of the running poller
 
 async function prime() {
@@ -91,7 +98,7 @@ function startFeed() {
 				cursor = r.next_after;
 			if (!r.events.length)
 				return;
-			for (const fn of [...listeners]) {
+			for (const fn of [...listeners, ...passive]) {
 				try {
 					fn(r.events);
 				} catch (err) {
@@ -140,6 +147,11 @@ export async function onEvents(fn, signal) {
 	}
 	if (!signal?.aborted && listeners.has(fn))
 		startFeed();
+}
+
+export function watchFeed(fn) {
+	passive.add(fn);
+	return () => passive.delete(fn);
 }
 
 // ---- one project's tasks ----

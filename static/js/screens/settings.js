@@ -1,8 +1,9 @@
-// screens/settings.js - who you are, your integrations (GitHub) and how
-// the service is doing.
+// screens/settings.js - who you are, your integrations (GitHub, Claude)
+// and how the service is doing.
 
 import { api } from "../api.js";
 import { githubState, isCloud, onSession, refreshSession, signOut } from "../auth.js";
+import { claudeCard } from "../claude.js";
 import { absTime, ago, el, replaceChildren } from "../dom.js";
 import { githubMark, openDeviceFlow } from "../github.js";
 import { onHealth } from "../health.js";
@@ -243,7 +244,7 @@ function credentialsCard(signal) {
 			input.value = "";
 			input.removeAttribute("aria-invalid");
 			toastSuccess("Anthropic API key saved");
-			await load();
+			window.dispatchEvent(new CustomEvent("anyon:credentials-changed"));
 		} catch (err) {
 			// api.js toasted the server's message
 			if (err && err.status === 400)
@@ -254,6 +255,9 @@ function credentialsCard(signal) {
 
 	load();
 	onSession((ns) => { if (ns) load(); }, signal);
+	// The Claude card sets the API key and connects Claude too.
+	window.addEventListener("anyon:credentials-changed", load, { signal });
+	window.addEventListener("anyon:claude-changed", load, { signal });
 	return card;
 }
 
@@ -371,8 +375,9 @@ function healthCard(signal) {
 	return card;
 }
 
-// #/settings/credentials (the task screen's "Connect Claude") scrolls to
-// the Credentials card and puts the focus in its key field.
+// #/settings/claude, and the older #/settings/credentials (the task and
+// attempt screens' "Connect Claude"), scroll to the Claude card and put the
+// focus on it.
 export function render(main, { session, params, signal }) {
 	replaceChildren(main,
 		el("section", { class: "screen", "aria-labelledby": "settings-title" },
@@ -386,13 +391,18 @@ export function render(main, { session, params, signal }) {
 				el("h2", { id: "integrations-title", class: "section-title" }, "Integrations"),
 				el("div", { class: "integrations-grid" },
 					githubCard(session, signal),
+					claudeCard(signal),
 					credentialsCard(signal))),
 			el("section", { class: "settings-section", "aria-labelledby": "security-title" },
 				el("h2", { id: "security-title", class: "section-title" }, "Security"),
 				sessionsCard(signal))));
-	if (params && params[0] === "credentials") {
-		const card = document.getElementById("cred-card");
+	if (params && (params[0] === "claude" || params[0] === "credentials")) {
+		const card = document.getElementById("claude-card");
 		card?.scrollIntoView({ block: "center" });
-		document.getElementById("cred-anthropic")?.focus({ preventScroll: true });
+		// After the router's own focus on <main> (app.js), which follows render().
+		setTimeout(() => {
+			if (!signal.aborted)
+				card?.focus({ preventScroll: true });
+		}, 0);
 	}
 }
