@@ -42,8 +42,8 @@
 // answer. When the answer names the login's job (job_id) the wait between
 // asks is long and the change feed's job.* events of that job cut it short;
 // otherwise any job.* event of the user does, and the wait is shorter. An
-// input cuts it short too. /api/auth/ is rate limited per address (nginx),
-// so the poll stays modest; a 429 backs off.
+// input cuts it short too. The poll stays modest (Claude's sign-in is not
+// under nginx's sign-in rate, but the pool is shared); a 429 backs off.
 
 import { api } from "./api.js";
 import { ansiScreen } from "./ansi.js";
@@ -79,7 +79,7 @@ const STATE_WORDS = {
 	timeout: "The sign-in timed out",
 	expired: "The sign-in timed out",
 };
-const POLL_MS = 3000;          // no job to watch on the feed (nginx limits /api/auth/ per address)
+const POLL_MS = 1500;          // no job to watch on the feed
 const POLL_FEED_MS = 5000;     // the feed's job events wake it sooner
 const CODE_MAX = 4096;         // characters of a pasted code
 const TERMS_URL = "https://www.anthropic.com/legal/consumer-terms";
