@@ -156,7 +156,9 @@ def part_a(s, p, c):
     t.ok(p.wait(lambda d: p.attr("#attempt-state", "data-state") == "failed" and p.shown("#attempt-connect"), 20),
          "the failed attempt offers the way to the card", p.state())
     t.eq(p.text("#attempt-connect"), "Sign in to Claude again", "... worded for a refused credential")
-    p.find("#attempt-connect").click()
+    link = p.find("#attempt-connect")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'});", link)   # not under the sticky top bar
+    link.click()
     t.ok(p.wait(lambda d: "#/settings/" in d.current_url and p.active() == "claude-card"),
          "it lands on the Claude card with the focus on it", (d.current_url, p.active()))
     t.ok(p.wait(lambda d: p.attr("#claude-card", "data-state") == "invalid" and p.shown("#claude-invalid")),
