@@ -55,6 +55,7 @@
 #define ATTEMPT_ERR_EXECUTOR "executor_failed"
 #define ATTEMPT_ERR_BUNDLE "bundle_rejected"
 #define ATTEMPT_ERR_INTERNAL "internal"
+#define ATTEMPT_ERR_API "api_unavailable"           /* Anthropic's API failed: try again later */
 
 /* An executor: a row of the executors table. Adding one is a row. */
 struct attempt_executor {

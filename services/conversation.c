@@ -50,6 +50,19 @@ static const char *const auth_phrases[] = {
 	"API Error: 401",
 };
 
+/* What the CLI says when Anthropic's API failed or was unreachable, not
+ * the credential: an outage to retry, shown apart from "connect Claude". */
+static const char *const api_phrases[] = {
+	"API Error: 5",
+	"API Error: 429",
+	"Overloaded",
+	"overloaded_error",
+	"rate_limit_error",
+	"api_error",
+	"Connection error",
+	"Request timed out",
+};
+
 struct conv_parser *conv_new(int64_t base)
 {
 	struct conv_parser *p = calloc(1, sizeof(*p));
@@ -107,6 +120,16 @@ bool conv_result(const struct conv_parser *p, bool *is_error, const char **text)
 	if (text)
 		*text = p->has_result && p->result_text ? p->result_text : "";
 	return p->has_result;
+}
+
+bool conv_api_failed(const struct conv_parser *p)
+{
+	if (p->auth_failed || !p->has_result || !p->result_error || !p->result_text)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(api_phrases); i++)
+		if (strstr(p->result_text, api_phrases[i]))
+			return true;
+	return false;
 }
 
 bool conv_auth_failed(const struct conv_parser *p)

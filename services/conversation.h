@@ -61,6 +61,10 @@ bool conv_result(const struct conv_parser *p, bool *is_error, const char **text)
  * API key", "OAuth token has expired", "OAuth token revoked", "Failed to
  * authenticate", "Please run /login" in an error result or its text). */
 bool conv_auth_failed(const struct conv_parser *p);
+/* Whether the run ended on an error result that says Anthropic's API
+ * failed or could not be reached (5xx, 429, overloaded, a connection
+ * error, a timeout), as opposed to the credential being refused. */
+bool conv_api_failed(const struct conv_parser *p);
 /* Forgets the entries so far, keeping what the calls above report (the
  * worker watches a whole run for those alone). */
 void conv_drop_entries(struct conv_parser *p);

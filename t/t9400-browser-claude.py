@@ -292,6 +292,12 @@ with Stack(env=ENV) as s, driven(t, s, Page, "t9400") as p:
     c.session()
     part_a(s, p, c)
     part_b(s, p, c)
+    # A worker whose image has no working CLI: every screen says so.
+    t.ok(not p.finds("#claude-cli-banner"), "no CLI banner while the CLI works")
+    s.restart(ANYON_AGENT_IMAGE="anyon-agent:no-such-image")
+    p.d.get(s.url + "/#/board")
+    t.ok(p.wait(lambda d: p.shown("#claude-cli-banner") and "agent image" in (p.text("#claude-cli-banner") or ""), 60),
+         "a worker without a working Claude CLI puts a banner on the page", p.state())
     errors = [e for e in p.logs() if e.get("level") == "SEVERE" and "/api/" not in e.get("message", "")]
     t.eq(errors, [], "no errors in the browser console (but failed API calls)")
     t.ok(wait_until(lambda: not eng.list_label("anyon.instance=" + INST), timeout=60), "every container is removed")

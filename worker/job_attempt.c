@@ -335,7 +335,7 @@ void job_exec_attempt(struct job_run *run, struct job_result *res)
 	char err[256], base[MIRROR_SHA_LEN + 1] = "", head[MIRROR_SHA_LEN + 1] = "";
 	const char *code = NULL;
 	int64_t attempt_id, run_id;
-	bool auth_failed = false;
+	bool auth_failed = false, api_failed = false;
 	size_t np = 0;
 
 	res->exit_code = 1;
@@ -497,6 +497,7 @@ void job_exec_attempt(struct job_run *run, struct job_result *res)
 	if (a.conv) {
 		conv_finish(a.conv, true);
 		auth_failed = conv_auth_failed(a.conv);
+		api_failed = conv_api_failed(a.conv);
 		if (conv_session_id(a.conv)[0])
 			o.session_id = conv_session_id(a.conv);
 	}
@@ -520,6 +521,10 @@ void job_exec_attempt(struct job_run *run, struct job_result *res)
 		o.error_code = ATTEMPT_ERR_CREDENTIAL_INVALID;
 		o.error = "Claude refused the credential: connect Claude again";
 		o.credential_invalid = true;
+	} else if (api_failed) {
+		o.state = "failed";
+		o.error_code = ATTEMPT_ERR_API;
+		o.error = "Anthropic's API failed or could not be reached during the run: try again later";
 	} else if (res->error[0]) {
 		o.state = "failed";
 		o.error_code = a.have_outcome && strcmp(a.phase, "done") == 0 ? ATTEMPT_ERR_EXECUTOR :

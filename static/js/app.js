@@ -16,7 +16,7 @@
 
 import { avatarUrl, githubState, initials, isCloud, loadSession, needsSignIn, refreshSession,
 	signOut, takeSignedOut } from "./auth.js";
-import { watchClaudeCredential } from "./claude.js";
+import { showCliProblem, watchClaudeCredential } from "./claude.js";
 import { el, replaceChildren } from "./dom.js";
 import { deviceFlowOpen, openDeviceFlow } from "./github.js";
 import { onHealth, startHealth } from "./health.js";
@@ -227,6 +227,7 @@ function start() {
 		}
 	});
 	onHealth(renderHealthDot);
+	onHealth(({ health }) => showCliProblem(health));
 	startHealth();
 	watchClaudeCredential();
 	route();

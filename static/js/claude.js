@@ -607,6 +607,28 @@ function showBanner() {
 	document.getElementById("main")?.before(banner);
 }
 
+// ---- the CLI banner: the worker found no working Claude Code CLI in
+// the agent image (GET /api/health's claude_cli) ----
+
+let cliBanner = null;
+
+export function showCliProblem(health) {
+	const cli = health && health.claude_cli;
+	if (!cli || cli.ok !== false) {
+		cliBanner?.remove();
+		cliBanner = null;
+		return;
+	}
+	if (cliBanner && cliBanner.isConnected)
+		return;
+	cliBanner = el("div", { id: "claude-cli-banner", class: "banner banner-warn", role: "alert" },
+		el("span", { class: "banner-text" },
+			"The worker cannot run the Claude Code CLI in the agent image" +
+			(cli.error ? " (" + String(cli.error) + ")" : "") +
+			": Claude attempts and sign-ins will fail until the image is fixed (see DEPLOYMENT, the agent image)."));
+	document.getElementById("main")?.before(cliBanner);
+}
+
 // Once per tab: a credential.invalid event on the change feed (while any
 // screen runs it) shows the banner, and the card, if shown, reloads.
 export function watchClaudeCredential() {

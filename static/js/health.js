@@ -38,6 +38,8 @@ export function assess(health, error) {
 		problems.push(`worker: last heartbeat ${beat} s ago`);
 	if (health.docker !== "ok")
 		problems.push("docker: " + health.docker);
+	if (health.claude_cli && health.claude_cli.ok === false)
+		problems.push("Claude Code CLI: " + (health.claude_cli.error || "not working"));
 	if (health.db !== "ok")
 		return { state: "down", problems };
 	return { state: problems.length ? "degraded" : "ok", problems };

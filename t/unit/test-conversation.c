@@ -542,7 +542,17 @@ static void test_auth(void)
 	s = one("{\"type\":\"result\",\"subtype\":\"error_during_execution\",\"is_error\":true,"
 		"\"result\":\"API Error: 529 overloaded\"}\n", &p);
 	ok(!conv_auth_failed(p), "another error result is no authentication failure");
+	ok(conv_api_failed(p), "... but an API failure (529 overloaded)");
 	conv_free(p);
+	free(s);
+	s = one("{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,"
+		"\"result\":\"API Error: 401 authentication_error\"}\n", &p);
+	ok(!conv_api_failed(p), "a refused credential is not an API failure");
+	conv_free(p);
+	free(s);
+	s = one("{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,"
+		"\"result\":\"I fixed the Connection error handling\"}\n", &p);
+	ok(!conv_api_failed(p), "words of an API failure in a successful result are not one");
 	free(s);
 	s = one("{\"type\":\"assistant\",\"error\":\"authentication_failed\",\"message\":{\"content\":"
 		"[{\"type\":\"text\",\"text\":\"x\"}]}}\n", &p);
