@@ -15,16 +15,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fastcgi.h>
+
 #include "base/log.h"
 #include "base/util.h"
 #include "fcgi/conns.h"
 
 #define EVENTS_MAX 64
+/* What libfcgi reads at a time: FCGX_Accept_r's reader is 8192 bytes. */
+#define FCGI_READ 8192
+/* A connection being closed waits this long for nginx to close its end. */
+#define CLOSE_LINGER_MS 2000
 #define WEB_ADDRS_MAX 16
 
 struct conn {
 	FCGX_Request fx;        /* the connection is fx.ipcFd; -1: a free slot */
 	int64_t idle_since;     /* mono_ms when it was accepted or its last request ended */
+	bool closing;           /* our side is shut: reading what is left until nginx closes */
 };
 
 struct loop {
@@ -99,11 +106,42 @@ static int conn_ready(const struct conn *c)
 	return -1;
 }
 
+/* Like conn_ready(), but 2 when the whole request is waiting and nothing
+ * after it, within what libfcgi reads at once: its first read takes all of
+ * it, so however much of the body the handler reads, nothing of this
+ * request is left on the connection afterwards. */
+static int conn_peek(const struct conn *c)
+{
+	unsigned char b[FCGI_READ];
+	ssize_t k = recv(c->fx.ipcFd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	size_t off = 0;
+	bool whole = false;
+
+	if (k <= 0)
+		return k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+	/* Record headers only: BEGIN_REQUEST, PARAMS..., STDIN..., the empty
+	 * STDIN record that ends the request. */
+	while (off + FCGI_HEADER_LEN <= (size_t)k && b[off] == FCGI_VERSION_1) {
+		unsigned type = b[off + 1];
+		size_t len = ((size_t)b[off + 4] << 8) | b[off + 5];
+
+		off += FCGI_HEADER_LEN + len + b[off + 6];
+		if (type == FCGI_STDIN && len == 0) {
+			whole = off == (size_t)k;
+			break;
+		}
+	}
+	/* The copy held the request's cookie and body. */
+	explicit_bzero(b, (size_t)k);
+	return whole ? 2 : 1;
+}
+
 /* The slot is free again; its descriptor is closed already. */
 static void conn_forget(struct loop *l, struct conn *c)
 {
 	FCGX_Free(&c->fx, 0);
 	c->fx.ipcFd = -1;
+	c->closing = false;
 	l->n--;
 }
 
@@ -126,7 +164,7 @@ static void close_idle(struct loop *l, const struct conn *busy)
 	for (int i = 0; i < l->lim->max; i++) {
 		struct conn *c = &l->c[i];
 
-		if (c != busy && c->fx.ipcFd >= 0 && conn_ready(c) <= 0)
+		if (c != busy && c->fx.ipcFd >= 0 && (c->closing || conn_ready(c) <= 0))
 			conn_close(l, c);
 	}
 }
@@ -138,8 +176,21 @@ static void conn_serve(struct loop *l, struct conn *c)
 	FCGX_Request *fx = &c->fx;
 	const char *len;
 	bool keep;
-	int ready = conn_ready(c);
+	int ready;
 
+	if (c->closing) {
+		/* Read and drop what is left (the unread end of the last
+		 * request) until nginx closes its end. */
+		char b[4096];
+		ssize_t k;
+
+		while ((k = recv(fx->ipcFd, b, sizeof(b), MSG_DONTWAIT)) > 0)
+			;
+		if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			conn_close(l, c);
+		return;
+	}
+	ready = conn_peek(c);
 	if (ready < 0) {
 		conn_close(l, c);
 		return;
@@ -171,21 +222,29 @@ static void conn_serve(struct loop *l, struct conn *c)
 			FCGX_UnGetChar(ch, fx->in);
 	}
 	l->serve(fx, l->arg);
-	/* A body read only up to CONTENT_LENGTH leaves its end record (and
-	 * maybe more) unread: such a connection cannot carry another request,
-	 * and libfcgi closes it as without keep-alive (shutdown, then read
-	 * until nginx closes). */
-	keep = fx->keepConnection && fx->in && fx->in->isClosed && fx->in->FCGI_errno == 0;
-	if (!keep) {
-		epoll_ctl(l->ep, EPOLL_CTL_DEL, fx->ipcFd, NULL);
-		fx->keepConnection = 0;
-	}
+	/* A request that did not arrive whole in one read and whose body was
+	 * not read to its end record (a handler reads CONTENT_LENGTH bytes, or
+	 * none when it refuses the request) leaves bytes on the connection that
+	 * the next request would trip on: it is closed as without keep-alive
+	 * (below). nginx may have picked it for another request before it sees
+	 * that close; a GET is then retried, a POST answered 503. Only requests
+	 * over 8 KiB get here: the others arrive whole. */
+	keep = fx->keepConnection &&
+	       (ready == 2 || (fx->in && fx->in->isClosed && fx->in->FCGI_errno == 0));
+	/* libfcgi would close a connection not kept by shutting it and reading
+	 * until nginx closes, blocking up to 2 s: here the loop does that
+	 * reading between requests. It still closes on a failed stream. */
+	fx->keepConnection = 1;
 	FCGX_Finish_r(fx);
 	if (fx->ipcFd < 0) {
 		conn_forget(l, c);
 		return;
 	}
 	c->idle_since = mono_ms();
+	if (!keep) {
+		shutdown(fx->ipcFd, SHUT_WR);
+		c->closing = true;
+	}
 }
 
 /* The oldest connection with nothing waiting on it, or NULL. */
@@ -196,6 +255,8 @@ static struct conn *oldest_idle(struct loop *l)
 	for (int i = 0; i < l->lim->max; i++) {
 		struct conn *c = &l->c[i];
 
+		if (c->fx.ipcFd >= 0 && c->closing)
+			return c;
 		if (c->fx.ipcFd >= 0 && (!best || c->idle_since < best->idle_since) && conn_ready(c) <= 0)
 			best = c;
 	}
@@ -253,6 +314,7 @@ static void conn_accept(struct loop *l)
 	FCGX_InitRequest(&c->fx, -1, FCGI_FAIL_ACCEPT_ON_INTR);
 	c->fx.ipcFd = fd;
 	c->idle_since = mono_ms();
+	c->closing = false;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.u64 = conn_key(slot, fd);
@@ -277,7 +339,15 @@ static int expire_idle(struct loop *l)
 
 		if (c->fx.ipcFd < 0)
 			continue;
-		left = c->idle_since + l->lim->idle_ms - now;
+		if (c->closing) {
+			left = c->idle_since + CLOSE_LINGER_MS - now;
+			if (left <= 0) {
+				conn_close(l, c);
+				continue;
+			}
+		} else {
+			left = c->idle_since + l->lim->idle_ms - now;
+		}
 		if (left <= 0) {
 			if (conn_ready(c) == 0) {
 				conn_close(l, c);
