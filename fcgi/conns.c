@@ -32,6 +32,7 @@ struct conn {
 	FCGX_Request fx;        /* the connection is fx.ipcFd; -1: a free slot */
 	int64_t idle_since;     /* mono_ms when it was accepted or its last request ended */
 	bool closing;           /* our side is shut: reading what is left until nginx closes */
+	bool served;            /* it carried a request: nginx knows it as kept */
 };
 
 struct loop {
@@ -142,6 +143,7 @@ static void conn_forget(struct loop *l, struct conn *c)
 	FCGX_Free(&c->fx, 0);
 	c->fx.ipcFd = -1;
 	c->closing = false;
+	c->served = false;
 	l->n--;
 }
 
@@ -152,21 +154,6 @@ static void conn_close(struct loop *l, struct conn *c)
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fx.ipcFd, NULL);
 	close(c->fx.ipcFd);
 	conn_forget(l, c);
-}
-
-/* Closes this child's other connections that have no request waiting.
- * Called before a request nginx sent without asking to keep the connection
- * (the locations that wait on GitHub, see nginx/anyon-locations.conf): the
- * child may be busy for seconds, and a request nginx sent meanwhile on one
- * of its kept connections would wait for it. Closed, they cannot be picked. */
-static void close_idle(struct loop *l, const struct conn *busy)
-{
-	for (int i = 0; i < l->lim->max; i++) {
-		struct conn *c = &l->c[i];
-
-		if (c != busy && c->fx.ipcFd >= 0 && (c->closing || conn_ready(c) <= 0))
-			conn_close(l, c);
-	}
 }
 
 /* Serves the request waiting on c, if there is one, and keeps the
@@ -210,8 +197,6 @@ static void conn_serve(struct loop *l, struct conn *c)
 		conn_forget(l, c);
 		return;
 	}
-	if (!fx->keepConnection)
-		close_idle(l, c);
 	/* A request without a body: read the end of its (empty) body now, so
 	 * nothing of it is left on the connection for the next request. */
 	len = FCGX_GetParam("CONTENT_LENGTH", fx->envp);
@@ -221,6 +206,7 @@ static void conn_serve(struct loop *l, struct conn *c)
 		if (ch != EOF)
 			FCGX_UnGetChar(ch, fx->in);
 	}
+	c->served = true;
 	l->serve(fx, l->arg);
 	/* A request that did not arrive whole in one read and whose body was
 	 * not read to its end record (a handler reads CONTENT_LENGTH bytes, or
@@ -247,7 +233,9 @@ static void conn_serve(struct loop *l, struct conn *c)
 	}
 }
 
-/* The oldest connection with nothing waiting on it, or NULL. */
+/* A connection to close to make room: one being closed, else the oldest
+ * kept one with nothing waiting on it (a fresh one is about to carry the
+ * request nginx opened it for); NULL when there is none. */
 static struct conn *oldest_idle(struct loop *l)
 {
 	struct conn *best = NULL;
@@ -257,7 +245,8 @@ static struct conn *oldest_idle(struct loop *l)
 
 		if (c->fx.ipcFd >= 0 && c->closing)
 			return c;
-		if (c->fx.ipcFd >= 0 && (!best || c->idle_since < best->idle_since) && conn_ready(c) <= 0)
+		if (c->fx.ipcFd >= 0 && c->served && (!best || c->idle_since < best->idle_since) &&
+		    conn_ready(c) <= 0)
 			best = c;
 	}
 	return best;
@@ -315,6 +304,7 @@ static void conn_accept(struct loop *l)
 	c->fx.ipcFd = fd;
 	c->idle_since = mono_ms();
 	c->closing = false;
+	c->served = false;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.u64 = conn_key(slot, fd);
