@@ -141,9 +141,18 @@ with Stack(env={"ANYON_FCGI_CHILDREN": str(CHILDREN), "ANYON_FCGI_IDLE_TIMEOUT":
     time.sleep(0.3)
     for c in conns:
         c.get()
-    answers = [c.answer(timeout=0.5) for c in conns]
-    t.ok(answers.count(200) >= 2,
-         "while one child waits for the rest of a body, the other still serves its connections", answers)
+    answers = [c.answer(timeout=0.2) for c in conns]
+    # The busy child accepts nothing: new connections go to the other one.
+    fresh = [FCGI(sock, s.port) for _ in range(3)]
+    for c in fresh:
+        c.get()
+    got = [c.answer(timeout=5) for c in fresh]
+    t.ok(got == [200] * 3,
+         "while one child waits for the rest of a body, the other serves new connections", got)
+    t.ok(answers.count(200) == CONNS - answers.count(None),
+         "and the requests on its own kept connections (%d of %d)" % (answers.count(200), CONNS), answers)
+    for c in fresh:
+        c.close()
     half.send(record(STDIN, JOB[10:]) + record(STDIN, b""))
     t.eq(half.answer(timeout=5), 201, "the half-sent request is answered once it is complete")
     late = [c.answer(timeout=5) if a is None else a for c, a in zip(conns, answers)]
