@@ -1,15 +1,18 @@
 /* hello.c - the benchmark's baseline: a FastCGI responder that does nothing
  * but answer a small JSON body, with the same process model as anyon-fcgi
- * (a prefork pool of N children accepting on one unix socket). bench/run
- * builds it and puts it behind the same nginx as anyon, so the ratio of the
- * two measures what anyon's own work costs, not nginx or FastCGI.
+ * (a prefork pool of N children on one unix socket, each serving the
+ * connections it accepted, kept alive when nginx asks: fcgi/conns.c, the
+ * same loop). bench/run builds it and puts it behind the same nginx as
+ * anyon, so the ratio of the two measures what anyon's own work costs, not
+ * nginx or FastCGI.
  *
  *   hello SOCKET CHILDREN
  *
  * SIGTERM or SIGINT stops the pool. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +23,14 @@
 
 #include <fcgiapp.h>
 
+#include "fcgi/conns.h"
+
 static volatile sig_atomic_t got_stop;
 
 static void on_stop(int sig)
 {
 	(void)sig;
 	got_stop = 1;
-	FCGX_ShutdownPending();
 }
 
 static void set_handler(int sig, void (*fn)(int))
@@ -39,28 +43,32 @@ static void set_handler(int sig, void (*fn)(int))
 	sigaction(sig, &sa, NULL);   /* no SA_RESTART: accept() sees EINTR */
 }
 
-static void child_main(int listen_fd)
+static void answer(FCGX_Request *fx, void *arg)
 {
 	static const char body[] = "{\"hello\":\"world\"}\n";
-	FCGX_Request fx;
-	sigset_t none;
+
+	(void)arg;
+	FCGX_PutS("Status: 200 OK\r\n"
+		  "Content-Type: application/json\r\n"
+		  "Cache-Control: no-store\r\n\r\n", fx->out);
+	FCGX_PutStr(body, (int)sizeof(body) - 1, fx->out);
+}
+
+static void child_main(int listen_fd)
+{
+	const struct conns_limits lim = { .idle_ms = 75000, .max = 64, .read_ms = 15000 };
+	sigset_t stop, wait;
 
 	set_handler(SIGTERM, on_stop);
 	set_handler(SIGINT, on_stop);
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (FCGX_InitRequest(&fx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR))
-		_exit(1);
-	while (!got_stop && FCGX_Accept_r(&fx) >= 0) {
-		FCGX_PutS("Status: 200 OK\r\n"
-			  "Content-Type: application/json\r\n"
-			  "Cache-Control: no-store\r\n\r\n", fx.out);
-		FCGX_PutStr(body, (int)sizeof(body) - 1, fx.out);
-		FCGX_Finish_r(&fx);
-	}
-	FCGX_Free(&fx, 1);
-	_exit(0);
+	/* As anyon-fcgi: the stop signals only while waiting. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_SETMASK, &stop, NULL);
+	sigemptyset(&wait);
+	_exit(conns_run(listen_fd, &lim, &got_stop, &wait, answer, NULL) ? 1 : 0);
 }
 
 int main(int argc, char **argv)
@@ -91,6 +99,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	chmod(argv[1], 0660);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	pids = calloc((size_t)n, sizeof(*pids));
 	if (!pids)
 		return 1;

@@ -1,7 +1,9 @@
 /* anyon-fcgi - the FastCGI responder: a prefork pool of N children on one
  * socket. The parent migrates the schema, opens the socket, forks, and
- * replaces any child that dies. SIGTERM/SIGINT stop the pool gracefully:
- * each child finishes the request it is serving, then exits. */
+ * replaces any child that dies. Each child serves the connections it
+ * accepted, kept alive between requests when nginx asks (fcgi/conns.h).
+ * SIGTERM/SIGINT stop the pool gracefully: each child finishes the requests
+ * nginx has sent it, closes its connections, then exits. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -30,21 +32,24 @@
 #include "services/access.h"
 #include "services/github.h"
 #include "fcgi/api.h"
+#include "fcgi/conns.h"
 
 /* A child that dies this soon after start is restarted only after a pause,
  * so a crash loop does not spin. */
 #define CRASH_WINDOW_MS 1000
 #define STOP_GRACE_MS 10000
+/* Kept-alive connections: closed after this long idle (longer than nginx's
+ * own keepalive_timeout in the configs we ship, so nginx closes first), at
+ * most this many per child, and a read inside a request waits this long. */
+#define IDLE_TIMEOUT_S_DEFAULT 75
+#define CONNS_PER_CHILD 64
+#define REQUEST_READ_MS 15000
 
 /* Loaded by the parent before fork; every child inherits its copy. */
 static struct keyring keyring;
 
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_child;
-
-/* Child side: the listen socket and a /dev/null fd to put in its place. */
-static int child_listen_fd = -1;
-static int child_devnull_fd = -1;
 
 static void parent_on_signal(int sig)
 {
@@ -54,22 +59,13 @@ static void parent_on_signal(int sig)
 		got_stop = 1;
 }
 
-/* In a child, SIGTERM replaces the listen socket with /dev/null: an accept
- * under way fails with EINTR, and any later one with ENOTSOCK, so the loop
- * ends after the current request whatever moment the signal lands.
- *
- * FCGX_ShutdownPending() is deliberately not called. libfcgi 2.4.2 polls a
- * freshly accepted unix connection for its first bytes (up to 2 s); a signal
- * there with the shutdown flag set makes OS_Accept close that descriptor and
- * then poll the stale number forever (t1400 holds a silent connection open
- * across the SIGTERM to catch it). Without the flag, the retry accepts on
- * /dev/null and fails at once. */
+/* In a child SIGTERM and SIGINT are blocked except while it waits for a
+ * request (conns_run), so they only set the flag there. libfcgi's
+ * FCGX_ShutdownPending() is not used: its accept is not used either. */
 static void child_on_term(int sig)
 {
 	(void)sig;
 	got_stop = 1;
-	if (child_devnull_fd >= 0)
-		dup2(child_devnull_fd, child_listen_fd);
 }
 
 static void set_handler(int sig, void (*fn)(int))
@@ -83,22 +79,45 @@ static void set_handler(int sig, void (*fn)(int))
 	sigaction(sig, &sa, NULL);
 }
 
+static void serve_one(FCGX_Request *fx, void *arg)
+{
+	http_dispatch(fx, arg);
+}
+
+/* ANYON_FCGI_IDLE_TIMEOUT: seconds a kept-alive connection may stay idle. */
+static int idle_timeout_ms(void)
+{
+	const char *v = getenv("ANYON_FCGI_IDLE_TIMEOUT");
+	int64_t s = IDLE_TIMEOUT_S_DEFAULT;
+
+	if (v && *v && parse_i64(v, 1, 3600, &s))
+		die("ANYON_FCGI_IDLE_TIMEOUT must be a number of seconds from 1 to 3600, not '%s'", v);
+	return (int)s * 1000;
+}
+
 static void child_main(int listen_fd)
 {
+	struct conns_limits lim = {
+		.idle_ms = idle_timeout_ms(),
+		.max = CONNS_PER_CHILD,
+		.read_ms = REQUEST_READ_MS,
+	};
 	struct secret_store store;
-	FCGX_Request fx;
 	struct db *db;
 	char err[256];
-	sigset_t none;
+	sigset_t stop, wait;
+	int rc;
 
-	child_listen_fd = listen_fd;
-	child_devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	set_handler(SIGTERM, child_on_term);
 	set_handler(SIGINT, child_on_term);
 	set_handler(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* SIGTERM and SIGINT only while waiting: never inside a request. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_SETMASK, &stop, NULL);
+	sigemptyset(&wait);
 
 	/* A connection per process, opened after fork. */
 	db = db_open(g_config.db_path, false, err, sizeof(err));
@@ -106,21 +125,13 @@ static void child_main(int listen_fd)
 		log_error("%s", err);
 		_exit(1);
 	}
-	if (FCGX_InitRequest(&fx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR)) {
-		log_error("cannot initialise FastCGI request");
-		_exit(1);
-	}
 	store.db = db;
 	store.kr = &keyring;
-	while (!got_stop && FCGX_Accept_r(&fx) >= 0) {
-		http_dispatch(&fx, &store);
-		FCGX_Finish_r(&fx);
-	}
-	FCGX_Free(&fx, 1);
+	rc = conns_run(listen_fd, &lim, &got_stop, &wait, serve_one, &store);
 	db_close(db);
 	keyring_wipe(&keyring);
 	curl_global_cleanup();
-	exit(0);
+	exit(rc ? 1 : 0);
 }
 
 /* ANYON_FCGI_SOCKET_GROUP: the group nginx's workers run as, so they can
@@ -284,6 +295,11 @@ int main(int argc, char **argv)
 	pool.listen_fd = FCGX_OpenSocket(g_config.fcgi_socket, 256);
 	if (pool.listen_fd < 0)
 		die("cannot listen on '%s': %s", g_config.fcgi_socket, strerror(errno));
+	/* Every child waits on it with its connections; the one that
+	 * accepts first gets the connection, the others find nothing. */
+	if (fcntl(pool.listen_fd, F_SETFL, fcntl(pool.listen_fd, F_GETFL) | O_NONBLOCK))
+		die("cannot make '%s' non-blocking: %s", g_config.fcgi_socket, strerror(errno));
+	idle_timeout_ms();   /* a bad value stops the start, not each child */
 	/* nginx reaches the socket through the group; nobody else may. */
 	if (!tcp && chmod(g_config.fcgi_socket, 0660))
 		die("cannot set the mode of '%s': %s", g_config.fcgi_socket, strerror(errno));
