@@ -31,6 +31,13 @@ static struct query q_list = QUERY2("task.list",
 	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3",
 	"SELECT " TASK_COLS ", NULL, octet_length(description) FROM tasks "
 	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3");
+/* The board's version (db_task_version()): the newest task or project
+ * event of the project, found by walking the user's events newest first. */
+static struct query q_version = QUERY("task.version",
+	"SELECT id FROM events WHERE user_id = ?1 AND project_id = ?2 "
+	"AND (kind LIKE 'task.%' OR kind LIKE 'project.%') ORDER BY id DESC LIMIT 1");
+static struct query q_shape = QUERY("task.shape",
+	"SELECT count(*), coalesce(max(updated_at), 0) FROM tasks WHERE project_id = ?1 AND user_id = ?2");
 static struct query q_count = QUERY("task.count",
 	"SELECT count(*) FROM tasks WHERE project_id = ?1");
 static struct query q_below = QUERY("task.below",
@@ -162,6 +169,33 @@ int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, 
 	}
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v)
+{
+	struct stmt *s = q_start(db, &q_version);
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	q_int(s, 1, user_id);
+	q_int(s, 2, project_id);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		v->event_id = q_i64(s, 0);
+	q_end(s);
+	if (rc != DB_NOTFOUND)
+		return rc;
+	/* Every event of the board went with retention: its shape. */
+	s = q_start(db, &q_shape);
+	q_int(s, 1, project_id);
+	q_int(s, 2, user_id);
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		v->count = q_i64(s, 0);
+		v->max_updated = q_i64(s, 1);
+	}
+	q_end(s);
+	return rc == DB_NOTFOUND ? DB_ERROR : rc;
 }
 
 int db_task_count(struct db *db, int64_t project_id, int64_t *n)

@@ -2,6 +2,7 @@
  * delete, move. */
 #include "autoconfig.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/json.h"
@@ -102,17 +103,45 @@ static int list_one(const struct db_task *t, void *arg)
 	return json_object_array_add(ctx->tasks, task_json(t)) ? -1 : 0;
 }
 
+/* The board's ETag (strong; quoted) from its version and the project's
+ * creation time (a project that took a removed one's id): "b1" is this
+ * answer's format, so a change of it never matches an older tag. */
+static void board_etag(char *out, size_t len, int64_t created, const struct db_task_version *v)
+{
+	if (v->event_id)
+		snprintf(out, len, "\"b1-p%lld-e%lld\"", (long long)created, (long long)v->event_id);
+	else
+		snprintf(out, len, "\"b1-p%lld-n%lld-u%lld\"", (long long)created, (long long)v->count,
+			 (long long)v->max_updated);
+}
+
 void api_tasks_list(struct req *r)
 {
 	struct list_ctx ctx = { 0 };
+	struct db_task_version v;
 	struct db_project p;
 	json_object *body;
-	int64_t project;
+	int64_t project, created;
 
 	if (api_project_load(r, &p))
 		return;
 	project = p.id;
+	created = p.created_at;
 	db_project_release(&p);
+	/* The version is read before the list: a change committed between
+	 * the two sends the newer tasks under the older tag, which only costs
+	 * the next request a full answer (never the other way round: an older
+	 * list under a newer tag). A request whose If-None-Match holds the
+	 * tag gets a 304 without the list being read. */
+	if (db_task_version(r->db, project, r->user.id, &v)) {
+		reply_error(r, 500, "internal", "listing tasks failed");
+		return;
+	}
+	board_etag(r->etag, sizeof(r->etag), created, &v);
+	if (http_etag_matches(http_param(r, "HTTP_IF_NONE_MATCH"), r->etag)) {
+		reply_not_modified(r);
+		return;
+	}
 	ctx.tasks = json_object_new_array();
 	/* One more than a project may hold: a board that somehow grew past it
 	 * is refused whole rather than shown in part. */
