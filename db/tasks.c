@@ -31,11 +31,10 @@ static struct query q_list = QUERY2("task.list",
 	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3",
 	"SELECT " TASK_COLS ", NULL, octet_length(description) FROM tasks "
 	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3");
-/* The board's version (db_task_version()): the newest task or project
- * event of the project, found by walking the user's events newest first. */
+/* The board's version (db_task_version()): the user's newest events,
+ * newest first, walked in C for the project's newest task or project one. */
 static struct query q_version = QUERY("task.version",
-	"SELECT id FROM events WHERE user_id = ?1 AND project_id = ?2 "
-	"AND (kind LIKE 'task.%' OR kind LIKE 'project.%') ORDER BY id DESC LIMIT 1");
+	"SELECT id, coalesce(project_id, 0), kind FROM events WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2");
 static struct query q_shape = QUERY("task.shape",
 	"SELECT count(*), coalesce(max(updated_at), 0) FROM tasks WHERE project_id = ?1 AND user_id = ?2");
 static struct query q_count = QUERY("task.count",
@@ -174,18 +173,35 @@ int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, 
 int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v)
 {
 	struct stmt *s = q_start(db, &q_version);
-	int rc;
+	char kind[DB_EVENT_KIND_MAX];
+	int rc, n = 0;
 
 	memset(v, 0, sizeof(*v));
 	q_int(s, 1, user_id);
-	q_int(s, 2, project_id);
-	rc = q_row(s);
-	if (rc == DB_OK)
-		v->event_id = q_i64(s, 0);
+	q_int(s, 2, DB_TASK_VERSION_WINDOW);
+	while ((rc = q_step(s)) == BE_ROW) {
+		if (n++ == 0)
+			v->user_newest = q_i64(s, 0);
+		if (q_i64(s, 1) != project_id)
+			continue;
+		if (q_copy(s, 2, kind, sizeof(kind))) {
+			rc = DB_ERROR;
+			break;
+		}
+		if (strncmp(kind, "task.", 5) == 0 || strncmp(kind, "project.", 8) == 0) {
+			v->event_id = q_i64(s, 0);
+			rc = BE_DONE;
+			break;
+		}
+	}
 	q_end(s);
-	if (rc != DB_NOTFOUND)
-		return rc;
-	/* Every event of the board went with retention: its shape. */
+	if (rc != BE_DONE)
+		return DB_ERROR;
+	if (v->event_id || n == DB_TASK_VERSION_WINDOW)
+		return DB_OK;
+	/* Every event of the user walked, none of the board's: retention
+	 * took them. Its shape. */
+	v->user_newest = 0;
 	s = q_start(db, &q_shape);
 	q_int(s, 1, project_id);
 	q_int(s, 2, user_id);

@@ -117,6 +117,8 @@ static void board_etag(char *out, size_t len, int64_t created, const struct db_t
 {
 	if (v->event_id)
 		snprintf(out, len, "\"b1-p%lld-e%lld\"", (long long)created, (long long)v->event_id);
+	else if (v->user_newest)
+		snprintf(out, len, "\"b1-p%lld-w%lld\"", (long long)created, (long long)v->user_newest);
 	else
 		snprintf(out, len, "\"b1-p%lld-n%lld-u%lld\"", (long long)created, (long long)v->count,
 			 (long long)v->max_updated);

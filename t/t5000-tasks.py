@@ -419,6 +419,22 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.status == 201 and wait_until(lambda: a.get("/api/jobs/%d" % r.json["job"]["id"]).json["job"]["state"]
                                             == "succeeded", timeout=20), "a job ran (events of other kinds)", r)
         t.eq(etag_of(pid), tag_a, "... they leave it alone too")
+        # Past the events walked for the version (the user's newest 256),
+        # the tag is the user's newest event: still a 304 while it holds.
+        s.sql_write(s.pick(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) "
+            "INSERT INTO events (user_id, kind, subject, created_at) "
+            "SELECT user_id, 'test.filler', 0, %d FROM n, (SELECT user_id FROM projects WHERE id = %d)"
+            % (int(time.time()), pid),
+            "INSERT INTO events (user_id, kind, subject, created_at) "
+            "SELECT user_id, 'test.filler', 0, %d FROM generate_series(1, 300) i, "
+            "(SELECT user_id FROM projects WHERE id = %d) u" % (int(time.time()), pid)))
+        tag_w = etag_of(pid)
+        t.ok(tag_w != tag_a and tag_w not in seen, "300 newer events of other kinds: another tag", (tag_a, tag_w))
+        t.eq(tagged(a, pid, tag_w).status, 304, "... which gives a 304 while nothing changes")
+        seen.add(tag_w)
+        some = board(a, pid)[0]["id"]
+        changed("a move behind them", lambda: ok201(move(a, some, {"status": "done"})))
 
         # ---- a project of too many tasks is refused at creation ----
         now = int(time.time())
@@ -447,9 +463,12 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
 
         # ---- the board's ETag once retention took all its events ----
         tag_r = etag_of(pid)
-        s.sql_write("UPDATE events SET created_at = %d WHERE project_id = %d" % (now - 8 * 86400, pid))
-        t.ok(wait_until(lambda: s.sql("SELECT count(*) FROM events WHERE project_id = %d" % pid) == [["0"]], timeout=15),
-             "the board's events are purged")
+        # Retention goes by age, oldest first: all of alice's events age.
+        s.sql_write("UPDATE events SET created_at = %d WHERE user_id = (SELECT user_id FROM projects WHERE id = %d)"
+                    % (now - 8 * 86400, pid))
+        t.ok(wait_until(lambda: s.sql("SELECT count(*) FROM events WHERE user_id = (SELECT user_id FROM projects "
+                                      "WHERE id = %d)" % pid) == [["0"]], timeout=15),
+             "the user's events are purged")
         tag_p = etag_of(pid)
         t.ok(tag_p != tag_r and tag_p not in seen, "its tag changes (the board's shape)", (tag_r, tag_p))
         t.eq(tagged(a, pid, tag_p).status, 304, "... and gives a 304")
