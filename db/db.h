@@ -617,11 +617,14 @@ int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, 
  * and the board has not changed since: count and max_updated (its tasks'
  * count and newest updated_at) tell it from any later state, as any
  * create, edit or move leaves a task updated after every older one, and a
- * delete lowers the count. Exactly one of the three forms is set. This
+ * delete lowers the count. Exactly one of the three forms is set.
+ * DB_NOTFOUND when project_id is not the user's (checked in the same
+ * statement: one round trip for a 304). This
  * holds as long as retention takes events oldest first (by created_at,
  * which grows with the id while the clock does not step back). */
 #define DB_TASK_VERSION_WINDOW 256
 struct db_task_version {
+	int64_t project_created;       /* the project's created_at */
 	int64_t event_id;
 	int64_t user_newest;
 	int64_t count, max_updated;

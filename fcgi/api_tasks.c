@@ -128,25 +128,28 @@ void api_tasks_list(struct req *r)
 {
 	struct list_ctx ctx = { 0 };
 	struct db_task_version v;
-	struct db_project p;
 	json_object *body;
-	int64_t project, created;
+	int64_t project;
+	int rc;
 
-	if (api_project_load(r, &p))
+	if (http_path_id(r, "id", &project))
 		return;
-	project = p.id;
-	created = p.created_at;
-	db_project_release(&p);
-	/* The version is read before the list: a change committed between
-	 * the two sends the newer tasks under the older tag, which only costs
-	 * the next request a full answer (never the other way round: an older
-	 * list under a newer tag). A request whose If-None-Match holds the
-	 * tag gets a 304 without the list being read. */
-	if (db_task_version(r->db, project, r->user.id, &v)) {
+	/* The version (and that the project is the user's) is read before
+	 * the list: a change committed between the two sends the newer tasks
+	 * under the older tag, which only costs the next request a full
+	 * answer (never the other way round: an older list under a newer
+	 * tag). A request whose If-None-Match holds the tag gets a 304
+	 * without the list being read. */
+	rc = db_task_version(r->db, project, r->user.id, &v);
+	if (rc == DB_NOTFOUND) {
+		reply_error(r, 404, "not_found", "no such project");
+		return;
+	}
+	if (rc) {
 		reply_error(r, 500, "internal", "listing tasks failed");
 		return;
 	}
-	board_etag(r->etag, sizeof(r->etag), created, &v);
+	board_etag(r->etag, sizeof(r->etag), v.project_created, &v);
 	if (http_etag_matches(http_param(r, "HTTP_IF_NONE_MATCH"), r->etag)) {
 		reply_not_modified(r);
 		return;
