@@ -648,6 +648,34 @@ int db_task_delete(struct db *db, int64_t id, int64_t user_id, int64_t *project_
  * db_project_list()'s. */
 typedef int (*db_task_fn)(const struct db_task *t, void *arg);
 int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, db_task_fn fn, void *arg);
+/* The version of the user's board of project_id, for its ETag. Every
+ * change to a task writes a task.* event with the project in the same
+ * transaction (services/tasks.c, services/attempts.c), and event ids only
+ * grow, so the newest one names the board's state (event_id). Project
+ * events count too: events outlive their project and SQLite may give a
+ * removed project's id to the next one, whose project.added is newer than
+ * any of the old board's events. Only the user's newest
+ * DB_TASK_VERSION_WINDOW events are walked (the cost stays bounded while a
+ * job streams output events): when the board's newest is older, the
+ * version is the user's newest event of any kind (user_newest), which any
+ * change of the board also moves, only more often. When the walk saw every
+ * one of the user's events and none of the board's, retention took them
+ * and the board has not changed since: count and max_updated (its tasks'
+ * count and newest updated_at) tell it from any later state, as any
+ * create, edit or move leaves a task updated after every older one, and a
+ * delete lowers the count. Exactly one of the three forms is set.
+ * DB_NOTFOUND when project_id is not the user's (checked in the same
+ * statement: one round trip for a 304). This
+ * holds as long as retention takes events oldest first (by created_at,
+ * which grows with the id while the clock does not step back). */
+#define DB_TASK_VERSION_WINDOW 256
+struct db_task_version {
+	int64_t project_created;       /* the project's created_at */
+	int64_t event_id;
+	int64_t user_newest;
+	int64_t count, max_updated;
+};
+int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v);
 /* Tasks in project_id. */
 int db_task_count(struct db *db, int64_t project_id, int64_t *n);
 /* The nearest position to pos in the column (project_id, status), leaving

@@ -31,6 +31,23 @@ static struct query q_list = QUERY2("task.list",
 	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3",
 	"SELECT " TASK_COLS ", NULL, octet_length(description) FROM tasks "
 	"WHERE project_id = ?1 AND user_id = ?2 ORDER BY " STATUS_RANK ", position LIMIT ?3");
+/* The board's version (db_task_version()), with the project's ownership
+ * in the same statement (one round trip): the board's newest task or
+ * project event, looked for down the user's events (events_user) no
+ * further than the user's newest ?3; the user's newest event; how many of
+ * the user's events the window holds. */
+static struct query q_version = QUERY("task.version",
+	"SELECT p.created_at, "
+	"coalesce((SELECT e.id FROM events e WHERE e.user_id = ?2 AND e.project_id = ?1 "
+	"AND (e.kind LIKE 'task.%' OR e.kind LIKE 'project.%') "
+	"AND e.id >= (SELECT coalesce(min(w.id), 0) FROM "
+	"(SELECT id FROM events WHERE user_id = ?2 ORDER BY id DESC LIMIT ?3) AS w) "
+	"ORDER BY e.id DESC LIMIT 1), 0), "
+	"coalesce((SELECT max(id) FROM events WHERE user_id = ?2), 0), "
+	"(SELECT count(*) FROM (SELECT id FROM events WHERE user_id = ?2 ORDER BY id DESC LIMIT ?3) AS c) "
+	"FROM projects p WHERE p.id = ?1 AND p.user_id = ?2");
+static struct query q_shape = QUERY("task.shape",
+	"SELECT count(*), coalesce(max(updated_at), 0) FROM tasks WHERE project_id = ?1 AND user_id = ?2");
 static struct query q_count = QUERY("task.count",
 	"SELECT count(*) FROM tasks WHERE project_id = ?1");
 static struct query q_below = QUERY("task.below",
@@ -165,6 +182,45 @@ int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, 
 	q_int(s, 2, user_id);
 	q_int(s, 3, limit);
 	return q_each(s, task_row, &(struct task_each){ fn, arg });
+}
+
+int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v)
+{
+	struct stmt *s = q_start(db, &q_version);
+	int64_t walked = 0;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	q_int(s, 1, project_id);
+	q_int(s, 2, user_id);
+	q_int(s, 3, DB_TASK_VERSION_WINDOW);
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		v->project_created = q_i64(s, 0);
+		v->event_id = q_i64(s, 1);
+		v->user_newest = q_i64(s, 2);
+		walked = q_i64(s, 3);
+	}
+	q_end(s);
+	if (rc != DB_OK)
+		return rc;
+	if (v->event_id)
+		v->user_newest = 0;
+	if (v->event_id || walked == DB_TASK_VERSION_WINDOW)
+		return DB_OK;
+	/* Every event of the user walked, none of the board's: retention
+	 * took them. Its shape. */
+	v->user_newest = 0;
+	s = q_start(db, &q_shape);
+	q_int(s, 1, project_id);
+	q_int(s, 2, user_id);
+	rc = q_row(s);
+	if (rc == DB_OK) {
+		v->count = q_i64(s, 0);
+		v->max_updated = q_i64(s, 1);
+	}
+	q_end(s);
+	return rc == DB_NOTFOUND ? DB_ERROR : rc;
 }
 
 int db_task_count(struct db *db, int64_t project_id, int64_t *n)

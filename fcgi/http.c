@@ -20,6 +20,7 @@ static const struct {
 	const char *reason;
 } reasons[] = {
 	{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" }, { 204, "No Content" },
+	{ 304, "Not Modified" },
 	{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
 	{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
 	{ 410, "Gone" }, { 413, "Payload Too Large" }, { 415, "Unsupported Media Type" },
@@ -326,8 +327,14 @@ static void write_head(struct req *r, int status)
 	FCGX_Stream *out = r->fx->out;
 
 	FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason_phrase(status));
-	FCGX_FPrintF(out, "Content-Type: application/json\r\n");
-	FCGX_FPrintF(out, "Cache-Control: no-store\r\n");
+	if (status != 304)
+		FCGX_FPrintF(out, "Content-Type: application/json\r\n");
+	if (r->etag[0] && (status == 200 || status == 304))
+		/* A validator: the browser may keep the answer but asks each
+		 * time (If-None-Match), and gets a 304 while it holds. */
+		FCGX_FPrintF(out, "Cache-Control: no-cache\r\nETag: %s\r\n", r->etag);
+	else
+		FCGX_FPrintF(out, "Cache-Control: no-store\r\n");
 	if (r->allow[0])
 		FCGX_FPrintF(out, "Allow: %s\r\n", r->allow);
 	if (r->retry_after > 0)
@@ -361,6 +368,47 @@ void reply_json(struct req *r, int status, json_object *body)
 	FCGX_PutStr(text, (int)len, r->fx->out);
 	FCGX_PutS("\n", r->fx->out);
 	json_object_put(body);
+}
+
+void reply_not_modified(struct req *r)
+{
+	if (r->responded) {
+		log_error("BUG: second reply to %s %s", r->method, r->path);
+		return;
+	}
+	r->responded = true;
+	r->status = 304;
+	write_head(r, 304);
+}
+
+bool http_etag_matches(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	if (!inm)
+		return false;
+	for (const char *p = inm; *p;) {
+		const char *e;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		/* One entity tag: a quoted string (no quotes inside). */
+		if (*p != '"')
+			return false;
+		e = strchr(p + 1, '"');
+		if (!e)
+			return false;
+		if ((size_t)(e + 1 - p) == n && memcmp(p, etag, n) == 0)
+			return true;
+		p = e + 1;
+	}
+	return false;
 }
 
 __attribute__((format(printf, 5, 0)))

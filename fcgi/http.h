@@ -66,6 +66,9 @@ struct req {
 	int status;
 	char allow[64];                 /* Allow header for 405 */
 	int retry_after;                /* Retry-After header when > 0 */
+	char etag[64];                  /* ETag header when set (quoted); the
+					 * answer is then Cache-Control: no-cache
+					 * instead of no-store */
 };
 
 /* The session cookie's name for r's scheme. */
@@ -134,6 +137,13 @@ int http_path_id(struct req *r, const char *name, int64_t *out);
 /* Sends status and body. Takes the reference to body (may be NULL for an
  * empty object). */
 void reply_json(struct req *r, int status, json_object *body);
+
+/* Sends 304 Not Modified with r->etag and no body. */
+void reply_not_modified(struct req *r);
+
+/* Whether an If-None-Match header value lists etag (weak comparison: a
+ * W/ prefix is ignored; "*" matches). etag is quoted. Pure. */
+bool http_etag_matches(const char *if_none_match, const char *etag);
 
 /* Sends {"error":{"code":code,"message":...}}. */
 void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)

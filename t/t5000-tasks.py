@@ -4,7 +4,9 @@ delete, move (before, after, at the end, across columns, enough moves into
 one spot to renumber a column), validation naming the field, the 64 KiB
 description, another user's rows (404), one event per change in order,
 paging the feed with `after` and `more`, concurrent moves from two
-clients, retention of old events, a removed project taking its tasks."""
+clients, retention of old events, a removed project taking its tasks; the
+board's ETag (a 304 on If-None-Match while nothing changed, a new tag after
+every kind of change, 404 for another's project whatever the header)."""
 import os, random, sys, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, Client, wait_until
@@ -328,6 +330,112 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.status == 200 and len(r.json["events"]) == n_moves and all(e["kind"] == "task.moved" for e in r.json["events"]),
              "one task.moved event per successful concurrent move", r)
 
+        # ---- the board's ETag: a 304 while nothing changed ----
+        def tagged(c, p, inm=None):
+            return c.get("/api/projects/%d/tasks" % p, headers={"If-None-Match": inm} if inm else None)
+
+        def etag_of(p):
+            r = tagged(a, p)
+            assert r.status == 200, r
+            return r.header("etag")
+
+        r = tagged(a, pid)
+        tag0 = r.header("etag")
+        t.ok(r.status == 200 and tag0 and tag0.startswith('"') and tag0.endswith('"')
+             and r.header("cache-control") == "no-cache",
+             "the board: a strong ETag and Cache-Control: no-cache", (r, r.headers))
+        t.eq(etag_of(pid), tag0, "the same ETag while nothing changes")
+        r = tagged(a, pid, tag0)
+        t.ok(r.status == 304 and r.body == "" and r.header("etag") == tag0,
+             "If-None-Match with it: 304, no body, the same ETag", (r, r.headers))
+        for inm, what in [('"x", ' + tag0, "in a list"), ("W/" + tag0, "weak (W/, as a compressing proxy sends it)"),
+                          ("*", "*")]:
+            t.eq(tagged(a, pid, inm).status, 304, "If-None-Match %s: 304" % what)
+        for inm, what in [('"b1-e0"', "another tag"), (tag0[1:-1], "unquoted"), (tag0[:-1], "unterminated")]:
+            r = tagged(a, pid, inm)
+            t.ok(r.status == 200 and len(r.json["tasks"]) > 0, "If-None-Match %s: 200 with the board" % what, r)
+        r = b.get("/api/projects/%d/tasks" % pid, headers={"If-None-Match": tag0})
+        t.ok(r.status == 404 and r.header("etag") is None, "bob with alice's tag: 404, never a 304", (r, r.headers))
+        r = b.get("/api/projects/%d/tasks" % pid, headers={"If-None-Match": "*"})
+        t.eq(r.status, 404, "bob with If-None-Match *: 404")
+        t.eq(a.get("/api/projects/999999/tasks", headers={"If-None-Match": "*"}).status, 404,
+             "an unknown project with If-None-Match *: 404")
+        t.ok(a.get("/api/tasks/%d" % t3).header("cache-control") == "no-store", "other answers stay no-store")
+
+        seen = {tag0}
+
+        def changed(what, fn):
+            before = etag_of(pid)
+            fn()
+            after = etag_of(pid)
+            t.ok(after != before and after not in seen, "a new ETag after %s" % what, (before, after))
+            seen.add(after)
+            t.eq(tagged(a, pid, before).status, 200, "... and the old one gets the board (200) after %s" % what)
+            t.eq(tagged(a, pid, after).status, 304, "... the new one a 304 after %s" % what)
+            return after
+
+        def ok201(r):
+            assert r.status in (200, 201), r
+            return r.json
+
+        e1 = ok201(a.post("/api/projects/%d/tasks" % pid, {"title": "E1", "status": "cancelled"}))["task"]["id"]
+        holder = {}
+        changed("a create", lambda: holder.update(
+            id=ok201(a.post("/api/projects/%d/tasks" % pid, {"title": "E2", "status": "cancelled"}))["task"]["id"]))
+        e2 = holder["id"]
+        changed("an edit of the title", lambda: ok201(a.patch("/api/tasks/%d" % e2, {"title": "E2b"})))
+        # The same second, the same length: only the version tells it.
+        changed("a second edit, same length", lambda: ok201(a.patch("/api/tasks/%d" % e2, {"title": "E2c"})))
+        changed("an edit of the description", lambda: ok201(a.patch("/api/tasks/%d" % e2, {"description": "d"})))
+        changed("a move within a column", lambda: ok201(move(a, e2, {"status": "cancelled", "before": e1})))
+        changed("a move across columns", lambda: ok201(move(a, e2, {"status": "inprogress"})))
+        changed("a move back", lambda: ok201(move(a, e2, {"status": "cancelled", "after": e1})))
+
+        def renumbering():
+            # the last to the front until the gaps run out: the moves that
+            # renumber the column each change the tag too
+            tags = []
+            for _ in range(25):
+                last = column(a, pid, "cancelled")[-1]
+                before = etag_of(pid)
+                ok201(move(a, last, {"status": "cancelled", "before": column(a, pid, "cancelled")[0]}))
+                after = etag_of(pid)
+                assert after != before and after not in seen and after not in tags, (before, after)
+                tags.append(after)
+            seen.update(tags[:-1])     # changed() checks the last one
+        changed("25 moves to the front (a renumber among them)", renumbering)
+        t.ok(max(x["position"] for x in board(a, pid) if x["status"] == "cancelled") < 2 ** 20,
+             "... the column was renumbered on the way")
+        changed("a delete", lambda: ok201(a.delete("/api/tasks/%d" % e2)))
+        changed("a delete of another", lambda: ok201(a.delete("/api/tasks/%d" % e1)))
+        tag_a = etag_of(pid)
+        r = a.post("/api/projects/%d/tasks" % pid2, {"title": "elsewhere"})
+        t.eq(etag_of(pid), tag_a, "a change on another project leaves the tag alone")
+        ok201(a.delete("/api/tasks/%d" % r.json["task"]["id"]))
+        bt = b.post("/api/projects/%d/tasks" % bpid, {"title": "bob's"}).json["task"]["id"]
+        b.delete("/api/tasks/%d" % bt)
+        t.eq(etag_of(pid), tag_a, "another user's changes leave it alone")
+        r = a.post("/api/jobs", {"kind": "echo", "args": {"lines": ["x"]}})
+        t.ok(r.status == 201 and wait_until(lambda: a.get("/api/jobs/%d" % r.json["job"]["id"]).json["job"]["state"]
+                                            == "succeeded", timeout=20), "a job ran (events of other kinds)", r)
+        t.eq(etag_of(pid), tag_a, "... they leave it alone too")
+        # Past the events walked for the version (the user's newest 256),
+        # the tag is the user's newest event: still a 304 while it holds.
+        s.sql_write(s.pick(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) "
+            "INSERT INTO events (user_id, kind, subject, created_at) "
+            "SELECT user_id, 'test.filler', 0, %d FROM n, (SELECT user_id FROM projects WHERE id = %d)"
+            % (int(time.time()), pid),
+            "INSERT INTO events (user_id, kind, subject, created_at) "
+            "SELECT user_id, 'test.filler', 0, %d FROM generate_series(1, 300) i, "
+            "(SELECT user_id FROM projects WHERE id = %d) u" % (int(time.time()), pid)))
+        tag_w = etag_of(pid)
+        t.ok(tag_w != tag_a and tag_w not in seen, "300 newer events of other kinds: another tag", (tag_a, tag_w))
+        t.eq(tagged(a, pid, tag_w).status, 304, "... which gives a 304 while nothing changes")
+        seen.add(tag_w)
+        some = board(a, pid)[0]["id"]
+        changed("a move behind them", lambda: ok201(move(a, some, {"status": "done"})))
+
         # ---- a project of too many tasks is refused at creation ----
         now = int(time.time())
         s.sql_write("INSERT INTO tasks (user_id, project_id, title, status, position, created_at, updated_at) "
@@ -352,6 +460,21 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         r = a.get("/api/events?after=0&limit=500")
         t.ok(r.status == 200 and all(e["subject"] != t1 for e in r.json["events"]) and r.json["events"][0]["id"] > evs[0]["id"],
              "the feed starts after what was purged", r)
+
+        # ---- the board's ETag once retention took all its events ----
+        tag_r = etag_of(pid)
+        # Retention goes by age, oldest first: all of alice's events age.
+        s.sql_write("UPDATE events SET created_at = %d WHERE user_id = (SELECT user_id FROM projects WHERE id = %d)"
+                    % (now - 8 * 86400, pid))
+        t.ok(wait_until(lambda: s.sql("SELECT count(*) FROM events WHERE user_id = (SELECT user_id FROM projects "
+                                      "WHERE id = %d)" % pid) == [["0"]], timeout=15),
+             "the user's events are purged")
+        tag_p = etag_of(pid)
+        t.ok(tag_p != tag_r and tag_p not in seen, "its tag changes (the board's shape)", (tag_r, tag_p))
+        t.eq(tagged(a, pid, tag_p).status, 304, "... and gives a 304")
+        seen.add(tag_p)
+        first = board(a, pid)[0]["id"]
+        changed("a move after retention", lambda: ok201(move(a, first, {"status": "cancelled"})))
 
         # ---- removing a project takes its tasks (the foreign key) ----
         s.sql_write(s.pick("PRAGMA foreign_keys = ON; ", "") + "DELETE FROM projects WHERE id = %d" % pid2)

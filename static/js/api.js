@@ -38,9 +38,12 @@ function isAbort(err) {
 
 // One HTTP exchange. Returns the parsed JSON body (null when empty) or
 // throws ApiError; does not toast, does not retry.
-async function exchange(method, path, { body, csrf, signal } = {}) {
+// cache is fetch()'s: "no-store" unless the caller asks for "no-cache" (an
+// answer with an ETag: the browser asks with If-None-Match and a 304 gives
+// back the body it kept).
+async function exchange(method, path, { body, csrf, signal, cache = "no-store" } = {}) {
 	const headers = { Accept: "application/json" };
-	const init = { method, headers, credentials: "same-origin", cache: "no-store", signal };
+	const init = { method, headers, credentials: "same-origin", cache, signal };
 
 	if (body !== undefined) {
 		headers["Content-Type"] = "application/json";
@@ -99,13 +102,14 @@ function report(err, method, path, toast) {
 		showToast(err.message, { kind: "error", code: err.code });
 }
 
-// request(method, path, {body, toast = true, signal}) -> parsed JSON body.
-export async function request(method, path, { body, toast = true, signal } = {}) {
+// request(method, path, {body, toast = true, signal, cache}) -> parsed JSON
+// body; cache ("no-cache") only for reads.
+export async function request(method, path, { body, toast = true, signal, cache } = {}) {
 	method = method.toUpperCase();
 	const write = WRITES.has(method);
 	try {
 		if (!write)
-			return await exchange(method, path, { body, signal });
+			return await exchange(method, path, { body, signal, cache });
 		let s = await session();
 		try {
 			return await exchange(method, path, { body, csrf: s.csrf_token, signal });

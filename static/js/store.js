@@ -174,8 +174,10 @@ export function watchTasks(projectId, fn, signal) {
 			do {
 				again = false;
 				try {
+					// The board carries an ETag: an unchanged one is a 304
+					// and the body the browser kept.
 					const r = await api.get(`/api/projects/${encodeURIComponent(id)}/tasks`,
-						{ toast: false, signal });
+						{ toast: false, signal, cache: "no-cache" });
 					if (!signal?.aborted)
 						fn({ tasks: r.tasks || [] });
 				} catch (err) {
