@@ -118,7 +118,7 @@ try:
     # ---- the env file and the site agree ----
     envtext = read(env_example)
     site = read(os.path.join(nginx_dir, "anyon-site.conf"))
-    t.ok("ANYON_FCGI_SOCKET=%s\n" % SOCK in envtext and site.count("server unix:%s " % SOCK) == 2,
+    t.ok("ANYON_FCGI_SOCKET=%s\n" % SOCK in envtext and site.count("server unix:%s " % SOCK) == 4,
          "the site's upstream is the env file's ANYON_FCGI_SOCKET", (envtext, site))
     t.ok("/usr/local" not in site + read(os.path.join(nginx_dir, "anyon-locations.conf")),
          "nothing of /usr/local in the site under another prefix")
