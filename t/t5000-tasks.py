@@ -531,7 +531,7 @@ with Stack() as s:
                               {"name": "script", "label": "Shell script", "credential": None}],
          "meta: the executors a project may name (the executors table), with the credential each needs")
     t.eq(sorted((k["name"], k["needs_docker"], k["internal"]) for k in m.get("job_kinds", [])),
-         [("attempt", True, True), ("container", True, False), ("echo", False, False), ("pull_request", True, True)],
+         [("attempt", True, True), ("claude_login", True, True), ("container", True, False), ("echo", False, False), ("pull_request", True, True)],
          "meta: the job kinds, what they need, which ones only anyon makes")
     sk = {k["kind"]: k["settable"] for k in m.get("secret_kinds", [])}
     t.ok(sk.get("anthropic_api_key") is True and sk.get("github_pat") is True and sk.get("github_token") is False

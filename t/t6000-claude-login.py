@@ -276,6 +276,9 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         cli = (a.get("/api/health").json.get("claude_cli") or {})
         t.ok(cli.get("ok") is False and cli.get("version") is None and "no-such-image" in (cli.get("error") or ""),
              "health: a worker whose image has no usable CLI says why", cli)
+        t.ok(wait_until(lambda: s.sql("SELECT count(*) FROM audit WHERE action = 'claude.cli_broken'") [0][0] in ("1", 1),
+                        timeout=15), "and writes the event claude.cli_broken in the audit trail",
+             s.sql("SELECT action, outcome, detail FROM audit ORDER BY id DESC LIMIT 5"))
     t.ok(not eng.list_label("anyon.probe=" + INST), "no probe container is left")
     t.ok(not eng.list_label("anyon.instance=" + INST), "no container of this test is left")
     eng.remove_label("anyon.instance=" + INST)

@@ -434,19 +434,25 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
             return [m.group(1) for m in (re.search(r'"GET /api/projects/%s/tasks HTTP/[0-9.]+" (\d{3}) ' % pid, x)
                                          for x in f if "anyontest/" not in x) if m]
 
+    # nginx buffers its access log (flushed every second): let what came
+    # before be written, then wait for the line of what comes.
+    def settled_gets():
+        time.sleep(1.3)
+        return board_gets()
+
     def reload_board():
-        n = len(board_gets())
+        n = len(settled_gets())
         d.refresh()
-        ok = p.wait(lambda d: len(board_gets()) > n and p.columns() == api_columns(pid))
-        return ok, board_gets()[n:]
+        ok = p.wait(lambda d: len(board_gets()) > n and p.columns() == api_columns(pid), timeout=15)
+        return ok, settled_gets()[n:]
 
     ok, got = reload_board()
     t.ok(ok and got == ["304"], "a reload of the unchanged board: the browser revalidates, a 304", (got, p.state()))
-    n = len(board_gets())
+    n = len(settled_gets())
     r = c.post("/api/projects/%s/tasks" % pid, {"title": "Revalidated"})
     t.ok(r.status == 201 and p.wait(lambda d: p.card("Revalidated") is not None, timeout=3),
          "a change elsewhere shows within 3 s", p.state())
-    got = board_gets()[n:]
+    got = settled_gets()[n:]
     t.ok(got and got[-1] == "200", "... through a fresh 200 of the board", got)
     ok, got = reload_board()
     t.ok(ok and got == ["304"] and p.card("Revalidated") is not None,

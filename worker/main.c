@@ -351,6 +351,10 @@ static void heartbeat(struct worker *w)
 		if (container_claude_version(cli, sizeof(cli), why, sizeof(why))) {
 			log_warn("the agent image's Claude CLI: %s", why);
 			db_worker_set_claude(w->db, w->id, NULL, why);
+			/* An event an administrator finds in the audit trail, beside
+			 * the banner /api/health raises on every page. */
+			audit_event(w->db, 0, 0, "claude.cli_broken", "error", "worker=%s image=%.120s", w->id,
+				    g_config.agent_image);
 		} else {
 			log_info("the agent image's Claude CLI is %s", cli);
 			db_worker_set_claude(w->db, w->id, cli, NULL);
