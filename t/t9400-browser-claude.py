@@ -180,8 +180,7 @@ def check(cond_fn, name, diag=None):
         good, diag = False, str(e).splitlines()[0]
     t.ok(good, "B: " + name, diag() if (not good and callable(diag)) else diag)
     if not good:
-        t.diag("part B stops at %r: it needs the server side of issue 11 (/api/auth/claude/...) "
-               "merged into this tree" % name)
+        t.diag("part B stops at %r (its later steps depend on it)" % name)
         raise Stop(name)
 
 
@@ -240,7 +239,7 @@ def flow(s, p, c):
     p.find("#claude-login-close").click()
     check(lambda: p.wait(lambda d: p.attr("#claude-card", "data-state") == "connected", 15),
           "the card refreshes: connected", p.state)
-    check(lambda: "Long-lived token" in (p.text('#claude-facts [data-fact="method"]') or ""),
+    check(lambda: p.wait(lambda d: "Long-lived token" in (p.text('#claude-facts [data-fact="method"]') or ""), 10),
           "... by the long-lived token", lambda: p.text("#claude-facts"))
     check(lambda: p.shown("#claude-disconnect") and not p.shown("#claude-connect"), "Disconnect, no Connect")
 
