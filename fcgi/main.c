@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,7 +43,13 @@
  * own keepalive_timeout in the configs we ship, so nginx closes first), at
  * most this many per child, and a read inside a request waits this long. */
 #define IDLE_TIMEOUT_S_DEFAULT 75
-#define CONNS_PER_CHILD 64
+/* Far above what nginx holds open at once (a connection per request in
+ * flight plus `keepalive` idle ones per worker): a child at its maximum
+ * closes its oldest idle connection, which nginx may have just picked
+ * from its cache (a broken pipe; after the upstream's four entries, a 503). */
+#define CONNS_PER_CHILD 512
+/* Descriptors a child wants: its connections, the database, logs. */
+#define NOFILE_WANTED (CONNS_PER_CHILD + 256)
 #define REQUEST_READ_MS 15000
 
 /* Loaded by the parent before fork; every child inherits its copy. */
@@ -95,19 +102,38 @@ static int idle_timeout_ms(void)
 	return (int)s * 1000;
 }
 
+/* Raises the soft descriptor limit to NOFILE_WANTED when the hard one
+ * allows (the usual soft limit is 1024). */
+static void raise_nofile(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) || r.rlim_cur >= NOFILE_WANTED)
+		return;
+	r.rlim_cur = r.rlim_max < NOFILE_WANTED ? r.rlim_max : NOFILE_WANTED;
+	if (setrlimit(RLIMIT_NOFILE, &r))
+		log_warn("raising the descriptor limit to %llu failed: %s", (unsigned long long)r.rlim_cur,
+			 strerror(errno));
+}
+
 static void child_main(int listen_fd)
 {
 	struct conns_limits lim = {
 		.idle_ms = idle_timeout_ms(),
-		.max = CONNS_PER_CHILD,
+		.max = 0,
 		.read_ms = REQUEST_READ_MS,
 	};
 	struct secret_store store;
 	struct db *db;
 	char err[256];
 	sigset_t stop, wait;
+	struct rlimit nofile;
 	int rc;
 
+	raise_nofile();
+	lim.max = CONNS_PER_CHILD;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < NOFILE_WANTED)
+		lim.max = nofile.rlim_cur > 128 ? (int)(nofile.rlim_cur - 64) / 2 : 32;
 	set_handler(SIGTERM, child_on_term);
 	set_handler(SIGINT, child_on_term);
 	set_handler(SIGCHLD, SIG_DFL);
