@@ -1,13 +1,15 @@
 -- watch.lua - wrk as the change feed's watchers (bench/run): each request
 -- asks GET /api/events?after=N with N the newest event this thread has
 -- seen, as a page does, so the answers stay small while a job streams.
--- `-- hello` instead asks /bench/hello through the same script (the
--- baseline pays the same Lua work per answer).
-local after, hello = 0, false
+-- `-- hello [PATH]` instead asks PATH (default /bench/hello; bench/run
+-- gives /bench/hello-ka, the kept-alive hello) through the same script
+-- (the baseline pays the same Lua work per answer).
+local after, hello, hello_path = 0, false, "/bench/hello"
 
 function init(args)
 	if args[1] == "hello" then
 		hello = true
+		hello_path = args[2] or hello_path
 	else
 		after = tonumber(args[1]) or 0
 	end
@@ -15,7 +17,7 @@ end
 
 function request()
 	if hello then
-		return wrk.format("GET", "/bench/hello")
+		return wrk.format("GET", hello_path)
 	end
 	return wrk.format("GET", "/api/events?after=" .. after)
 end
