@@ -553,6 +553,7 @@ static void test_auth(void)
 	s = one("{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,"
 		"\"result\":\"I fixed the Connection error handling\"}\n", &p);
 	ok(!conv_api_failed(p), "words of an API failure in a successful result are not one");
+	conv_free(p);
 	free(s);
 	s = one("{\"type\":\"assistant\",\"error\":\"authentication_failed\",\"message\":{\"content\":"
 		"[{\"type\":\"text\",\"text\":\"x\"}]}}\n", &p);
