@@ -396,6 +396,7 @@ struct db_prefetch {
 	int64_t after;
 	int limit;
 	const char *secret_kind;    /* non-NULL: the metadata of the user's secret of this kind */
+	bool events;                /* without job_id: the user's events after `after`, at most `limit` */
 
 	bool done;                  /* the session was found and the reads below are valid */
 	int job_rc;                 /* DB_OK, DB_NOTFOUND (none, or not the session user's), DB_ERROR */
@@ -404,6 +405,10 @@ struct db_prefetch {
 	int secret_rc;              /* DB_OK, DB_NOTFOUND (none, or no user), DB_ERROR */
 	bool secret_invalid;
 	struct stmt *output_stmt;   /* internal: the output read, pending */
+	struct stmt *events_stmt;   /* internal: the events read, pending */
+	int64_t events_user;        /* internal: the session's user, whose events they must be */
+	unsigned char events_hash[32]; /* internal: the token hash bound to events_stmt (SQLite
+				    * reads its bindings at the step, after the caller's copy is gone) */
 };
 /* Like db_session_find_user(); with DB_OK also fills pf (pf->done). On any
  * other result pf holds nothing. */
@@ -821,6 +826,13 @@ int db_event_add(struct db *db, int64_t user_id, const char *kind, int64_t subje
 typedef int (*db_event_fn)(const struct db_event *ev, void *arg);
 int db_event_list(struct db *db, int64_t user_id, int64_t after, int limit, db_event_fn fn, void *arg,
 		  bool *more);
+/* db_event_list() read with the session (db_session_find_prefetch() with
+ * pf->events, pf->after, pf->limit), once. Every row is checked in C to be
+ * user_id's, who must be the session's user, before fn sees it: another
+ * user's row is DB_ERROR, never passed on. DB_ERROR too when pf holds no
+ * such read. */
+int db_prefetch_events(struct db *db, struct db_prefetch *pf, int64_t user_id, db_event_fn fn, void *arg,
+		       bool *more);
 /* Deletes up to limit events older than before; *deleted counts them. */
 int db_event_purge(struct db *db, int64_t before, int limit, int64_t *deleted);
 

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "base/log.h"
 #include "db/query.h"
 
 static struct query q_add = QUERY("event.add",
@@ -39,17 +40,32 @@ int db_event_add(struct db *db, int64_t user_id, const char *kind, int64_t subje
 	return rc == DB_NOTFOUND ? DB_ERROR : rc;
 }
 
-int db_event_list(struct db *db, int64_t user_id, int64_t after, int limit, db_event_fn fn, void *arg,
-		  bool *more)
+/* The same rows as q_list, the user being the session's (?1..?3, as
+ * SESSION_USER_WHERE says): queued with the session's own read. */
+static struct query q_session_list = QUERY("event.list_with_session",
+	"SELECT e.id, e.user_id, e.kind, e.subject, coalesce(e.project_id, 0), e.created_at "
+	"FROM " SESSION_USER_FROM " JOIN events e ON e.user_id = s.user_id "
+	"WHERE " SESSION_USER_WHERE " AND e.id > ?4 ORDER BY e.id LIMIT ?5");
+
+struct stmt *session_events_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+				  int64_t after, int limit)
 {
-	struct stmt *s = q_start(db, &q_list);
+	struct stmt *s = q_start(db, &q_session_list);
+
+	q_blob(s, 1, hash, 32);
+	q_int(s, 2, now);
+	q_bool(s, 3, cloud);
+	q_int(s, 4, after);
+	q_int(s, 5, (int64_t)limit + 1);   /* one more: is there a next page? */
+	return s;
+}
+
+int event_list_read(struct stmt *s, int64_t user_id, int limit, db_event_fn fn, void *arg, bool *more)
+{
 	struct db_event ev;
 	int rc, n = 0;
 
 	*more = false;
-	q_int(s, 1, user_id);
-	q_int(s, 2, after);
-	q_int(s, 3, (int64_t)limit + 1);   /* one more: is there a next page? */
 	while ((rc = q_step(s)) == BE_ROW) {
 		if (n == limit) {
 			*more = true;
@@ -62,6 +78,12 @@ int db_event_list(struct db *db, int64_t user_id, int64_t after, int limit, db_e
 		ev.subject = q_i64(s, 3);
 		ev.project_id = q_i64(s, 4);
 		ev.created_at = q_i64(s, 5);
+		if (ev.user_id != user_id) {
+			log_error("event.list: event %lld is not user %lld's", (long long)ev.id,
+				  (long long)user_id);
+			rc = DB_ERROR;
+			break;
+		}
 		if (q_copy(s, 2, ev.kind, sizeof(ev.kind)) || fn(&ev, arg) < 0) {
 			rc = DB_ERROR;
 			break;
@@ -70,6 +92,30 @@ int db_event_list(struct db *db, int64_t user_id, int64_t after, int limit, db_e
 	}
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;
+}
+
+int db_event_list(struct db *db, int64_t user_id, int64_t after, int limit, db_event_fn fn, void *arg,
+		  bool *more)
+{
+	struct stmt *s = q_start(db, &q_list);
+
+	q_int(s, 1, user_id);
+	q_int(s, 2, after);
+	q_int(s, 3, (int64_t)limit + 1);   /* one more: is there a next page? */
+	return event_list_read(s, user_id, limit, fn, arg, more);
+}
+
+int db_prefetch_events(struct db *db, struct db_prefetch *pf, int64_t user_id, db_event_fn fn, void *arg,
+		       bool *more)
+{
+	struct stmt *s = pf->events_stmt;
+
+	(void)db;
+	*more = false;
+	if (!pf->done || !s || user_id <= 0 || pf->events_user != user_id)
+		return DB_ERROR;
+	pf->events_stmt = NULL;
+	return event_list_read(s, user_id, pf->limit, fn, arg, more);
 }
 
 int db_event_purge(struct db *db, int64_t before, int limit, int64_t *deleted)

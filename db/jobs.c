@@ -711,7 +711,10 @@ void db_prefetch_release(struct db *db, struct db_prefetch *pf)
 		db_job_release(&pf->job);
 	if (pf->output_stmt)
 		q_end(pf->output_stmt);
-	pf->output_stmt = NULL;
+	if (pf->events_stmt)
+		q_end(pf->events_stmt);
+	pf->output_stmt = pf->events_stmt = NULL;
+	memset(pf->events_hash, 0, sizeof(pf->events_hash));
 	pf->job_held = false;
 	pf->done = false;
 }

@@ -137,6 +137,12 @@ struct stmt *session_job_start(struct db *db, const unsigned char hash[32], int6
 int session_job_cols(struct stmt *s, struct db_job *out);
 struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit);
 int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn, void *arg, bool *more);
+/* From events.c: the events after ?4 (at most ?5 rows) of the user of the
+ * session ?1..?3, joined on the session's user; and the reading of rows of
+ * user_id only (another user's row is DB_ERROR, never passed to fn). */
+struct stmt *session_events_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+				  int64_t after, int limit);
+int event_list_read(struct stmt *s, int64_t user_id, int limit, db_event_fn fn, void *arg, bool *more);
 
 /* Whether the connection is PostgreSQL's (for the few places where the
  * data layer does a thing differently there, not just spells it). */

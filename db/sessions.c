@@ -160,7 +160,10 @@ int db_session_find_user(struct db *db, const unsigned char hash[32], int64_t no
  * the job's output, which can be many rows, is a second statement queued
  * with it (q_send()): on PostgreSQL one round trip in all, on SQLite the
  * reads in turn. The output is read later (db_prefetch_output()) and only
- * when the job came back as the user's. The owner is checked again here
+ * when the job came back as the user's. The events (pf->events) are such a
+ * second statement too, keyed by the session's user in SQL; they are read
+ * later (db_prefetch_events()) only when the session has a user, and each
+ * row is checked there against that user before it is used. The owner is checked again here
  * in C, so a job or secret of anyone else is DB_NOTFOUND exactly as
  * db_job_get() with a user_id says. Nothing is cached beyond the request:
  * each request reads its session anew, so a revoked session fails at once. */
@@ -176,7 +179,8 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 	pf->done = pf->job_held = false;
 	pf->job_rc = pf->secret_rc = DB_NOTFOUND;
 	pf->secret_invalid = false;
-	pf->output_stmt = NULL;
+	pf->output_stmt = pf->events_stmt = NULL;
+	pf->events_user = 0;
 	*has_user = false;
 	if (pf->job_id > 0) {
 		ss = session_job_start(db, hash, now, cloud, pf->job_id);
@@ -193,6 +197,10 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 	if (pf->job_id > 0 && pf->output) {
 		pf->output_stmt = job_output_start(db, pf->job_id, pf->after, pf->limit);
 		q_send(pf->output_stmt);
+	} else if (pf->job_id <= 0 && pf->events && pf->limit > 0) {
+		memcpy(pf->events_hash, hash, sizeof(pf->events_hash));
+		pf->events_stmt = session_events_start(db, pf->events_hash, now, cloud, pf->after, pf->limit);
+		q_send(pf->events_stmt);
 	}
 	rc = q_row(ss);
 	if (rc == DB_OK) {
@@ -224,6 +232,12 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 	} else if (pf->output_stmt) {
 		q_end(pf->output_stmt);
 		pf->output_stmt = NULL;
+	}
+	if (pf->events_stmt && (!*has_user || user->id <= 0)) {
+		q_end(pf->events_stmt);
+		pf->events_stmt = NULL;
+	} else if (pf->events_stmt) {
+		pf->events_user = user->id;
 	}
 	pf->job_rc = jrc;
 	pf->secret_rc = xrc;

@@ -112,6 +112,9 @@ void api_attempts_pr_refresh(struct req *r);
 /* api_events.c: GET /api/events, the change feed. db/events.c;
  * t/t5000-tasks.py */
 void api_events_list(struct req *r);
+/* ?after and ?limit of GET /api/events. With reply a bad value is answered
+ * 400; without, only -1 (routes.c, planning r->pf). */
+int api_events_args(struct req *r, bool reply, int64_t *after, int64_t *limit);
 
 /* api_secrets.c: /api/secrets. services/secrets.c; db/secrets.c;
  * t/t2100-secrets-api.py */

@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include "base/json.h"
+#include "base/util.h"
 #include "fcgi/api.h"
 
 #define EVENTS_LIMIT_MAX 500
@@ -26,20 +27,50 @@ static int event_one(const struct db_event *ev, void *arg)
 	return json_object_array_add(ctx->events, o) ? -1 : 0;
 }
 
-/* Answers at once, never waits for an event: the browser polls. */
+static int query_i64_quiet(struct req *r, const char *name, int64_t min, int64_t max, int64_t def,
+			   int64_t *out)
+{
+	char buf[32];
+	int rc = http_query(r, name, buf, sizeof(buf));
+
+	*out = def;
+	if (rc == 0)
+		return 0;
+	return rc < 0 || parse_i64(buf, min, max, out) ? -1 : 0;
+}
+
+int api_events_args(struct req *r, bool reply, int64_t *after, int64_t *limit)
+{
+	if (reply)
+		return http_query_i64(r, "after", 0, INT64_MAX, 0, after) ||
+		       http_query_i64(r, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, limit) ? -1 : 0;
+	return query_i64_quiet(r, "after", 0, INT64_MAX, 0, after) ||
+	       query_i64_quiet(r, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, limit) ? -1 : 0;
+}
+
+/* Answers at once, never waits for an event: the browser polls. The events
+ * may have come with the session (r->pf, the route's prefetch): read in the
+ * session's round trip, keyed by its user in SQL, and each row checked in C
+ * to be this user's before it is used (db_prefetch_events()). */
 void api_events_list(struct req *r)
 {
 	struct events_ctx ctx;
 	json_object *body;
 	int64_t after, limit;
-	bool more = false;
+	bool more = false, prefetched;
+	int rc;
 
-	if (http_query_i64(r, "after", 0, INT64_MAX, 0, &after) ||
-	    http_query_i64(r, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, &limit))
+	if (api_events_args(r, true, &after, &limit))
 		return;
 	ctx.events = json_object_new_array();
 	ctx.last = after;
-	if (db_event_list(r->db, r->user.id, after, (int)limit, event_one, &ctx, &more)) {
+	prefetched = r->pf.done && r->pf.events_stmt && r->pf.events && r->pf.after == after &&
+		     r->pf.limit == limit && r->pf.events_user == r->user.id;
+	if (prefetched)
+		rc = db_prefetch_events(r->db, &r->pf, r->user.id, event_one, &ctx, &more);
+	else
+		rc = db_event_list(r->db, r->user.id, after, (int)limit, event_one, &ctx, &more);
+	if (rc) {
 		json_object_put(ctx.events);
 		reply_error(r, 500, "internal", "reading events failed");
 		return;

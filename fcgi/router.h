@@ -29,6 +29,7 @@ enum route_prefetch {
 	PF_JOB,         /* the job {id} */
 	PF_JOB_OUTPUT,  /* the job {id} and its output (?after, ?limit) */
 	PF_GITHUB,      /* the user's GitHub token metadata */
+	PF_EVENTS,      /* the user's events (?after, ?limit) */
 };
 
 typedef void (*route_handler)(struct req *r);

@@ -58,7 +58,7 @@ static const struct route routes[] = {
 	{ "GET",  "/api/attempts/{id}/conversation", api_attempts_conversation, AUTH_USER,  MODE_ANY,   NOBODY, PF_NONE },
 	{ "POST", "/api/attempts/{id}/pull-request", api_attempts_pull_request, AUTH_USER,  MODE_ANY,   JSON,   PF_NONE },
 	{ "POST", "/api/attempts/{id}/pull-request/refresh", api_attempts_pr_refresh, AUTH_USER, MODE_ANY, NOBODY, PF_NONE },
-	{ "GET",  "/api/events",                    api_events_list,          AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/events",                    api_events_list,          AUTH_USER,    MODE_ANY,   NOBODY, PF_EVENTS },
 	{ "GET",  "/api/jobs",                      api_jobs_list,            AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "POST", "/api/jobs",                      api_jobs_create,          AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
 	{ "GET",  "/api/jobs/{id}",                 api_jobs_get,             AUTH_USER,    MODE_ANY,   NOBODY, PF_JOB },
@@ -95,6 +95,12 @@ static void plan_prefetch(struct req *r)
 		return;
 	case PF_GITHUB:
 		r->pf.secret_kind = GITHUB_TOKEN_KIND;
+		return;
+	case PF_EVENTS:
+		if (api_events_args(r, false, &r->pf.after, &v))
+			return;
+		r->pf.limit = (int)v;
+		r->pf.events = true;
 		return;
 	case PF_JOB_OUTPUT:
 		if (api_jobs_output_args(r, false, &r->pf.after, &v))

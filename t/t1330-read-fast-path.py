@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The hot reads' fast path: GET /api/session, /api/jobs/{id} and
-/api/jobs/{id}/output read the session and what they answer with together
-(one round trip on PostgreSQL, see docs/PERFORMANCE.md), and checking the
-owner after the fact weakens nothing: another user's job and its output
-stay a 404, a revoked session and a disabled user stop working on the very
+"""The hot reads' fast path: GET /api/session, /api/jobs/{id},
+/api/jobs/{id}/output and /api/events read the session and what they answer
+with together (one round trip on PostgreSQL, see docs/PERFORMANCE.md), and
+checking the owner after the fact weakens nothing: another user's job and
+its output stay a 404, another user's events are never in the feed, the
+feed answers byte for byte as the plain read does, a revoked session and a disabled user stop working on the very
 next request, a bad parameter is still a 400 after sign-in and a 401
 before, a second cookie still finds its session, and the GitHub status
 read with the session is the user's own, kept current."""
@@ -32,13 +33,18 @@ def raw_get(s, path, cookie):
         conn.close()
 
 
+def stale_token(c):
+    """A cookie value of the right shape that names no session."""
+    return "0" * len(c.cookies["anyon_session"])
+
+
 def output(c, jid, after=0):
     return c.get("/api/jobs/%d/output?after=%d" % (jid, after))
 
 
 with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
     for login in ("alice", "bob"):
-        gh.add_user(login, login.title(), "%s@example.com" % login)
+        gh.add_user(login, login.title(), "%s@example.com" % login, repos=["%s-board" % login])
     s = Stack(env=stack_env(gh))
     with s:
         a, a2, b, anon = s.client(), s.client(), s.client(), s.client()
@@ -86,7 +92,7 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.eq(a.get("/api/jobs/x%d" % jid).status, 404, "a job id that is no number is a 404")
 
         # ---- a second cookie: the first names no session, the second does ----
-        stale = "0" * len(a.cookies["anyon_session"])
+        stale = stale_token(a)
         st, body = raw_get(s, "/api/jobs/%d" % jid,
                            "anyon_session=%s; anyon_session=%s" % (stale, a.cookies["anyon_session"]))
         t.ok(st == 200 and (b'"id":%d' % jid) in body.replace(b" ", b""),
@@ -94,6 +100,57 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         st, body = raw_get(s, "/api/jobs/%d/output?after=0" % jid,
                            "anyon_session=%s; anyon_session=%s" % (stale, b.cookies["anyon_session"]))
         t.ok(st == 404, "... and another user's live cookie still gets a 404", (st, body[:200]))
+
+        # ---- the change feed: the user's own events, as the plain read gives them ----
+        pa = a.post("/api/projects/from-github", {"full_name": "alice/alice-board"})
+        pb = b.post("/api/projects/from-github", {"full_name": "bob/bob-board"})
+        t.ok(pa.status == 201 and pb.status == 201, "each imports a project", (pa, pb))
+        apid = pa.json["project"]["id"] if pa.status == 201 else 0
+        bpid = pb.json["project"]["id"] if pb.status == 201 else 0
+        atasks = [a.post("/api/projects/%d/tasks" % apid, {"title": "A%d" % i}) for i in range(3)]
+        btasks = [b.post("/api/projects/%d/tasks" % bpid, {"title": "B%d" % i}) for i in range(2)]
+        t.ok(all(r.status == 201 for r in atasks + btasks), "tasks on each board (events for each)")
+        aids = {apid} | {r.json["task"]["id"] for r in atasks if r.status == 201}
+        bids = {bpid} | {r.json["task"]["id"] for r in btasks if r.status == 201}
+        def board_events(r):   # the project's and tasks' events (not the job's)
+            return [e for e in r.json["events"] if e["kind"].split(".")[0] in ("project", "task")]
+        r = a.get("/api/events")
+        t.ok(r.status == 200 and len(board_events(r)) == 4 and {e["subject"] for e in board_events(r)} == aids
+             and r.json["more"] is False, "alice's feed: her project and tasks", r)
+        afirst = board_events(r)[0]["id"] if r.status == 200 and board_events(r) else 0
+        anewest = r.json["next_after"] if r.status == 200 else 0
+        r = b.get("/api/events")
+        t.ok(r.status == 200 and len(r.json["events"]) == 3 and {e["subject"] for e in r.json["events"]} == bids,
+             "bob's feed: his own only", r)
+        bnewest = r.json["next_after"] if r.status == 200 else 0
+        r = b.get("/api/events?after=%d&limit=500" % (afirst - 1))
+        t.ok(r.status == 200 and {e["subject"] for e in r.json["events"]} == bids and
+             all(e["id"] > afirst - 1 for e in r.json["events"]),
+             "bob from before alice's first event: still none of hers", r)
+        # The same query with a stale first cookie goes the plain way (the
+        # session of the second cookie is read alone, then the events).
+        live = "anyon_session=%s" % a.cookies["anyon_session"]
+        plain = "anyon_session=%s; %s" % (stale_token(a), live)
+        for q in ("", "?after=0", "?after=0&limit=2", "?after=%d&limit=1" % afirst, "?after=%d" % anewest,
+                  "?limit=500", "?after=%d" % (anewest + 1000)):
+            st1, fast = raw_get(s, "/api/events" + q, live)
+            st2, slow = raw_get(s, "/api/events" + q, plain)
+            t.ok(st1 == 200 and st2 == 200 and fast == slow and b'"events"' in fast,
+                 "/api/events%s: the fast path answers byte for byte as the plain read" % q, (st1, fast, st2, slow))
+        st, body = raw_get(s, "/api/events?after=0",
+                           "anyon_session=%s; anyon_session=%s" % (stale_token(a), b.cookies["anyon_session"]))
+        t.ok(st == 200 and b'"events"' in body and all(b'"subject":%d,' % i not in body.replace(b" ", b"")
+                                                       for i in aids - bids),
+             "bob's cookie behind a stale one: still only his events", (st, body[:300]))
+        r = b.get("/api/events?after=%d" % bnewest)
+        t.ok(r.status == 200 and r.json == {"events": [], "next_after": bnewest, "more": False},
+             "bob's steady poll: nothing new, none of alice's later ones", r)
+        r = a.get("/api/events?after=-1")
+        t.ok(r.status == 400 and r.error_code() == "invalid_parameter", "a bad ?after is a 400 on the feed", r)
+        r = a.get("/api/events?limit=501")
+        t.ok(r.status == 400 and r.error_code() == "invalid_parameter", "a bad ?limit is a 400 on the feed", r)
+        t.eq(anon.get("/api/events?after=-1").status, 401, "signed out, a bad ?after on the feed is a 401")
+        t.eq(anon.get("/api/events").status, 401, "signed out, the feed is a 401")
 
         # ---- the GitHub status read with the session is the user's own ----
         ra, rb = a.get("/api/session"), b.get("/api/session")
@@ -123,6 +180,8 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r is not None and r.status == 200, "her second browser revokes the first", r)
         t.eq(a.get("/api/jobs/%d" % jid).status, 401, "the revoked session cannot read the job at once")
         t.eq(output(a, jid).status, 401, "... nor its output")
+        t.eq(a.get("/api/events").status, 401, "... nor its events")
+        t.eq(a.get("/api/events?after=0&limit=1").status, 401, "... with any parameters")
         t.eq(me(a), None, "... and /api/session has no user for it")
         t.eq(a2.get("/api/jobs/%d" % jid).status, 200, "the second browser still reads it")
 
@@ -132,4 +191,5 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.returncode == 0, "anyonctl users disable alice", r.stdout)
         t.eq(a2.get("/api/jobs/%d" % jid).status, 401, "a disabled user's job read is refused at once")
         t.eq(output(a2, jid).status, 401, "... and its output")
+        t.eq(a2.get("/api/events").status, 401, "... and the feed")
 t.done()

@@ -132,6 +132,18 @@ static int count_chunks(const struct db_chunk *c, void *arg)
 	return 0;
 }
 
+/* Appends each event's fields to the string of *(char (*)[1024])arg: two
+ * reads of the feed compare equal when they gave the same rows in order. */
+static int events_text(const struct db_event *ev, void *arg)
+{
+	char *buf = arg;
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, 1024 - n, "%lld/%lld/%s/%lld/%lld/%lld;", (long long)ev->id, (long long)ev->user_id,
+		 ev->kind, (long long)ev->subject, (long long)ev->project_id, (long long)ev->created_at);
+	return 0;
+}
+
 /* Counts events into *(int *)arg; a moved event must have no project. */
 static int ev_count(const struct db_event *ev, void *arg)
 {
@@ -331,6 +343,68 @@ int main(void)
 		   pf.job_rc == DB_NOTFOUND, "prefetch: no such job");
 		db_prefetch_release(db2, &pf);
 
+		/* The events with the session: keyed by its user in SQL,
+		 * each row checked in C; the same rows as db_event_list(). */
+		{
+			char got[1024] = "", want[1024] = "";
+			unsigned char hcopy[32];
+			int64_t e1 = 0;
+
+			ok(db_begin_write(db) == DB_OK &&
+			   db_event_add(db, u.id, "task.created", 7, 0, now, &e1) == DB_OK &&
+			   db_event_add(db, stranger.id, "task.created", 8, 0, now, NULL) == DB_OK &&
+			   db_event_add(db, u.id, "task.updated", 7, 0, now + 1, NULL) == DB_OK &&
+			   db_event_add(db, u.id, "task.moved", 7, 0, now + 2, NULL) == DB_OK &&
+			   db_commit(db) == DB_OK, "prefetch: events of both users");
+			memset(&pf, 0, sizeof(pf));
+			pf.events = true;
+			pf.after = e1 - 1;
+			pf.limit = 2;
+			memcpy(hcopy, h3, sizeof(hcopy));
+			ok(db_session_find_prefetch(db2, hcopy, now + 1, false, &ps, &pu, &has, &pf) == DB_OK && pf.done &&
+			   has && pu.id == u.id && pf.events_stmt && pf.events_user == u.id,
+			   "prefetch: the events came with the session");
+			/* The caller's hash is gone by the time the handler reads
+			 * (a local of fcgi/session.c's find_session()): SQLite
+			 * steps the read then, so it must not point there. */
+			memset(hcopy, 0, sizeof(hcopy));
+			more = false;
+			ok(db_prefetch_events(db2, &pf, u.id, events_text, got, &more) == DB_OK && more &&
+			   db_event_list(db2, u.id, e1 - 1, 2, events_text, want, &more) == DB_OK && more &&
+			   got[0] && strcmp(got, want) == 0 && !strstr(got, "/8/"),
+			   "prefetch: the user's events, as db_event_list() reads them");
+			ok(db_prefetch_events(db2, &pf, u.id, events_text, got, &more) == DB_ERROR,
+			   "prefetch: the events are read once");
+			db_prefetch_release(db2, &pf);
+
+			memset(&pf, 0, sizeof(pf));
+			pf.events = true;
+			pf.after = e1 - 1;
+			pf.limit = 100;
+			got[0] = want[0] = '\0';
+			ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+			   pu.id == stranger.id && pf.events_user == stranger.id &&
+			   db_prefetch_events(db2, &pf, u.id, events_text, got, &more) == DB_ERROR && !got[0],
+			   "prefetch: another user's read is never given to the first");
+			ok(db_prefetch_events(db2, &pf, stranger.id, events_text, got, &more) == DB_OK &&
+			   db_event_list(db2, stranger.id, e1 - 1, 100, events_text, want, &more) == DB_OK &&
+			   strcmp(got, want) == 0 && strstr(got, "/8/") && !strstr(got, "task.updated"),
+			   "prefetch: the second user gets only his own events");
+			db_prefetch_release(db2, &pf);
+
+			memset(&pf, 0, sizeof(pf));
+			pf.events = true;
+			pf.limit = 100;
+			got[0] = '\0';
+			ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
+			   pf.events_stmt, "prefetch: events pending");
+			pf.events_user = stranger.id;   /* as if the read were another user's */
+			ok(db_prefetch_events(db2, &pf, stranger.id, events_text, got, &more) == DB_ERROR && !got[0],
+			   "prefetch: rows of a user other than the one asked for are refused, none passed on");
+			db_prefetch_release(db2, &pf);
+			ok(!pf.events_stmt && !pf.done, "prefetch: events released");
+		}
+
 		ok(db_session_delete(db, sid) == DB_OK, "prefetch: the session is revoked");
 		memset(&pf, 0, sizeof(pf));
 		pf.job_id = id;
@@ -338,6 +412,14 @@ int main(void)
 		pf.limit = 100;
 		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_NOTFOUND &&
 		   !pf.done && !pf.job_held && !pf.output_stmt, "prefetch: a revoked session finds nothing at once");
+		db_prefetch_release(db2, &pf);
+		memset(&pf, 0, sizeof(pf));
+		pf.events = true;
+		pf.limit = 100;
+		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_NOTFOUND &&
+		   !pf.done && !pf.events_stmt &&
+		   db_prefetch_events(db2, &pf, u.id, events_text, NULL, &more) == DB_ERROR,
+		   "prefetch: ... nor its events");
 		db_prefetch_release(db2, &pf);
 		ok(db_user_set_disabled(db, stranger.id, true) == DB_OK, "prefetch: the second user is disabled");
 		memset(&pf, 0, sizeof(pf));
