@@ -3,7 +3,8 @@
 connections in any order (an idle one never pins a child), a connection
 carries request after request, one nginx did not ask to keep is closed after
 its request, one idle past ANYON_FCGI_IDLE_TIMEOUT is closed, nginx's own
-connections are kept (not one per request), and SIGTERM with idle kept
+connections are kept (not one per request), 200 kept connections to two
+children are all served again (none dropped to make room), and SIGTERM with idle kept
 connections and a request in flight finishes that request, closes the
 connections and exits 0 at once."""
 import os, select, signal, socket, struct, subprocess, sys, threading, time
@@ -134,6 +135,21 @@ with Stack(env={"ANYON_FCGI_CHILDREN": str(CHILDREN), "ANYON_FCGI_IDLE_TIMEOUT":
         c.get()
     answers = [c.answer(timeout=5) for c in conns]
     t.ok(answers == [200] * CONNS, "a request on every connection at once: all answered", answers)
+    # Many kept connections, more than a child used to hold (64): none that
+    # was served is closed to make room, so nginx never writes a request
+    # into a connection the pool dropped (a broken pipe, then a 503).
+    many = [FCGI(sock, s.port) for _ in range(200)]
+    for c in many:
+        c.get()
+    first = [c.answer(timeout=10) for c in many]
+    for c in many:
+        c.get()
+    again = [c.answer(timeout=10) for c in many]
+    t.ok(first == [200] * 200 and again == [200] * 200,
+         "200 kept connections to %d children: each served twice, none dropped to make room" % CHILDREN,
+         (first.count(200), again.count(200)))
+    for c in many:
+        c.close()
     # A connection that sends half a request holds only its child's attention
     # while that child reads: the other child serves everyone else meanwhile.
     half = FCGI(sock, s.port, web)
