@@ -17,6 +17,7 @@
 import { avatarUrl, githubState, initials, isCloud, loadSession, needsSignIn, refreshSession,
 	signOut, takeSignedOut } from "./auth.js";
 import { showCliProblem, watchClaudeCredential } from "./claude.js";
+import { pauseFeed } from "./store.js";
 import { el, replaceChildren } from "./dom.js";
 import { deviceFlowOpen, openDeviceFlow } from "./github.js";
 import { onHealth, startHealth } from "./health.js";
@@ -207,6 +208,7 @@ function start() {
 	});
 	document.getElementById("signout").addEventListener("click", async (ev) => {
 		ev.currentTarget.disabled = true;
+		pauseFeed();   // a poll in flight would only meet the 401 of a closed session
 		try {
 			await signOut();
 		} catch {

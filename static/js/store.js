@@ -115,6 +115,15 @@ function startFeed() {
 	});
 }
 
+// Stops the feed's poll now (the page is signing out: a poll then would
+// only meet a 401). The next onEvents() starts it again.
+export function pauseFeed() {
+	if (feed) {
+		feed.abort();
+		feed = null;
+	}
+}
+
 function stopFeedIfIdle() {
 	if (listeners.size === 0 && feed) {
 		feed.abort();
