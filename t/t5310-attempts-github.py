@@ -88,18 +88,28 @@ with FakeGitHub(interval=1, time_scale=0.02) as gh:
         cont = wait_until(lambda: [x for x in eng.list_label("anyon.job=%d" % (job3 or 0))
                                    if (x.get("Labels") or {}).get("anyon.instance") == INST], timeout=30)
         t.ok(cont, "the running attempt's container is found by its labels")
-        if cont:
+        # The script has started (its first line is stored): the repository
+        # is handed in and the executor runs, so the scan sees what the
+        # agent sees.
+        started = wait_until(lambda: any("running" in ch.get("data", "") for ch in output(a, job3 or 0)),
+                             timeout=60)
+        t.ok(started, "the script runs", attempt(a, aid3))
+        if cont and started:
             cid = cont[0]["Id"]
             t.ok(token not in json.dumps(eng.inspect(cid)), "the token is not in docker inspect (env, cmd, labels, mounts)")
             raw = enginestream.Engine(enginestream.SOCK)
-            eid = raw.json("POST", "/containers/%s/exec" % cid,
-                           {"Cmd": ["sh", "-c", "read -r p; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do "
-                                    "grep -lF -e \"$p\" $f 2>/dev/null; done; grep -rlF -e \"$p\" / --exclude-dir=proc "
-                                    "--exclude-dir=sys 2>/dev/null; echo scanned"],
-                            "User": "1000:1000", "AttachStdin": True, "AttachStdout": True, "AttachStderr": True})["Id"]
-            st = raw.hijack("/exec/%s/start" % eid, {"Detach": False, "Tty": False})
-            st.send(token.encode() + b"\n")
-            out, _ = st.read_all(120)
+            try:
+                eid = raw.json("POST", "/containers/%s/exec" % cid,
+                               {"Cmd": ["sh", "-c", "read -r p; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do "
+                                        "grep -lF -e \"$p\" $f 2>/dev/null; done; grep -rlF -e \"$p\" / "
+                                        "--exclude-dir=proc --exclude-dir=sys 2>/dev/null; echo scanned"],
+                                "User": "1000:1000", "AttachStdin": True, "AttachStdout": True,
+                                "AttachStderr": True})["Id"]
+                st = raw.hijack("/exec/%s/start" % eid, {"Detach": False, "Tty": False})
+                st.send(token.encode() + b"\n")
+                out, _ = st.read_all(120)
+            except RuntimeError as e:
+                out = ("the scan could not run: %s; the attempt: %s" % (e, attempt(a, aid3))).encode()
             t.ok(b"scanned" in out and out.strip() == b"scanned",
                  "nor in any file of the container's filesystem the agent can read", out[:500])
         t.eq(a.post("/api/attempts/%d/stop" % aid3).status, 200, "it is stopped")

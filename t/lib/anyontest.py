@@ -310,6 +310,18 @@ class Stack:
         self.check_sanitizers()
         if exc[0] is not None:
             self.keep = True
+            # What the services said last: a failure on a CI machine leaves
+            # no data directory to read afterwards.
+            for line in self.logs().splitlines()[-120:]:
+                self.tap.diag(line)
+            # A test cut short leaves no container of its own behind.
+            inst = self.env.get("ANYON_INSTANCE")
+            if inst:
+                try:
+                    import dockertest
+                    dockertest.Engine(timeout=20).remove_label("anyon.instance=" + inst)
+                except Exception as e:  # the failure being reported matters more
+                    self.tap.diag("removing this stack's containers failed: %s" % e)
         if self.keep:
             self.tap.diag("data kept in " + self.data + (" and database " + self.db if self.is_pg else ""))
         else:
