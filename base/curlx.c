@@ -50,3 +50,16 @@ void curlx_error(char *out, size_t outlen, CURLcode rc, const char *errbuf)
 {
 	snprintf(out, outlen, "%s", errbuf && errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
+
+static void (*long_wait_hook)(void);
+
+void curlx_set_long_wait_hook(void (*fn)(void))
+{
+	long_wait_hook = fn;
+}
+
+void curlx_long_wait(void)
+{
+	if (long_wait_hook)
+		long_wait_hook();
+}

@@ -34,4 +34,11 @@ long curlx_timeout_ms(int64_t deadline_ms, long max_ms, bool *cut);
  * something, else curl's name for rc. */
 void curlx_error(char *out, size_t outlen, CURLcode rc, const char *errbuf);
 
+/* What to do before a call that may wait on a remote service for long (a
+ * GitHub call from a request): the web pool hands its other connections to
+ * the rest of the pool (fcgi/conns.h) so nothing queues behind the wait.
+ * NULL, the default, does nothing; a program sets it once at start. */
+void curlx_set_long_wait_hook(void (*fn)(void));
+void curlx_long_wait(void);
+
 #endif

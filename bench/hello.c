@@ -56,7 +56,7 @@ static void answer(FCGX_Request *fx, void *arg)
 
 static void child_main(int listen_fd)
 {
-	const struct conns_limits lim = { .idle_ms = 75000, .max = 64, .read_ms = 15000 };
+	const struct conns_limits lim = { .idle_ms = 75000, .max = 64, .read_ms = 15000, .handoff = { -1, -1 } };
 	sigset_t stop, wait;
 
 	set_handler(SIGTERM, on_stop);

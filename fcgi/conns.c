@@ -27,6 +27,12 @@
 /* A connection being closed waits this long for nginx to close its end. */
 #define CLOSE_LINGER_MS 2000
 #define WEB_ADDRS_MAX 16
+/* Connections taken from the hand-off pair per wake-up (the rest wake
+ * another child, or this one on its next round). */
+#define TAKE_MAX 16
+/* The epoll data of the hand-off pair's receiving end; the listen socket's
+ * is 0, a connection's conn_key(). */
+#define HANDOFF_KEY UINT64_MAX
 
 struct conn {
 	FCGX_Request fx;        /* the connection is fx.ipcFd; -1: a free slot */
@@ -45,7 +51,13 @@ struct loop {
 	void *arg;
 	int nweb;               /* FCGI_WEB_SERVER_ADDRS entries; -1: not set, any peer */
 	struct in_addr web[WEB_ADDRS_MAX];
+	int hand_tx, hand_rx;   /* the pool's hand-off pair, -1 without */
+	struct conn *current;   /* the connection whose request is being served */
 };
+
+/* The loop conns_run() is in, for conns_hand_off() (called from deep
+ * inside a request, with no way to pass it down). */
+static struct loop *running;
 
 /* A connection's epoll data: its slot and its descriptor, so an event
  * queued for a connection since closed is told from its slot's new one. */
@@ -207,7 +219,9 @@ static void conn_serve(struct loop *l, struct conn *c)
 			FCGX_UnGetChar(ch, fx->in);
 	}
 	c->served = true;
+	l->current = c;
 	l->serve(fx, l->arg);
+	l->current = NULL;
 	/* A request that did not arrive whole in one read and whose body was
 	 * not read to its end record (a handler reads CONTENT_LENGTH bytes, or
 	 * none when it refuses the request) leaves bytes on the connection that
@@ -252,6 +266,53 @@ static struct conn *oldest_idle(struct loop *l)
 	return best;
 }
 
+/* Gives fd a free slot (the caller made sure there is one) and waits on
+ * it. served: nginx keeps it already (one handed over by another child).
+ * Closes fd when it cannot be waited on. */
+static void conn_add(struct loop *l, int fd, bool served)
+{
+	struct epoll_event ev;
+	struct conn *c;
+	int slot;
+
+	for (slot = 0; slot < l->lim->max && l->c[slot].fx.ipcFd >= 0; slot++)
+		;
+	c = &l->c[slot];
+	/* listen_sock -1: libfcgi never accepts by itself on a failed read. */
+	FCGX_InitRequest(&c->fx, -1, FCGI_FAIL_ACCEPT_ON_INTR);
+	c->fx.ipcFd = fd;
+	c->idle_since = mono_ms();
+	c->closing = false;
+	c->served = served;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = conn_key(slot, fd);
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		log_warn("epoll_ctl: %s", strerror(errno));
+		close(fd);
+		c->fx.ipcFd = -1;
+		return;
+	}
+	l->n++;
+}
+
+/* Room for one more connection: true when there is, closing the oldest
+ * idle one when the child holds its maximum. */
+static bool make_room(struct loop *l)
+{
+	struct conn *c;
+
+	if (l->n < l->lim->max)
+		return true;
+	/* Full: make room with the oldest idle one (a child holding its
+	 * maximum must not leave new connections unanswered). */
+	c = oldest_idle(l);
+	if (!c)
+		return false;   /* all have requests: serve them first */
+	conn_close(l, c);
+	return true;
+}
+
 static void conn_accept(struct loop *l)
 {
 	union {
@@ -261,19 +322,11 @@ static void conn_accept(struct loop *l)
 		struct sockaddr_un un;
 	} a;
 	socklen_t alen = sizeof(a);
-	struct epoll_event ev;
 	struct timeval tv;
-	struct conn *c = NULL;
-	int fd, slot;
+	int fd;
 
-	if (l->n == l->lim->max) {
-		/* Full: make room with the oldest idle one (a child holding its
-		 * maximum must not leave new connections unanswered). */
-		c = oldest_idle(l);
-		if (!c)
-			return;   /* all have requests: serve them first */
-		conn_close(l, c);
-	}
+	if (!make_room(l))
+		return;
 	memset(&a, 0, sizeof(a));
 	fd = accept4(l->listen_fd, &a.sa, &alen, SOCK_CLOEXEC);
 	if (fd < 0) {
@@ -292,29 +345,93 @@ static void conn_accept(struct loop *l)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	/* A request arrives whole from nginx; a peer that stops half-way
-	 * holds the child at most this long. */
+	 * holds the child at most this long. (A socket option: it goes with
+	 * the connection when it is handed over.) */
 	tv.tv_sec = l->lim->read_ms / 1000;
 	tv.tv_usec = (l->lim->read_ms % 1000) * 1000;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	for (slot = 0; slot < l->lim->max && l->c[slot].fx.ipcFd >= 0; slot++)
-		;
-	c = &l->c[slot];
-	/* listen_sock -1: libfcgi never accepts by itself on a failed read. */
-	FCGX_InitRequest(&c->fx, -1, FCGI_FAIL_ACCEPT_ON_INTR);
-	c->fx.ipcFd = fd;
-	c->idle_since = mono_ms();
-	c->closing = false;
-	c->served = false;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.u64 = conn_key(slot, fd);
-	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev)) {
-		log_warn("epoll_ctl: %s", strerror(errno));
-		close(fd);
-		c->fx.ipcFd = -1;
+	conn_add(l, fd, false);
+}
+
+int conns_handoff_open(int handoff[2])
+{
+	return socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, handoff);
+}
+
+/* Sends fd over the hand-off pair: 0, or -1 (its queue is full, say). */
+static int handoff_send(struct loop *l, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char byte = 'c';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(l->hand_tx, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+void conns_hand_off(void)
+{
+	struct loop *l = running;
+	int sent = 0;
+
+	if (!l || l->hand_tx < 0 || !l->current)
 		return;
+	for (int i = 0; i < l->lim->max && l->n > 1; i++) {
+		struct conn *c = &l->c[i];
+
+		/* One being closed has a request's unread end on it: it stays. */
+		if (c->fx.ipcFd < 0 || c == l->current || c->closing)
+			continue;
+		if (handoff_send(l, c->fx.ipcFd)) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("handing a connection over: %s", strerror(errno));
+			break;
+		}
+		/* The other child has its own copy: this one closes without
+		 * nginx seeing anything. */
+		conn_close(l, c);
+		sent++;
 	}
-	l->n++;
+	if (sent)
+		log_debug("handed %d connection(s) to the pool before a long wait", sent);
+}
+
+/* Takes connections other children handed over, as many as there is room
+ * for (up to TAKE_MAX). */
+static void handoff_take(struct loop *l)
+{
+	for (int k = 0; k < TAKE_MAX && make_room(l); k++) {
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} u;
+		char byte;
+		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf) };
+		struct cmsghdr *cm;
+		int fd = -1;
+
+		if (recvmsg(l->hand_rx, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) < 0)
+			return;   /* EAGAIN: nothing (left), or another child took it */
+		for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+			    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		if (fd >= 0)
+			conn_add(l, fd, true);
+	}
 }
 
 /* Closes connections idle past the limit; returns how long until the next
@@ -357,6 +474,10 @@ static void handle(struct loop *l, const struct epoll_event *ev, int n, bool *ac
 		uint32_t slot = (uint32_t)ev[i].data.u64;
 		int fd = (int)(ev[i].data.u64 >> 32);
 
+		if (ev[i].data.u64 == HANDOFF_KEY) {
+			handoff_take(l);
+			continue;
+		}
 		if (slot == 0) {
 			*accept_wanted = true;
 			continue;
@@ -379,6 +500,8 @@ int conns_run(int listen_fd, const struct conns_limits *lim, volatile sig_atomic
 	l.listen_fd = listen_fd;
 	l.serve = serve;
 	l.arg = arg;
+	l.hand_tx = lim->handoff[0];
+	l.hand_rx = lim->handoff[1];
 	web_addrs_load(&l);
 	l.c = calloc((size_t)lim->max, sizeof(*l.c));
 	l.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -399,6 +522,19 @@ int conns_run(int listen_fd, const struct conns_limits *lim, volatile sig_atomic
 		free(l.c);
 		return -1;
 	}
+	/* Handed-over connections wake one waiting child too. */
+	if (l.hand_rx >= 0) {
+		memset(&ev[0], 0, sizeof(ev[0]));
+		ev[0].events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev[0].data.u64 = HANDOFF_KEY;
+		if (epoll_ctl(l.ep, EPOLL_CTL_ADD, l.hand_rx, &ev[0])) {
+			log_error("cannot wait on the hand-off pair: %s", strerror(errno));
+			close(l.ep);
+			free(l.c);
+			return -1;
+		}
+	}
+	running = &l;
 
 	while (!*stop) {
 		bool accept_wanted = false;
@@ -416,17 +552,30 @@ int conns_run(int listen_fd, const struct conns_limits *lim, volatile sig_atomic
 			conn_accept(&l);
 	}
 
-	/* Stopping: requests nginx has sent already are served; then every
+	/* Stopping: requests nginx has sent already are served, on this
+	 * child's connections and on any handed over and not taken yet (the
+	 * whole pool is stopping: nobody else may take them); then every
 	 * connection is closed. Nothing new is accepted. */
-	if (l.n > 0) {
+	epoll_ctl(l.ep, EPOLL_CTL_DEL, listen_fd, NULL);
+	for (int round = 0; round < 64; round++) {
 		bool ignored = false;
-		int n;
+		int n, before = l.n;
 
-		epoll_ctl(l.ep, EPOLL_CTL_DEL, listen_fd, NULL);
+		if (l.hand_rx >= 0)
+			handoff_take(&l);
+		if (l.n == 0)
+			break;
 		n = epoll_wait(l.ep, ev, EVENTS_MAX, 0);
 		if (n > 0)
 			handle(&l, ev, n, &ignored);
+		/* Nothing came over and nothing waits: done. */
+		if (n <= 0 && l.n == before)
+			break;
+		for (int i = 0; i < lim->max; i++)
+			if (l.c[i].fx.ipcFd >= 0 && l.c[i].served && conn_ready(&l.c[i]) == 0)
+				conn_close(&l, &l.c[i]);
 	}
+	running = NULL;
 	for (int i = 0; i < lim->max; i++)
 		if (l.c[i].fx.ipcFd >= 0)
 			conn_close(&l, &l.c[i]);

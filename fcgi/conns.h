@@ -12,6 +12,13 @@
  * part of its body unread, when it was idle longer than the limit, or to
  * make room when the child holds its maximum.
  *
+ * A child about to wait long inside a request (on GitHub) hands every other
+ * connection it holds to the rest of the pool (conns_hand_off()): through a
+ * datagram socket pair all children share, each connection's descriptor
+ * goes, unread, to whichever waiting child takes it, so a request nginx
+ * sends on it meanwhile is served there instead of waiting behind GitHub.
+ * Nothing is closed, so nginx never meets a connection closed under it.
+ *
  * Uses three fields libfcgi 2.4 marks private in FCGX_Request: ipcFd (the
  * connection), keepConnection (what FCGX_Finish_r looks at before closing)
  * and listen_sock (set to -1, so libfcgi never accepts on its own). */
@@ -30,7 +37,20 @@ struct conns_limits {
 	int idle_ms;      /* a connection idle this long is closed */
 	int max;          /* connections per child; the oldest idle one makes room */
 	int read_ms;      /* a read inside a request waits at most this long */
+	/* The pool's hand-off pair (conns_handoff_open()), or -1 and -1:
+	 * connections are never handed over. */
+	int handoff[2];
 };
+
+/* Makes the pool's hand-off pair, in the parent before any child starts:
+ * every child inherits both ends. 0, or -1 with errno set. */
+int conns_handoff_open(int handoff[2]);
+
+/* Inside a request: hands every other open connection of this child (idle
+ * ones, and ones whose next request already waits) to the rest of the
+ * pool. Does nothing outside conns_run() or without a hand-off pair. A
+ * connection that cannot be handed over (the pair's queue is full) stays. */
+void conns_hand_off(void);
 
 /* Serves requests on listen_fd (non-blocking, shared with the other
  * children) and on the connections accepted from it until *stop is set.

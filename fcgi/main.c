@@ -26,6 +26,7 @@
 #include "base/config.h"
 #include "base/keyring.h"
 #include "services/legacy.h"
+#include "base/curlx.h"
 #include "base/log.h"
 #include "base/procs.h"
 #include "base/util.h"
@@ -116,12 +117,13 @@ static void raise_nofile(void)
 			 strerror(errno));
 }
 
-static void child_main(int listen_fd)
+static void child_main(int listen_fd, const int handoff[2])
 {
 	struct conns_limits lim = {
 		.idle_ms = idle_timeout_ms(),
 		.max = 0,
 		.read_ms = REQUEST_READ_MS,
+		.handoff = { handoff[0], handoff[1] },
 	};
 	struct secret_store store;
 	struct db *db;
@@ -153,6 +155,10 @@ static void child_main(int listen_fd)
 	}
 	store.db = db;
 	store.kr = &keyring;
+	/* A request about to wait on GitHub first hands this child's other
+	 * connections to the pool: with nginx keeping connections, requests
+	 * sent on them would otherwise wait behind GitHub. */
+	curlx_set_long_wait_hook(conns_hand_off);
 	rc = conns_run(listen_fd, &lim, &got_stop, &wait, serve_one, &store);
 	db_close(db);
 	keyring_wipe(&keyring);
@@ -211,17 +217,20 @@ static void github_slots(int children)
 struct pool {
 	struct procs kids;      /* one child per slot, replaced when it dies */
 	int listen_fd;
+	int handoff[2];         /* conns_handoff_open(): every child has both ends */
 	bool respawn;           /* false once the pool is stopping */
 };
 
 static void child_start(void *arg)
 {
-	child_main(*(int *)arg);
+	struct pool *p = arg;
+
+	child_main(p->listen_fd, p->handoff);
 }
 
 static int spawn(struct pool *p, int slot)
 {
-	return procs_spawn(&p->kids, slot, child_start, &p->listen_fd) > 0 ? 0 : -1;
+	return procs_spawn(&p->kids, slot, child_start, p) > 0 ? 0 : -1;
 }
 
 /* A child died: say how and, unless the pool is stopping, replace it
@@ -326,6 +335,10 @@ int main(int argc, char **argv)
 	if (fcntl(pool.listen_fd, F_SETFL, fcntl(pool.listen_fd, F_GETFL) | O_NONBLOCK))
 		die("cannot make '%s' non-blocking: %s", g_config.fcgi_socket, strerror(errno));
 	idle_timeout_ms();   /* a bad value stops the start, not each child */
+	/* Held open here for the pool's life, so a connection handed over
+	 * outlives the child that handed it and waits for one to take it. */
+	if (conns_handoff_open(pool.handoff))
+		die("cannot make the pool's hand-off pair: %s", strerror(errno));
 	/* nginx reaches the socket through the group; nobody else may. */
 	if (!tcp && chmod(g_config.fcgi_socket, 0660))
 		die("cannot set the mode of '%s': %s", g_config.fcgi_socket, strerror(errno));

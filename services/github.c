@@ -253,6 +253,9 @@ static int perform(const char *url, const char *form, bool json_body, const char
 		snprintf(out->error, sizeof(out->error), "every GitHub slot of the pool is in use");
 		return -1;
 	}
+	/* GitHub may take up to the deadline to answer: nothing else waits
+	 * behind this request meanwhile. */
+	curlx_long_wait();
 	c = curl_easy_init();
 	if (!c) {
 		snprintf(out->error, sizeof(out->error), "out of memory");
