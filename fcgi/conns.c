@@ -223,12 +223,13 @@ static void conn_serve(struct loop *l, struct conn *c)
 	l->serve(fx, l->arg);
 	l->current = NULL;
 	/* A request that did not arrive whole in one read and whose body was
-	 * not read to its end record (a handler reads CONTENT_LENGTH bytes, or
-	 * none when it refuses the request) leaves bytes on the connection that
-	 * the next request would trip on: it is closed as without keep-alive
-	 * (below). nginx may have picked it for another request before it sees
-	 * that close; a GET is then retried, a POST answered 503. Only requests
-	 * over 8 KiB get here: the others arrive whole. */
+	 * not read to its end record would leave bytes on the connection that
+	 * the next request trips on. The serve function reads away what its
+	 * handler left (anyon-fcgi: http_reset()), so this is rare: a body
+	 * past what it reads away, or a broken stream. Such a connection is
+	 * closed as without keep-alive (below); nginx may have picked it for
+	 * another request before it sees that close, and a GET is then
+	 * retried, a POST answered 503. */
 	keep = fx->keepConnection &&
 	       (ready == 2 || (fx->in && fx->in->isClosed && fx->in->FCGI_errno == 0));
 	/* libfcgi would close a connection not kept by shutting it and reading

@@ -166,6 +166,32 @@ void http_wipe_output(FCGX_Request *fx)
 		OPENSSL_cleanse(out->wrNext, (size_t)(out->stop - out->wrNext));
 }
 
+/* The most of a request's unread body read away after its answer: nginx's
+ * client_max_body_size in the shipped config (8m), and a little for the
+ * records around it. */
+#define DRAIN_MAX (8 * 1024 * 1024 + 64 * 1024)
+
+/* Reads what the handler left of the request's body, up to its end record,
+ * so the kept connection holds nothing of this request when the next one
+ * comes (fcgi/conns.c closes one that still does, and with keep-alive nginx
+ * may have put a POST on it before it sees the close: a 503). A handler
+ * that refused the request before its body (401, 403, 413) leaves all of
+ * it. nginx has the whole body before it sends any (request buffering), so
+ * this waits on nothing but the copy. The bytes may be a secret's: wiped,
+ * here and (after) in libfcgi's buffer by http_wipe_input(). */
+static void drain_input(FCGX_Request *fx)
+{
+	char b[8192];
+	size_t total = 0;
+	int k;
+
+	if (!fx->in || fx->in->isClosed)
+		return;
+	while (total <= DRAIN_MAX && (k = FCGX_GetStr(b, (int)sizeof(b), fx->in)) > 0)
+		total += (size_t)k;
+	OPENSSL_cleanse(b, sizeof(b));
+}
+
 void http_reset(struct req *r)
 {
 	gh_slot_release();   /* the request's GitHub slot, if it took one */
@@ -179,6 +205,7 @@ void http_reset(struct req *r)
 	json_wipe_strings(r->json);
 	json_object_put(r->json);
 	if (r->fx) {
+		drain_input(r->fx);
 		http_wipe_input(r->fx);
 		/* a Set-Cookie with the session token */
 		if (r->set_cookie && r->responded)

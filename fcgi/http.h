@@ -89,7 +89,9 @@ int http_read_body(struct req *r, int64_t limit);
  * replying 400 invalid_json. */
 int http_parse_json_object(struct req *r);
 
-/* Frees what r owns and wipes the session token, the strings of the parsed
+/* Reads away what the handler left unread of the request's body (up to
+ * 8 MiB and a little: the kept connection then carries the next request),
+ * frees what r owns and wipes the session token, the strings of the parsed
  * body, libfcgi's copies of the request (http_wipe_input()) and, when the
  * response set the session cookie, libfcgi's output buffer
  * (http_wipe_output()). */

@@ -180,6 +180,23 @@ with Stack(env={"ANYON_FCGI_CHILDREN": str(CHILDREN), "ANYON_FCGI_IDLE_TIMEOUT":
         answers.append(c.answer(timeout=5))
     t.ok(answers == [200] * CONNS, "and every connection is served again", answers)
 
+    # ---- a large body the handler refuses without reading it ----
+    # (a POST without its CSRF header: 403 before the body is read). The
+    # rest of the body is read away after the answer, so the connection
+    # carries the next request: closing it instead would let nginx put a
+    # POST on it before it sees the close (a 503).
+    big = FCGI(sock, s.port)
+    body = b'{"kind":"echo","args":{"lines":["' + b"x" * (200 * 1024) + b'"]}}'
+    big.send(big.head("POST", "/api/jobs", length=len(body)))
+    for i in range(0, len(body), 65535):
+        big.send(record(STDIN, body[i:i + 65535]))
+    big.send(record(STDIN, b""))
+    t.eq(big.answer(), 403, "a 200 KiB POST refused before its body is read is answered")
+    big.get()
+    t.eq(big.answer(), 200, "and its connection, kept, carries the next request")
+    t.ok(not big.closed(0.5), "it stays open")
+    big.close()
+
     # ---- nginx did not ask to keep it ----
     once = FCGI(sock, s.port)
     once.get(keep=False)
