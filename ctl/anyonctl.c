@@ -354,7 +354,7 @@ static int nginx_dump(const char *file, char **out, char *err, size_t errlen)
 		goto fail;
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 		if (null < 0 || dup2(null, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fileno(errf), 2) < 0)
 			_exit(126);
@@ -402,24 +402,24 @@ fail:
 	return 127;
 }
 
-/* nginx's own message: its first [emerg], [alert] or [warn] line, without
- * the date and pid, or its first line. In place. */
+/* nginx's own message: its first line of level warn or worse, without
+ * the date, level and pid#tid before it; else its first line. In place. */
 static const char *nginx_message(char *text)
 {
-	char *m = strstr(text, "[emerg] ");
-	char *nl;
+	static const char *const levels[] = { "[emerg] ", "[alert] ", "[crit] ", "[error] ", "[warn] " };
+	char *m = NULL, *nl;
+	size_t pid, tid;
 
+	for (size_t i = 0; i < ARRAY_SIZE(levels) && !m; i++)
+		if ((m = strstr(text, levels[i])))
+			m += strlen(levels[i]);
 	if (!m)
-		m = strstr(text, "[alert] ");
-	if (!m)
-		m = strstr(text, "[warn] ");
-	if (m) {
-		char *colon = strstr(m, ": ");
-
-		m = colon && (!strchr(m, '\n') || colon < strchr(m, '\n')) ? colon + 2 : m;
-	} else {
 		m = text;
-	}
+	/* "1234#1234: " when written through the error log. */
+	pid = strspn(m, "0123456789");
+	tid = pid && m[pid] == '#' ? strspn(m + pid + 1, "0123456789") : 0;
+	if (tid && strncmp(m + pid + 1 + tid, ": ", 2) == 0)
+		m += pid + tid + 3;
 	nl = strchr(m, '\n');
 	if (nl)
 		*nl = '\0';
