@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
+#include <signal.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -317,6 +319,271 @@ static void doctor_keyring(struct doctor *d, struct db *db, int schema)
 	keyring_wipe(&kr);
 }
 
+/* ---- doctor --nginx FILE ----
+ * nginx itself judges the syntax (`nginx -T -q -c FILE`: the test of -t,
+ * then the whole configuration with its includes on stdout); doctor reads
+ * that dump only as far as the two settings that break anyon silently:
+ * the socket of the anyon_fcgi upstream, and the server_name that must
+ * list ANYON_PUBLIC_URL's host. */
+#define NGINX_DUMP_MAX (4 * 1024 * 1024)
+#define NGINX_ERR_MAX 4096
+#define NGINX_WORD_MAX 512
+
+/* Runs nginx -T -q -c FILE. Returns its exit status (127: it could not be
+ * started), the dump in *out (malloc'd, the caller frees; NULL when nginx
+ * failed) and its stderr in err. -1 when the dump is over the limit. */
+static int nginx_dump(const char *file, char **out, char *err, size_t errlen)
+{
+	char *const argv[] = { "nginx", "-T", "-q", "-c", (char *)file, NULL };
+	FILE *errf = tmpfile();
+	size_t len = 0, got;
+	char *buf = malloc(NGINX_DUMP_MAX + 1);
+	int fds[2] = { -1, -1 }, status = 0;
+	pid_t pid = -1;
+	ssize_t n;
+
+	*out = NULL;
+	err[0] = '\0';
+	if (!errf || !buf || fcntl(fileno(errf), F_SETFD, FD_CLOEXEC) || pipe2(fds, O_CLOEXEC)) {
+		snprintf(err, errlen, "cannot run nginx: %s", strerror(errno));
+		goto fail;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot run nginx: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fileno(errf), 2) < 0)
+			_exit(126);
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s", strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	fds[1] = -1;
+	while (len < NGINX_DUMP_MAX && (n = read(fds[0], buf + len, NGINX_DUMP_MAX - len)) != 0) {
+		if (n < 0 && errno != EINTR)
+			break;
+		len += n > 0 ? (size_t)n : 0;
+	}
+	if (len == NGINX_DUMP_MAX)
+		kill(pid, SIGKILL);
+	close(fds[0]);
+	fds[0] = -1;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	rewind(errf);
+	got = fread(err, 1, errlen - 1, errf);
+	err[got] = '\0';
+	fclose(errf);
+	if (len == NGINX_DUMP_MAX) {
+		free(buf);
+		snprintf(err, errlen, "its configuration is over %d MiB: not read", NGINX_DUMP_MAX >> 20);
+		return -1;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		free(buf);
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+fail:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (errf)
+		fclose(errf);
+	free(buf);
+	return 127;
+}
+
+/* nginx's own message: its first line of level warn or worse, without
+ * the date, level and pid#tid before it; else its first line. In place. */
+static const char *nginx_message(char *text)
+{
+	static const char *const levels[] = { "[emerg] ", "[alert] ", "[crit] ", "[error] ", "[warn] " };
+	char *m = NULL, *nl;
+	size_t pid, tid;
+
+	for (size_t i = 0; i < ARRAY_SIZE(levels) && !m; i++)
+		if ((m = strstr(text, levels[i])))
+			m += strlen(levels[i]);
+	if (!m)
+		m = text;
+	/* "1234#1234: " when written through the error log. */
+	pid = strspn(m, "0123456789");
+	tid = pid && m[pid] == '#' ? strspn(m + pid + 1, "0123456789") : 0;
+	if (tid && strncmp(m + pid + 1 + tid, ": ", 2) == 0)
+		m += pid + tid + 3;
+	nl = strchr(m, '\n');
+	if (nl)
+		*nl = '\0';
+	return m;
+}
+
+/* The next token of nginx's syntax at *p: 'w' (a word, unquoted, into
+ * word, cut at its size), ';', '{', '}', or 0 at the end. A '#' that
+ * starts a token comments out the rest of its line. */
+static int nginx_token(const char **p, char *word, size_t size)
+{
+	const char *s = *p;
+	size_t n = 0;
+	char quote = 0;
+	bool var = false;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+			s++;
+		if (*s != '#')
+			break;
+		while (*s && *s != '\n')
+			s++;
+	}
+	if (!*s) {
+		*p = s;
+		return 0;
+	}
+	if (*s == ';' || *s == '{' || *s == '}') {
+		*p = s + 1;
+		return *s;
+	}
+	if (*s == '"' || *s == '\'')
+		quote = *s++;
+	for (char prev = 0; *s; prev = *s++) {
+		/* ${name} is one word, braces and all. */
+		if (quote ? *s == quote : !var && strchr(" \t\r\n;{}", *s) && !(*s == '{' && prev == '$'))
+			break;
+		var = !quote && (var ? *s != '}' : *s == '{');
+		if (*s == '\\' && s[1])
+			s++;
+		if (n + 1 < size)
+			word[n++] = *s;
+	}
+	if (quote && *s)
+		s++;
+	word[n] = '\0';
+	*p = s;
+	return 'w';
+}
+
+/* Whether server_name's name covers host: the same name, "*.suffix" or
+ * ".domain" (the domain and every name under it), case aside. */
+static bool nginx_name_covers(const char *name, const char *host)
+{
+	size_t nl = strlen(name), hl = strlen(host);
+
+	if (strcasecmp(name, host) == 0)
+		return true;
+	if (name[0] == '.' && strcasecmp(name + 1, host) == 0)
+		return true;
+	if (name[0] == '*' && name[1] == '.')
+		name++, nl--;
+	return name[0] == '.' && hl > nl && strcasecmp(host + hl - nl, name) == 0;
+}
+
+struct nginx_scan {
+	char upstream_bad[NGINX_WORD_MAX]; /* the first anyon_fcgi server that is not the socket */
+	int upstreams;                     /* "upstream anyon_fcgi" blocks seen */
+	int servers, servers_bad;          /* their server entries, and those not the socket */
+	bool name_found;                   /* some server_name covers the public host */
+	bool name_regex;                   /* some server_name is a regular expression */
+};
+
+/* Walks the dump statement by statement: the files nginx -T prints are
+ * whole blocks each, so a running depth is enough to know which block a
+ * statement is in. */
+static void nginx_scan(const char *dump, const char *sock, const char *host, struct nginx_scan *sc)
+{
+	char word[NGINX_WORD_MAX], first[32] = "", second[32] = "";
+	int depth = 0, up_depth = -1, idx = 0, tok;
+
+	while ((tok = nginx_token(&dump, word, sizeof(word))) != 0) {
+		if (tok == 'w') {
+			if (idx == 0)
+				str_copy(first, sizeof(first), word);
+			else if (idx == 1)
+				str_copy(second, sizeof(second), word);
+			if (idx == 1 && up_depth >= 0 && depth == up_depth + 1 && strcmp(first, "server") == 0) {
+				sc->servers++;
+				if (strcmp(word, sock)) {
+					if (!sc->servers_bad++)
+						str_copy(sc->upstream_bad, sizeof(sc->upstream_bad), word);
+				}
+			}
+			if (idx >= 1 && strcmp(first, "server_name") == 0) {
+				sc->name_found = sc->name_found || (host[0] && nginx_name_covers(word, host));
+				sc->name_regex = sc->name_regex || word[0] == '~';
+			}
+			idx++;
+			continue;
+		}
+		if (tok == '{') {
+			if (idx == 2 && strcmp(first, "upstream") == 0 && strcmp(second, "anyon_fcgi") == 0) {
+				up_depth = depth;
+				sc->upstreams++;
+			}
+			depth++;
+		} else if (tok == '}' && depth > 0 && --depth == up_depth) {
+			up_depth = -1;
+		}
+		idx = 0;
+	}
+}
+
+/* nginx -t on the configuration nginx runs, then the socket and the names
+ * anyon needs in it. */
+static void doctor_nginx(struct doctor *d, const char *file)
+{
+	char err[NGINX_ERR_MAX], sock[CONFIG_PATH_MAX + 8];
+	struct nginx_scan sc = { .upstreams = 0 };
+	char *dump = NULL;
+	int rc = nginx_dump(file, &dump, err, sizeof(err));
+
+	if (rc == 127) {
+		check(d, false, "nginx", "cannot run nginx -t: %s (is nginx installed, and on PATH=%s?)",
+		      err[0] ? err : "not found", getenv("PATH") ? getenv("PATH") : "");
+		return;
+	}
+	if (rc) {
+		const char *msg = nginx_message(err);
+
+		check(d, false, "nginx", "nginx -t -c %s: %s%s", file, msg[0] ? msg : "failed",
+		      strstr(msg, "is not allowed here") ? " (give the main configuration that includes the "
+		      "site, e.g. /etc/nginx/nginx.conf)" : "");
+		return;
+	}
+	check(d, true, "nginx", "nginx -t -c %s: the syntax is ok", file);
+	if (err[0])
+		note("nginx", "%s", nginx_message(err));
+	/* The pool's socket as nginx names it: unix:PATH, or HOST:PORT. */
+	snprintf(sock, sizeof(sock), "%s%s", strchr(g_config.fcgi_socket, '/') ? "unix:" : "",
+		 g_config.fcgi_socket);
+	nginx_scan(dump, sock, g_config.public_host, &sc);
+	free(dump);
+	if (!sc.upstreams || !sc.servers)
+		check(d, false, "upstream", "no \"upstream anyon_fcgi\" with servers in %s or its includes "
+		      "(anyon-locations.conf passes the API to it)", file);
+	else if (sc.servers_bad)
+		check(d, false, "upstream", "anyon_fcgi has %s but ANYON_FCGI_SOCKET is %s: the two must "
+		      "be the same socket", sc.upstream_bad, g_config.fcgi_socket);
+	else
+		check(d, true, "upstream", "anyon_fcgi: %s (ANYON_FCGI_SOCKET), %d entr%s", sock, sc.servers,
+		      sc.servers == 1 ? "y" : "ies");
+	if (!g_config.public_host[0])
+		note("server_name", "no ANYON_PUBLIC_URL: only the loopback names are served, not checked");
+	else if (sc.name_found)
+		check(d, true, "server_name", "%s (ANYON_PUBLIC_URL's host) is listed", g_config.public_host);
+	else
+		check(d, false, "server_name", "no server_name lists %s, the host of ANYON_PUBLIC_URL (anyon "
+		      "answers 421 to any other Host)%s", g_config.public_host, sc.name_regex ?
+		      "; regular-expression names are not evaluated" : "");
+}
+
 static int cmd_doctor(int argc, char **argv)
 {
 	struct doctor d = { 0 };
@@ -325,10 +592,20 @@ static int cmd_doctor(int argc, char **argv)
 	struct db *db;
 	int64_t beat;
 	bool docker_ok, engine_ok;
+	const char *nginx_conf = NULL;
 	int cur = 0, latest = 0, rc;
 
-	(void)argc;
-	(void)argv;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--nginx") == 0 && i + 1 < argc) {
+			nginx_conf = argv[++i];
+		} else if (strncmp(argv[i], "--nginx=", 8) == 0 && argv[i][8]) {
+			nginx_conf = argv[i] + 8;
+		} else {
+			fprintf(stderr, "usage: anyonctl doctor [--nginx FILE]   (FILE: nginx's main "
+				"configuration, e.g. /etc/nginx/nginx.conf)\n");
+			return 2;
+		}
+	}
 	check(&d, stat(g_config.data_dir, &st) == 0 && S_ISDIR(st.st_mode) &&
 	      access(g_config.data_dir, W_OK) == 0, "data dir", "%s", g_config.data_dir);
 	/* The engine as this host sees it; judged with the worker's view below
@@ -376,6 +653,8 @@ static int cmd_doctor(int argc, char **argv)
 out:
 	rc = probe_health(g_config.fcgi_socket, probe, sizeof(probe));
 	check(&d, rc == 200, "fastcgi", "%s: GET /api/health: %s", g_config.fcgi_socket, probe);
+	if (nginx_conf)
+		doctor_nginx(&d, nginx_conf);
 	printf("%s\n", d.failures ? "problems found" : "all checks passed");
 	return d.failures ? 1 : 0;
 }
@@ -1300,8 +1579,10 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "migrate", cmd_migrate, "apply pending schema migrations" },
-	{ "doctor", cmd_doctor, "check a deployment: data dir, database, schema, worker, docker, keyring "
-	  "and secrets, a request through the pool's socket; exit 1 on any failure" },
+	{ "doctor", cmd_doctor, "[--nginx FILE]: check a deployment: data dir, database, schema, worker, "
+	  "docker, keyring and secrets, a request through the pool's socket; with --nginx FILE "
+	  "(nginx's main configuration, e.g. /etc/nginx/nginx.conf, as root): nginx -t, and its "
+	  "anyon_fcgi socket and server_name against the settings; exit 1 on any failure" },
 	{ "server-names", cmd_server_names, "the host names nginx's server_name must list (ANYON_PUBLIC_URL's)" },
 	{ "job", cmd_job, "job echo [--wait] [--delay MS] LINE...: queue an echo job" },
 	{ "init-keys", cmd_init_keys, "[--if-missing]: create the keyring with one active key" },

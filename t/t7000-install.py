@@ -15,7 +15,7 @@ redirect, IPv6, and unknown host names refused. The tools it needs
 are root; otherwise that is a failure, never a skip."""
 import os, re, shutil, signal, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from anyontest import TAP, BUILDDIR, free_port
+from anyontest import TAP, BUILDDIR, free_port, make_install
 
 t = TAP()
 NEEDS = {"systemd-analyze": "systemd", "nginx": "nginx-light", "openssl": "openssl", "curl": "curl"}
@@ -52,10 +52,8 @@ def read(path):
 
 try:
     # ---- make install, staged, then unpacked in place ----
-    r = run(["make", "-C", BUILDDIR, "install", "DESTDIR=" + STAGE, "prefix=" + PREFIX,
-             "ANYON_SERVER_NAME=" + NAME, "ANYON_FCGI_SOCKET=" + SOCK, "ANYON_TLS_CERT=" + CERT,
-             "ANYON_TLS_KEY=" + KEY, "ANYON_HTTP_PORT=%d" % HTTP, "ANYON_HTTPS_PORT=%d" % HTTPS,
-             "NGINX_GROUP=nogroup"])
+    r = make_install(STAGE, PREFIX, ANYON_SERVER_NAME=NAME, ANYON_FCGI_SOCKET=SOCK, ANYON_TLS_CERT=CERT,
+                     ANYON_TLS_KEY=KEY, ANYON_HTTP_PORT=HTTP, ANYON_HTTPS_PORT=HTTPS, NGINX_GROUP="nogroup")
     t.ok(r.returncode == 0, "make install DESTDIR=... prefix=...", r.stdout[-3000:])
     shutil.copytree(STAGE + PREFIX, PREFIX, symlinks=True)
     units = os.path.join(PREFIX, "lib", "systemd", "system")
@@ -130,8 +128,7 @@ try:
     t.ok(re.search(r"listen %d ssl( http2)? default_server;" % HTTPS, site) and "ssl_reject_handshake on;" in site,
          "a default_server refuses unknown names")
     # The other http2 form, as for nginx >= 1.25.1 (not the nginx here).
-    r = run(["make", "-C", BUILDDIR, "install", "DESTDIR=" + os.path.join(T, "stage-h2"), "prefix=" + PREFIX,
-             "NGINX_HTTP2=directive"])
+    r = make_install(os.path.join(T, "stage-h2"), PREFIX, NGINX_HTTP2="directive")
     h2 = read(os.path.join(T, "stage-h2") + nginx_dir + "/anyon-site.conf") if r.returncode == 0 else ""
     t.ok(len(re.findall(r"^\s*http2 on;$", h2, re.M)) == 2 and " http2" not in re.sub(r"http2 on;|#.*", "", h2),
          "NGINX_HTTP2=directive: `http2 on;` in both TLS servers, no deprecated listen parameter", h2)

@@ -92,6 +92,21 @@ def free_port():
     return port
 
 
+def make_install(destdir, prefix, **settings):
+    """`make install DESTDIR=destdir prefix=prefix NAME=VALUE...` of the
+    build (settings: ANYON_SERVER_NAME=..., see Makefile.am); returns the
+    CompletedProcess, output merged. One at a time across the tests of a
+    run: make install generates the units and the site in
+    BUILDDIR/install-gen before copying them, so two tests installing with
+    other settings at once would get each other's files."""
+    import fcntl
+    argv = ["make", "-C", BUILDDIR, "install", "DESTDIR=" + destdir, "prefix=" + prefix]
+    argv += ["%s=%s" % kv for kv in settings.items()]
+    with open(os.path.join(BUILDDIR, ".install-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
