@@ -145,8 +145,16 @@ static void dispatch(struct req *r)
 	if (!write)
 		plan_prefetch(r);
 	if (r->route->auth != AUTH_NONE || write) {
-		/* A write never creates a session: it could not carry its token. */
-		if (session_load(r, !write))
+		/* A write never creates a session: it could not carry its token.
+		 * In cloud mode only the routes that need one (AUTH_SESSION:
+		 * /api/session, the sign-in) give a browser whose cookie names
+		 * no session a fresh anonymous cookie: a GET of anything else
+		 * sent with the token a sign-in was rotating away would
+		 * otherwise answer after that sign-in and replace its new
+		 * cookie, signing the browser out (t9100 met it). */
+		bool create = !write && (!g_config.cloud || r->route->auth == AUTH_SESSION);
+
+		if (session_load(r, create))
 			return;
 	}
 	if (write && !session_csrf_ok(r)) {
