@@ -397,6 +397,7 @@ struct db_prefetch {
 	int limit;
 	const char *secret_kind;    /* non-NULL: the metadata of the user's secret of this kind */
 	bool events;                /* without job_id: the user's events after `after`, at most `limit` */
+	int64_t board_project;      /* > 0, without job_id or events: the version of this project's board */
 
 	bool done;                  /* the session was found and the reads below are valid */
 	int job_rc;                 /* DB_OK, DB_NOTFOUND (none, or not the session user's), DB_ERROR */
@@ -407,8 +408,10 @@ struct db_prefetch {
 	struct stmt *output_stmt;   /* internal: the output read, pending */
 	struct stmt *events_stmt;   /* internal: the events read, pending */
 	int64_t events_user;        /* internal: the session's user, whose events they must be */
-	unsigned char events_hash[32]; /* internal: the token hash bound to events_stmt (SQLite
-				    * reads its bindings at the step, after the caller's copy is gone) */
+	struct stmt *board_stmt;    /* internal: the board's version read, pending */
+	int64_t board_user;         /* internal: the session's user, whose board it must be */
+	unsigned char bound_hash[32]; /* internal: the token hash bound to events_stmt or board_stmt
+				    * (SQLite reads its bindings at the step, after the caller's copy is gone) */
 };
 /* Like db_session_find_user(); with DB_OK also fills pf (pf->done). On any
  * other result pf holds nothing. */
@@ -681,6 +684,11 @@ struct db_task_version {
 	int64_t count, max_updated;
 };
 int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v);
+/* db_task_version() of the board db_session_find_prefetch() read with the
+ * session (pf->board_project), once: DB_ERROR when pf holds no such read
+ * of project_id for user_id. */
+int db_prefetch_board(struct db *db, struct db_prefetch *pf, int64_t project_id, int64_t user_id,
+		      struct db_task_version *v);
 /* Tasks in project_id. */
 int db_task_count(struct db *db, int64_t project_id, int64_t *n);
 /* The nearest position to pos in the column (project_id, status), leaving

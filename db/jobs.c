@@ -713,8 +713,10 @@ void db_prefetch_release(struct db *db, struct db_prefetch *pf)
 		q_end(pf->output_stmt);
 	if (pf->events_stmt)
 		q_end(pf->events_stmt);
-	pf->output_stmt = pf->events_stmt = NULL;
-	memset(pf->events_hash, 0, sizeof(pf->events_hash));
+	if (pf->board_stmt)
+		q_end(pf->board_stmt);
+	pf->output_stmt = pf->events_stmt = pf->board_stmt = NULL;
+	memset(pf->bound_hash, 0, sizeof(pf->bound_hash));
 	pf->job_held = false;
 	pf->done = false;
 }

@@ -143,6 +143,10 @@ int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn,
 struct stmt *session_events_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
 				  int64_t after, int limit);
 int event_list_read(struct stmt *s, int64_t user_id, int limit, db_event_fn fn, void *arg, bool *more);
+/* From tasks.c: the board version of project ?4 when it is the user's of
+ * the session ?1..?3 (read by db_prefetch_board()). */
+struct stmt *session_board_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+				 int64_t project_id);
 
 /* Whether the connection is PostgreSQL's (for the few places where the
  * data layer does a thing differently there, not just spells it). */

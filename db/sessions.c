@@ -179,8 +179,8 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 	pf->done = pf->job_held = false;
 	pf->job_rc = pf->secret_rc = DB_NOTFOUND;
 	pf->secret_invalid = false;
-	pf->output_stmt = pf->events_stmt = NULL;
-	pf->events_user = 0;
+	pf->output_stmt = pf->events_stmt = pf->board_stmt = NULL;
+	pf->events_user = pf->board_user = 0;
 	*has_user = false;
 	if (pf->job_id > 0) {
 		ss = session_job_start(db, hash, now, cloud, pf->job_id);
@@ -198,9 +198,13 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 		pf->output_stmt = job_output_start(db, pf->job_id, pf->after, pf->limit);
 		q_send(pf->output_stmt);
 	} else if (pf->job_id <= 0 && pf->events && pf->limit > 0) {
-		memcpy(pf->events_hash, hash, sizeof(pf->events_hash));
-		pf->events_stmt = session_events_start(db, pf->events_hash, now, cloud, pf->after, pf->limit);
+		memcpy(pf->bound_hash, hash, sizeof(pf->bound_hash));
+		pf->events_stmt = session_events_start(db, pf->bound_hash, now, cloud, pf->after, pf->limit);
 		q_send(pf->events_stmt);
+	} else if (pf->job_id <= 0 && pf->board_project > 0) {
+		memcpy(pf->bound_hash, hash, sizeof(pf->bound_hash));
+		pf->board_stmt = session_board_start(db, pf->bound_hash, now, cloud, pf->board_project);
+		q_send(pf->board_stmt);
 	}
 	rc = q_row(ss);
 	if (rc == DB_OK) {
@@ -238,6 +242,12 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 		pf->events_stmt = NULL;
 	} else if (pf->events_stmt) {
 		pf->events_user = user->id;
+	}
+	if (pf->board_stmt && (!*has_user || user->id <= 0)) {
+		q_end(pf->board_stmt);
+		pf->board_stmt = NULL;
+	} else if (pf->board_stmt) {
+		pf->board_user = user->id;
 	}
 	pf->job_rc = jrc;
 	pf->secret_rc = xrc;

@@ -46,6 +46,25 @@ static struct query q_version = QUERY("task.version",
 	"coalesce((SELECT max(id) FROM events WHERE user_id = ?2), 0), "
 	"(SELECT count(*) FROM (SELECT id FROM events WHERE user_id = ?2 ORDER BY id DESC LIMIT ?3) AS c) "
 	"FROM projects p WHERE p.id = ?1 AND p.user_id = ?2");
+/* The same as q_version, the user being the session's (?1..?3, as
+ * SESSION_USER_WHERE says) and the project ?4, the window ?5: queued with
+ * the session's own read (db_session_find_prefetch()). The inner reads
+ * name the user through the session's row again (SESSION_ME: uncorrelated,
+ * read once); the row exists only when the session is live and the
+ * project its user's, and carries that user for the caller to check. */
+#define SESSION_ME "(SELECT s2.user_id FROM sessions s2 WHERE s2.token_hash = ?1 AND s2.cloud = ?3)"
+static struct query q_session_version = QUERY("task.version_with_session",
+	"SELECT p.created_at, "
+	"coalesce((SELECT e.id FROM events e WHERE e.user_id = " SESSION_ME " AND e.project_id = ?4 "
+	"AND (e.kind LIKE 'task.%' OR e.kind LIKE 'project.%') "
+	"AND e.id >= (SELECT coalesce(min(w.id), 0) FROM "
+	"(SELECT id FROM events WHERE user_id = " SESSION_ME " ORDER BY id DESC LIMIT ?5) AS w) "
+	"ORDER BY e.id DESC LIMIT 1), 0), "
+	"coalesce((SELECT max(id) FROM events WHERE user_id = " SESSION_ME "), 0), "
+	"(SELECT count(*) FROM (SELECT id FROM events WHERE user_id = " SESSION_ME " ORDER BY id DESC LIMIT ?5) AS c), "
+	"p.user_id "
+	"FROM " SESSION_USER_FROM " JOIN projects p ON p.user_id = s.user_id "
+	"WHERE " SESSION_USER_WHERE " AND p.id = ?4");
 static struct query q_shape = QUERY("task.shape",
 	"SELECT count(*), coalesce(max(updated_at), 0) FROM tasks WHERE project_id = ?1 AND user_id = ?2");
 static struct query q_count = QUERY("task.count",
@@ -184,26 +203,23 @@ int db_task_list(struct db *db, int64_t project_id, int64_t user_id, int limit, 
 	return q_each(s, task_row, &(struct task_each){ fn, arg });
 }
 
-int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v)
+/* Reads q_version's (or q_session_version's) row into v; *walked: how
+ * many of the user's events the window held. */
+static void version_cols(struct stmt *s, struct db_task_version *v, int64_t *walked)
 {
-	struct stmt *s = q_start(db, &q_version);
-	int64_t walked = 0;
+	v->project_created = q_i64(s, 0);
+	v->event_id = q_i64(s, 1);
+	v->user_newest = q_i64(s, 2);
+	*walked = q_i64(s, 3);
+}
+
+/* The rest of db_task_version() once its first row is read. */
+static int version_finish(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v,
+			  int64_t walked)
+{
+	struct stmt *s;
 	int rc;
 
-	memset(v, 0, sizeof(*v));
-	q_int(s, 1, project_id);
-	q_int(s, 2, user_id);
-	q_int(s, 3, DB_TASK_VERSION_WINDOW);
-	rc = q_row(s);
-	if (rc == DB_OK) {
-		v->project_created = q_i64(s, 0);
-		v->event_id = q_i64(s, 1);
-		v->user_newest = q_i64(s, 2);
-		walked = q_i64(s, 3);
-	}
-	q_end(s);
-	if (rc != DB_OK)
-		return rc;
 	if (v->event_id)
 		v->user_newest = 0;
 	if (v->event_id || walked == DB_TASK_VERSION_WINDOW)
@@ -221,6 +237,58 @@ int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct d
 	}
 	q_end(s);
 	return rc == DB_NOTFOUND ? DB_ERROR : rc;
+}
+
+int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct db_task_version *v)
+{
+	struct stmt *s = q_start(db, &q_version);
+	int64_t walked = 0;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	q_int(s, 1, project_id);
+	q_int(s, 2, user_id);
+	q_int(s, 3, DB_TASK_VERSION_WINDOW);
+	rc = q_row(s);
+	if (rc == DB_OK)
+		version_cols(s, v, &walked);
+	q_end(s);
+	return rc == DB_OK ? version_finish(db, project_id, user_id, v, walked) : rc;
+}
+
+struct stmt *session_board_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
+				 int64_t project_id)
+{
+	struct stmt *s = q_start(db, &q_session_version);
+
+	q_blob(s, 1, hash, 32);
+	q_int(s, 2, now);
+	q_bool(s, 3, cloud);
+	q_int(s, 4, project_id);
+	q_int(s, 5, DB_TASK_VERSION_WINDOW);
+	return s;
+}
+
+int db_prefetch_board(struct db *db, struct db_prefetch *pf, int64_t project_id, int64_t user_id,
+		      struct db_task_version *v)
+{
+	struct stmt *s = pf->board_stmt;
+	int64_t walked = 0;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (!pf->done || !s || user_id <= 0 || pf->board_user != user_id || pf->board_project != project_id)
+		return DB_ERROR;
+	pf->board_stmt = NULL;
+	rc = q_row(s);
+	/* The row's project is the session user's by the join; checked
+	 * again here, as the events' rows are. */
+	if (rc == DB_OK && q_i64(s, 4) != user_id)
+		rc = DB_ERROR;
+	if (rc == DB_OK)
+		version_cols(s, v, &walked);
+	q_end(s);
+	return rc == DB_OK ? version_finish(db, project_id, user_id, v, walked) : rc;
 }
 
 int db_task_count(struct db *db, int64_t project_id, int64_t *n)

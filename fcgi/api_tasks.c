@@ -140,7 +140,12 @@ void api_tasks_list(struct req *r)
 	 * answer (never the other way round: an older list under a newer
 	 * tag). A request whose If-None-Match holds the tag gets a 304
 	 * without the list being read. */
-	rc = db_task_version(r->db, project, r->user.id, &v);
+	/* Read with the session when the route's prefetch did (one round
+	 * trip on PostgreSQL), else now. */
+	if (r->pf.done && r->pf.board_stmt && r->pf.board_project == project)
+		rc = db_prefetch_board(r->db, &r->pf, project, r->user.id, &v);
+	else
+		rc = db_task_version(r->db, project, r->user.id, &v);
 	if (rc == DB_NOTFOUND) {
 		reply_error(r, 404, "not_found", "no such project");
 		return;

@@ -30,6 +30,7 @@ enum route_prefetch {
 	PF_JOB_OUTPUT,  /* the job {id} and its output (?after, ?limit) */
 	PF_GITHUB,      /* the user's GitHub token metadata */
 	PF_EVENTS,      /* the user's events (?after, ?limit) */
+	PF_BOARD,       /* the version of project {id}'s board (its ETag) */
 };
 
 typedef void (*route_handler)(struct req *r);

@@ -43,7 +43,7 @@ static const struct route routes[] = {
 	{ "GET",  "/api/projects/{id}",             api_projects_get,         AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "PATCH", "/api/projects/{id}",            api_projects_update,      AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
 	{ "DELETE", "/api/projects/{id}",           api_projects_delete,      AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
-	{ "GET",  "/api/projects/{id}/tasks",       api_tasks_list,           AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
+	{ "GET",  "/api/projects/{id}/tasks",       api_tasks_list,           AUTH_USER,    MODE_ANY,   NOBODY, PF_BOARD },
 	{ "POST", "/api/projects/{id}/tasks",       api_tasks_create,         AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
 	{ "GET",  "/api/tasks/{id}",                api_tasks_get,            AUTH_USER,    MODE_ANY,   NOBODY, PF_NONE },
 	{ "PATCH", "/api/tasks/{id}",               api_tasks_update,         AUTH_USER,    MODE_ANY,   JSON,   PF_NONE },
@@ -101,6 +101,10 @@ static void plan_prefetch(struct req *r)
 			return;
 		r->pf.limit = (int)v;
 		r->pf.events = true;
+		return;
+	case PF_BOARD:
+		if (id && parse_i64(id, 1, INT64_MAX, &v) == 0)
+			r->pf.board_project = v;
 		return;
 	case PF_JOB_OUTPUT:
 		if (api_jobs_output_args(r, false, &r->pf.after, &v))

@@ -73,7 +73,7 @@ static int find_session(struct req *r, int64_t now)
 			continue;
 		/* The session and its user in one query (one round trip); a
 		 * session made in the other mode (local vs cloud) is not found. */
-		if (i == 0 && (r->pf.job_id > 0 || r->pf.secret_kind || r->pf.events))
+		if (i == 0 && (r->pf.job_id > 0 || r->pf.secret_kind || r->pf.events || r->pf.board_project > 0))
 			/* With the route's next reads in the same round
 			 * trip (r->pf, planned by routes.c). */
 			rc = db_session_find_prefetch(r->db, hash, now, g_config.cloud, &r->session,

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The hot reads' fast path: GET /api/session, /api/jobs/{id},
-/api/jobs/{id}/output and /api/events read the session and what they answer
+/api/jobs/{id}/output, /api/events and a board's tasks read the session and what they answer
 with together (one round trip on PostgreSQL, see docs/PERFORMANCE.md), and
 checking the owner after the fact weakens nothing: another user's job and
 its output stay a 404, another user's events are never in the feed, the
 feed answers byte for byte as the plain read does, a revoked session and a disabled user stop working on the very
 next request, a bad parameter is still a 400 after sign-in and a 401
 before, a second cookie still finds its session, and the GitHub status
-read with the session is the user's own, kept current."""
+read with the session is the user's own, kept current. The board's version
+(its ETag) read with the session likewise: another user's board is a 404,
+the answer and the 304 are as the plain read's."""
 import http.client, os, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR, wait_until
@@ -152,6 +154,33 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.eq(anon.get("/api/events?after=-1").status, 401, "signed out, a bad ?after on the feed is a 401")
         t.eq(anon.get("/api/events").status, 401, "signed out, the feed is a 401")
 
+        # ---- the board's version (its ETag) read with the session ----
+        r = a.get("/api/projects/%d/tasks" % apid)
+        tag = r.header("etag")
+        t.ok(r.status == 200 and len(r.json["tasks"]) == 3 and tag, "alice's board, with its ETag", r)
+        st, fast = raw_get(s, "/api/projects/%d/tasks" % apid, live)
+        st2, slow = raw_get(s, "/api/projects/%d/tasks" % apid, plain)
+        t.ok(st == 200 and st2 == 200 and fast == slow, "the board: the fast path answers byte for byte as the "
+             "plain read", (st, fast[:200], st2, slow[:200]))
+        r = a.request("GET", "/api/projects/%d/tasks" % apid, headers={"If-None-Match": tag})
+        t.ok(r.status == 304 and r.header("etag") == tag, "If-None-Match with it: 304", r)
+        for cl, pid, who in ((b, apid, "bob on alice's board"), (a, bpid, "alice on bob's board"),
+                             (a, bpid + 1000, "a board that does not exist")):
+            r = cl.get("/api/projects/%d/tasks" % pid)
+            t.ok(r.status == 404 and r.error_code() == "not_found" and "A0" not in str(r.body) and
+                 "B0" not in str(r.body), "%s: 404 without its tasks" % who, r)
+        r = b.request("GET", "/api/projects/%d/tasks" % apid, headers={"If-None-Match": tag})
+        t.ok(r.status == 404 and not r.header("etag"), "bob with alice's ETag: 404, no tag", r)
+        st, body = raw_get(s, "/api/projects/%d/tasks" % apid,
+                           "anyon_session=%s; anyon_session=%s" % (stale_token(a), b.cookies["anyon_session"]))
+        t.ok(st == 404 and b"A0" not in body, "bob's cookie behind a stale one: alice's board is still a 404",
+             (st, body[:200]))
+        t.eq(anon.get("/api/projects/%d/tasks" % apid).status, 401, "signed out, the board is a 401")
+        a.post("/api/projects/%d/tasks" % apid, {"title": "A3"})
+        r = a.request("GET", "/api/projects/%d/tasks" % apid, headers={"If-None-Match": tag})
+        t.ok(r.status == 200 and r.header("etag") != tag and len(r.json["tasks"]) == 4,
+             "a new task: the old tag gets the whole new board", r)
+
         # ---- the GitHub status read with the session is the user's own ----
         ra, rb = a.get("/api/session"), b.get("/api/session")
         t.ok(ra.status == 200 and ra.json["github"]["connected"] is True and ra.json["github"]["login"] == "alice"
@@ -182,6 +211,7 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.eq(output(a, jid).status, 401, "... nor its output")
         t.eq(a.get("/api/events").status, 401, "... nor its events")
         t.eq(a.get("/api/events?after=0&limit=1").status, 401, "... with any parameters")
+        t.eq(a.get("/api/projects/%d/tasks" % apid).status, 401, "... nor the board")
         t.eq(me(a), None, "... and /api/session has no user for it")
         t.eq(a2.get("/api/jobs/%d" % jid).status, 200, "the second browser still reads it")
 
