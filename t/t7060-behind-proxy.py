@@ -73,10 +73,7 @@ SERVER = ("server { listen 127.0.0.1:%d; server_name " + NAME + "; " + REALIP + 
 TLS_AT_PROXY = "set $anyon_https on; set $anyon_server_port 443;"
 HOP_EXTRA = (SERVER % (HOP, "include anyon-locations.conf; " + TLS_AT_PROXY) + " "
              + SERVER % (WRONG, TLS_AT_PROXY + " include anyon-locations.conf;"))
-
-
 TOKEN = r"[0-9A-Za-z._-]{32,}"   # a session token, anonymous (a.HEX) or not
-
 # A location of one's own beside anyon's (as bench/run adds) that includes
 # fastcgi_params: it gets the connection's HTTPS and SERVER_PORT too.
 OWN = "location = /api/session { add_header X-Own yes; include fastcgi_params; fastcgi_pass anyon_fcgi; }"
