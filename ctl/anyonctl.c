@@ -492,7 +492,23 @@ struct nginx_scan {
 	int servers, servers_bad;          /* their server entries, and those not the socket */
 	bool name_found;                   /* some server_name covers the public host */
 	bool name_regex;                   /* some server_name is a regular expression */
+	int tls_hops;                      /* servers that set $anyon_https after the locations */
+	int tls_early;                     /* servers that set it before them: overwritten */
 };
+
+/* The variables anyon-locations.conf sets from the connection and a server
+ * for a proxy's plain-HTTP hop sets again after it (anyon-behind-proxy.conf). */
+static bool nginx_tls_var(const char *word)
+{
+	return strcmp(word, "$anyon_https") == 0 || strcmp(word, "$anyon_server_port") == 0;
+}
+
+static bool nginx_includes_locations(const char *word)
+{
+	const char *base = strrchr(word, '/');
+
+	return strcmp(base ? base + 1 : word, "anyon-locations.conf") == 0;
+}
 
 /* Walks the dump statement by statement: the files nginx -T prints are
  * whole blocks each, so a running depth is enough to know which block a
@@ -500,7 +516,13 @@ struct nginx_scan {
 static void nginx_scan(const char *dump, const char *sock, const char *host, struct nginx_scan *sc)
 {
 	char word[NGINX_WORD_MAX], first[32] = "", second[32] = "";
-	int depth = 0, up_depth = -1, idx = 0, tok;
+	int depth = 0, up_depth = -1, srv_depth = -1, idx = 0, tok;
+	/* In the server block being read, at its own level: the locations
+	 * included, and a `set` of nginx_tls_var() before and after that;
+	 * server-level `set`s run in order, so only one after the include
+	 * overrides what the include sets. */
+	bool included = false, set_before = false, set_after = false;
+	bool stmt_set = false, stmt_inc = false;
 
 	while ((tok = nginx_token(&dump, word, sizeof(word))) != 0) {
 		if (tok == 'w') {
@@ -519,18 +541,40 @@ static void nginx_scan(const char *dump, const char *sock, const char *host, str
 				sc->name_found = sc->name_found || (host[0] && nginx_name_covers(word, host));
 				sc->name_regex = sc->name_regex || word[0] == '~';
 			}
+			if (idx == 1 && srv_depth >= 0 && depth == srv_depth + 1) {
+				stmt_set = strcmp(first, "set") == 0 && nginx_tls_var(word);
+				stmt_inc = strcmp(first, "include") == 0 && nginx_includes_locations(word);
+			}
 			idx++;
 			continue;
 		}
-		if (tok == '{') {
+		if (tok == ';') {
+			if (stmt_set && included)
+				set_after = true;
+			else if (stmt_set)
+				set_before = true;
+			else if (stmt_inc)
+				included = true;
+		} else if (tok == '{') {
 			if (idx == 2 && strcmp(first, "upstream") == 0 && strcmp(second, "anyon_fcgi") == 0) {
 				up_depth = depth;
 				sc->upstreams++;
 			}
+			if (idx == 1 && strcmp(first, "server") == 0 && up_depth < 0 && srv_depth < 0) {
+				srv_depth = depth;
+				included = set_before = set_after = false;
+			}
 			depth++;
-		} else if (tok == '}' && depth > 0 && --depth == up_depth) {
-			up_depth = -1;
+		} else if (tok == '}' && depth > 0) {
+			if (--depth == up_depth)
+				up_depth = -1;
+			if (depth == srv_depth) {
+				srv_depth = -1;
+				sc->tls_hops += included && set_after;
+				sc->tls_early += included && set_before && !set_after;
+			}
 		}
+		stmt_set = stmt_inc = false;
 		idx = 0;
 	}
 }
@@ -582,6 +626,17 @@ static void doctor_nginx(struct doctor *d, const char *file)
 		check(d, false, "server_name", "no server_name lists %s, the host of ANYON_PUBLIC_URL (anyon "
 		      "answers 421 to any other Host)%s", g_config.public_host, sc.name_regex ?
 		      "; regular-expression names are not evaluated" : "");
+	/* A declaration placed before the include is silently undone by it:
+	 * the cookie is then not Secure behind the proxy. */
+	if (sc.tls_early)
+		check(d, false, "tls_at_proxy", "%d server%s set $anyon_https or $anyon_server_port before "
+		      "including anyon-locations.conf, which sets them again from the connection: put the "
+		      "sets after the include (docs/DEPLOYMENT.md, \"Behind an existing proxy\")",
+		      sc.tls_early, sc.tls_early == 1 ? "" : "s");
+	else if (sc.tls_hops)
+		note("tls_at_proxy", "%d server%s declare%s that TLS ended at a proxy in front (anyon is told "
+		     "HTTPS): only the proxy may reach %s listeners", sc.tls_hops, sc.tls_hops == 1 ? "" : "s",
+		     sc.tls_hops == 1 ? "s" : "", sc.tls_hops == 1 ? "its" : "their");
 }
 
 static int cmd_doctor(int argc, char **argv)
@@ -1582,7 +1637,8 @@ static const struct {
 	{ "doctor", cmd_doctor, "[--nginx FILE]: check a deployment: data dir, database, schema, worker, "
 	  "docker, keyring and secrets, a request through the pool's socket; with --nginx FILE "
 	  "(nginx's main configuration, e.g. /etc/nginx/nginx.conf, as root): nginx -t, and its "
-	  "anyon_fcgi socket and server_name against the settings; exit 1 on any failure" },
+	  "anyon_fcgi socket and server_name against the settings, and the order of a declared "
+	  "TLS-ended-at-a-proxy; exit 1 on any failure" },
 	{ "server-names", cmd_server_names, "the host names nginx's server_name must list (ANYON_PUBLIC_URL's)" },
 	{ "job", cmd_job, "job echo [--wait] [--delay MS] LINE...: queue an echo job" },
 	{ "init-keys", cmd_init_keys, "[--if-missing]: create the keyring with one active key" },

@@ -10,10 +10,14 @@ snippet beside it; `nginx -t` accepts the site (with a certificate made
 here by openssl); and the installed binaries, started as the units start
 them (their ExecStart= with the env file's settings), serve through that
 site over TLS: /api/health, the security headers, the HTTP->HTTPS
-redirect, IPv6, and unknown host names refused. The tools it needs
+redirect, IPv6, and unknown host names refused. The site for a proxy that
+ends TLS in front (anyon-behind-proxy.conf) is generated with the same
+paths and socket and the proxy's address: `nginx -t` accepts it, and
+through it, over plain HTTP, the session cookie is __Host-, Secure and a
+write from the https origin passes. The tools it needs
 (systemd-analyze, nginx, openssl, curl) are installed when missing and we
 are root; otherwise that is a failure, never a skip."""
-import os, re, shutil, signal, subprocess, sys, tempfile, time
+import json, os, re, shutil, signal, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR, free_port, make_install
 
@@ -34,7 +38,7 @@ T = tempfile.mkdtemp(prefix="anyon-t7000-")
 os.chmod(T, 0o755)   # nginx's workers (nobody) pass through to the static files
 STAGE, PREFIX = os.path.join(T, "stage"), os.path.join(T, "prefix")
 RUN, STATE, ETC = os.path.join(T, "run-anyon"), os.path.join(T, "state"), os.path.join(T, "etc-anyon")
-HTTP, HTTPS = free_port(), free_port()
+HTTP, HTTPS, HOP = free_port(), free_port(), free_port()
 NAME = "anyon.test"
 SOCK = os.path.join(RUN, "fcgi.sock")
 CERT, KEY = os.path.join(T, "tls", "anyon.pem"), os.path.join(T, "tls", "anyon.key")
@@ -53,14 +57,16 @@ def read(path):
 try:
     # ---- make install, staged, then unpacked in place ----
     r = make_install(STAGE, PREFIX, ANYON_SERVER_NAME=NAME, ANYON_FCGI_SOCKET=SOCK, ANYON_TLS_CERT=CERT,
-                     ANYON_TLS_KEY=KEY, ANYON_HTTP_PORT=HTTP, ANYON_HTTPS_PORT=HTTPS, NGINX_GROUP="nogroup")
+                     ANYON_TLS_KEY=KEY, ANYON_HTTP_PORT=HTTP, ANYON_HTTPS_PORT=HTTPS, NGINX_GROUP="nogroup",
+                     ANYON_PROXY_LISTEN="127.0.0.1:%d" % HOP)
     t.ok(r.returncode == 0, "make install DESTDIR=... prefix=...", r.stdout[-3000:])
     shutil.copytree(STAGE + PREFIX, PREFIX, symlinks=True)
     units = os.path.join(PREFIX, "lib", "systemd", "system")
     fcgi_unit, worker_unit = (os.path.join(units, "anyon-%s.service" % n) for n in ("fcgi", "worker"))
     nginx_dir = os.path.join(PREFIX, "share", "anyon", "nginx")
     env_example = os.path.join(PREFIX, "share", "anyon", "dist", "anyon.env")
-    wanted = [fcgi_unit, worker_unit, env_example, os.path.join(nginx_dir, "anyon-site.conf"),
+    proxy_site = os.path.join(nginx_dir, "anyon-behind-proxy.conf")
+    wanted = [fcgi_unit, worker_unit, env_example, os.path.join(nginx_dir, "anyon-site.conf"), proxy_site,
               os.path.join(nginx_dir, "anyon-headers.conf"), os.path.join(nginx_dir, "anyon-locations.conf"),
               os.path.join(nginx_dir, "fastcgi_params"), os.path.join(PREFIX, "share", "doc", "anyon", "DEPLOYMENT.md"),
               os.path.join(PREFIX, "bin", "anyon-fcgi"), os.path.join(PREFIX, "bin", "anyon-worker"),
@@ -127,6 +133,13 @@ try:
     t.ok("listen [::]:%d ssl" % HTTPS in site and "listen [::]:%d;" % HTTP in site, "IPv6 listeners")
     t.ok(re.search(r"listen %d ssl( http2)? default_server;" % HTTPS, site) and "ssl_reject_handshake on;" in site,
          "a default_server refuses unknown names")
+    proxy = read(proxy_site)
+    t.ok(proxy.count("server unix:%s " % SOCK) == 4 and "/usr/local" not in proxy
+         and "include %s/anyon-locations.conf;" % nginx_dir in proxy
+         and proxy.count("listen 127.0.0.1:%d" % HOP) == 2 and "set_real_ip_from 127.0.0.1;" in proxy
+         and "server_name %s;" % NAME in proxy,
+         "the site behind a proxy: the env file's socket, the prefix's paths, the proxy's address and "
+         "the server name", proxy)
     # The other http2 form, as for nginx >= 1.25.1 (not the nginx here).
     r = make_install(os.path.join(T, "stage-h2"), PREFIX, NGINX_HTTP2="directive")
     h2 = read(os.path.join(T, "stage-h2") + nginx_dir + "/anyon-site.conf") if r.returncode == 0 else ""
@@ -139,19 +152,28 @@ try:
              "-addext", "subjectAltName=DNS:" + NAME, "-keyout", KEY, "-out", CERT])
     t.eq(r.returncode, 0, "a self-signed certificate")
     ng = os.path.join(T, "nginx")
-    os.makedirs(ng)
-    shutil.copy("/etc/nginx/mime.types", ng)
     user = "user nobody nogroup;\n" if os.getuid() == 0 else ""
-    with open(os.path.join(ng, "nginx.conf"), "w") as f:
-        f.write("%(u)spid %(t)s/nginx.pid;\nerror_log %(t)s/error.log;\nevents {}\nhttp {\n"
-                "include mime.types;\nclient_body_temp_path %(t)s/body;\nfastcgi_temp_path %(t)s/fcgi;\n"
-                "proxy_temp_path %(t)s/proxy;\nuwsgi_temp_path %(t)s/uwsgi;\nscgi_temp_path %(t)s/scgi;\n"
-                "access_log off;\ninclude %(site)s;\n}\n"
-                % {"u": user, "t": ng, "site": os.path.join(nginx_dir, "anyon-site.conf")})
-    ngx = ["nginx", "-p", ng, "-c", os.path.join(ng, "nginx.conf"), "-e", os.path.join(ng, "error.log")]
+
+    def nginx_conf(folder, site):
+        """nginx's command line for a main configuration in folder (its pid,
+        logs and temp paths there) that includes site."""
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy("/etc/nginx/mime.types", folder)
+        with open(os.path.join(folder, "nginx.conf"), "w") as f:
+            f.write("%(u)spid %(t)s/nginx.pid;\nerror_log %(t)s/error.log;\nevents {}\nhttp {\n"
+                    "include mime.types;\nclient_body_temp_path %(t)s/body;\nfastcgi_temp_path %(t)s/fcgi;\n"
+                    "proxy_temp_path %(t)s/proxy;\nuwsgi_temp_path %(t)s/uwsgi;\nscgi_temp_path %(t)s/scgi;\n"
+                    "access_log off;\ninclude %(site)s;\n}\n" % {"u": user, "t": folder, "site": site})
+        return ["nginx", "-p", folder, "-c", os.path.join(folder, "nginx.conf"), "-e", os.path.join(folder, "error.log")]
+
+    ngx = nginx_conf(ng, os.path.join(nginx_dir, "anyon-site.conf"))
     r = run(ngx + ["-t", "-q"])
     t.ok(r.returncode == 0 and "warn" not in r.stdout, "nginx -t accepts the installed site, without a warning",
          r.stdout)
+    ngx_proxy = nginx_conf(os.path.join(T, "nginx-proxy"), proxy_site)
+    r = run(ngx_proxy + ["-t", "-q"])
+    t.ok(r.returncode == 0 and "warn" not in r.stdout,
+         "nginx -t accepts the installed site behind a proxy, without a warning", r.stdout)
 
     # ---- the programs, started as the units start them ----
     def unit_exec(text):
@@ -223,14 +245,29 @@ try:
     r = run(["curl", "-sS", "-k", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--resolve",
              "%s:%d:[::1]" % (NAME, HTTPS), "https://%s:%d/api/health" % (NAME, HTTPS)])
     t.ok(r.returncode == 0 and r.stdout == "200", "the same over IPv6 ([::1])", r.stdout)
+
+    # The site behind a proxy: plain HTTP on the proxy's hop, told HTTPS.
+    r = run(ngx_proxy)
+    t.eq(r.returncode, 0, "a second nginx starts with the installed site behind a proxy")
+    public = "%s:%d" % (NAME, HTTPS)   # ANYON_PUBLIC_URL's host and port
+    st, head, body = curl("http://127.0.0.1:%d/api/session" % HOP, "-H", "Host: " + public)
+    m = re.search(r"^set-cookie: __host-anyon_session=([^;\s]+);.*; secure$", head, re.M)
+    t.ok(st == 200 and m, "through it over plain HTTP: the session cookie is __Host-anyon_session, Secure",
+         (st, head))
+    csrf = json.loads(body).get("csrf_token", "") if st == 200 else ""
+    st, head, body = curl("http://127.0.0.1:%d/api/auth/logout" % HOP, "-X", "POST", "-H", "Host: " + public,
+                          "-H", "Origin: https://" + public, "-H", "X-CSRF-Token: " + csrf,
+                          "-H", "Cookie: __Host-anyon_session=" + (m.group(1) if m else ""))
+    t.ok(st == 200, "and a write from https://%s with the token passes" % public, (st, head, body))
     t.ok(procs[1].poll() is None and "started with" in read(logs["worker"].name),
          "the worker runs, started as its unit starts it", read(logs["worker"].name))
 finally:
-    if os.path.exists(os.path.join(T, "nginx", "nginx.pid")):
-        try:
-            os.kill(int(read(os.path.join(T, "nginx", "nginx.pid")).strip()), signal.SIGQUIT)
-        except (OSError, ValueError):
-            pass
+    for pidfile in (os.path.join(T, "nginx", "nginx.pid"), os.path.join(T, "nginx-proxy", "nginx.pid")):
+        if os.path.exists(pidfile):
+            try:
+                os.kill(int(read(pidfile).strip()), signal.SIGQUIT)
+            except (OSError, ValueError):
+                pass
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -241,7 +278,7 @@ finally:
             p.kill()
             p.wait()
     for _ in range(100):
-        if not os.path.exists(os.path.join(T, "nginx", "nginx.pid")):
+        if not any(os.path.exists(os.path.join(T, d, "nginx.pid")) for d in ("nginx", "nginx-proxy")):
             break
         time.sleep(0.05)
     if os.environ.get("ANYON_TEST_KEEP") != "1":

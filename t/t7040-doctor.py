@@ -118,6 +118,26 @@ try:
          and NAME in lines["server_name"][1],
          "the generated site: ok nginx (nginx -t), ok upstream (ANYON_FCGI_SOCKET), ok server_name", r.stdout)
     t.eq(r.returncode, 0, "and with everything else healthy, doctor --nginx exits 0")
+    t.ok("tls_at_proxy" not in lines, "the site declares no TLS ended at a proxy: no tls_at_proxy line", r.stdout)
+
+    # The site for a proxy that ends TLS in front, as installed, and with
+    # its declaration put before the include that undoes it.
+    with open(os.path.join(prefix, "share", "anyon", "nginx", "anyon-behind-proxy.conf")) as f:
+        proxy = f.read()
+    r, lines = doctor("--nginx", main_conf("proxy", proxy), e=public)
+    t.ok(lines.get("nginx", ("",))[0] == "ok" and lines.get("upstream", ("",))[0] == "ok"
+         and lines.get("server_name", ("",))[0] == "ok" and lines.get("tls_at_proxy", ("",))[0] == "note"
+         and "1 server declares" in lines["tls_at_proxy"][1] and r.returncode == 0,
+         "the installed site behind a proxy: ok nginx, upstream, server_name; a note that one server "
+         "declares TLS ended at the proxy; exit 0", r.stdout)
+    decl = "\tset $anyon_https on;\n\tset $anyon_server_port 443;\n"
+    inc = "\tinclude %s/share/anyon/nginx/anyon-locations.conf;\n" % prefix
+    t.ok(decl in proxy and inc in proxy, "(the declaration and the include as expected)", proxy)
+    early = proxy.replace(decl, "").replace(inc, decl + inc)
+    r, lines = doctor("--nginx", main_conf("early", early), e=public)
+    t.ok(lines.get("nginx", ("",))[0] == "ok" and lines.get("tls_at_proxy", ("",))[0] == "FAIL"
+         and "before including anyon-locations.conf" in lines["tls_at_proxy"][1] and r.returncode == 1,
+         "the declaration before the include (which sets both again): FAIL tls_at_proxy, exit 1", r.stdout)
 
     other_sock = os.path.join(T, "run", "other.sock")
     r, lines = doctor("--nginx", main_conf("other", site.replace("unix:" + SOCK, "unix:" + other_sock)), e=public)
@@ -156,6 +176,7 @@ try:
         "upstream anyon_fcgi {\n  server unix:%s; # server unix:/wrong.sock;\n}\n"
         "server {\n  listen 127.0.0.1:%d;\n  server_name \"*.t7040.test\" localhost;\n"
         "  set $x \"{\";\n  location / { return 200 '${x} server unix:/wrong.sock; } {';\n  }\n"
+        "  set $anyon_https $https; set $anyon_server_port $server_port;\n"
         "  location /api/ { include %s/share/anyon/nginx/fastcgi_params; fastcgi_pass anyon_fcgi; }\n}\n"
         % (SOCK, free_port(), prefix)))
     r, lines = doctor("--nginx", hand, e=dict(env, ANYON_PUBLIC_URL="https://a.t7040.test"))
