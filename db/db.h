@@ -35,6 +35,10 @@ struct db;
  * busy timeout, foreign keys). With migrate, applies pending migrations
  * first. Returns NULL on failure and writes the reason to err. */
 struct db *db_open(const char *target, bool migrate, char *err, size_t errlen);
+/* Opens another connection to db's database (no migration), with db's
+ * settings (deferred checkpoints): for a thread of its own, as a
+ * connection is used by one thread at a time. NULL with the reason in err. */
+struct db *db_open_again(const struct db *db, char *err, size_t errlen);
 void db_close(struct db *db);
 bool db_target_is_pg(const char *target);
 /* "sqlite" or "postgresql". */
