@@ -86,6 +86,8 @@ struct db *db_open_again(const struct db *db, char *err, size_t errlen)
 
 	if (again && db->defer_checkpoints)
 		db_defer_checkpoints(again);
+	if (again && db->compress_fast)
+		db_compress_fast(again);
 	return again;
 }
 
@@ -115,6 +117,18 @@ void db_defer_checkpoints(struct db *db)
 	db->defer_checkpoints = true;
 	if (!db_is_pg(db) && db_exec(db, "PRAGMA wal_autocheckpoint = 0"))
 		log_warn("database: keeping checkpoints out of this connection failed; it makes its own");
+}
+
+void db_compress_fast(struct db *db)
+{
+	/* A server without the setting (before 14) or without lz4 refuses
+	 * it: caught in the block, so it stays pglz and nothing is logged. */
+	static const char sql[] = "DO $$ BEGIN SET default_toast_compression = 'lz4'; "
+		"EXCEPTION WHEN OTHERS THEN NULL; END $$";
+
+	db->compress_fast = true;
+	if (db_is_pg(db) && db_exec(db, sql))
+		log_warn("database: choosing lz4 for stored values failed; they stay pglz");
 }
 
 int db_checkpoint(struct db *db)

@@ -49,6 +49,7 @@ struct db {
 	int depth;                /* open transactions: 0 none, 1 BEGIN, >1 savepoints */
 	char *target;             /* what db_open() was given, for db_open_again(); owned */
 	bool defer_checkpoints;   /* db_defer_checkpoints() was called */
+	bool compress_fast;       /* db_compress_fast() was called */
 };
 
 struct stmt {
