@@ -2,15 +2,20 @@
  * written once over the backend seam. */
 #include "autoconfig.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "base/log.h"
 #include "db/query.h"
 
-/* Query slots are handed out once per process, on a query's first use. */
-static int next_slot;
+/* Query slots are handed out once per process, on a query's first use;
+ * atomically, as a job's output writer (services/output.c) runs queries
+ * on a thread of its own while the job's thread runs others. */
+static atomic_int next_slot;
 
 bool db_target_is_pg(const char *target)
 {
@@ -37,9 +42,12 @@ struct db *db_open(const char *target, bool migrate, char *err, size_t errlen)
 		return NULL;
 	}
 	db->be = be;
-	db->conn = be->open(target, err, errlen);
+	db->target = strdup(target);
+	db->conn = db->target ? be->open(target, err, errlen) : NULL;
 	if (!db->conn) {
-		free(db);
+		if (!db->target)
+			snprintf(err, errlen, "out of memory");
+		db_close(db);
 		return NULL;
 	}
 	if (migrate && db_migrate(db, &applied)) {
@@ -64,7 +72,23 @@ void db_close(struct db *db)
 	free(db->stmts);
 	if (db->conn)
 		db->be->close(db->conn);
+	if (db->target) {
+		/* A PostgreSQL URI may hold a user name worth keeping private. */
+		OPENSSL_cleanse(db->target, strlen(db->target));
+		free(db->target);
+	}
 	free(db);
+}
+
+struct db *db_open_again(const struct db *db, char *err, size_t errlen)
+{
+	struct db *again = db_open(db->target, false, err, errlen);
+
+	if (again && db->defer_checkpoints)
+		db_defer_checkpoints(again);
+	if (again && db->compress_fast)
+		db_compress_fast(again);
+	return again;
 }
 
 const char *db_dialect(const struct db *db)
@@ -90,8 +114,21 @@ int db_ping(struct db *db)
 
 void db_defer_checkpoints(struct db *db)
 {
+	db->defer_checkpoints = true;
 	if (!db_is_pg(db) && db_exec(db, "PRAGMA wal_autocheckpoint = 0"))
 		log_warn("database: keeping checkpoints out of this connection failed; it makes its own");
+}
+
+void db_compress_fast(struct db *db)
+{
+	/* A server without the setting (before 14) or without lz4 refuses
+	 * it: caught in the block, so it stays pglz and nothing is logged. */
+	static const char sql[] = "DO $$ BEGIN SET default_toast_compression = 'lz4'; "
+		"EXCEPTION WHEN OTHERS THEN NULL; END $$";
+
+	db->compress_fast = true;
+	if (db_is_pg(db) && db_exec(db, sql))
+		log_warn("database: choosing lz4 for stored values failed; they stay pglz");
 }
 
 int db_checkpoint(struct db *db)
@@ -201,11 +238,17 @@ struct stmt *q_start(struct db *db, struct query *q)
 {
 	struct stmt *s;
 	char name[32];
+	int slot = atomic_load(&q->slot);
 
-	if (q->slot < 0)
-		q->slot = next_slot++;
-	if ((size_t)q->slot >= db->nstmts) {
-		size_t n = (size_t)q->slot + 16;
+	if (slot < 0) {
+		/* Two threads meeting here both take a number; the first to
+		 * store its own wins and the other's is never used. */
+		int mine = atomic_fetch_add(&next_slot, 1), none = -1;
+
+		slot = atomic_compare_exchange_strong(&q->slot, &none, mine) ? mine : none;
+	}
+	if ((size_t)slot >= db->nstmts) {
+		size_t n = (size_t)slot + 16;
 		struct stmt **grown = realloc(db->stmts, n * sizeof(*grown));
 
 		if (!grown)
@@ -214,19 +257,19 @@ struct stmt *q_start(struct db *db, struct query *q)
 		db->stmts = grown;
 		db->nstmts = n;
 	}
-	s = db->stmts[q->slot];
+	s = db->stmts[slot];
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (!s)
 			goto oom;
 		s->db = db;
 		s->q = q;
-		snprintf(name, sizeof(name), "anyon_q%d", q->slot);
+		snprintf(name, sizeof(name), "anyon_q%d", slot);
 		s->h = db->be->prepare(db->conn, db->be->pg_spelling && q->pg ? q->pg : q->sql,
 				       name);
 		if (!s->h)
 			log_error("database: preparing %s failed", q->name);
-		db->stmts[q->slot] = s;
+		db->stmts[slot] = s;
 	}
 	if (s->h)
 		db->be->reset(s->h);
@@ -238,7 +281,7 @@ oom:
 	 * it, see DB_ERROR and call q_end(). */
 	log_error("database: out of memory preparing %s", q->name);
 	{
-		static struct stmt failed;
+		static _Thread_local struct stmt failed;
 
 		failed.db = db;
 		failed.q = q;

@@ -35,6 +35,10 @@ struct db;
  * busy timeout, foreign keys). With migrate, applies pending migrations
  * first. Returns NULL on failure and writes the reason to err. */
 struct db *db_open(const char *target, bool migrate, char *err, size_t errlen);
+/* Opens another connection to db's database (no migration), with db's
+ * settings (deferred checkpoints): for a thread of its own, as a
+ * connection is used by one thread at a time. NULL with the reason in err. */
+struct db *db_open_again(const struct db *db, char *err, size_t errlen);
 void db_close(struct db *db);
 bool db_target_is_pg(const char *target);
 /* "sqlite" or "postgresql". */
@@ -74,6 +78,12 @@ int db_end(struct db *db, int rc);
  * supervisor, which runs on the other core meanwhile); db_checkpoint()
  * from another connection does it. PostgreSQL: nothing to do. */
 void db_defer_checkpoints(struct db *db);
+/* PostgreSQL 14 and later, built with lz4: large values this connection
+ * stores (a job's output) are compressed with lz4 rather than pglz, at a
+ * fraction of the server's time (pglz was half of it while a job streamed
+ * output). Values already stored, and other connections', keep theirs;
+ * reading is the same. Elsewhere (SQLite, an older server) nothing. */
+void db_compress_fast(struct db *db);
 /* SQLite: copies what it can of the write-ahead log into the database
  * without waiting for anyone (a passive checkpoint). PostgreSQL: DB_OK. */
 int db_checkpoint(struct db *db);

@@ -34,7 +34,7 @@ struct query {
 	const char *name;     /* "resource.verb", in log lines */
 	const char *sql;      /* both dialects, unless pg is set */
 	const char *pg;       /* PostgreSQL's own spelling, or NULL */
-	int slot;             /* index in each connection's cache; -1 until first use */
+	_Atomic int slot;     /* index in each connection's cache; -1 until first use */
 };
 
 #define QUERY(name, sql) { (name), (sql), NULL, -1 }
@@ -47,6 +47,9 @@ struct db {
 	struct stmt **stmts;      /* by query slot; owned, finalized by db_close() */
 	size_t nstmts;
 	int depth;                /* open transactions: 0 none, 1 BEGIN, >1 savepoints */
+	char *target;             /* what db_open() was given, for db_open_again(); owned */
+	bool defer_checkpoints;   /* db_defer_checkpoints() was called */
+	bool compress_fast;       /* db_compress_fast() was called */
 };
 
 struct stmt {

@@ -1,6 +1,8 @@
 /* output.c - the batched, masked, quota-bound output writer (see output.h). */
 #include "autoconfig.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,36 @@ struct sink {
 	int stream;
 };
 
+/* A batch on its way to the database: chunks pointing into buf, and the
+ * producer's offset at its end when it ends at a clean point. */
+struct batch {
+	struct db_chunk_in in[CHUNKS_MAX];
+	size_t n;
+	unsigned char *buf;             /* the buffer the chunks point into */
+	size_t used;                    /* bytes of it in use: wiped once committed */
+	bool has_offset;
+	int64_t offset;
+};
+
+/* The writer thread (lim.thread): it commits one batch at a time on a
+ * connection of its own while the producer fills the other buffer. The
+ * producer hands a batch over only when the previous one is committed
+ * (or failed), so batches commit in order, at most two buffers exist,
+ * and a failure stops every later batch. */
+struct committer {
+	pthread_t thread;
+	bool started;
+	struct db *db;                  /* the thread's own connection; owned */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool busy;                      /* under mu: a batch is handed over, not yet done */
+	bool quit;                      /* under mu: no more batches come */
+	bool done;                      /* under mu: a result waits for collect() */
+	struct batch batch;             /* under mu while busy: the thread's */
+	int rc;                         /* under mu: the last batch's DB_* */
+	int64_t user_bytes;             /* under mu: what it reported */
+};
+
 struct output_writer {
 	struct db *db;                  /* borrowed */
 	int64_t job_id, user_id;
@@ -74,6 +106,9 @@ struct output_writer {
 	uint64_t last_fed[2];           /* ... and w->fed then */
 	int64_t unclean;                /* batches stored with no clean point */
 	int failed;                     /* DB_OK, or how a batch failed */
+	struct committer *com;          /* the writer thread, or NULL (batches commit in store()); owned */
+	unsigned char *spare;           /* the committer's buffer, cap bytes; owned */
+	int64_t inflight;               /* bytes of the batch being committed */
 };
 
 void output_limits_default(struct output_limits *lim)
@@ -82,14 +117,155 @@ void output_limits_default(struct output_limits *lim)
 	lim->batch_ms = OUTPUT_BATCH_MS;
 	lim->job_max_bytes = g_config.job_max_output_bytes;
 	lim->user_max_bytes = g_config.user_max_output_bytes;
+	lim->thread = true;
+}
+
+/* Commits one batch and its event job.output in one transaction on db.
+ * DB_OK, DB_NOTFOUND (the lease is gone) or DB_ERROR. */
+static int commit_batch(struct db *db, const struct output_writer *w, const struct batch *b,
+			int64_t *user_bytes)
+{
+	int rc;
+
+	if (db_begin_write(db))
+		return DB_ERROR;
+	rc = db_job_append_batch(db, w->job_id, w->owner, b->in, b->n, b->has_offset ? &b->offset : NULL,
+				 now_s(), NULL, user_bytes);
+	if (rc == DB_OK && b->n)
+		rc = db_event_add(db, w->user_id, "job.output", w->job_id, 0, now_s(), NULL);
+	if (rc == DB_OK && db_commit(db))
+		rc = DB_ERROR;
+	if (rc != DB_OK)
+		db_rollback(db);
+	return rc;
+}
+
+/* The writer thread: commits what it is handed, wipes it, says how it
+ * went. w's fields it reads (ids, owner) do not change after open. */
+static void *committer_main(void *arg)
+{
+	struct output_writer *w = arg;
+	struct committer *c = w->com;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		struct batch b;
+		int64_t user_bytes = 0;
+		int rc;
+
+		while (!c->busy && !c->quit)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (!c->busy)
+			break;
+		b = c->batch;
+		pthread_mutex_unlock(&c->mu);
+		rc = commit_batch(c->db, w, &b, &user_bytes);
+		OPENSSL_cleanse(b.buf, b.used);
+		pthread_mutex_lock(&c->mu);
+		c->rc = rc;
+		c->user_bytes = user_bytes;
+		c->busy = false;
+		c->done = true;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Takes the committer's result, waiting for it when wait is set (else
+ * only when it is there already). -1 once a batch failed. */
+static int collect(struct output_writer *w, bool wait)
+{
+	struct committer *c = w->com;
+
+	if (!c)
+		return w->failed ? -1 : 0;
+	pthread_mutex_lock(&c->mu);
+	while (wait && c->busy)
+		pthread_cond_wait(&c->cv, &c->mu);
+	if (c->done) {
+		c->done = false;
+		if (c->rc != DB_OK) {
+			if (!w->failed)
+				w->failed = c->rc;
+		} else {
+			/* The user's counter now holds the batch. */
+			w->user_bytes = c->user_bytes;
+			w->user_buffered -= w->inflight;
+		}
+		w->inflight = 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return w->failed ? -1 : 0;
+}
+
+/* Starts the writer thread with a connection of its own. Signals stay
+ * with the job's thread (their handlers and EINTRs are its business). */
+static int committer_start(struct output_writer *w, char *err, size_t errlen)
+{
+	struct committer *c = calloc(1, sizeof(*c));
+	sigset_t all, old;
+	int rc;
+
+	w->com = c;
+	w->spare = malloc(w->cap);
+	if (!c || !w->spare) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	c->db = db_open_again(w->db, err, errlen);
+	if (!c->db)
+		return -1;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	sigfillset(&all);
+	/* Faults are the thread's own: left to their handlers. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&c->thread, NULL, committer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		snprintf(err, errlen, "starting the output's writer thread failed: %s", strerror(rc));
+		return -1;
+	}
+	c->started = true;
+	return 0;
+}
+
+/* Lets the thread finish the batch it holds, then ends it. */
+static void committer_free(struct output_writer *w)
+{
+	struct committer *c = w->com;
+
+	if (!c)
+		return;
+	if (c->started) {
+		pthread_mutex_lock(&c->mu);
+		c->quit = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->thread, NULL);
+	}
+	if (c->db) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+	}
+	db_close(c->db);
+	free(c);
+	w->com = NULL;
 }
 
 /* Stores the first n chunks of the buffer, the last one cut to last_len
  * bytes (which together are the first upto bytes), in one transaction with
- * offset (NULL: none); what follows moves to the front of the buffer. */
+ * offset (NULL: none); what follows moves to the front of the buffer. With
+ * a writer thread the batch is handed to it (once the one before is
+ * committed) and the rest goes to the front of the other buffer. */
 static int store(struct output_writer *w, size_t n, size_t last_len, size_t upto, const int64_t *offset)
 {
-	struct db_chunk_in in[CHUNKS_MAX];
+	struct batch b = { .n = n, .buf = w->buf, .used = w->used, .has_offset = offset != NULL };
 	int64_t user_bytes = 0;
 	size_t keep = w->used - upto, k = 0;
 	int rc;
@@ -98,26 +274,36 @@ static int store(struct output_writer *w, size_t n, size_t last_len, size_t upto
 		return -1;
 	if (!n && !offset)
 		return 0;
+	if (offset)
+		b.offset = *offset;
 	for (size_t i = 0; i < n; i++) {
-		in[i].stream = stream_names[w->chunks[i].stream];
-		in[i].data = w->buf + w->chunks[i].off;
-		in[i].len = i + 1 == n ? last_len : w->chunks[i].len;
+		b.in[i].stream = stream_names[w->chunks[i].stream];
+		b.in[i].data = w->buf + w->chunks[i].off;
+		b.in[i].len = i + 1 == n ? last_len : w->chunks[i].len;
 	}
-	/* The batch and its event job.output, in one transaction. */
-	if (db_begin_write(w->db)) {
-		rc = DB_ERROR;
+	if (w->com) {
+		/* The committer's buffer is free once its batch is done. */
+		if (collect(w, true))
+			return -1;
+		memcpy(w->spare, w->buf + upto, keep);
+		pthread_mutex_lock(&w->com->mu);
+		w->com->batch = b;
+		w->com->busy = true;
+		pthread_cond_broadcast(&w->com->cv);
+		pthread_mutex_unlock(&w->com->mu);
+		w->buf = w->spare;
+		w->spare = b.buf;
+		w->inflight = (int64_t)upto;
 	} else {
-		rc = db_job_append_batch(w->db, w->job_id, w->owner, in, n, offset, now_s(), NULL, &user_bytes);
-		if (rc == DB_OK && n)
-			rc = db_event_add(w->db, w->user_id, "job.output", w->job_id, 0, now_s(), NULL);
-		if (rc == DB_OK && db_commit(w->db))
-			rc = DB_ERROR;
-		if (rc != DB_OK)
-			db_rollback(w->db);
-	}
-	if (rc != DB_OK) {
-		w->failed = rc;
-		return -1;
+		rc = commit_batch(w->db, w, &b, &user_bytes);
+		if (rc != DB_OK) {
+			w->failed = rc;
+			return -1;
+		}
+		memmove(w->buf, w->buf + upto, keep);
+		OPENSSL_cleanse(w->buf + keep, upto);
+		w->user_bytes = user_bytes;
+		w->user_buffered = (int64_t)keep;
 	}
 	/* What stays: the rest of the cut chunk, then the later ones. */
 	if (n && last_len < w->chunks[n - 1].len) {
@@ -128,13 +314,9 @@ static int store(struct output_writer *w, size_t n, size_t last_len, size_t upto
 		w->chunks[k++].off -= upto;
 	}
 	w->nchunks = k;
-	memmove(w->buf, w->buf + upto, keep);
-	OPENSSL_cleanse(w->buf + keep, upto);
 	w->used = keep;
 	if (keep)
 		w->first_ms = mono_ms();
-	w->user_bytes = user_bytes;
-	w->user_buffered = (int64_t)keep;
 	w->has_clean = false;
 	return 0;
 }
@@ -165,7 +347,7 @@ static int flush_due(struct output_writer *w)
 {
 	int64_t age = w->used ? mono_ms() - w->first_ms : 0;
 
-	if (w->failed)
+	if (collect(w, false))
 		return -1;
 	if (!w->marked)
 		return w->used && age >= w->lim.batch_ms ? flush(w) : 0;
@@ -275,6 +457,10 @@ struct output_writer *output_open(struct db *db, int64_t job_id, int64_t user_id
 	}
 	w->stored = job.output_bytes;
 	db_job_release(&job);
+	if (lim->thread && committer_start(w, err, errlen)) {
+		output_free(w);
+		return NULL;
+	}
 	return w;
 }
 
@@ -359,14 +545,16 @@ int output_close(struct output_writer *w)
 		w->clean.last_len = w->nchunks ? w->chunks[w->nchunks - 1].len : 0;
 		w->clean.offset = w->last_offset;
 	}
-	return flush(w);
+	if (flush(w))
+		return -1;
+	return collect(w, true);
 }
 
 int output_detach(struct output_writer *w)
 {
 	if (w->failed)
 		return -1;
-	if (flush_clean(w))
+	if (flush_clean(w) || collect(w, true))
 		return -1;
 	/* The rest comes again, from the committed offset, to the next
 	 * writer: nothing of it is kept. */
@@ -396,11 +584,15 @@ void output_free(struct output_writer *w)
 {
 	if (!w)
 		return;
+	committer_free(w);
 	for (int i = 0; i < 2; i++)
 		mask_stream_free(w->ms[i]);
 	mask_set_free(w->own_masks);
 	if (w->buf)
 		OPENSSL_cleanse(w->buf, w->cap);
 	free(w->buf);
+	if (w->spare)
+		OPENSSL_cleanse(w->spare, w->cap);
+	free(w->spare);
 	free(w);
 }

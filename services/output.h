@@ -29,12 +29,24 @@
  * anyway without an offset (output_unclean() counts those: a restart
  * then repeats what was stored since the last clean point).
  *
- * Memory is fixed at open: the batch buffer, the maskers' buffers and a
- * small queue of marks, however much is written.
+ * Writer thread (lim.thread): the transactions run on a thread of the
+ * writer's own, with its own connection (db_open_again()), so the
+ * database's work overlaps the producer's reading and masking. A due
+ * batch is handed over once the one before it is committed; the producer
+ * meanwhile fills a second buffer. Batches commit in order, each as
+ * above; a failed one is reported by the next call that stores, marks,
+ * ticks or closes (that call and every later one fail, and no later
+ * batch is written). output_close() and output_detach() return once
+ * everything is committed; output_free() waits for a batch in flight.
+ * Without it every batch commits inside the call that makes it due.
+ *
+ * Memory is fixed at open: the batch buffer (two with the thread), the
+ * maskers' buffers and a small queue of marks, however much is written.
  */
 #ifndef ANYON_SERVICES_OUTPUT_H
 #define ANYON_SERVICES_OUTPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,12 +60,13 @@ struct output_limits {
 	int64_t batch_ms;          /* ... or when the oldest buffered byte is this old */
 	int64_t job_max_bytes;     /* stdout+stderr one job stores; 0: no limit */
 	int64_t user_max_bytes;    /* the user's stored output past which nothing is stored; 0: no limit */
+	bool thread;               /* commit on a writer thread with its own connection */
 };
 
 #define OUTPUT_BATCH_BYTES (128 * 1024)
 #define OUTPUT_BATCH_MS 250
 
-/* The defaults: 128 KiB, 250 ms and the quotas of g_config. */
+/* The defaults: 128 KiB, 250 ms, the quotas of g_config, a writer thread. */
 void output_limits_default(struct output_limits *lim);
 
 struct output_writer;

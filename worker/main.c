@@ -421,8 +421,10 @@ static void job_child(void *arg)
 		_exit(1);
 	}
 	/* Copying the log into the database is the supervisor's work
-	 * (checkpoint()), done beside the job's writes, not in their way. */
+	 * (checkpoint()), done beside the job's writes, not in their way;
+	 * and the output it stores costs PostgreSQL lz4, not pglz. */
 	db_defer_checkpoints(db);
+	db_compress_fast(db);
 	run_job(db, w->id, w->claimed, &w->keyring, w->adopting);
 	db_job_release(w->claimed);
 	db_close(db);

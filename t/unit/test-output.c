@@ -27,6 +27,7 @@
 
 static struct db *db;
 static int64_t user_id;
+static bool threaded;   /* open_writer() gives writers a writer thread */
 
 /* The stored output of a job, read back: each stream's bytes and the
  * chunks' count; seqs checked consecutive from 1. */
@@ -98,7 +99,7 @@ static int64_t running_job(const char *owner)
 static struct output_writer *open_writer(int64_t job, const struct mask_set *masks, size_t batch,
 					 int64_t ms, int64_t job_max, int64_t user_max)
 {
-	struct output_limits lim = { batch, ms, job_max, user_max };
+	struct output_limits lim = { batch, ms, job_max, user_max, threaded };
 	char err[256];
 	struct output_writer *w = output_open(db, job, user_id, "w1", masks, &lim, err, sizeof(err));
 
@@ -458,6 +459,104 @@ static void test_lost_and_memory(void)
 	output_free(w);
 }
 
+/* Makes every insert of job's output fail (a database that refuses the
+ * write), or with job 0 drops that again. */
+static void refuse_output(int64_t job)
+{
+	char sql[512];
+
+	if (strcmp(db_dialect(db), "sqlite") == 0)
+		snprintf(sql, sizeof(sql), job ? "CREATE TRIGGER t_refuse BEFORE INSERT ON job_output WHEN NEW.job_id = "
+			 "%lld BEGIN SELECT RAISE(ABORT, 'refused by the test'); END" : "DROP TRIGGER t_refuse",
+			 (long long)job);
+	else
+		snprintf(sql, sizeof(sql), job ? "CREATE FUNCTION t_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+			 "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; CREATE TRIGGER t_refuse BEFORE "
+			 "INSERT ON job_output FOR EACH ROW WHEN (NEW.job_id = %lld) EXECUTE FUNCTION t_refuse()" :
+			 "DROP TRIGGER t_refuse ON job_output; DROP FUNCTION t_refuse()", (long long)job);
+	if (db_exec(db, sql) != DB_OK)
+		BAIL_OUT("cannot %s the refusing trigger", job ? "make" : "drop");
+}
+
+/* With a writer thread: many small batches, committed on the thread's
+ * connection while the job's own renews its lease (both write: on SQLite
+ * they take turns at the lock), arrive in order, byte for byte, each
+ * stream apart, with the last mark committed; a detach waits for the
+ * batch in flight; a batch the database refuses fails the writer (the
+ * call after it, and close), and nothing after it is written. */
+static void test_thread(void)
+{
+	int64_t id = running_job("w1"), pos = 0;
+	struct output_writer *w = open_writer(id, NULL, 1024, 1000000, 0, 0);
+	char o[40000], e[40000], line[32];
+	size_t no = 0, ne = 0;
+	struct stored *s;
+	bool all = true, cancel;
+	int renewed = 0, r;
+
+	for (int i = 0; all && i < 4000; i++) {
+		bool err = i % 3 == 0;
+		int n = snprintf(line, sizeof(line), "%c%07d\n", err ? 'e' : 'o', i);
+
+		memcpy(err ? e + ne : o + no, line, (size_t)n);
+		*(err ? &ne : &no) += (size_t)n;
+		pos += n;
+		all = output_write(w, err ? OUTPUT_STDERR : OUTPUT_STDOUT, line, (size_t)n) == 0 &&
+		      output_mark(w, pos) == 0;
+		if (i % 50 == 0)
+			renewed += db_job_renew(db, id, "w1", now, 3600, &cancel) == DB_OK;
+	}
+	ok(all && renewed == 80, "4000 lines written and marked, the lease renewed 80 times meanwhile (%d)", renewed);
+	ok(output_close(w) == 0, "close: everything committed");
+	s = read_output(id);
+	ok(s->in_order && s->chunks > 100, "%d chunks, seqs consecutive", s->chunks);
+	ok(s->nout == no && memcmp(s->out, o, no) == 0 && s->nerr == ne && memcmp(s->err, e, ne) == 0,
+	   "each stream stored byte for byte, in order (%zu and %zu bytes)", s->nout, s->nerr);
+	is_int(job_offset(id), pos, "the last mark is committed");
+	free(s);
+	output_free(w);
+
+	id = running_job("w1");
+	w = open_writer(id, NULL, 1024, 1000000, 0, 0);
+	for (int i = 0; i < 300; i++)
+		if (output_write(w, OUTPUT_STDOUT, "0123456789abcdef", 16) || output_mark(w, 16 * (i + 1)))
+			BAIL_OUT("a write failed");
+	ok(output_detach(w) == 0, "detach after 4800 bytes");
+	s = read_output(id);
+	ok(job_offset(id) == (int64_t)s->nout && s->nout > 3000,
+	   "the store ends exactly at the committed offset once detach returns (%zu)", s->nout);
+	free(s);
+	output_free(w);
+
+	id = running_job("w1");
+	w = open_writer(id, NULL, 1024, 1000000, 0, 0);
+	refuse_output(id);
+	all = true;
+	/* 4800 bytes: a second batch is due, and waits for the first. */
+	for (int i = 0; i < 300 && all; i++)
+		all = output_write(w, OUTPUT_STDOUT, "0123456789abcdef", 16) == 0 && output_mark(w, 16 * (i + 1)) == 0;
+	ok(!all && !output_lost(w), "a batch the database refuses fails a later call (not as a lost lease)");
+	r = output_write(w, OUTPUT_STDOUT, "x", 1);
+	ok(r == -1 && output_close(w) == -1, "and everything after fails too, close included");
+	refuse_output(0);
+	s = read_output(id);
+	is_int(s->nout, 0, "nothing of that job was stored");
+	free(s);
+	output_free(w);
+
+	/* A batch in flight when the writer is freed (a lost job's way out)
+	 * is committed, not torn. */
+	id = running_job("w1");
+	w = open_writer(id, NULL, 1024, 1000000, 0, 0);
+	for (int i = 0; i < 80; i++)
+		if (output_write(w, OUTPUT_STDOUT, "0123456789abcdef", 16))
+			BAIL_OUT("a write failed");
+	output_free(w);
+	s = read_output(id);
+	ok(s->in_order && s->nout == 1024, "free: the batch handed over is stored whole (%zu bytes)", s->nout);
+	free(s);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/anyon-test-output-XXXXXX", target[512], err[256];
@@ -492,6 +591,13 @@ int main(void)
 	test_clean_points();
 	test_quotas();
 	test_lost_and_memory();
+	/* Again with a writer thread, where timing does not decide what the
+	 * checks see. */
+	threaded = true;
+	diag("with a writer thread");
+	test_quotas();
+	test_lost_and_memory();
+	test_thread();
 	db_close(db);
 	if (!pg || !*pg) {
 		char path[600];
