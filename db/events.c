@@ -50,11 +50,8 @@ static struct query q_session_list = QUERY("event.list_with_session",
 struct stmt *session_events_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
 				  int64_t after, int limit)
 {
-	struct stmt *s = q_start(db, &q_session_list);
+	struct stmt *s = session_q_start(db, &q_session_list, hash, now, cloud);
 
-	q_blob(s, 1, hash, 32);
-	q_int(s, 2, now);
-	q_bool(s, 3, cloud);
 	q_int(s, 4, after);
 	q_int(s, 5, (int64_t)limit + 1);   /* one more: is there a next page? */
 	return s;

@@ -267,11 +267,8 @@ static struct query q_session_job = QUERY("job.get_with_session",
 struct stmt *session_job_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
 			       int64_t job_id)
 {
-	struct stmt *s = q_start(db, &q_session_job);
+	struct stmt *s = session_q_start(db, &q_session_job, hash, now, cloud);
 
-	q_blob(s, 1, hash, 32);
-	q_int(s, 2, now);
-	q_bool(s, 3, cloud);
 	q_int(s, 4, job_id);
 	return s;
 }

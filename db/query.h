@@ -126,6 +126,10 @@ int db_user_cols(struct stmt *s, int col, struct db_user *out);
 #define SESSION_USER_FROM "sessions s LEFT JOIN users u ON u.id = s.user_id"
 #define SESSION_USER_WHERE "s.token_hash = ?1 AND s.expires_at > ?2 AND s.cloud = ?3 " \
 	"AND (u.id IS NULL OR u.disabled = 0)"
+/* Starts q, a statement on the session ?1..?3 (as SESSION_USER_WHERE
+ * says), with those three bound; the caller binds the rest. */
+struct stmt *session_q_start(struct db *db, struct query *q, const unsigned char hash[32], int64_t now,
+			     bool cloud);
 /* Reads the SESSION_USER_COLS that start at col. DB_OK or DB_ERROR. */
 int session_user_cols(struct stmt *s, int col, struct db_session *out, struct db_user *user, bool *has_user);
 

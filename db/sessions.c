@@ -115,14 +115,20 @@ int db_session_find(struct db *db, const unsigned char hash[32], int64_t now,
 	return rc;
 }
 
-static struct stmt *find_user_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud)
+struct stmt *session_q_start(struct db *db, struct query *q, const unsigned char hash[32], int64_t now,
+			     bool cloud)
 {
-	struct stmt *s = q_start(db, &q_find_user);
+	struct stmt *s = q_start(db, q);
 
 	q_blob(s, 1, hash, 32);
 	q_int(s, 2, now);
 	q_bool(s, 3, cloud);
 	return s;
+}
+
+static struct stmt *find_user_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud)
+{
+	return session_q_start(db, &q_find_user, hash, now, cloud);
 }
 
 int session_user_cols(struct stmt *s, int col, struct db_session *out, struct db_user *user, bool *has_user)
@@ -185,10 +191,7 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 	if (pf->job_id > 0) {
 		ss = session_job_start(db, hash, now, cloud, pf->job_id);
 	} else if (pf->secret_kind) {
-		ss = q_start(db, &q_find_user_secret);
-		q_blob(ss, 1, hash, 32);
-		q_int(ss, 2, now);
-		q_bool(ss, 3, cloud);
+		ss = session_q_start(db, &q_find_user_secret, hash, now, cloud);
 		q_text(ss, 4, pf->secret_kind);
 	} else {
 		ss = find_user_start(db, hash, now, cloud);

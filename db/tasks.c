@@ -259,11 +259,8 @@ int db_task_version(struct db *db, int64_t project_id, int64_t user_id, struct d
 struct stmt *session_board_start(struct db *db, const unsigned char hash[32], int64_t now, bool cloud,
 				 int64_t project_id)
 {
-	struct stmt *s = q_start(db, &q_session_version);
+	struct stmt *s = session_q_start(db, &q_session_version, hash, now, cloud);
 
-	q_blob(s, 1, hash, 32);
-	q_int(s, 2, now);
-	q_bool(s, 3, cloud);
 	q_int(s, 4, project_id);
 	q_int(s, 5, DB_TASK_VERSION_WINDOW);
 	return s;

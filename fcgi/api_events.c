@@ -27,25 +27,13 @@ static int event_one(const struct db_event *ev, void *arg)
 	return json_object_array_add(ctx->events, o) ? -1 : 0;
 }
 
-static int query_i64_quiet(struct req *r, const char *name, int64_t min, int64_t max, int64_t def,
-			   int64_t *out)
-{
-	char buf[32];
-	int rc = http_query(r, name, buf, sizeof(buf));
-
-	*out = def;
-	if (rc == 0)
-		return 0;
-	return rc < 0 || parse_i64(buf, min, max, out) ? -1 : 0;
-}
-
 int api_events_args(struct req *r, bool reply, int64_t *after, int64_t *limit)
 {
 	if (reply)
 		return http_query_i64(r, "after", 0, INT64_MAX, 0, after) ||
 		       http_query_i64(r, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, limit) ? -1 : 0;
-	return query_i64_quiet(r, "after", 0, INT64_MAX, 0, after) ||
-	       query_i64_quiet(r, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, limit) ? -1 : 0;
+	return http_query_i64_quiet(r, "after", 0, INT64_MAX, 0, after) ||
+	       http_query_i64_quiet(r, "limit", 1, EVENTS_LIMIT_MAX, EVENTS_LIMIT_DEFAULT, limit) ? -1 : 0;
 }
 
 /* Answers at once, never waits for an event: the browser polls. The events

@@ -319,8 +319,8 @@ int http_wipe_input(FCGX_Request *fx)
 	return rc;
 }
 
-int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,
-		   int64_t def, int64_t *out)
+int http_query_i64_quiet(struct req *r, const char *name, int64_t min, int64_t max, int64_t def,
+			 int64_t *out)
 {
 	char buf[32];
 	int rc = http_query(r, name, buf, sizeof(buf));
@@ -328,7 +328,13 @@ int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,
 	*out = def;
 	if (rc == 0)
 		return 0;
-	if (rc < 0 || parse_i64(buf, min, max, out)) {
+	return rc < 0 || parse_i64(buf, min, max, out) ? -1 : 0;
+}
+
+int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,
+		   int64_t def, int64_t *out)
+{
+	if (http_query_i64_quiet(r, name, min, max, def, out)) {
 		reply_error_field(r, 400, "invalid_parameter", name,
 				  "query parameter '%s' must be a number from %lld to %lld",
 				  name, (long long)min, (long long)max);

@@ -129,6 +129,12 @@ int http_wipe_input(FCGX_Request *fx);
 void http_wipe_output(FCGX_Request *fx);
 
 /* Integer query parameter in [min, max], def when absent. Returns 0, or -1
+ * (nothing replied: for a route's prefetch plan, whose handler parses
+ * again and answers). */
+int http_query_i64_quiet(struct req *r, const char *name, int64_t min, int64_t max, int64_t def,
+			 int64_t *out);
+
+/* Integer query parameter in [min, max], def when absent. Returns 0, or -1
  * after replying 400 invalid_parameter. */
 int http_query_i64(struct req *r, const char *name, int64_t min, int64_t max,
 		   int64_t def, int64_t *out);
