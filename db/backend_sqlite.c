@@ -51,8 +51,11 @@ static void sq_close(struct be_conn *c)
  * Retry then, for as long as the busy timeout would have waited. */
 static int sq_setup(struct be_conn *c)
 {
+	/* journal_size_limit: a log a long job's output grew to hundreds of
+	 * MB (checkpoints cannot reset it while the job writes) is cut back
+	 * to 64 MiB when it is next reset, not kept that size on disk. */
 	static const char setup[] = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-		"PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;";
+		"PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA journal_size_limit = 67108864;";
 	int rc = SQLITE_OK;
 
 	for (int waited = 0; waited <= BUSY_TIMEOUT_MS; waited += SETUP_RETRY_MS) {
