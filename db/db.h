@@ -417,9 +417,9 @@ struct db_prefetch {
 	bool secret_invalid;
 	struct stmt *output_stmt;   /* internal: the output read, pending */
 	struct stmt *events_stmt;   /* internal: the events read, pending */
-	int64_t events_user;        /* internal: the session's user, whose events they must be */
 	struct stmt *board_stmt;    /* internal: the board's version read, pending */
-	int64_t board_user;         /* internal: the session's user, whose board it must be */
+	int64_t rows_user;          /* internal: the session's user, whose rows the pending events
+				    * or board read must be */
 	unsigned char bound_hash[32]; /* internal: the token hash bound to events_stmt or board_stmt
 				    * (SQLite reads its bindings at the step, after the caller's copy is gone) */
 };

@@ -109,7 +109,7 @@ int db_prefetch_events(struct db *db, struct db_prefetch *pf, int64_t user_id, d
 
 	(void)db;
 	*more = false;
-	if (!pf->done || !s || user_id <= 0 || pf->events_user != user_id)
+	if (!pf->done || !s || user_id <= 0 || pf->rows_user != user_id)
 		return DB_ERROR;
 	pf->events_stmt = NULL;
 	return event_list_read(s, user_id, pf->limit, fn, arg, more);

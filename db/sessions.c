@@ -186,7 +186,7 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 	pf->job_rc = pf->secret_rc = DB_NOTFOUND;
 	pf->secret_invalid = false;
 	pf->output_stmt = pf->events_stmt = pf->board_stmt = NULL;
-	pf->events_user = pf->board_user = 0;
+	pf->rows_user = 0;
 	*has_user = false;
 	if (pf->job_id > 0) {
 		ss = session_job_start(db, hash, now, cloud, pf->job_id);
@@ -240,17 +240,16 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 		q_end(pf->output_stmt);
 		pf->output_stmt = NULL;
 	}
-	if (pf->events_stmt && (!*has_user || user->id <= 0)) {
-		q_end(pf->events_stmt);
-		pf->events_stmt = NULL;
-	} else if (pf->events_stmt) {
-		pf->events_user = user->id;
-	}
-	if (pf->board_stmt && (!*has_user || user->id <= 0)) {
-		q_end(pf->board_stmt);
-		pf->board_stmt = NULL;
-	} else if (pf->board_stmt) {
-		pf->board_user = user->id;
+	/* The events or the board (at most one is pending) are rows of the
+	 * session's user: kept only when it has one, and bound to that user. */
+	if (*has_user && user->id > 0) {
+		pf->rows_user = user->id;
+	} else {
+		if (pf->events_stmt)
+			q_end(pf->events_stmt);
+		if (pf->board_stmt)
+			q_end(pf->board_stmt);
+		pf->events_stmt = pf->board_stmt = NULL;
 	}
 	pf->job_rc = jrc;
 	pf->secret_rc = xrc;

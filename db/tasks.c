@@ -274,7 +274,7 @@ int db_prefetch_board(struct db *db, struct db_prefetch *pf, int64_t project_id,
 	int rc;
 
 	memset(v, 0, sizeof(*v));
-	if (!pf->done || !s || user_id <= 0 || pf->board_user != user_id || pf->board_project != project_id)
+	if (!pf->done || !s || user_id <= 0 || pf->rows_user != user_id || pf->board_project != project_id)
 		return DB_ERROR;
 	pf->board_stmt = NULL;
 	rc = q_row(s);

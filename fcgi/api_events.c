@@ -53,7 +53,7 @@ void api_events_list(struct req *r)
 	ctx.events = json_object_new_array();
 	ctx.last = after;
 	prefetched = r->pf.done && r->pf.events_stmt && r->pf.events && r->pf.after == after &&
-		     r->pf.limit == limit && r->pf.events_user == r->user.id;
+		     r->pf.limit == limit && r->pf.rows_user == r->user.id;
 	if (prefetched)
 		rc = db_prefetch_events(r->db, &r->pf, r->user.id, event_one, &ctx, &more);
 	else

@@ -362,7 +362,7 @@ int main(void)
 			pf.limit = 2;
 			memcpy(hcopy, h3, sizeof(hcopy));
 			ok(db_session_find_prefetch(db2, hcopy, now + 1, false, &ps, &pu, &has, &pf) == DB_OK && pf.done &&
-			   has && pu.id == u.id && pf.events_stmt && pf.events_user == u.id,
+			   has && pu.id == u.id && pf.events_stmt && pf.rows_user == u.id,
 			   "prefetch: the events came with the session");
 			/* The caller's hash is gone by the time the handler reads
 			 * (a local of fcgi/session.c's find_session()): SQLite
@@ -383,7 +383,7 @@ int main(void)
 			pf.limit = 100;
 			got[0] = want[0] = '\0';
 			ok(db_session_find_prefetch(db2, h4, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
-			   pu.id == stranger.id && pf.events_user == stranger.id &&
+			   pu.id == stranger.id && pf.rows_user == stranger.id &&
 			   db_prefetch_events(db2, &pf, u.id, events_text, got, &more) == DB_ERROR && !got[0],
 			   "prefetch: another user's read is never given to the first");
 			ok(db_prefetch_events(db2, &pf, stranger.id, events_text, got, &more) == DB_OK &&
@@ -398,7 +398,7 @@ int main(void)
 			got[0] = '\0';
 			ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK &&
 			   pf.events_stmt, "prefetch: events pending");
-			pf.events_user = stranger.id;   /* as if the read were another user's */
+			pf.rows_user = stranger.id;   /* as if the read were another user's */
 			ok(db_prefetch_events(db2, &pf, stranger.id, events_text, got, &more) == DB_ERROR && !got[0],
 			   "prefetch: rows of a user other than the one asked for are refused, none passed on");
 			db_prefetch_release(db2, &pf);
