@@ -937,8 +937,6 @@ out:
 
 void container_run(struct job_run *run, const struct container_plan *plan, struct job_result *res)
 {
-	static const char *const env[] = { "TINI_KILL_PROCESS_GROUP=1", NULL };
-	static const char *const tmpfs[] = { SECRETS_DIR, SECRETS_TMPFS, NULL };
 	struct container_io c = { .run = run };
 	struct output_limits lim;
 	struct docker_spec spec;
@@ -988,26 +986,8 @@ void container_run(struct job_run *run, const struct container_plan *plan, struc
 			snprintf(res->error, sizeof(res->error), "no instance id for the container's label");
 			goto out;
 		}
-		snprintf(job_s, sizeof(job_s), "%lld", (long long)run->job->id);
-		snprintf(user_s, sizeof(user_s), "%lld", (long long)run->job->user_id);
-		labels[0] = "anyon.instance"; labels[1] = inst;
-		labels[2] = "anyon.job"; labels[3] = job_s;
-		labels[4] = "anyon.user"; labels[5] = user_s;
-		labels[6] = NULL;
-		memset(&spec, 0, sizeof(spec));
-		spec.image = g_config.agent_image;
+		base_spec(&spec, labels, inst, sizeof(inst), job_s, user_s, run);
 		spec.cmd = argv;
-		spec.env = env;
-		spec.user = "1000:1000";
-		spec.labels = labels;
-		spec.stdin_once = true;
-		spec.tmpfs = tmpfs;
-		spec.memory = g_config.container_memory_mb << 20;
-		spec.pids_limit = g_config.container_pids;
-		spec.nano_cpus = g_config.container_millicpus * 1000000;
-		spec.init = true;
-		spec.network = g_config.container_network;
-		spec.log_driver = "none";
 		spec.mounts = plan->mounts;
 		spec.n_mounts = plan->n_mounts;
 		spec.workdir = plan->workdir;
