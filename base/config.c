@@ -45,6 +45,7 @@ static const struct int_setting int_settings[] = {
 	{ "ANYON_GITHUB_TIMEOUT_MS", offsetof(struct config, github_timeout_ms), 15000, 100, 120000 },
 	{ "ANYON_GITHUB_DEADLINE_MS", offsetof(struct config, github_deadline_ms), 45000, 100, 600000 },
 	{ "ANYON_GITHUB_CONCURRENCY", offsetof(struct config, github_concurrency), 0, 0, 256 },
+	{ "ANYON_READ_CACHE_MS", offsetof(struct config, read_cache_ms), 1000, 0, 60000 },
 	{ "ANYON_GITHUB_REPO_CACHE_S", offsetof(struct config, github_repo_cache_s), 60, 0, 3600 },
 	{ "ANYON_USER_MAX_QUEUED", offsetof(struct config, user_max_queued), 100, 1, 1000000 },
 	{ "ANYON_RETAIN_JOBS_S", offsetof(struct config, retain_jobs_s), 30 * 86400, 1, 3650L * 86400 },

@@ -44,6 +44,8 @@ static struct db *open_db(bool migrate)
 
 	if (!db)
 		die("%s", err);
+	/* What this command changes, the pool's answer cache forgets at once. */
+	db_share_commits(db, g_config.data_dir, false);
 	return db;
 }
 

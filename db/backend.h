@@ -20,6 +20,10 @@
 #define BE_ROW 10
 #define BE_DONE 11
 
+/* What poll() reports, or-ed. */
+#define BE_POLL_CHANGED 1   /* notifications came on a channel listened to */
+#define BE_POLL_LOST 2      /* the server closed the connection, or it broke */
+
 struct be_conn;   /* one connection of a backend */
 struct be_stmt;   /* one prepared statement of a connection */
 
@@ -64,6 +68,13 @@ struct db_backend {
 	int64_t (*changes)(struct be_stmt *s);
 	/* The last error of the connection, for log lines. */
 	const char *(*errmsg)(struct be_conn *c);
+	/* Asks the server to notify this connection of every NOTIFY on
+	 * channel. DB_OK or DB_ERROR. NULL where there is no server. */
+	int (*listen)(struct be_conn *c, const char *channel);
+	/* Reads, without blocking, what the server sent while the connection
+	 * was idle: BE_POLL_* or-ed, 0 for nothing. Only between statements
+	 * (nothing queued). NULL where there is no server (SQLite). */
+	int (*poll)(struct be_conn *c);
 };
 
 extern const struct db_backend db_backend_sqlite;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,6 +598,48 @@ static const void *pg_col_blob(struct be_stmt *s, int col, size_t *len)
 	return PQgetvalue(s->res, s->row, col);
 }
 
+/* LISTEN on a channel: the server then sends a notification for every
+ * NOTIFY on it (a committed transaction of anyone, this connection
+ * included); pg_poll() reads them. */
+static int pg_listen(struct be_conn *c, const char *channel)
+{
+	char sql[96];
+	char *quoted = PQescapeIdentifier(c->pg, channel, strlen(channel));
+	int rc;
+
+	if (!quoted) {
+		set_err(c, PQerrorMessage(c->pg));
+		return DB_ERROR;
+	}
+	snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
+	PQfreemem(quoted);
+	rc = pg_exec(c, sql);
+	return rc;
+}
+
+/* Without blocking: reads what the server sent while the connection was
+ * idle. Notifications are counted (and dropped: the channel's name is all
+ * they mean here); a server that closed the connection (a restart, a
+ * terminated backend) leaves it CONNECTION_BAD. */
+static int pg_poll(struct be_conn *c)
+{
+	struct pollfd p = { .fd = PQsocket(c->pg), .events = POLLIN };
+	PGnotify *n;
+	int out = 0;
+
+	if (PQstatus(c->pg) != CONNECTION_OK || p.fd < 0)
+		return BE_POLL_LOST;
+	if (poll(&p, 1, 0) > 0 && !PQconsumeInput(c->pg))
+		set_err(c, PQerrorMessage(c->pg));
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		out |= BE_POLL_CHANGED;
+		PQfreemem(n);
+	}
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		out |= BE_POLL_LOST;
+	return out;
+}
+
 static int64_t pg_changes(struct be_stmt *s)
 {
 	return s->changes;
@@ -629,4 +672,6 @@ const struct db_backend db_backend_pg = {
 	.col_blob = pg_col_blob,
 	.changes = pg_changes,
 	.errmsg = pg_errmsg,
+	.listen = pg_listen,
+	.poll = pg_poll,
 };

@@ -2,14 +2,18 @@
  * written once over the backend seam. */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
+#include "base/commitcount.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "db/query.h"
 
 /* Query slots are handed out once per process, on a query's first use;
@@ -88,6 +92,8 @@ struct db *db_open_again(const struct db *db, char *err, size_t errlen)
 		db_defer_checkpoints(again);
 	if (again && db->compress_fast)
 		db_compress_fast(again);
+	if (again)
+		db_on_commit(again, db->on_commit, db->on_commit_arg);
 	return again;
 }
 
@@ -110,6 +116,96 @@ int db_failed(struct db *db, const char *what)
 int db_ping(struct db *db)
 {
 	return db_exec(db, "SELECT 1");
+}
+
+int db_watch_changes(struct db *db)
+{
+	if (!db->be->listen)
+		return DB_ERROR;
+	if (db->be->listen(db->conn, DB_CHANGES_CHANNEL))
+		return db_failed(db, "listening for changes");
+	db->watching = true;
+	return DB_OK;
+}
+
+void db_on_commit(struct db *db, void (*fn)(void *arg), void *arg)
+{
+	db->on_commit = fn;
+	db->on_commit_arg = arg;
+}
+
+bool db_share_commits(struct db *db, const char *data_dir, bool create)
+{
+	_Atomic uint64_t *n = commit_count_map(data_dir, create);
+
+	if (n)
+		db_on_commit(db, commit_count_bump, (void *)n);
+	return n != NULL;
+}
+
+static void committed(struct db *db)
+{
+	if (db->on_commit)
+		db->on_commit(db->on_commit_arg);
+}
+
+/* Forgets every prepared statement (they belonged to the old
+ * connection; each is prepared again on its next q_start()). */
+static void forget_statements(struct db *db)
+{
+	for (size_t i = 0; i < db->nstmts; i++) {
+		if (db->stmts[i]) {
+			if (db->stmts[i]->h)
+				db->be->finalize(db->stmts[i]->h);
+			free(db->stmts[i]);
+			db->stmts[i] = NULL;
+		}
+	}
+}
+
+/* The server closed the connection: a new one in its place, with the
+ * old one's settings. The old one stays (failing every statement) when
+ * the new one cannot be had. */
+static int reconnect(struct db *db)
+{
+	char err[256];
+	struct be_conn *c;
+	int64_t now = mono_ms();
+
+	if (db->reconnect_ms && now - db->reconnect_ms < 1000)
+		return DB_ERROR;
+	db->reconnect_ms = now;
+	c = db->be->open(db->target, err, sizeof(err));
+	if (!c) {
+		log_error("database: the connection was lost and connecting again failed: %s", err);
+		return DB_ERROR;
+	}
+	forget_statements(db);
+	db->be->close(db->conn);
+	db->conn = c;
+	db->reconnect_ms = 0;
+	if (db->compress_fast)
+		db_compress_fast(db);
+	if (db->watching && db_watch_changes(db)) {
+		/* Not hearing of changes would make a cache trust stale rows:
+		 * this connection counts as down until it listens again. */
+		db->reconnect_ms = now;
+		return DB_ERROR;
+	}
+	log_info("database: the connection was lost; connected again");
+	return DB_OK;
+}
+
+int db_poll(struct db *db)
+{
+	int got;
+
+	if (!db->be->poll || db->depth > 0)
+		return 0;
+	got = db->be->poll(db->conn);
+	if (!(got & BE_POLL_LOST))
+		return got & BE_POLL_CHANGED ? DB_POLL_CHANGED : 0;
+	return reconnect(db) ? DB_POLL_CHANGED | DB_POLL_DOWN : DB_POLL_CHANGED;
 }
 
 void db_defer_checkpoints(struct db *db)
@@ -183,6 +279,12 @@ int db_commit(struct db *db)
 	if (db->depth == 1) {
 		if (db_exec(db, "COMMIT"))
 			return DB_ERROR;   /* still open: the caller rolls back */
+		db->depth = 0;
+		if (db->tx_wrote) {
+			db->tx_wrote = false;
+			committed(db);
+		}
+		return DB_OK;
 	} else {
 		snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT anyon_%d", db->depth - 1);
 		if (db_exec(db, sql))
@@ -200,6 +302,7 @@ void db_rollback(struct db *db)
 		return;
 	if (db->depth == 1) {
 		db_exec(db, "ROLLBACK");
+		db->tx_wrote = false;
 	} else {
 		snprintf(sql, sizeof(sql), "ROLLBACK TO SAVEPOINT anyon_%d; RELEASE SAVEPOINT anyon_%d",
 			 db->depth - 1, db->depth - 1);
@@ -233,6 +336,15 @@ int db_end(struct db *db, int rc)
 }
 
 /* ---- the statement helper ---- */
+
+/* Whether sql reads only: a SELECT (anything else, a WITH included, is
+ * taken for a write, which costs no more than a spurious db_on_commit()). */
+static bool is_select(const char *sql)
+{
+	while (isspace((unsigned char)*sql))
+		sql++;
+	return strncasecmp(sql, "SELECT", 6) == 0 && !isalnum((unsigned char)sql[6]) && sql[6] != '_';
+}
 
 struct stmt *q_start(struct db *db, struct query *q)
 {
@@ -269,6 +381,7 @@ struct stmt *q_start(struct db *db, struct query *q)
 				       name);
 		if (!s->h)
 			log_error("database: preparing %s failed", q->name);
+		s->writes = !is_select(q->sql);
 		db->stmts[slot] = s;
 	}
 	if (s->h)
@@ -344,10 +457,12 @@ int q_step(struct stmt *s)
 
 	if (s->bad || !s->h)
 		return DB_ERROR;
-	s->stepped = true;
 	rc = s->db->be->step(s->h);
 	if (rc == DB_ERROR)
 		log_error("database: %s: %s", s->q->name, s->db->be->errmsg(s->db->conn));
+	if (s->writes && s->db->depth > 0)
+		s->db->tx_wrote = true;
+	s->stepped = true;
 	return rc;
 }
 
@@ -386,6 +501,13 @@ void q_end(struct stmt *s)
 {
 	if (s->h)
 		s->db->be->reset(s->h);
+	/* A write outside a transaction has committed once reset (SQLite
+	 * commits there; PostgreSQL already had, at its step). A failed one
+	 * is reported too: a spurious report costs a reader one more read. */
+	if (s->writes && s->stepped && s->db->depth == 0) {
+		s->stepped = false;
+		committed(s->db);
+	}
 }
 
 int q_each(struct stmt *s, int (*row)(struct stmt *s, void *arg), void *arg)

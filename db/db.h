@@ -36,7 +36,7 @@ struct db;
  * first. Returns NULL on failure and writes the reason to err. */
 struct db *db_open(const char *target, bool migrate, char *err, size_t errlen);
 /* Opens another connection to db's database (no migration), with db's
- * settings (deferred checkpoints): for a thread of its own, as a
+ * settings (deferred checkpoints, db_on_commit()): for a thread of its own, as a
  * connection is used by one thread at a time. NULL with the reason in err. */
 struct db *db_open_again(const struct db *db, char *err, size_t errlen);
 void db_close(struct db *db);
@@ -72,7 +72,6 @@ int db_begin_user(struct db *db, int64_t user_id);
  * DB_ERROR), rolls back otherwise. Returns the outcome. */
 int db_end(struct db *db, int rc);
 
-/* A cheap liveness query. */
 /* SQLite: this connection's commits never copy the write-ahead log into
  * the database (a job child writing output leaves that work to its
  * supervisor, which runs on the other core meanwhile); db_checkpoint()
@@ -87,7 +86,43 @@ void db_compress_fast(struct db *db);
 /* SQLite: copies what it can of the write-ahead log into the database
  * without waiting for anyone (a passive checkpoint). PostgreSQL: DB_OK. */
 int db_checkpoint(struct db *db);
+/* A cheap liveness query. */
 int db_ping(struct db *db);
+
+/* ---- a connection that outlives its server's restarts, and hears of
+ * others' changes (PostgreSQL; on SQLite these do nothing) ---- */
+
+/* What db_poll() reports, or-ed. */
+#define DB_POLL_CHANGED 1     /* something may have changed since the last poll */
+#define DB_POLL_DOWN 2        /* the server is gone and connecting again failed */
+
+/* The channel every committed write of anyon's tables notifies (a
+ * statement-level trigger per table, PostgreSQL migration 018). */
+#define DB_CHANGES_CHANNEL "anyon_changes"
+/* From now on the connection hears of every committed change to anyon's
+ * tables, by anyone (another host, the worker, anyonctl, itself):
+ * db_poll() reports DB_POLL_CHANGED after one. DB_ERROR on SQLite, or
+ * when the server refuses. */
+int db_watch_changes(struct db *db);
+/* Between requests (no transaction open, nothing queued), without
+ * blocking: reads what the server sent meanwhile. A connection the
+ * server closed (a restart, an administrator) is opened again, with its
+ * settings and its LISTEN, prepared statements forgotten, at most once a
+ * second; that reports DB_POLL_CHANGED (what happened meanwhile is not
+ * known), and DB_POLL_DOWN while connecting again fails (the statements
+ * run then fail as before, and the next poll tries again). */
+int db_poll(struct db *db);
+/* fn(arg) runs after each write this connection committed: a write
+ * statement run outside a transaction, once it ran; a transaction with
+ * writes, once its outermost level committed. Never before the commit,
+ * so whoever fn tells can read what was written. NULL: none. */
+void db_on_commit(struct db *db, void (*fn)(void *arg), void *arg);
+/* db_on_commit() bumping the host's shared count of commits in data_dir
+ * (base/commitcount.h; create: make it if missing), which the pool's
+ * answer cache watches: every process of an install that writes calls it
+ * on its connections (db_open_again() passes it on). false when the count
+ * cannot be mapped. */
+bool db_share_commits(struct db *db, const char *data_dir, bool create);
 
 /* SQLite only: writes a consistent copy of the database to a new file at
  * path (VACUUM INTO: one read transaction, so writers go on meanwhile).

@@ -50,6 +50,11 @@ struct db {
 	char *target;             /* what db_open() was given, for db_open_again(); owned */
 	bool defer_checkpoints;   /* db_defer_checkpoints() was called */
 	bool compress_fast;       /* db_compress_fast() was called */
+	bool watching;            /* db_watch_changes() was called */
+	bool tx_wrote;            /* the open transaction ran a write */
+	int64_t reconnect_ms;     /* the last attempt to connect again (db_poll()) */
+	void (*on_commit)(void *arg);   /* db_on_commit() */
+	void *on_commit_arg;
 };
 
 struct stmt {
@@ -57,6 +62,7 @@ struct stmt {
 	const struct query *q;
 	struct be_stmt *h;        /* NULL when preparing failed */
 	bool bad;                 /* a bind failed: the next step fails */
+	bool writes;              /* its SQL is not a SELECT: a write (db_on_commit()) */
 	bool stepped;             /* a step ran since q_start() */
 };
 

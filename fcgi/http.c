@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fcgi/api.h"
+#include "fcgi/cache.h"
 #include "fcgi/http.h"
 #include "services/github.h"
 
@@ -212,6 +213,7 @@ void http_reset(struct req *r)
 			http_wipe_output(r->fx);
 	}
 	OPENSSL_cleanse(r->token, sizeof(r->token));
+	cache_req_done(r);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -354,38 +356,65 @@ int http_path_id(struct req *r, const char *name, int64_t *out)
 	return 0;
 }
 
-/* The one place response headers are written. */
-static void write_head(struct req *r, int status)
+/* The one place response headers are made. Returns their length (at
+ * most size - 1: every header has a bounded value). */
+static size_t format_head(struct req *r, int status, char *buf, size_t size)
 {
-	FCGX_Stream *out = r->fx->out;
+	size_t n = 0;
 
-	FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason_phrase(status));
+#define HEAD(...) do { \
+		int w_ = snprintf(buf + n, size - n, __VA_ARGS__); \
+		n = w_ < 0 ? n : (size_t)w_ >= size - n ? size - 1 : n + (size_t)w_; \
+	} while (0)
+	HEAD("Status: %d %s\r\n", status, reason_phrase(status));
 	if (status != 304)
-		FCGX_FPrintF(out, "Content-Type: application/json\r\n");
+		HEAD("Content-Type: application/json\r\n");
 	if (r->etag[0] && (status == 200 || status == 304))
 		/* A validator: the browser may keep the answer but asks each
 		 * time (If-None-Match), and gets a 304 while it holds. */
-		FCGX_FPrintF(out, "Cache-Control: no-cache\r\nETag: %s\r\n", r->etag);
+		HEAD("Cache-Control: no-cache\r\nETag: %s\r\n", r->etag);
 	else
-		FCGX_FPrintF(out, "Cache-Control: no-store\r\n");
+		HEAD("Cache-Control: no-store\r\n");
 	if (r->allow[0])
-		FCGX_FPrintF(out, "Allow: %s\r\n", r->allow);
+		HEAD("Allow: %s\r\n", r->allow);
 	if (r->retry_after > 0)
-		FCGX_FPrintF(out, "Retry-After: %d\r\n", r->retry_after);
+		HEAD("Retry-After: %d\r\n", r->retry_after);
 	if (r->set_cookie)
-		FCGX_FPrintF(out, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s\r\n",
-			     http_session_cookie(r), r->token, (long long)g_config.session_max_s,
-			     r->https ? "; Secure" : "");
+		HEAD("Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s\r\n",
+		     http_session_cookie(r), r->token, (long long)g_config.session_max_s,
+		     r->https ? "; Secure" : "");
 	else if (r->clear_cookie)
-		FCGX_FPrintF(out, "Set-Cookie: %s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s\r\n",
-			     http_session_cookie(r), r->https ? "; Secure" : "");
-	FCGX_PutS("\r\n", out);
+		HEAD("Set-Cookie: %s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s\r\n",
+		     http_session_cookie(r), r->https ? "; Secure" : "");
+	HEAD("\r\n");
+#undef HEAD
+	return n;
+}
+
+/* Writes the head and body of r's answer (and a newline after the body
+ * when nl), and offers them to the cache. */
+static void write_answer(struct req *r, int status, const char *body, size_t len, bool nl)
+{
+	char head[1024];
+	size_t hlen;
+
+	r->responded = true;
+	r->status = status;
+	hlen = format_head(r, status, head, sizeof(head));
+	FCGX_PutStr(head, (int)hlen, r->fx->out);
+	if (len)
+		FCGX_PutStr(body, (int)len, r->fx->out);
+	if (nl)
+		FCGX_PutS("\n", r->fx->out);
+	if (r->cache_key)
+		cache_store(r, head, hlen, body, len, nl);
+	OPENSSL_cleanse(head, hlen);   /* it may hold a new session's token */
 }
 
 void reply_json(struct req *r, int status, json_object *body)
 {
 	const char *text;
-	size_t len;
+	size_t len = 0;
 
 	if (r->responded) {
 		log_error("BUG: second reply to %s %s", r->method, r->path);
@@ -394,12 +423,8 @@ void reply_json(struct req *r, int status, json_object *body)
 	}
 	if (!body)
 		body = json_object_new_object();
-	r->responded = true;
-	r->status = status;
-	write_head(r, status);
 	text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	FCGX_PutStr(text, (int)len, r->fx->out);
-	FCGX_PutS("\n", r->fx->out);
+	write_answer(r, status, text ? text : "{}", text ? len : 2, true);
 	json_object_put(body);
 }
 
@@ -409,9 +434,7 @@ void reply_not_modified(struct req *r)
 		log_error("BUG: second reply to %s %s", r->method, r->path);
 		return;
 	}
-	r->responded = true;
-	r->status = 304;
-	write_head(r, 304);
+	write_answer(r, 304, "", 0, false);
 }
 
 bool http_etag_matches(const char *inm, const char *etag)

@@ -69,6 +69,9 @@ struct req {
 	char etag[64];                  /* ETag header when set (quoted); the
 					 * answer is then Cache-Control: no-cache
 					 * instead of no-store */
+	char *cache_key;                /* owned: the answer may be kept under it
+					 * (fcgi/cache.c); NULL otherwise */
+	size_t cache_key_len;
 };
 
 /* The session cookie's name for r's scheme. */

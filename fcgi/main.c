@@ -34,6 +34,7 @@
 #include "services/access.h"
 #include "services/github.h"
 #include "fcgi/api.h"
+#include "fcgi/cache.h"
 #include "fcgi/conns.h"
 
 /* A child that dies this soon after start is restarted only after a pause,
@@ -89,6 +90,9 @@ static void set_handler(int sig, void (*fn)(int))
 
 static void serve_one(FCGX_Request *fx, void *arg)
 {
+	struct secret_store *st = arg;
+
+	cache_before_request(st->db);
 	http_dispatch(fx, arg);
 }
 
@@ -155,6 +159,7 @@ static void child_main(int listen_fd, const int handoff[2])
 	}
 	store.db = db;
 	store.kr = &keyring;
+	cache_child_init(db);
 	/* A request about to wait on GitHub first hands this child's other
 	 * connections to the pool: with nginx keeping connections, requests
 	 * sent on them would otherwise wait behind GitHub. */
@@ -337,6 +342,8 @@ int main(int argc, char **argv)
 	idle_timeout_ms();   /* a bad value stops the start, not each child */
 	/* Held open here for the pool's life, so a connection handed over
 	 * outlives the child that handed it and waits for one to take it. */
+	/* The children's shared count of commits (fcgi/cache.h). */
+	cache_pool_init();
 	if (conns_handoff_open(pool.handoff))
 		die("cannot make the pool's hand-off pair: %s", strerror(errno));
 	/* nginx reaches the socket through the group; nobody else may. */

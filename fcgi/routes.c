@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fcgi/api.h"
+#include "fcgi/cache.h"
 #include "fcgi/origin.h"
 #include "fcgi/session.h"
 #include "services/github_token.h"
@@ -146,8 +147,12 @@ static void dispatch(struct req *r)
 	write = is_write(r->method);
 	if (write && origin_check_write(r))
 		return;
-	if (!write)
+	if (!write) {
+		/* A hot read asked again while nothing changed (fcgi/cache.h). */
+		if (cache_serve(r))
+			return;
 		plan_prefetch(r);
+	}
 	if (r->route->auth != AUTH_NONE || write) {
 		/* A write never creates a session: it could not carry its token.
 		 * In cloud mode only the routes that need one (AUTH_SESSION:

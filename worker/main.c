@@ -425,6 +425,7 @@ static void job_child(void *arg)
 	 * and the output it stores costs PostgreSQL lz4, not pglz. */
 	db_defer_checkpoints(db);
 	db_compress_fast(db);
+	db_share_commits(db, g_config.data_dir, true);
 	run_job(db, w->id, w->claimed, &w->keyring, w->adopting);
 	db_job_release(w->claimed);
 	db_close(db);
@@ -731,6 +732,10 @@ int main(int argc, char **argv)
 	w.db = db_open(g_config.db_path, true, err, sizeof(err));
 	if (!w.db)
 		die("%s", err);
+	/* The pool's answer cache forgets what this worker's commits change. */
+	if (!db_share_commits(w.db, g_config.data_dir, true))
+		log_warn("cannot map %s/run/commits: the pool learns of this worker's changes "
+			 "only from PostgreSQL's notifications", g_config.data_dir);
 	legacy_import_from_env(w.db, &w.keyring);
 	if (gethostname(w.host, sizeof(w.host)))
 		str_copy(w.host, sizeof(w.host), "unknown");
@@ -760,6 +765,9 @@ int main(int argc, char **argv)
 	w.last_adopt_ms = mono_ms() - 1000;
 
 	while (!got_stop) {
+		/* A connection the server closed (a restart) is opened again
+		 * here, at most once a second, rather than failing forever. */
+		db_poll(w.db);
 		procs_reap(&w.slots, on_job_exit, &w);
 		keep_leases(&w);
 		checkpoint(&w);

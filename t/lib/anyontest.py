@@ -234,11 +234,13 @@ class Stack:
 
     SANITIZER_CHECK = "no sanitizer reports in logs"
 
-    def __init__(self, env=None, keep=False, tap=None, db=None, key_file=None):
+    def __init__(self, env=None, keep=False, tap=None, db=None, key_file=None, pg_env=None):
         """db: the ANYON_DB to use (see new_db(); default: sqlite in the data
         dir, or a fresh database of its own with the pg backend). key_file:
         an ANYON_KEY_FILE to use instead of the data dir's keyring (stacks
-        sharing a database must share their keyring too)."""
+        sharing a database must share their keyring too). pg_env: libpq's
+        variables for a PostgreSQL db on a cluster of the test's own
+        (default: the run's cluster's)."""
         self.tap = tap or TAP.current
         if self.tap is None:
             raise RuntimeError("create a TAP before a Stack: the stack's sanitizer check is a TAP test")
@@ -254,7 +256,7 @@ class Stack:
             self.env["ANYON_DB"] = db
         if self.is_pg:
             import pgcluster
-            self.env.update(pgcluster.env())
+            self.env.update(pg_env if pg_env is not None else pgcluster.env())
         if key_file:
             self.env["ANYON_KEY_FILE"] = key_file
         self.env.update({
