@@ -1,7 +1,6 @@
 /* commitcount.c - the host's shared count of commits (see commitcount.h). */
 #include "autoconfig.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -22,9 +21,7 @@ _Atomic uint64_t *commit_count_map(const char *data_dir, bool create)
 
 	if (mapped)
 		return mapped;
-	if (snprintf(path, sizeof(path), "%s/run", data_dir) >= (int)sizeof(path) ||
-	    (create && mkdir(path, 0700) && errno != EEXIST) ||
-	    snprintf(path, sizeof(path), "%s/run/commits", data_dir) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/commit-count", data_dir) >= (int)sizeof(path))
 		return NULL;
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
 	if (fd < 0)

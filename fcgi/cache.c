@@ -49,7 +49,7 @@ void cache_pool_init(void)
 {
 	commits = commit_count_map(g_config.data_dir, true);
 	if (!commits)
-		log_warn("cannot map %s/run/commits: the children keep no answers", g_config.data_dir);
+		log_warn("cannot map %s/commit-count: the children keep no answers", g_config.data_dir);
 }
 
 void cache_child_init(struct db *db)
@@ -126,17 +126,18 @@ static bool append(char *key, size_t *n, const char *s)
  * Cookie and If-None-Match headers; the Host was checked before. */
 static char *make_key(struct req *r, size_t *len)
 {
-	char *key = malloc(CACHE_KEY_MAX);
+	char buf[CACHE_KEY_MAX], *key = NULL;
 	size_t n = 0;
 
-	if (!key)
-		return NULL;
-	if (!append(key, &n, r->path) || !append(key, &n, r->query) || !append(key, &n, r->https ? "s" : "") ||
-	    !append(key, &n, http_param(r, "HTTP_COOKIE")) || !append(key, &n, http_param(r, "HTTP_IF_NONE_MATCH"))) {
-		wipe_free(key, n);
-		return NULL;
+	if (append(buf, &n, r->path) && append(buf, &n, r->query) && append(buf, &n, r->https ? "s" : "") &&
+	    append(buf, &n, http_param(r, "HTTP_COOKIE")) && append(buf, &n, http_param(r, "HTTP_IF_NONE_MATCH"))) {
+		key = malloc(n);
+		if (key) {
+			memcpy(key, buf, n);
+			*len = n;
+		}
 	}
-	*len = n;
+	OPENSSL_cleanse(buf, n);
 	return key;
 }
 

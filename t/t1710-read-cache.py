@@ -40,7 +40,7 @@ def raw_session(s, cookie):
 
 
 def commits(s):
-    with open(os.path.join(s.data, "run", "commits"), "rb") as f:
+    with open(os.path.join(s.data, "commit-count"), "rb") as f:
         return int.from_bytes(f.read(8), "little")
 
 

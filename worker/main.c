@@ -734,7 +734,7 @@ int main(int argc, char **argv)
 		die("%s", err);
 	/* The pool's answer cache forgets what this worker's commits change. */
 	if (!db_share_commits(w.db, g_config.data_dir, true))
-		log_warn("cannot map %s/run/commits: the pool learns of this worker's changes "
+		log_warn("cannot map %s/commit-count: the pool learns of this worker's changes "
 			 "only from PostgreSQL's notifications", g_config.data_dir);
 	legacy_import_from_env(w.db, &w.keyring);
 	if (gethostname(w.host, sizeof(w.host)))
