@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/workspace.h"
@@ -150,28 +152,30 @@ int rmtree_at(int at, const char *name)
 	return -1;
 }
 
-int workspace_create(const char *data_dir, int64_t id, char *path, size_t len, char *err, size_t errlen)
+/* Makes workspaces/name afresh (a leftover of an earlier run is not
+ * handed to this one), owned by the agent, of mode mode; its absolute
+ * path in path. what names it in errors. */
+static int agent_dir_fresh(const char *data_dir, const char *name, mode_t mode, const char *what, char *path,
+			   size_t len, char *err, size_t errlen)
 {
-	char name[32], *root_abs = NULL, root[4200];
+	char *root_abs = NULL, root[4200];
 	int fd;
 
-	snprintf(name, sizeof(name), "job-%lld", (long long)id);
 	if ((fd = open_root(data_dir, true)) < 0) {
 		snprintf(err, errlen, "the workspaces directory could not be opened: %s", strerror(errno));
 		return -1;
 	}
-	/* A leftover of an earlier attempt is not handed to this run. */
 	if (rmtree_at(fd, name) || mkdirat(fd, name, 0700) ||
 	    fchownat(fd, name, WORKSPACE_UID, WORKSPACE_GID, AT_SYMLINK_NOFOLLOW) ||
-	    fchmodat(fd, name, 0700, 0)) {
-		snprintf(err, errlen, "the job's workspace could not be made: %s", strerror(errno));
+	    fchmodat(fd, name, mode, 0)) {
+		snprintf(err, errlen, "the job's %s could not be made: %s", what, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	close(fd);
 	snprintf(root, sizeof(root), "%s/%s", data_dir, WS_DIR);
 	if (!(root_abs = realpath(root, NULL)) || snprintf(path, len, "%s/%s", root_abs, name) >= (int)len) {
-		snprintf(err, errlen, "the workspace's path is unusable");
+		snprintf(err, errlen, "the %s's path is unusable", what);
 		free(root_abs);
 		return -1;
 	}
@@ -179,17 +183,92 @@ int workspace_create(const char *data_dir, int64_t id, char *path, size_t len, c
 	return 0;
 }
 
-int workspace_remove(const char *data_dir, int64_t id)
+/* Removes workspaces/name, following no symlink; 0 also when absent. */
+static int remove_named(const char *data_dir, const char *name)
 {
-	char name[32];
 	int fd, rc;
 
-	snprintf(name, sizeof(name), "job-%lld", (long long)id);
 	if ((fd = open_root(data_dir, false)) < 0)
 		return errno == ENOENT ? 0 : -1;
 	rc = rmtree_at(fd, name);
 	close(fd);
 	return rc;
+}
+
+int workspace_create(const char *data_dir, int64_t id, char *path, size_t len, char *err, size_t errlen)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "job-%lld", (long long)id);
+	return agent_dir_fresh(data_dir, name, 0700, "workspace", path, len, err, errlen);
+}
+
+int workspace_remove(const char *data_dir, int64_t id)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "job-%lld", (long long)id);
+	return remove_named(data_dir, name);
+}
+
+/* ---- the relay's socket directory ---- */
+
+int relay_dir_create(const char *data_dir, int64_t id, char *path, size_t len, char *err, size_t errlen)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "relay-%lld", (long long)id);
+	return agent_dir_fresh(data_dir, name, 0711, "relay directory", path, len, err, errlen);
+}
+
+int relay_dir_remove(const char *data_dir, int64_t id)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "relay-%lld", (long long)id);
+	return remove_named(data_dir, name);
+}
+
+int relay_dir_connect(const char *data_dir, int64_t id)
+{
+	char name[32], proc[64];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int root, dir = -1, sock = -1, fd = -1, e;
+
+	snprintf(name, sizeof(name), "relay-%lld", (long long)id);
+	if ((root = open_root(data_dir, false)) < 0)
+		return -1;
+	/* The directory is the agent's (it may put anything in it): opened
+	 * and its socket taken without following a link, checked to be a
+	 * socket of the agent's, and reached through the descriptor. */
+	dir = openat(root, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir >= 0)
+		sock = openat(dir, RELAY_DIR_SOCKET, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (sock >= 0 && (fstat(sock, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != WORKSPACE_UID)) {
+		errno = EACCES;
+		goto out;
+	}
+	if (sock < 0)
+		goto out;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sock);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", proc);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		e = errno;
+		close(fd);
+		fd = -1;
+		errno = e;
+	}
+out:
+	e = errno;
+	if (sock >= 0)
+		close(sock);
+	if (dir >= 0)
+		close(dir);
+	close(root);
+	errno = e;
+	return fd;
 }
 
 bool workspace_exists(const char *data_dir, int64_t id)
@@ -230,6 +309,11 @@ static int sweep(const char *data_dir, const char *prefix, bool (*fn)(int64_t id
 int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max)
 {
 	return sweep(data_dir, "job-", fn, arg, max);
+}
+
+int relay_dir_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max)
+{
+	return sweep(data_dir, "relay-", fn, arg, max);
 }
 
 /* ---- attempts ---- */
@@ -313,14 +397,9 @@ out:
 int attempt_ws_remove(const char *data_dir, int64_t attempt_id)
 {
 	char name[40];
-	int fd, rc;
 
 	snprintf(name, sizeof(name), "attempt-%lld", (long long)attempt_id);
-	if ((fd = open_root(data_dir, false)) < 0)
-		return errno == ENOENT ? 0 : -1;
-	rc = rmtree_at(fd, name);
-	close(fd);
-	return rc;
+	return remove_named(data_dir, name);
 }
 
 int attempt_ws_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max)

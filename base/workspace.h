@@ -49,6 +49,27 @@ int rmtree_at(int dirfd, const char *name);
  * or -1 when the directory could not be read (absent: 0). */
 int workspace_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max);
 
+/* ---- the relay's socket directory (worker/job_container.c) ----
+ * workspaces/relay-<id>: the agent's (uid 1000), mode 0711, bind-mounted
+ * at the relay's socket directory in the job's container, where
+ * anyon-entry's relay listens (container/README.md): the worker reads the
+ * program's output from it directly, not through the engine. The agent
+ * writes there, so nothing in it is trusted: relay_dir_connect() follows
+ * no link. */
+#define RELAY_DIR_SOCKET "sock"
+/* Makes it afresh; its absolute path in path. 0, or -1 with err. */
+int relay_dir_create(const char *data_dir, int64_t id, char *path, size_t len, char *err, size_t errlen);
+/* Removes it, following no symlink. 0 also when absent. */
+int relay_dir_remove(const char *data_dir, int64_t id);
+/* workspace_sweep() for relay-<digits> directories. */
+int relay_dir_sweep(const char *data_dir, bool (*fn)(int64_t id, void *arg), void *arg, int max);
+/* A connection to the socket in the job's relay directory: neither the
+ * directory nor the socket is reached through a symlink (O_PATH and
+ * O_NOFOLLOW, then connect() through /proc/self/fd), and the socket must
+ * be a socket of the agent's. The connected fd, or -1 with errno (ENOENT:
+ * not there yet; EACCES: not a socket of the agent's). */
+int relay_dir_connect(const char *data_dir, int64_t id);
+
 /* ---- attempts (worker/job_attempt.c) ----
  * workspaces/attempt-<id>/ (the worker's, mode 0700, never mounted) holds
  * the agent's directories, each mounted into the attempt's containers:

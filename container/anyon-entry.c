@@ -134,7 +134,7 @@ static int write_secrets(const char *dir, const struct bundle *b, char *err, siz
 }
 
 #define USAGE "usage: anyon-entry [--secrets-dir DIR] [--relay [--window BYTES] [--stall-ms MS] [--linger SECONDS]" \
-	" [--relay-socket PATH]] [-- PROGRAM [ARG...]]\n" \
+	" [--relay-socket PATH] [--relay-peer-uid UID] [--relay-no-stdout]] [-- PROGRAM [ARG...]]\n" \
 	"       anyon-entry replay --after OFFSET [--relay-socket PATH]"
 
 /* A decimal number without sign or leading zero, at most max; 0 or -1. */
@@ -183,7 +183,7 @@ static int replay_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *dir = DEFAULT_DIR;
-	struct relay_opts ro = { RELAY_SOCKET_DEFAULT, RELAY_WINDOW_DEFAULT, 0, RELAY_STALL_DEFAULT };
+	struct relay_opts ro = { RELAY_SOCKET_DEFAULT, RELAY_WINDOW_DEFAULT, 0, RELAY_STALL_DEFAULT, -1, 0 };
 	int relay = 0;
 	uint64_t v;
 	unsigned char *buf;
@@ -212,6 +212,12 @@ int main(int argc, char **argv)
 			if (parse_u64(argv[++i], RELAY_STALL_MAX, &v) < 0)
 				die(125, "--stall-ms wants 0..%d milliseconds", RELAY_STALL_MAX);
 			ro.stall_ms = (unsigned)v;
+		} else if (strcmp(argv[i], "--relay-peer-uid") == 0 && i + 1 < argc) {
+			if (parse_u64(argv[++i], 0x7fffffff, &v) < 0)
+				die(125, "--relay-peer-uid wants a uid (decimal)");
+			ro.peer_uid = (long)v;
+		} else if (strcmp(argv[i], "--relay-no-stdout") == 0) {
+			ro.no_stdout = 1;
 		} else if (strcmp(argv[i], "--linger") == 0 && i + 1 < argc) {
 			if (parse_u64(argv[++i], RELAY_LINGER_MAX, &v) < 0)
 				die(125, "--linger wants 0..%d seconds", RELAY_LINGER_MAX);

@@ -202,7 +202,7 @@ static void client_read(struct reader *rd, const struct relay_ring *ring)
 	rd->progress_at = now_ms();
 }
 
-static void client_accept(int lfd, struct reader *readers, int64_t now)
+static void client_accept(int lfd, struct reader *readers, int64_t now, long peer_uid)
 {
 	struct ucred cred;
 	socklen_t cl = sizeof cred;
@@ -212,7 +212,8 @@ static void client_accept(int lfd, struct reader *readers, int64_t now)
 
 	if (fd < 0)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != getuid()) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    (cred.uid != getuid() && (peer_uid < 0 || cred.uid != (uid_t)peer_uid))) {
 		close(fd);
 		return;
 	}
@@ -242,8 +243,12 @@ static void client_accept(int lfd, struct reader *readers, int64_t now)
 }
 
 /* The listening socket at path, mode 0600, in a directory of ours of mode
- * 0700. -1 with err set. */
-static int listen_at(const char *path, char *err, size_t errlen)
+ * 0700. With a peer (peer_uid >= 0: the worker, which reaches the
+ * directory from the host through a bind mount): the directory may be
+ * entered by others but written by us only, and the socket is 0666; who
+ * may ask is still only us and the peer (client_accept()). -1 with err
+ * set. */
+static int listen_at(const char *path, long peer_uid, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	char dir[sizeof sa.sun_path];
@@ -266,9 +271,10 @@ static int listen_at(const char *path, char *err, size_t errlen)
 		slash[1] = '\0';
 	else
 		*slash = '\0';
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "the relay directory %s must be a directory of uid %u, mode 0700",
-			 dir, (unsigned)getuid());
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+	    (st.st_mode & (peer_uid >= 0 ? 022 : 077)) != 0) {
+		snprintf(err, errlen, "the relay directory %s must be a directory of uid %u, mode %s",
+			 dir, (unsigned)getuid(), peer_uid >= 0 ? "0700 or 0711" : "0700");
 		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -291,7 +297,7 @@ static int listen_at(const char *path, char *err, size_t errlen)
 			close(probe);
 	}
 	umask(old);
-	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
+	if (rc < 0 || chmod(path, peer_uid >= 0 ? 0666 : 0600) < 0 || listen(fd, 8) < 0) {
 		snprintf(err, errlen, "cannot listen at %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -341,7 +347,8 @@ static struct reader *primary(struct reader *readers, const struct relay_ring *r
 		p = &readers[0];
 	if (!p || stall_ms == 0)
 		return NULL;
-	if (!reader_wants(p, ring, exited))
+	/* (stdout's reader without a descriptor never makes progress) */
+	if (p->fd >= 0 && !reader_wants(p, ring, exited))
 		p->progress_at = now;
 	return now - p->progress_at < (int64_t)stall_ms ? p : NULL;
 }
@@ -362,7 +369,7 @@ int relay_serve(const struct relay_opts *o, char **argv)
 	int64_t drain_end = 0, exit_at = 0, linger_end = 0;
 	pid_t pid;
 
-	lfd = listen_at(o->socket_path, err, sizeof err);
+	lfd = listen_at(o->socket_path, o->peer_uid, err, sizeof err);
 	if (lfd < 0) {
 		fprintf(stderr, "anyon-entry: %s; nothing run\n", err);
 		return 125;
@@ -420,6 +427,13 @@ int relay_serve(const struct relay_opts *o, char **argv)
 	readers[0].pend = malloc(RELAY_RECORD_MAX);
 	if (!readers[0].pend)
 		readers[0].dead = 1;
+	/* Records only to the socket (the worker reads it from the host; the
+	 * engine's stream carries nothing): stdout's reader stays, without a
+	 * descriptor, as the reader the program waits for until the first
+	 * client asks (at most stall_ms), so what the program prints before
+	 * the worker connects is not pushed out of the window. */
+	if (o->no_stdout)
+		readers[0].fd = -1;
 	relay_cursor_init(&readers[0].cur, 0);
 	readers[0].progress_at = now_ms();
 
@@ -563,12 +577,14 @@ int relay_serve(const struct relay_opts *o, char **argv)
 			err_open = 0;
 		}
 		if (pf[idx_l].revents & POLLIN)
-			client_accept(lfd, readers, now);
+			client_accept(lfd, readers, now, o->peer_uid);
 		for (i = 0; i <= MAX_CLIENTS; i++) {
 			struct reader *rd = &readers[i];
 
 			if (idx_r[i] >= 0 && rd->is_client && (pf[idx_r[i]].revents & (POLLIN | POLLHUP | POLLERR)))
 				client_read(rd, &ring);
+			if (o->no_stdout && rd->is_client && rd->asked && !readers[0].dead)
+				reader_close(&readers[0]);	/* the worker is here: it holds the program now */
 			if (idx_r[i] >= 0 && !rd->is_client && (pf[idx_r[i]].revents & (POLLERR | POLLHUP)))
 				reader_close(rd);	/* stdout gone: keep draining into the ring */
 			if (rd->is_client && rd->fd >= 0 && !rd->asked && now >= rd->deadline)

@@ -19,6 +19,9 @@ struct relay_opts {
 	size_t window;         /* ring bytes, RELAY_RING_MIN..RELAY_WINDOW_MAX */
 	unsigned linger_s;     /* after the exit, wait this long for a replay */
 	unsigned stall_ms;     /* a full window waits this long for a live reader; 0: never */
+	long peer_uid;         /* -1, or a uid besides ours that may ask (the worker's, on the
+	                        * host, through a bind-mounted socket directory) */
+	int no_stdout;         /* records only to the socket's readers, none to stdout */
 };
 
 /* Runs argv (argv[0] the program) under the relay; returns the exit

@@ -605,7 +605,6 @@ static int pg_listen(struct be_conn *c, const char *channel)
 {
 	char sql[96];
 	char *quoted = PQescapeIdentifier(c->pg, channel, strlen(channel));
-	int rc;
 
 	if (!quoted) {
 		set_err(c, PQerrorMessage(c->pg));
@@ -613,8 +612,7 @@ static int pg_listen(struct be_conn *c, const char *channel)
 	}
 	snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
 	PQfreemem(quoted);
-	rc = pg_exec(c, sql);
-	return rc;
+	return pg_exec(c, sql);
 }
 
 /* Without blocking: reads what the server sent while the connection was

@@ -25,6 +25,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,9 @@
 
 #define SECRETS_DIR "/run/anyon/secrets"
 #define ENTRY_PATH "/usr/local/bin/anyon-entry"
+/* Where the relay listens in the container (container/serve.h's default),
+ * the job's relay directory mounted there (base/workspace.h). */
+#define RELAY_MOUNT "/run/anyon/relay"
 #define SECRETS_TMPFS "rw,noexec,nosuid,size=1m,mode=0700,uid=1000,gid=1000"
 #define READ_SLICE_MS 250
 #define READ_BUF (256 * 1024)
@@ -300,7 +304,9 @@ struct container_io {
 		struct feed f;
 	} demux;
 	char *buf;                   /* READ_BUF bytes */
-	bool eof;                    /* the engine closed the output stream */
+	bool direct;                 /* the output comes from the relay's socket, not the engine */
+	int sock;                    /* connected to the relay's socket; -1 before */
+	bool eof;                    /* the output stream (or the relay's socket) ended */
 	bool lost;                   /* the lease went while stopping */
 	struct docker_stream *tty;   /* a TTY plan's exec stream (raw), or NULL */
 };
@@ -312,12 +318,101 @@ static bool over(const struct container_io *c)
 	return c->eof || c->demux.f.ended;
 }
 
-/* Reads what the stream has within ms, feeding the writer. Returns 0, or
- * -1 when the stream failed (reason in err) or the writer failed. */
+static int open_replay(struct container_io *c, uint64_t after);
+
+/* Asks the relay's socket, connected as fd, for everything after
+ * offset after: from now on the output is read from it (the engine's
+ * stream, which carries none of it, is let go). 0, or -1 (fd closed). */
+static int direct_start(struct container_io *c, int fd, uint64_t after)
+{
+	char req[48];
+	int n = snprintf(req, sizeof(req), "after %llu\n", (unsigned long long)after);
+
+	if (write(fd, req, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	docker_stream_free(c->s);
+	c->s = NULL;
+	c->sock = fd;
+	c->eof = false;
+	relay_parser_init(&c->demux.f.rp, after, &relay_cb, &c->demux.f);
+	return 0;
+}
+
+/* Feeds the relay's records read from its socket. */
+static int feed_records(struct container_io *c, const char *data, size_t len)
+{
+	struct feed *f = &c->demux.f;
+
+	if (f->ended)
+		return 0;   /* nothing follows an exit record */
+	if (relay_parser_feed(&f->rp, data, len)) {
+		if (!f->failed)
+			f->bad = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* The relay's socket within ms. */
+static long read_socket(struct container_io *c, long ms, char *err, size_t errlen)
+{
+	struct pollfd p = { .fd = c->sock, .events = POLLIN };
+	int w = poll(&p, 1, (int)ms);
+	ssize_t n;
+
+	if (w == 0)
+		return DOCKER_STREAM_TIMEOUT;
+	if (w < 0 && errno == EINTR)
+		return DOCKER_STREAM_TIMEOUT;
+	n = w < 0 ? -1 : read(c->sock, c->buf, READ_BUF);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return DOCKER_STREAM_TIMEOUT;
+	if (n < 0) {
+		snprintf(err, errlen, "reading the relay's socket: %s", strerror(errno));
+		return -1;
+	}
+	return n ? (long)n : DOCKER_STREAM_EOF;
+}
+
+/* Reads what the output has within ms, feeding the writer. Returns 0, or
+ * -1 when the stream failed (reason in err) or the writer failed. A run
+ * whose relay answers on its socket (c->direct) is read from there once
+ * the relay listens; until then the engine's stream says whether it
+ * started (anyon-entry's own errors come on its stderr). */
 static int pump(struct container_io *c, long ms, char *err, size_t errlen)
 {
-	long n = docker_stream_read(c->s, c->buf, READ_BUF, ms, err, errlen);
+	long n;
 
+	if (c->direct && c->sock < 0) {
+		int fd = relay_dir_connect(g_config.data_dir, c->run->job->id);
+
+		if (fd >= 0) {
+			if (direct_start(c, fd, relay_parser_offset(&c->demux.f.rp))) {
+				snprintf(err, errlen, "asking the relay's socket failed");
+				return -1;
+			}
+		} else if (errno != ENOENT && errno != ECONNREFUSED) {
+			/* Not the relay's socket (the agent can write there): the
+			 * relay is asked from inside the container instead. */
+			log_warn("job %lld: the relay's socket cannot be used (%s): reading through an exec",
+				 (long long)c->run->job->id, strerror(errno));
+			c->direct = false;
+			if (open_replay(c, relay_parser_offset(&c->demux.f.rp))) {
+				snprintf(err, errlen, "reading the relay through an exec failed: %.150s", c->d.error);
+				return -1;
+			}
+		} else if (ms > 20) {
+			ms = 20;   /* not listening yet: look again soon */
+		}
+	}
+	if (c->sock >= 0)
+		n = read_socket(c, ms, err, errlen);
+	else if (c->s)
+		n = docker_stream_read(c->s, c->buf, READ_BUF, ms, err, errlen);
+	else
+		n = DOCKER_STREAM_EOF;
 	if (n == DOCKER_STREAM_TIMEOUT)
 		return output_tick(c->out) ? -1 : 0;
 	if (n == DOCKER_STREAM_EOF) {
@@ -326,7 +421,9 @@ static int pump(struct container_io *c, long ms, char *err, size_t errlen)
 	}
 	if (n < 0)
 		return -1;
-	if (docker_demux_feed(&c->demux.dm, c->buf, (size_t)n, on_frame, &c->demux.f) < 0) {
+	if (c->sock >= 0)
+		feed_records(c, c->buf, (size_t)n);
+	else if (docker_demux_feed(&c->demux.dm, c->buf, (size_t)n, on_frame, &c->demux.f) < 0) {
 		snprintf(err, errlen, "the engine sent a malformed output frame");
 		return -1;
 	}
@@ -345,7 +442,7 @@ static void drain(struct container_io *c, long ms)
 	int64_t end = mono_ms() + ms;
 	char err[128];
 
-	while (c->s && !over(c) && mono_ms() < end && !c->demux.f.failed && !c->demux.f.bad) {
+	while ((c->s || c->sock >= 0) && !over(c) && mono_ms() < end && !c->demux.f.failed && !c->demux.f.bad) {
 		if (job_keep_lease(c->run)) {
 			c->lost = true;
 			break;
@@ -489,6 +586,10 @@ static int open_replay(struct container_io *c, uint64_t after)
 	snprintf(after_s, sizeof(after_s), "%llu", (unsigned long long)after);
 	docker_stream_free(c->s);
 	c->s = NULL;
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+	c->direct = false;
 	c->eof = false;
 	memset(&c->demux.dm, 0, sizeof(c->demux.dm));
 	c->demux.f.replay = true;
@@ -510,6 +611,18 @@ static bool reconnect(struct container_io *c)
 
 	if (!c->started || c->demux.f.ended || !c->eof || docker_inspect(&c->d, c->id, &st) || !st.running)
 		return false;
+	if (c->sock >= 0) {
+		int fd;
+
+		close(c->sock);
+		c->sock = -1;
+		fd = relay_dir_connect(g_config.data_dir, c->run->job->id);
+		if (fd >= 0 && direct_start(c, fd, at) == 0) {
+			log_warn("job %lld: the container's output stream ended early; reading on from byte %llu "
+				 "(the relay's socket)", (long long)c->run->job->id, (unsigned long long)at);
+			return true;
+		}
+	}
 	if (open_replay(c, at)) {
 		log_warn("job %lld: reading the container's output again failed: %s", (long long)c->run->job->id,
 			 c->d.error);
@@ -536,7 +649,16 @@ static int resume(struct container_io *c, struct job_result *res)
 		return -1;
 	}
 	c->started = true;
-	if (open_replay(c, (uint64_t)after)) {
+	/* A container started with a relay directory is read from its
+	 * socket; one started before (or whose socket is not the relay's)
+	 * through an exec of the replay client. */
+	{
+		int fd = relay_dir_connect(g_config.data_dir, run->job->id);
+
+		if (fd >= 0 && direct_start(c, fd, (uint64_t)after) == 0)
+			c->direct = true;
+	}
+	if (!c->direct && open_replay(c, (uint64_t)after)) {
 		struct docker_state st;
 
 		if (docker_inspect(&c->d, c->id, &st)) {
@@ -781,7 +903,7 @@ static void base_spec(struct docker_spec *spec, const char **labels, char *inst,
  * in an exec with a TTY. Never adopted, never left running. */
 static void container_run_tty(struct job_run *run, const struct container_plan *plan, struct job_result *res)
 {
-	struct container_io c = { .run = run };
+	struct container_io c = { .run = run, .sock = -1 };
 	struct output_limits lim;
 	struct docker_spec spec;
 	struct docker_exec_spec xs = { .cmd = plan->program, .env = plan->env, .user = "1000:1000",
@@ -937,16 +1059,17 @@ out:
 
 void container_run(struct job_run *run, const struct container_plan *plan, struct job_result *res)
 {
-	struct container_io c = { .run = run };
+	struct container_io c = { .run = run, .sock = -1 };
 	struct output_limits lim;
 	struct docker_spec spec;
 	struct docker_state st;
+	struct docker_mount *mounts = NULL;
 	const char **argv = NULL;
 	size_t nprog = 0;
-	char err[256], inst[64], job_s[24], user_s[24], linger[16];
+	char err[256], inst[64], job_s[24], user_s[24], linger[16], peer[24], relay_dir[CONFIG_PATH_MAX + 64];
 	const char *labels[7];
 	enum checkpoint cp = CP_CONTINUE;
-	bool leave = false;
+	bool leave = false, has_relay_dir = false;
 
 	if (plan->tty) {
 		container_run_tty(run, plan, res);
@@ -958,16 +1081,24 @@ void container_run(struct job_run *run, const struct container_plan *plan, struc
 			    sizeof(err));
 	c.buf = malloc(READ_BUF);
 	snprintf(linger, sizeof(linger), "%u", linger_s());
+	snprintf(peer, sizeof(peer), "%u", (unsigned)geteuid());
 	while (plan->program[nprog])
 		nprog++;
-	if ((argv = calloc(nprog + 5, sizeof(*argv)))) {
+	/* The relay writes its records to its socket only, which the worker
+	 * reads from the host (the job's relay directory, mounted where the
+	 * relay listens): the engine's stream carries none of the output. */
+	if ((argv = calloc(nprog + 8, sizeof(*argv)))) {
 		argv[0] = "--relay";
 		argv[1] = "--linger";
 		argv[2] = linger;
-		argv[3] = "--";
-		memcpy(argv + 4, plan->program, nprog * sizeof(*argv));
+		argv[3] = "--relay-peer-uid";
+		argv[4] = peer;
+		argv[5] = "--relay-no-stdout";
+		argv[6] = "--";
+		memcpy(argv + 7, plan->program, nprog * sizeof(*argv));
 	}
-	if (!c.out || !c.buf || !argv) {
+	mounts = calloc(plan->n_mounts + 1, sizeof(*mounts));
+	if (!c.out || !c.buf || !argv || !mounts) {
 		snprintf(res->error, sizeof(res->error), "%.250s", c.out ? "out of memory" : err);
 		goto out;
 	}
@@ -986,13 +1117,23 @@ void container_run(struct job_run *run, const struct container_plan *plan, struc
 			snprintf(res->error, sizeof(res->error), "no instance id for the container's label");
 			goto out;
 		}
+		if (relay_dir_create(g_config.data_dir, run->job->id, relay_dir, sizeof(relay_dir), err,
+				     sizeof(err))) {
+			snprintf(res->error, sizeof(res->error), "%.250s", err);
+			goto out;
+		}
+		has_relay_dir = true;
+		if (plan->n_mounts)
+			memcpy(mounts, plan->mounts, plan->n_mounts * sizeof(*mounts));
+		mounts[plan->n_mounts] = (struct docker_mount){ relay_dir, RELAY_MOUNT, false };
 		base_spec(&spec, labels, inst, sizeof(inst), job_s, user_s, run);
 		spec.cmd = argv;
-		spec.mounts = plan->mounts;
-		spec.n_mounts = plan->n_mounts;
+		spec.mounts = mounts;
+		spec.n_mounts = plan->n_mounts + 1;
 		spec.workdir = plan->workdir;
 		if (launch(&c, &spec, plan->h, res, &cp))
 			goto out;
+		c.direct = true;
 		if (plan->started && plan->started(&c, plan->arg, err, sizeof(err))) {
 			snprintf(res->error, sizeof(res->error), "%.250s", err);
 			stop_container(&c, (long)g_config.container_stop_grace_s * 1000, "it could not be prepared");
@@ -1112,9 +1253,16 @@ out:
 		else
 			log_info("job %lld: container %.12s removed", (long long)run->job->id, c.id);
 	}
+	/* The relay's directory goes with the container (an adopted run's
+	 * too); one left to another worker stays. */
+	if ((c.id[0] || has_relay_dir) && !leave && relay_dir_remove(g_config.data_dir, run->job->id))
+		log_warn("job %lld: removing its relay directory failed (the sweep will retry once the job is "
+			 "purged)", (long long)run->job->id);
 	if (c.demux.f.replay_err)
 		log_warn("job %lld: the replay client wrote %zu bytes on stderr", (long long)run->job->id,
 			 c.demux.f.replay_err);
+	if (c.sock >= 0)
+		close(c.sock);
 	docker_stream_free(c.s);
 	res->stop = cp;
 	if (c.out && cp != CP_LOST && cp != CP_DETACH && output_close(c.out))
@@ -1122,6 +1270,7 @@ out:
 	output_free(c.out);
 	free(c.buf);
 	free(argv);
+	free(mounts);
 }
 
 
@@ -1219,8 +1368,11 @@ static bool job_gone(int64_t id, void *arg)
 int container_workspace_sweep(struct db *db, int max)
 {
 	struct sweep sw = { .db = db };
+	int ws = workspace_sweep(g_config.data_dir, job_gone, &sw, max), relays;
 
-	return workspace_sweep(g_config.data_dir, job_gone, &sw, max);
+	/* Relay directories a worker that died left behind, likewise. */
+	relays = relay_dir_sweep(g_config.data_dir, job_gone, &sw, max);
+	return ws < 0 || relays < 0 ? -1 : ws + relays;
 }
 
 /* ---- the image's CLI ---- */
