@@ -21,6 +21,12 @@ ENV = {"ANYON_AGENT_IMAGE": IMAGE, "ANYON_INSTANCE": INST, "ANYON_CONTAINER_STOP
        "ANYON_REAP_INTERVAL_S": "1", "ANYON_WORKER_SLOTS": "2", "ANYON_CONTAINER_MEMORY_MB": "256"}
 
 
+
+def relay_mount_ok(mounts, source):
+    """The job's relay directory, read-write, where the relay listens."""
+    return any(m.get("Type") == "bind" and m.get("Target") == "/run/anyon/relay" and not m.get("ReadOnly")
+               and os.path.realpath(m.get("Source", "")) == os.path.realpath(source) for m in mounts)
+
 def submit(c, command, ws=True, status=201):
     args = {"command": command}
     if ws is not None:
@@ -89,23 +95,33 @@ with Stack(env=ENV) as s:
     cid = (j.get("container") or {}).get("id")
     ins = eng.inspect(cid) if cid else {}
     mounts = (ins.get("HostConfig") or {}).get("Mounts") or []
-    t.ok(len(mounts) == 1 and mounts[0].get("Type") == "bind" and mounts[0].get("Source") == os.path.realpath(d)
-         and mounts[0].get("Target") == "/workspace" and not mounts[0].get("ReadOnly")
+    ws_mounts = [m for m in mounts if m.get("Target") == "/workspace"]
+    t.ok(len(ws_mounts) == 1 and ws_mounts[0].get("Type") == "bind"
+         and ws_mounts[0].get("Source") == os.path.realpath(d) and not ws_mounts[0].get("ReadOnly")
          and (ins.get("Config") or {}).get("WorkingDir") == "/workspace",
          "the container has one read-write bind mount at /workspace, its working directory", mounts)
+    rd = os.path.join(os.path.dirname(os.path.realpath(d)), "relay-%d" % jid)
+    t.ok(len(mounts) == 2 and relay_mount_ok(mounts, rd), "and the relay's directory (relay-N) at "
+         "/run/anyon/relay, nothing else", mounts)
+    rst = os.lstat(rd)
+    t.ok(stat.S_ISDIR(rst.st_mode) and stat.S_IMODE(rst.st_mode) == 0o711 and rst.st_uid == 1000,
+         "relay-N is a 0711 directory of uid 1000 (the worker enters it, only the agent writes)",
+         (oct(rst.st_mode), rst.st_uid))
     open(os.path.join(d, "go"), "w").close()
     j = wait_done(c, jid)
     t.ok(j and j["state"] == "succeeded", "the job succeeded", j)
     t.eq(stdout(c, jid), "hello\n/workspace\n1000\n", "it read its file back from /workspace, as uid 1000")
     t.ok(not os.path.exists(d), "never (default): gone after success")
+    t.ok(not os.path.exists(rd), "the relay's directory is gone with the container")
     t.eq(job(c, jid).get("workspace"), {"exists": False, "kept": False}, "and the job says it was not kept")
 
     # --- a job without a workspace gets no mount ---
     jid = submit(c, ["sh", "-c", "pwd; sleep 2"], ws=None)
     t.ok(wait_until(lambda: (job(c, jid).get("container") or {}).get("id"), timeout=30), "a job without one started")
     ins = eng.inspect(job(c, jid)["container"]["id"])
-    t.ok(not (ins.get("HostConfig") or {}).get("Mounts") and not ins.get("Mounts"),
-         "no mount (the image's own /workspace, in the container's layer)", ins.get("Mounts"))
+    mounts = (ins.get("HostConfig") or {}).get("Mounts") or []
+    t.ok(len(mounts) == 1 and relay_mount_ok(mounts, os.path.join(os.path.dirname(wsdir(s, jid)), "relay-%d" % jid)),
+         "no workspace mount (the image's own /workspace, in the container's layer): the relay's only", mounts)
     j = wait_done(c, jid)
     t.ok(j and j["state"] == "succeeded" and j.get("workspace") is None and not os.path.exists(wsdir(s, jid)),
          "it says workspace null and has no directory", j)

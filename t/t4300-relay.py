@@ -80,7 +80,7 @@ if not t.ok(st == 200, "the image %s exists" % IMAGE, st):
     t.done()
 
 
-def create(cmd, tty=False, init=True):
+def create(cmd, tty=False, init=True, mounts=None):
     body = {"Image": IMAGE, "Cmd": cmd, "User": "1000:1000", "Tty": tty,
             "Env": ["TINI_KILL_PROCESS_GROUP=1"], "Labels": {"anyon.test": LABEL},
             "OpenStdin": True, "StdinOnce": True, "AttachStdin": True,
@@ -89,7 +89,62 @@ def create(cmd, tty=False, init=True):
                            "Init": init, "Tmpfs": TMPFS, "NetworkMode": "none",
                            "LogConfig": {"Type": "none", "Config": {}},
                            "Memory": 512 << 20, "PidsLimit": 256}}
+    if mounts:
+        body["HostConfig"]["Mounts"] = [{"Type": "bind", "Source": src, "Target": dst, "ReadOnly": False}
+                                        for src, dst in mounts]
     return eng.json("POST", "/containers/create", body)["Id"]
+
+
+def relay_dir(mode):
+    """A host directory for the relay's socket, the agent's (uid 1000)."""
+    d = tempfile.mkdtemp(prefix="anyon-t4300-")
+    os.chown(d, 1000, 1000)
+    os.chmod(d, mode)
+    return d
+
+
+def socket_records(path, after, relay, pred, timeout=60):
+    """Asks the relay's socket at path (from the host) and reads records."""
+    import socket as so
+    c = so.socket(so.AF_UNIX)
+    c.settimeout(timeout)
+    c.connect(path)
+    c.sendall(b"after %d\n" % after)
+    raw = b""
+    end = time.time() + timeout
+    while time.time() < end and not pred(relay.feed(raw)):
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        raw += b
+    c.close()
+    return relay
+
+
+NOBODY_CLIENT = """
+import socket, sys
+n = 0
+c = socket.socket(socket.AF_UNIX)
+c.connect(sys.argv[1])  # the socket is 0666: the connection itself is made
+try:
+    c.sendall(b"after 0\\n")
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        n += len(b)
+except OSError:
+    pass  # closed at once (a reset): nothing was answered
+print(n)
+"""
+
+
+def as_nobody_reads(path):
+    """Bytes a process of uid 65534 gets from the socket after asking."""
+    r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3",
+                        "-c", NOBODY_CLIENT, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=30)
+    return r.stdout.strip() or r.stderr.strip()
 
 
 def start_attached(cid):
@@ -382,6 +437,46 @@ try:
     a.close()
     t.ok(wait(code_cid) == 125, "relay mode on a terminal (Tty true) is refused: 125")
     remove(code_cid)
+
+    # ---- the worker's own socket (--relay-peer-uid, --relay-no-stdout) ----
+    # The job's relay directory is a host directory of the agent's (0711)
+    # mounted where the relay listens; the worker (here: this test, uid
+    # 0) asks the socket from the host and the attach stream carries
+    # nothing. What the program prints before anyone asks is held (20 MB
+    # through an 8 MiB window, asked 2 s late): nothing lost.
+    d = relay_dir(0o711)
+    BIG = 20000000
+    cid = create(["--relay", "--relay-peer-uid", "0", "--relay-no-stdout", "--linger", "30", "--", "sh", "-c",
+                  "head -c %d /dev/zero; %s" % (BIG, SEQ)], mounts=[(d, "/run/anyon/relay")])
+    a = start_attached(cid)
+    sock = os.path.join(d, "sock")
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    st = os.lstat(sock)
+    t.ok(st.st_uid == 1000 and (st.st_mode & 0o777) == 0o666, "the socket in the host directory: uid 1000, 0666",
+         (st.st_uid, oct(st.st_mode)))
+    got = as_nobody_reads(sock)
+    t.ok(got == "0", "another uid (65534) connects but is answered nothing", got)
+    time.sleep(2)
+    r = socket_records(sock, 0, Relay(0), lambda r: r.exit is not None)
+    t.ok(r.exit == (BIG + len(WANT_OUT) + len(WANT_ERR), 3, 0) and not r.lost and
+         r.data[1] == b"\0" * BIG + WANT_OUT and r.data[2] == WANT_ERR,
+         "the peer reads everything from the socket, the first 20 MB held for it: no lost record, exit 3",
+         (r.exit, r.lost, len(r.data[1]), len(r.data[2])))
+    eng.call("POST", "/containers/%s/kill?signal=TERM" % cid)
+    wait(cid)
+    a.read_until(lambda s: s.eof, 30)
+    t.ok(a.out == b"" and a.err == b"", "the attach stream carried nothing", (a.out[:100], a.err[:200]))
+    remove(cid)
+    # Without a peer, a directory others may enter is refused.
+    cid = create(["--relay", "--", "true"], mounts=[(d, "/run/anyon/relay")])
+    a = start_attached(cid)
+    a.read_until(lambda s: s.eof, 30)
+    t.ok(wait(cid) == 125 and b"mode 0700" in a.err, "a 0711 directory without --relay-peer-uid: 125", a.err)
+    remove(cid)
+    shutil.rmtree(d, ignore_errors=True)
 except Exception:
     t.ok(False, "the test runs to its end", traceback.format_exc())
 finally:

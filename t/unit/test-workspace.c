@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/workspace.h"
@@ -30,6 +32,31 @@ static bool exists(const char *path)
 	struct stat st;
 
 	return lstat(path, &st) == 0;
+}
+
+/* A listening unix socket at dir/name, owned by uid (when root). */
+static int listen_at(const char *dir, const char *name, uid_t uid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4) ||
+	    (geteuid() == 0 && chown(sa.sun_path, uid, uid)) || chmod(sa.sun_path, 0666))
+		BAIL_OUT("listening at %s", sa.sun_path);
+	return fd;
+}
+
+/* Whether a connection is waiting on the listening fd. */
+static bool pending(int lfd)
+{
+	int c;
+
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+	c = accept(lfd, NULL, NULL);
+	if (c >= 0)
+		close(c);
+	return c >= 0;
 }
 
 static bool sweep_all(int64_t id, void *arg)
@@ -161,6 +188,61 @@ int main(void)
 	snprintf(p, sizeof(p), "%s/workspaces/job-08", root);
 	snprintf(q, sizeof(q), "%s/workspaces/notes", root);
 	ok(exists(p) && exists(q), "job-08 and notes untouched");
+
+	/* The relay's directory: the agent's, 0711; the worker connects to
+	 * its socket without following a link the agent put there. */
+	ok(relay_dir_create(root, 11, ws, sizeof(ws), p, sizeof(p)) == 0, "relay-11 created");
+	ok(stat(ws, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0711 &&
+	   (geteuid() != 0 || st.st_uid == WORKSPACE_UID), "mode 0711, the agent's (when root)");
+	errno = 0;
+	ok(relay_dir_connect(root, 11) == -1 && errno == ENOENT, "no socket yet: ENOENT");
+	{
+		int relay = listen_at(ws, RELAY_DIR_SOCKET, WORKSPACE_UID), fd;
+
+		fd = relay_dir_connect(root, 11);
+		ok(geteuid() != 0 || (fd >= 0 && pending(relay)), "the agent's socket: connected");
+		if (fd >= 0)
+			close(fd);
+		close(relay);
+	}
+	if (geteuid() == 0) {
+		/* A host socket the agent points a link at is never reached. */
+		int host = listen_at(outside, "host.sock", 0), fd;
+
+		snprintf(p, sizeof(p), "%s/%s", ws, RELAY_DIR_SOCKET);
+		unlink(p);
+		snprintf(q, sizeof(q), "%s/host.sock", outside);
+		if (symlink(q, p))
+			BAIL_OUT("symlink %s", p);
+		errno = 0;
+		fd = relay_dir_connect(root, 11);
+		ok(fd == -1 && !pending(host), "a link to a host socket: refused, nothing connected (errno %d)",
+		   errno);
+		unlink(p);
+		/* A socket that is not the agent's (root's, as the host's would be). */
+		close(listen_at(ws, RELAY_DIR_SOCKET, 0));
+		errno = 0;
+		ok(relay_dir_connect(root, 11) == -1 && errno == EACCES, "a socket of someone else's: EACCES");
+		close(host);
+	}
+	/* The directory itself is not reached through a link either. */
+	{
+		char r3[300], l[320];
+
+		snprintf(r3, sizeof(r3), "%s/r3", root);
+		snprintf(l, sizeof(l), "%s/workspaces", r3);
+		mkdir(r3, 0700);
+		mkdir(l, 0711);
+		snprintf(l, sizeof(l), "%s/workspaces/relay-12", r3);
+		snprintf(p, sizeof(p), "%s", ws);
+		if (symlink(p, l))
+			BAIL_OUT("symlink %s", l);
+		errno = 0;
+		ok(relay_dir_connect(r3, 12) == -1, "a relay directory that is a link: refused (errno %d)", errno);
+	}
+	ok(relay_dir_remove(root, 11) == 0 && !exists(ws), "relay-11 removed");
+	ok(relay_dir_create(root, 13, ws, sizeof(ws), p, sizeof(p)) == 0 &&
+	   relay_dir_sweep(root, sweep_all, NULL, 10) == 1 && !exists(ws), "the sweep removes relay-13");
 
 	snprintf(p, sizeof(p), "rm -rf %s", root);
 	if (system(p))
