@@ -246,6 +246,22 @@ with Stack(env=dict(BASE_ENV, ANYON_TEST_FAULT="container_start", ANYON_REAP_INT
          "a failure between create and start fails the job (the container had been made)", j)
     t.ok(gone(jid, timeout=1), "and its container is removed at once (not by the reaper)")
 
+# --- a worker that cannot make the relay's directory reads the engine's stream ---
+with Stack(env=dict(BASE_ENV, ANYON_TEST_FAULT="relay_dir")) as s:
+    c = s.client()
+    c.session()
+    jid = submit(c, ["sh", "-c", "for i in 1 2 3; do echo out $i; echo err $i >&2; done; exit 5"])
+    j = wait_done(c, jid)
+    t.ok(j and j["state"] == "failed" and j.get("exit_code") == 5, "without a relay directory: the job runs, "
+         "exit 5", j)
+    chunks = output(c, jid)
+    t.eq((text(chunks, "stdout"), text(chunks, "stderr")), ("out 1\nout 2\nout 3\n", "err 1\nerr 2\nerr 3\n"),
+         "its output came whole through the engine")
+    wlog = open(os.path.join(s.data, "log", "worker.log"), errors="replace").read()
+    t.ok("relay's directory cannot be made (test fault)" in wlog and
+         not os.path.exists(os.path.join(s.data, "workspaces", "relay-%d" % jid)),
+         "the worker said why; no relay directory")
+
 # --- a worker whose Docker is dead; cloud mode: admins only ---
 import fakegithub
 from ghsignin import stack_env, sign_in

@@ -1117,23 +1117,32 @@ void container_run(struct job_run *run, const struct container_plan *plan, struc
 			snprintf(res->error, sizeof(res->error), "no instance id for the container's label");
 			goto out;
 		}
-		if (relay_dir_create(g_config.data_dir, run->job->id, relay_dir, sizeof(relay_dir), err,
-				     sizeof(err))) {
-			snprintf(res->error, sizeof(res->error), "%.250s", err);
-			goto out;
-		}
-		has_relay_dir = true;
 		if (plan->n_mounts)
 			memcpy(mounts, plan->mounts, plan->n_mounts * sizeof(*mounts));
-		mounts[plan->n_mounts] = (struct docker_mount){ relay_dir, RELAY_MOUNT, false };
 		base_spec(&spec, labels, inst, sizeof(inst), job_s, user_s, run);
 		spec.cmd = argv;
 		spec.mounts = mounts;
-		spec.n_mounts = plan->n_mounts + 1;
+		spec.n_mounts = plan->n_mounts;
 		spec.workdir = plan->workdir;
+		if (config_fault("relay_dir"))
+			snprintf(err, sizeof(err), "test fault");
+		else if (relay_dir_create(g_config.data_dir, run->job->id, relay_dir, sizeof(relay_dir), err,
+					  sizeof(err)) == 0) {
+			has_relay_dir = true;
+			mounts[spec.n_mounts++] = (struct docker_mount){ relay_dir, RELAY_MOUNT, false };
+		}
+		if (!has_relay_dir) {
+			/* A worker that cannot hand a directory to uid 1000 (not
+			 * root, no CAP_CHOWN) reads the records on the engine's
+			 * stream, as before the relay's directory. */
+			log_warn("job %lld: the relay's directory cannot be made (%s): its output goes through the "
+				 "engine, slower (the worker needs root or CAP_CHOWN)", (long long)run->job->id, err);
+			argv[3] = "--";
+			memmove(argv + 4, argv + 7, (nprog + 1) * sizeof(*argv));
+		}
 		if (launch(&c, &spec, plan->h, res, &cp))
 			goto out;
-		c.direct = true;
+		c.direct = has_relay_dir;
 		if (plan->started && plan->started(&c, plan->arg, err, sizeof(err))) {
 			snprintf(res->error, sizeof(res->error), "%.250s", err);
 			stop_container(&c, (long)g_config.container_stop_grace_s * 1000, "it could not be prepared");
