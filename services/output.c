@@ -365,8 +365,13 @@ static int buffer(struct output_writer *w, int stream, const unsigned char *p, s
 		struct chunk *last = w->nchunks ? &w->chunks[w->nchunks - 1] : NULL;
 		size_t limit = w->marked ? w->cap : w->lim.batch_bytes;
 		size_t room = limit - w->used, take = len < room ? len : room;
+		/* A chunk (a stored row) holds at most OUTPUT_CHUNK_BYTES:
+		 * a batch of several rows is still one transaction. */
+		bool extend = last && last->stream == stream && last->len < OUTPUT_CHUNK_BYTES;
 
-		if (room == 0 || (!(last && last->stream == stream) && w->nchunks == CHUNKS_MAX)) {
+		if (extend && take > OUTPUT_CHUNK_BYTES - last->len)
+			take = OUTPUT_CHUNK_BYTES - last->len;
+		if (room == 0 || (!extend && w->nchunks == CHUNKS_MAX)) {
 			/* Full: up to the clean point when that frees room, else all. */
 			if ((w->has_clean && w->clean.used > 0 ? flush_clean(w) : flush(w)))
 				return -1;
@@ -374,9 +379,11 @@ static int buffer(struct output_writer *w, int stream, const unsigned char *p, s
 		}
 		if (!w->used)
 			w->first_ms = mono_ms();
-		if (last && last->stream == stream) {
+		if (extend) {
 			last->len += take;
 		} else {
+			if (take > OUTPUT_CHUNK_BYTES)
+				take = OUTPUT_CHUNK_BYTES;
 			w->chunks[w->nchunks++] = (struct chunk){ stream, w->used, take };
 		}
 		memcpy(w->buf + w->used, p, take);

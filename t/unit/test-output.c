@@ -120,6 +120,57 @@ static int64_t job_bytes(int64_t id)
 	return n;
 }
 
+/* Rows read back, their largest size, and the bytes compared with the
+ * pattern written. */
+struct rows {
+	int n;
+	size_t max, total;
+	bool same;
+	int64_t last_seq;
+};
+
+static int count_rows(const struct db_chunk *c, void *arg)
+{
+	struct rows *r = arg;
+
+	for (size_t i = 0; i < c->len; i++)
+		if (((const unsigned char *)c->data)[i] != (unsigned char)('A' + (r->total + i) % 23))
+			r->same = false;
+	if (c->seq != r->last_seq + 1)
+		r->same = false;
+	r->last_seq = c->seq;
+	r->n++;
+	r->total += c->len;
+	if (c->len > r->max)
+		r->max = c->len;
+	return 0;
+}
+
+/* A batch of the default size is stored as rows of at most
+ * OUTPUT_CHUNK_BYTES (a page read back stays bounded). */
+static void test_chunk_cap(void)
+{
+	int64_t id = running_job("w1");
+	struct output_writer *w = open_writer(id, NULL, OUTPUT_BATCH_BYTES, 100000, 0, 0);
+	size_t total = OUTPUT_BATCH_BYTES + 300 * 1024;
+	unsigned char *in = malloc(total);
+	struct rows r = { .same = true };
+	bool more = true;
+
+	for (size_t i = 0; i < total; i++)
+		in[i] = (unsigned char)('A' + i % 23);
+	for (size_t off = 0; off < total; off += 50000)
+		if (output_write(w, OUTPUT_STDOUT, in + off, total - off < 50000 ? total - off : 50000))
+			BAIL_OUT("output_write");
+	ok(output_close(w) == 0, "close after %zu bytes in one stream", total);
+	while (more)
+		if (db_job_output(db, id, r.last_seq, 1000, 64 << 20, count_rows, &r, &more) != DB_OK)
+			BAIL_OUT("db_job_output");
+	ok(r.same && r.total == total && r.max <= OUTPUT_CHUNK_BYTES && r.n >= (int)(total / OUTPUT_CHUNK_BYTES),
+	   "stored byte for byte in %d rows of at most %d bytes (largest %zu)", r.n, OUTPUT_CHUNK_BYTES, r.max);
+	free(in);
+}
+
 static void test_batches(void)
 {
 	int64_t id = running_job("w1");
@@ -587,6 +638,7 @@ int main(void)
 		BAIL_OUT("no local user");
 	user_id = u.id;
 	test_batches();
+	test_chunk_cap();
 	test_mask_and_offset();
 	test_clean_points();
 	test_quotas();
