@@ -8,7 +8,10 @@
  * verify what the engine kept, attach before start, send the secret
  * bundle on stdin and half-close (container/README.md), start. The
  * command runs under anyon-entry's relay: its output comes as numbered
- * records, parsed (services/relay.h) into the output writer, which masks
+ * records on the relay's socket, which the worker reads from the host
+ * through the job's relay directory (workspaces/relay-N, mounted where
+ * the relay listens; base/workspace.h), not through the engine; parsed
+ * (services/relay.h) into the output writer, which masks
  * every secret value the job handed in and commits the relay offset with
  * each batch, while job_checkpoint() renews the lease between reads.
  * Cancel and the time limit send TERM (tini and the wrapper pass it to
@@ -18,8 +21,9 @@
  *
  * Worker shutdown: the run goes on. The writer stores up to its last
  * clean point and the lease ends; the next worker adopts the job
- * (run->adopted) and asks the relay, with `anyon-entry replay --after`
- * in an exec, for everything after the committed offset. A worker killed
+ * (run->adopted) and asks the relay on its socket (a container made
+ * without a relay directory: with `anyon-entry replay --after` in an
+ * exec) for everything after the committed offset. A worker killed
  * outright leaves the same state once its lease runs out. A container
  * run is never started twice. */
 #include "autoconfig.h"
