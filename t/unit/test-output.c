@@ -163,6 +163,7 @@ static void test_chunk_cap(void)
 		if (output_write(w, OUTPUT_STDOUT, in + off, total - off < 50000 ? total - off : 50000))
 			BAIL_OUT("output_write");
 	ok(output_close(w) == 0, "close after %zu bytes in one stream", total);
+	output_free(w);
 	while (more)
 		if (db_job_output(db, id, r.last_seq, 1000, 64 << 20, count_rows, &r, &more) != DB_OK)
 			BAIL_OUT("db_job_output");
