@@ -437,9 +437,11 @@ int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t ma
 struct stmt;
 struct db_prefetch {
 	int64_t job_id;             /* > 0: read this job too */
-	bool output;                /* with job_id: and its chunks after `after`, at most `limit` */
+	bool output;                /* with job_id: and its chunks after `after`, at most `limit`
+				    * and `max_bytes` (db_job_output()'s budget) */
 	int64_t after;
 	int limit;
+	size_t max_bytes;
 	const char *secret_kind;    /* non-NULL: the metadata of the user's secret of this kind */
 	bool events;                /* without job_id: the user's events after `after`, at most `limit` */
 	int64_t board_project;      /* > 0, without job_id or events: the version of this project's board */

@@ -150,9 +150,22 @@ static struct query q_take_lost = QUERY("job.take_lost",
 	"AND " FIND "(',' || ?1 || ',', ',' || kind || ',') > 0"
 static struct query q_count_queued_kinds = QUERY2("job.count_queued_kinds",
 	QUEUED_KINDS("instr"), QUEUED_KINDS("strpos"));
-static struct query q_output = QUERY("job.output",
+/* At most ?3 chunks after ?2, and no more bytes than the answer can take
+ * (?4, the first chunk whatever its size). SQLite hands rows over one at
+ * a time, so job_output_read() stops at the byte budget itself; libpq
+ * receives a statement's whole result at once, so PostgreSQL cuts it in
+ * SQL (length() of a stored value reads its header, not the value: the
+ * chunks left out are never sent) and says in a fifth column how many
+ * chunks the window held. */
+static struct query q_output = QUERY2("job.output",
 	"SELECT seq, stream, data, created_at FROM job_output "
-	"WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+	"WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+	"SELECT seq, stream, data, created_at, n FROM ("
+	"SELECT seq, stream, data, created_at, count(*) OVER () AS n, "
+	"row_number() OVER (ORDER BY seq) AS k, sum(length(data)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) AS upto "
+	"FROM (SELECT seq, stream, data, created_at FROM job_output "
+	"WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3) w) x "
+	"WHERE k = 1 OR upto <= ?4 ORDER BY seq");
 
 static const char *const job_state_names[] = {
 	[JOB_QUEUED] = "queued",
@@ -640,13 +653,15 @@ int db_job_flag_cancel(struct db *db, int64_t id)
 	return q_one(s);
 }
 
-struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit)
+struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes)
 {
 	struct stmt *s = q_start(db, &q_output);
 
 	q_int(s, 1, id);
 	q_int(s, 2, after);
 	q_int(s, 3, limit);
+	if (db_is_pg(db))
+		q_int(s, 4, (int64_t)max_bytes);
 	return s;
 }
 
@@ -654,6 +669,7 @@ int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn,
 {
 	size_t total = 0;
 	int rc, n = 0;
+	int64_t window = -1;   /* PostgreSQL: chunks the window held, returned or not */
 
 	*more = false;
 	while ((rc = q_step(s)) == BE_ROW) {
@@ -664,6 +680,8 @@ int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn,
 		};
 
 		c.data = q_blob_col(s, 2, &c.len);
+		if (q_ncols(s) > 4)
+			window = q_i64(s, 4);
 		if (n > 0 && total + c.len > max_bytes) {
 			*more = true;
 			rc = BE_DONE;
@@ -676,7 +694,7 @@ int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn,
 			break;
 		}
 	}
-	if (n == limit)
+	if (n == limit || (rc == BE_DONE && window > n))
 		*more = true;
 	q_end(s);
 	return rc == BE_DONE ? DB_OK : DB_ERROR;
@@ -685,7 +703,7 @@ int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn,
 int db_job_output(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes,
 		  db_chunk_fn fn, void *arg, bool *more)
 {
-	return job_output_read(job_output_start(db, id, after, limit), limit, max_bytes, fn, arg, more);
+	return job_output_read(job_output_start(db, id, after, limit, max_bytes), limit, max_bytes, fn, arg, more);
 }
 
 int db_prefetch_output(struct db *db, struct db_prefetch *pf, size_t max_bytes, db_chunk_fn fn, void *arg,

@@ -148,7 +148,7 @@ struct stmt *session_job_start(struct db *db, const unsigned char hash[32], int6
 /* Reads the job's columns of the current row of session_job_start()'s
  * statement: DB_OK, DB_NOTFOUND (no job) or DB_ERROR. */
 int session_job_cols(struct stmt *s, struct db_job *out);
-struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit);
+struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limit, size_t max_bytes);
 int job_output_read(struct stmt *s, int limit, size_t max_bytes, db_chunk_fn fn, void *arg, bool *more);
 /* From events.c: the events after ?4 (at most ?5 rows) of the user of the
  * session ?1..?3, joined on the session's user; and the reading of rows of

@@ -198,7 +198,7 @@ int db_session_find_prefetch(struct db *db, const unsigned char hash[32], int64_
 	}
 	q_send(ss);
 	if (pf->job_id > 0 && pf->output) {
-		pf->output_stmt = job_output_start(db, pf->job_id, pf->after, pf->limit);
+		pf->output_stmt = job_output_start(db, pf->job_id, pf->after, pf->limit, pf->max_bytes);
 		q_send(pf->output_stmt);
 	} else if (pf->job_id <= 0 && pf->events && pf->limit > 0) {
 		memcpy(pf->bound_hash, hash, sizeof(pf->bound_hash));

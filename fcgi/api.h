@@ -8,6 +8,9 @@
 /* Largest JSON a list answer holds in its items, in bytes: a page stops
  * early there and says where the next one starts (docs/API.md). */
 #define API_LIST_BUDGET (1024 * 1024)
+/* A job's output answer holds at most this many bytes of chunks (the
+ * first chunk whatever its size); the route's prefetch asks the same. */
+#define OUTPUT_MAX_BYTES (256 * 1024)
 
 /* One page of a list answer being built: items up to API_LIST_BUDGET bytes
  * of JSON, the id of the last one for the next page's cursor. */

@@ -13,7 +13,6 @@
 #include "services/jobs.h"
 
 #define OUTPUT_MAX_CHUNKS 500
-#define OUTPUT_MAX_BYTES (256 * 1024)
 
 /* JSON view of a job. New reference. */
 static json_object *job_json(const struct db_job *job)
@@ -239,7 +238,7 @@ void api_jobs_output(struct req *r)
 	/* The chunks came with the session too when the job did (pipelined
 	 * after the job's read, so still read after its state). */
 	prefetched = r->pf.done && r->pf.output_stmt && r->pf.job_id == job.id && r->pf.after == after &&
-		     r->pf.limit == limit;
+		     r->pf.limit == limit && r->pf.max_bytes == OUTPUT_MAX_BYTES;
 	if (prefetched)
 		rc = db_prefetch_output(r->db, &r->pf, OUTPUT_MAX_BYTES, output_one, &ctx, &more);
 	else

@@ -111,6 +111,7 @@ static void plan_prefetch(struct req *r)
 		if (api_jobs_output_args(r, false, &r->pf.after, &v))
 			return;
 		r->pf.limit = (int)v;
+		r->pf.max_bytes = OUTPUT_MAX_BYTES;
 		r->pf.output = true;
 		/* fall through */
 	case PF_JOB:

@@ -172,6 +172,42 @@ static void test_chunk_cap(void)
 	free(in);
 }
 
+/* Pages of output read back: at most the byte budget (the first chunk
+ * whatever its size) and the chunk limit, saying when more follows; on
+ * PostgreSQL the budget is applied in SQL (the rows left out never leave
+ * the server). */
+static void test_output_pages(void)
+{
+	int64_t id = running_job("w1");
+	struct output_writer *w = open_writer(id, NULL, 100 * 1024, 100000, 0, 0);
+	unsigned char *in = malloc(100 * 1024);
+	struct rows r;
+	bool more;
+
+	for (size_t i = 0; i < 100 * 1024; i++)
+		in[i] = (unsigned char)('A' + i % 23);
+	/* Ten chunks of 100 KiB (each batch one chunk: batch_bytes 100 KiB). */
+	for (int i = 0; i < 10; i++)
+		if (output_write(w, OUTPUT_STDOUT, in, 100 * 1024))
+			BAIL_OUT("output_write");
+	if (output_close(w))
+		BAIL_OUT("output_close");
+	output_free(w);
+	r = (struct rows){ .same = true };
+	ok(db_job_output(db, id, 0, 500, 256 * 1024, count_rows, &r, &more) == DB_OK && r.n == 2 && more,
+	   "a 256 KiB budget: two chunks of 100 KiB, more (%d chunks)", r.n);
+	r = (struct rows){ .same = true };
+	ok(db_job_output(db, id, 0, 500, 50 * 1024, count_rows, &r, &more) == DB_OK && r.n == 1 && more &&
+	   r.total == 100 * 1024, "a budget smaller than a chunk: that one chunk, more (%d)", r.n);
+	r = (struct rows){ .same = true };
+	ok(db_job_output(db, id, 0, 3, 64 << 20, count_rows, &r, &more) == DB_OK && r.n == 3 && more,
+	   "a limit of 3: three chunks, more (%d)", r.n);
+	r = (struct rows){ .same = true, .last_seq = 8 };
+	ok(db_job_output(db, id, 8, 500, 256 * 1024, count_rows, &r, &more) == DB_OK && r.n == 2 && !more,
+	   "the last two: no more (%d)", r.n);
+	free(in);
+}
+
 static void test_batches(void)
 {
 	int64_t id = running_job("w1");
@@ -640,6 +676,7 @@ int main(void)
 	user_id = u.id;
 	test_batches();
 	test_chunk_cap();
+	test_output_pages();
 	test_mask_and_offset();
 	test_clean_points();
 	test_quotas();
