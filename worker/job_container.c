@@ -1453,7 +1453,10 @@ int container_claude_version(char *version, size_t vlen, char *err, size_t errle
 	spec.env = env;
 	spec.user = "1000:1000";
 	spec.labels = labels;
-	spec.stdin_once = true;
+	/* No stdin at all (the wrapper reads /dev/null: no secrets): nothing
+	 * waits on a half-close reaching the engine. Once in CI the probe
+	 * with an attached stdin never ended (35 s, machine loaded). */
+	spec.stdin_once = false;
 	spec.memory = g_config.container_memory_mb << 20;
 	spec.pids_limit = g_config.container_pids;
 	spec.init = true;
