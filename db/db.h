@@ -438,7 +438,7 @@ struct stmt;
 struct db_prefetch {
 	int64_t job_id;             /* > 0: read this job too */
 	bool output;                /* with job_id: and its chunks after `after`, at most `limit`
-				    * and `max_bytes` (db_job_output()'s budget) */
+				    * and `max_bytes` (db_job_output()'s budget; 0: none) */
 	int64_t after;
 	int limit;
 	size_t max_bytes;

@@ -661,7 +661,7 @@ struct stmt *job_output_start(struct db *db, int64_t id, int64_t after, int limi
 	q_int(s, 2, after);
 	q_int(s, 3, limit);
 	if (db_is_pg(db))
-		q_int(s, 4, (int64_t)max_bytes);
+		q_int(s, 4, max_bytes && max_bytes < (size_t)INT64_MAX ? (int64_t)max_bytes : INT64_MAX);
 	return s;
 }
 

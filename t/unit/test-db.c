@@ -293,6 +293,7 @@ int main(void)
 		pf.output = true;
 		pf.after = 0;
 		pf.limit = 100;
+		pf.max_bytes = 1 << 20;
 		pf.secret_kind = "github_token";
 		ok(db_session_find_prefetch(db2, h3, now + 1, false, &ps, &pu, &has, &pf) == DB_OK && pf.done &&
 		   has && pu.id == u.id && ps.id == sid, "prefetch: the session and its user");
