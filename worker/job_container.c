@@ -324,16 +324,23 @@ static bool over(const struct container_io *c)
 
 static int open_replay(struct container_io *c, uint64_t after);
 
-/* Asks the relay's socket, connected as fd, for everything after
- * offset after: from now on the output is read from it (the engine's
- * stream, which carries none of it, is let go). 0, or -1 (fd closed). */
-static int direct_start(struct container_io *c, int fd, uint64_t after)
+/* Connects to the relay's socket in the job's relay directory and asks
+ * it for everything after offset after: from now on the output is read
+ * from it (the engine's stream, which carries none of it, is let go).
+ * 0, or -1 with errno: ENOENT or ECONNREFUSED (not listening yet), EACCES
+ * (not the relay's socket: relay_dir_connect()), EIO (the request could
+ * not be sent). */
+static int direct_start(struct container_io *c, uint64_t after)
 {
 	char req[48];
 	int n = snprintf(req, sizeof(req), "after %llu\n", (unsigned long long)after);
+	int fd = relay_dir_connect(g_config.data_dir, c->run->job->id);
 
+	if (fd < 0)
+		return -1;
 	if (write(fd, req, (size_t)n) != n) {
 		close(fd);
+		errno = EIO;
 		return -1;
 	}
 	docker_stream_free(c->s);
@@ -390,13 +397,11 @@ static int pump(struct container_io *c, long ms, char *err, size_t errlen)
 	long n;
 
 	if (c->direct && c->sock < 0) {
-		int fd = relay_dir_connect(g_config.data_dir, c->run->job->id);
-
-		if (fd >= 0) {
-			if (direct_start(c, fd, relay_parser_offset(&c->demux.f.rp))) {
-				snprintf(err, errlen, "asking the relay's socket failed");
-				return -1;
-			}
+		if (direct_start(c, relay_parser_offset(&c->demux.f.rp)) == 0) {
+			/* reading from the socket now */
+		} else if (errno == EIO) {
+			snprintf(err, errlen, "asking the relay's socket failed");
+			return -1;
 		} else if (errno != ENOENT && errno != ECONNREFUSED) {
 			/* Not the relay's socket (the agent can write there): the
 			 * relay is asked from inside the container instead. */
@@ -616,12 +621,9 @@ static bool reconnect(struct container_io *c)
 	if (!c->started || c->demux.f.ended || !c->eof || docker_inspect(&c->d, c->id, &st) || !st.running)
 		return false;
 	if (c->sock >= 0) {
-		int fd;
-
 		close(c->sock);
 		c->sock = -1;
-		fd = relay_dir_connect(g_config.data_dir, c->run->job->id);
-		if (fd >= 0 && direct_start(c, fd, at) == 0) {
+		if (direct_start(c, at) == 0) {
 			log_warn("job %lld: the container's output stream ended early; reading on from byte %llu "
 				 "(the relay's socket)", (long long)c->run->job->id, (unsigned long long)at);
 			return true;
@@ -656,12 +658,8 @@ static int resume(struct container_io *c, struct job_result *res)
 	/* A container started with a relay directory is read from its
 	 * socket; one started before (or whose socket is not the relay's)
 	 * through an exec of the replay client. */
-	{
-		int fd = relay_dir_connect(g_config.data_dir, run->job->id);
-
-		if (fd >= 0 && direct_start(c, fd, (uint64_t)after) == 0)
-			c->direct = true;
-	}
+	if (direct_start(c, (uint64_t)after) == 0)
+		c->direct = true;
 	if (!c->direct && open_replay(c, (uint64_t)after)) {
 		struct docker_state st;
 
