@@ -58,7 +58,7 @@ struct config {
 				     * 45000, below nginx's fastcgi_read_timeout (60 s) */
 	int64_t github_concurrency; /* ANYON_GITHUB_CONCURRENCY: children of the pool that may wait on
 				     * GitHub at once; 0 (default): one less than the children, at least 1 */
-	int64_t read_cache_ms;      /* ANYON_READ_CACHE_MS: on PostgreSQL a child of the pool keeps its
+	int64_t read_cache_ms;      /* ANYON_READ_CACHE_MS: a child of the pool keeps its
 				     * answers to hot reads at most this long (fcgi/cache.c); 0: never;
 				     * default 1000 */
 	int64_t github_repo_cache_s;/* ANYON_GITHUB_REPO_CACHE_S: a user's repository list, walked for a

@@ -68,12 +68,14 @@ struct db_backend {
 	int64_t (*changes)(struct be_stmt *s);
 	/* The last error of the connection, for log lines. */
 	const char *(*errmsg)(struct be_conn *c);
-	/* Asks the server to notify this connection of every NOTIFY on
-	 * channel. DB_OK or DB_ERROR. NULL where there is no server. */
+	/* Asks to hear of other connections' changes: PostgreSQL notifies
+	 * this connection of every NOTIFY on channel; SQLite, which has no
+	 * server, reports every commit another connection made to the file.
+	 * DB_OK or DB_ERROR. */
 	int (*listen)(struct be_conn *c, const char *channel);
-	/* Reads, without blocking, what the server sent while the connection
-	 * was idle: BE_POLL_* or-ed, 0 for nothing. Only between statements
-	 * (nothing queued). NULL where there is no server (SQLite). */
+	/* Reads, without blocking, what came while the connection was idle:
+	 * BE_POLL_* or-ed, 0 for nothing. Only between statements (nothing
+	 * queued). */
 	int (*poll)(struct be_conn *c);
 };
 

@@ -18,6 +18,10 @@
 
 struct be_conn {
 	sqlite3 *h;
+	/* Once sq_listen() was called: PRAGMA data_version, and what it said
+	 * last (it changes when another connection commits). */
+	sqlite3_stmt *data_version;
+	int64_t seen_version;
 };
 
 struct be_stmt {
@@ -41,6 +45,7 @@ static void sq_close(struct be_conn *c)
 {
 	if (!c)
 		return;
+	sqlite3_finalize(c->data_version);
 	sqlite3_close(c->h);
 	free(c);
 }
@@ -197,6 +202,49 @@ static const char *sq_errmsg(struct be_conn *c)
 	return sqlite3_errmsg(c->h);
 }
 
+/* The file's data version: -1 when it cannot be read. */
+static int64_t data_version(struct be_conn *c)
+{
+	int64_t v = -1;
+
+	if (sqlite3_step(c->data_version) == SQLITE_ROW)
+		v = sqlite3_column_int64(c->data_version, 0);
+	sqlite3_reset(c->data_version);
+	return v;
+}
+
+/* There is no server to notify anyone: a connection that listens is told
+ * instead of every commit other connections made to the file (any process,
+ * any program: PRAGMA data_version). Its own commits are not reported;
+ * whoever listens counts those itself (db_on_commit()). channel is
+ * ignored: every commit counts. */
+static int sq_listen(struct be_conn *c, const char *channel)
+{
+	(void)channel;
+	if (!c->data_version &&
+	    sqlite3_prepare_v3(c->h, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT, &c->data_version, NULL)) {
+		log_error("database: %s", sqlite3_errmsg(c->h));
+		return DB_ERROR;
+	}
+	c->seen_version = data_version(c);
+	return c->seen_version < 0 ? DB_ERROR : DB_OK;
+}
+
+/* BE_POLL_CHANGED when another connection committed since the last poll
+ * (or the version could not be read: as good as a change). */
+static int sq_poll(struct be_conn *c)
+{
+	int64_t v;
+
+	if (!c->data_version)
+		return 0;
+	v = data_version(c);
+	if (v >= 0 && v == c->seen_version)
+		return 0;
+	c->seen_version = v;
+	return BE_POLL_CHANGED;
+}
+
 const struct db_backend db_backend_sqlite = {
 	.name = "sqlite",
 	.pg_spelling = false,
@@ -219,4 +267,6 @@ const struct db_backend db_backend_sqlite = {
 	.col_blob = sq_col_blob,
 	.changes = sq_changes,
 	.errmsg = sq_errmsg,
+	.listen = sq_listen,
+	.poll = sq_poll,
 };

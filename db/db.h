@@ -89,8 +89,8 @@ int db_checkpoint(struct db *db);
 /* A cheap liveness query. */
 int db_ping(struct db *db);
 
-/* ---- a connection that outlives its server's restarts, and hears of
- * others' changes (PostgreSQL; on SQLite these do nothing) ---- */
+/* ---- a connection that outlives its server's restarts (PostgreSQL),
+ * and hears of others' changes (both) ---- */
 
 /* What db_poll() reports, or-ed. */
 #define DB_POLL_CHANGED 1     /* something may have changed since the last poll */
@@ -99,10 +99,13 @@ int db_ping(struct db *db);
 /* The channel every committed write of anyon's tables notifies (a
  * statement-level trigger per table, PostgreSQL migration 018). */
 #define DB_CHANGES_CHANNEL "anyon_changes"
-/* From now on the connection hears of every committed change to anyon's
- * tables, by anyone (another host, the worker, anyonctl, itself):
- * db_poll() reports DB_POLL_CHANGED after one. DB_ERROR on SQLite, or
- * when the server refuses. */
+/* From now on the connection hears of committed changes: db_poll()
+ * reports DB_POLL_CHANGED after one. PostgreSQL: every change to anyon's
+ * tables, by anyone (another host, the worker, anyonctl, itself). SQLite:
+ * every commit to the file by any other connection (any process: the
+ * worker, anyonctl, the sqlite3 shell), not its own (PRAGMA
+ * data_version; db_on_commit() sees those). DB_ERROR when the server
+ * refuses. */
 int db_watch_changes(struct db *db);
 /* Between requests (no transaction open, nothing queued), without
  * blocking: reads what the server sent meanwhile. A connection the

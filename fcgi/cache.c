@@ -16,10 +16,11 @@
 #include "db/db.h"
 #include "fcgi/api.h"
 #include "fcgi/cache.h"
+#include "fcgi/conns.h"
 
 #define CACHE_ENTRIES 64
 #define CACHE_KEY_MAX 4096           /* a longer key (a huge Cookie header) is not kept */
-#define CACHE_ANSWER_MAX (512 << 10) /* a board of 1,000 tasks is ~230 KB */
+#define CACHE_ANSWER_MAX (512 << 10) /* a board of 1,000 tasks is ~120 KB */
 #define CACHE_BYTES_MAX (8 << 20)    /* all of one child's answers */
 
 struct entry {
@@ -58,10 +59,10 @@ void cache_child_init(struct db *db)
 	 * even where this one keeps nothing itself. */
 	if (commits)
 		db_share_commits(db, g_config.data_dir, true);
-	if (!commits || g_config.read_cache_ms <= 0 || strcmp(db_dialect(db), "postgresql") != 0)
+	if (!commits || g_config.read_cache_ms <= 0)
 		return;
 	if (db_watch_changes(db)) {
-		log_warn("the database refused LISTEN: this child keeps no answers");
+		log_warn("the database cannot report changes: this child keeps no answers");
 		return;
 	}
 	c.on = true;
@@ -172,7 +173,7 @@ bool cache_serve(struct req *r)
 	}
 	wipe_free(key, len);
 	e->used = ++c.tick;
-	FCGX_PutStr(e->answer, (int)e->answer_len, r->fx->out);
+	conns_put(r->fx, &(struct iovec){ e->answer, e->answer_len }, 1);
 	r->responded = true;
 	r->status = e->status;
 	c.hits++;
@@ -231,8 +232,9 @@ void cache_req_done(struct req *r)
 	r->cache_key = NULL;
 }
 
-void cache_counts(unsigned long *hits, unsigned long *stored)
+void cache_child_done(void)
 {
-	*hits = c.hits;
-	*stored = c.stored;
+	if (c.on)
+		log_info("answer cache: %lu request(s) answered from it, %lu answer(s) kept", c.hits, c.stored);
+	forget_all();
 }

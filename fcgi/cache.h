@@ -1,7 +1,9 @@
 /* cache.h - a FastCGI child's answers to hot reads, kept for a moment.
  *
  * On PostgreSQL every request costs a round trip to the server, which on
- * a small machine is most of its time. The GET routes that poll (those
+ * a small machine is most of its time; on SQLite a large answer (a board
+ * of 1,000 tasks) costs its building, a millisecond and more of json-c.
+ * The GET routes that poll (those
  * with a prefetch in the route table: the session, a job and its output,
  * the change feed, a board) are the reads a page repeats many times a
  * second across its tabs, and they mostly answer the same. A child keeps
@@ -14,18 +16,21 @@
  *    its commits (base/commitcount.h); a child whose count moved forgets
  *    everything before its next request, so what any of them committed
  *    is seen by the next request on this host;
- *  - a write committed on another host (its pool, its worker) reaches
- *    every child as a PostgreSQL notification (migration 018; the child
- *    LISTENs); the child reads its socket before each request and forgets
- *    everything when one came, milliseconds after the commit;
+ *  - on PostgreSQL, a write committed on another host (its pool, its
+ *    worker) reaches every child as a notification (migration 018; the
+ *    child LISTENs); the child reads its socket before each request and
+ *    forgets everything when one came, milliseconds after the commit;
+ *  - on SQLite, a commit by any other connection to the file (a program
+ *    that does not count, such as the sqlite3 shell) changes its data
+ *    version, which the child reads before each request (db_poll());
  *  - nothing is kept longer than ANYON_READ_CACHE_MS (1 s) nor past its
  *    session's expiry, so a session still in use is touched in time and a
  *    lost notification cannot keep an answer longer than that;
  *  - only 200 and 304 answers that set no cookie; never an error, a 401
  *    after a revocation included.
  *
- * SQLite answers these reads in-process and keeps nothing. One cache per
- * process; not thread-safe (a child serves one request at a time).
+ * One cache per process; not thread-safe (a child serves one request at
+ * a time).
  */
 #ifndef ANYON_FCGI_CACHE_H
 #define ANYON_FCGI_CACHE_H
@@ -40,8 +45,8 @@ struct req;
  * commits for the children. Harmless to skip (then no child keeps anything). */
 void cache_pool_init(void);
 /* In a child, on its connection: listens for changes and counts its own
- * commits. Keeps nothing on SQLite, when ANYON_READ_CACHE_MS is 0, without
- * the shared counter, or when the server refuses to LISTEN. */
+ * commits. Keeps nothing when ANYON_READ_CACHE_MS is 0, without the shared
+ * counter, or when the database refuses to listen. */
 void cache_child_init(struct db *db);
 /* Before each request: reads what the database sent (a connection the
  * server closed is opened again here, on any backend that has a server)
@@ -55,7 +60,8 @@ bool cache_serve(struct req *r);
 void cache_store(struct req *r, const char *head, size_t head_len, const char *body, size_t body_len, bool nl);
 /* Frees r's key (http_reset()). */
 void cache_req_done(struct req *r);
-/* Answers given from the cache and kept since start, for tests' logs. */
-void cache_counts(unsigned long *hits, unsigned long *stored);
+/* As the child ends: logs how many requests the cache answered and how
+ * many answers it kept (tests read it), and wipes what it holds. */
+void cache_child_done(void);
 
 #endif

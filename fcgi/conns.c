@@ -33,6 +33,12 @@
 /* The epoll data of the hand-off pair's receiving end; the listen socket's
  * is 0, a connection's conn_key(). */
 #define HANDOFF_KEY UINT64_MAX
+/* A record's content is at most 65,535 bytes (16 bits); conns_put() writes
+ * records of this much, a multiple of 8 so no padding is due. */
+#define RECORD_MAX 65528
+/* iovecs per writev() in conns_put(): a header and at least one piece
+ * per record. */
+#define PUT_IOV 64
 
 struct conn {
 	FCGX_Request fx;        /* the connection is fx.ipcFd; -1: a free slot */
@@ -352,6 +358,104 @@ static void conn_accept(struct loop *l)
 	tv.tv_usec = (l->lim->read_ms % 1000) * 1000;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	conn_add(l, fd, false);
+}
+
+/* Writes all of iov[0..n), past signals and short writes (the connection
+ * is a blocking socket). 0, or -1 with errno set. */
+static int writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t k = writev(fd, iov, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (n > 0 && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
+int conns_put(FCGX_Request *fx, const struct iovec *parts, int n)
+{
+	FCGX_Stream *out = fx->out;
+	FCGI_Header hdr[PUT_IOV / 2];
+	struct iovec iov[PUT_IOV];
+	size_t total = 0, off = 0;
+	int i = 0, ni = 0, nh = 0;
+
+	for (int k = 0; k < n; k++)
+		total += parts[k].iov_len;
+	if (total < CONNS_PUT_DIRECT) {
+		for (int k = 0; k < n; k++)
+			if (parts[k].iov_len && FCGX_PutStr(parts[k].iov_base, (int)parts[k].iov_len, out) < 0)
+				return -1;
+		return 0;
+	}
+	/* What libfcgi holds goes first (and says whether the connection
+	 * already failed). */
+	if (out->isClosed || FCGX_FFlush(out))
+		return -1;
+	for (;;) {
+		FCGI_Header *h;
+		size_t rec = 0;
+
+		while (i < n && parts[i].iov_len == off) {   /* an empty record would end the stream */
+			i++;
+			off = 0;
+		}
+		if (i == n)
+			break;
+		h = &hdr[nh++];
+		iov[ni++] = (struct iovec){ h, sizeof(*h) };
+		while (i < n && rec < RECORD_MAX && ni < PUT_IOV) {
+			size_t take = parts[i].iov_len - off;
+
+			if (take > RECORD_MAX - rec)
+				take = RECORD_MAX - rec;
+			if (take) {
+				iov[ni++] = (struct iovec){ (char *)parts[i].iov_base + off, take };
+				rec += take;
+				off += take;
+			}
+			if (off == parts[i].iov_len) {
+				i++;
+				off = 0;
+			}
+		}
+		*h = (FCGI_Header){
+			.version = FCGI_VERSION_1,
+			.type = FCGI_STDOUT,
+			.requestIdB1 = (unsigned char)((fx->requestId >> 8) & 0xff),
+			.requestIdB0 = (unsigned char)(fx->requestId & 0xff),
+			.contentLengthB1 = (unsigned char)(rec >> 8),
+			.contentLengthB0 = (unsigned char)(rec & 0xff),
+		};
+		if (ni + 2 > PUT_IOV || nh == PUT_IOV / 2) {
+			if (writev_all(fx->ipcFd, iov, ni))
+				goto failed;
+			ni = nh = 0;
+		}
+	}
+	if (ni && writev_all(fx->ipcFd, iov, ni))
+		goto failed;
+	return 0;
+failed:
+	/* As libfcgi's own failed write does: the stream holds the error, so
+	 * FCGX_Finish_r() closes the connection rather than keep it. */
+	if (!out->FCGI_errno)
+		out->FCGI_errno = errno;
+	out->isClosed = 1;
+	return -1;
 }
 
 int conns_handoff_open(int handoff[2])

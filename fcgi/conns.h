@@ -26,6 +26,8 @@
 #define ANYON_CONNS_H
 
 #include <signal.h>
+#include <stddef.h>
+#include <sys/uio.h>
 
 #include <fcgiapp.h>
 
@@ -51,6 +53,18 @@ int conns_handoff_open(int handoff[2]);
  * pool. Does nothing outside conns_run() or without a hand-off pair. A
  * connection that cannot be handed over (the pair's queue is full) stays. */
 void conns_hand_off(void);
+
+/* Writes the n parts as the request's output (its FCGI_STDOUT), in order
+ * after anything already put on fx->out. Small answers go through libfcgi's
+ * buffer; from CONNS_PUT_DIRECT bytes on, that buffer is flushed and the
+ * parts go straight to the connection in records of up to 64 KiB, with as
+ * few writev() calls as the socket takes (libfcgi would write one 8 KiB
+ * record per call: a 150 KB answer was 20 writes, and as many wake-ups of
+ * nginx). 0, or -1 when the connection failed: then fx->out carries the
+ * error, as after a failed write of libfcgi's own, so later puts fail and
+ * FCGX_Finish_r() closes the connection. */
+#define CONNS_PUT_DIRECT 16384
+int conns_put(FCGX_Request *fx, const struct iovec *parts, int n);
 
 /* Serves requests on listen_fd (non-blocking, shared with the other
  * children) and on the connections accepted from it until *stop is set.

@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "fcgi/api.h"
 #include "fcgi/cache.h"
+#include "fcgi/conns.h"
 #include "fcgi/http.h"
 #include "services/github.h"
 
@@ -401,11 +402,7 @@ static void write_answer(struct req *r, int status, const char *body, size_t len
 	r->responded = true;
 	r->status = status;
 	hlen = format_head(r, status, head, sizeof(head));
-	FCGX_PutStr(head, (int)hlen, r->fx->out);
-	if (len)
-		FCGX_PutStr(body, (int)len, r->fx->out);
-	if (nl)
-		FCGX_PutS("\n", r->fx->out);
+	conns_put(r->fx, (struct iovec[]){ { head, hlen }, { (char *)body, len }, { "\n", nl ? 1 : 0 } }, 3);
 	if (r->cache_key)
 		cache_store(r, head, hlen, body, len, nl);
 	OPENSSL_cleanse(head, hlen);   /* it may hold a new session's token */

@@ -165,6 +165,7 @@ static void child_main(int listen_fd, const int handoff[2])
 	 * sent on them would otherwise wait behind GitHub. */
 	curlx_set_long_wait_hook(conns_hand_off);
 	rc = conns_run(listen_fd, &lim, &got_stop, &wait, serve_one, &store);
+	cache_child_done();
 	db_close(db);
 	keyring_wipe(&keyring);
 	curl_global_cleanup();

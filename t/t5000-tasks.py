@@ -121,6 +121,10 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.eq([x["id"] for x in tasks], [t1, t2, t3, t4, big, done1], "the list: column by column, by position")
         t.ok(all("description" not in x for x in tasks) and [x["description_bytes"] for x in tasks] == [0, 7, 7, 7, 65536, 1],
              "list items leave the description out and give its length in bytes", tasks)
+        r = a.get("/api/projects/%d/tasks" % pid)
+        t.ok(r.json["project_id"] == pid and all(set(x) == {"id", "title", "status", "position", "description_bytes",
+                                                              "updated_at"} for x in r.json["tasks"]),
+             "the list names its project once; each item is a card (no project_id, no created_at)", r)
         r = a.get("/api/tasks/%d" % t2)
         t.ok(r.status == 200 and r.json["task"]["description"] == "about 2" and r.json["task"]["title"] == "Task 2",
              "GET a task: with its description", r)
