@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -46,10 +47,26 @@ static void die(int status, const char *fmt, ...)
 	exit(status);
 }
 
-/* Reads fd 0 to EOF into buf (cap bytes); returns the length, or cap + 1
- * when there is more than cap, or -1 on a read error. A closed stdin reads
- * as empty. */
-static long read_all(unsigned char *buf, size_t cap)
+/* Whether buf[0..n) is a whole bundle: it ends with its `end` line, and
+ * parses. The first such prefix is the bundle (its `end` stands where the
+ * grammar puts it, and nothing may follow). */
+static bool bundle_whole(const unsigned char *buf, size_t n)
+{
+	struct bundle b;
+	char err[8];
+	bool whole = n >= 4 && memcmp(buf + n - 4, "end\n", 4) == 0 && bundle_parse(buf, n, &b, err, sizeof err) == 0;
+
+	explicit_bzero(&b, sizeof b);
+	return whole;
+}
+
+/* Reads the bundle from fd 0 into buf (cap bytes): up to its `end` line,
+ * or to EOF (an empty stdin, or a malformed bundle the caller rejects).
+ * Stopping at `end` means the wrapper never depends on the engine passing
+ * the sender's half-close on (see container/README.md). Returns the
+ * length, or cap + 1 when there is more than cap, or -1 on a read error.
+ * A closed stdin reads as empty. */
+static long read_bundle(unsigned char *buf, size_t cap)
 {
 	size_t n = 0;
 
@@ -65,6 +82,8 @@ static long read_all(unsigned char *buf, size_t cap)
 			return (long)n;
 		n += (size_t)r;
 		if (n > cap)
+			return (long)n;
+		if (bundle_whole(buf, n))
 			return (long)n;
 	}
 }
@@ -237,7 +256,7 @@ int main(int argc, char **argv)
 	buf = malloc(BUNDLE_MAX_BYTES + 1);
 	if (!buf)
 		die(125, "out of memory");
-	len = read_all(buf, BUNDLE_MAX_BYTES);
+	len = read_bundle(buf, BUNDLE_MAX_BYTES);
 	if (len < 0 || len > BUNDLE_MAX_BYTES) {
 		int e = errno;
 		explicit_bzero(buf, BUNDLE_MAX_BYTES + 1);

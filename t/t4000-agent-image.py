@@ -357,6 +357,19 @@ try:
     t.eq((code, out), (0, "ran\na\nb\n"), "a good bundle: its files and only those, then the program")
     code, out, err = run(probe, stdin=bundle([("a", b"1")]), init=False)
     t.eq((code, out), (0, "ran\na\n"), "the same without Init (the wrapper under PID 1)")
+    # The wrapper stops reading at the bundle's end: a stdin never closed
+    # (a half-close the engine did not pass on) does not hold the program.
+    for what, data in (("a bundle", bundle([("a", b"1")])), ("the empty bundle", b"anyon-secrets 1\nend\n")):
+        cid = create(probe)
+        try:
+            s = start_attached(cid)
+            s.send(data, close=False)
+            ended = s.read_until(lambda x: x.eof, timeout=30)
+            s.close()
+            t.ok(ended and wait(cid) == 0 and s.out.decode().startswith("ran\n"),
+                 "%s and stdin left open: the program runs and the container ends" % what, (s.out, s.err))
+        finally:
+            remove(cid)
 
     # ---- build-image: a lock, and the tag reused ----
     lock = os.path.join(tmp, "lock")

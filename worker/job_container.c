@@ -525,6 +525,9 @@ static unsigned linger_s(void)
 	return l > 86400 ? 86400 : (unsigned)l;
 }
 
+/* The secret bundle without a secret (container/bundle.h). */
+#define EMPTY_BUNDLE "anyon-secrets 1\nend\n"
+
 /* A new run: create, verify, attach, hand the secrets over, start. 0, or
  * -1 with res->error set (or *cp CP_LOST). */
 static int launch(struct container_io *c, struct docker_spec *spec, struct handover *h, struct job_result *res,
@@ -551,7 +554,12 @@ static int launch(struct container_io *c, struct docker_spec *spec, struct hando
 		snprintf(res->error, sizeof(res->error), "attaching to the container failed: %.200s", c->d.error);
 		return -1;
 	}
-	if (h->bundle && docker_stream_send(c->s, h->bundle, h->len, 10000, err, sizeof(err))) {
+	/* Always a bundle, an empty one without secrets: the wrapper stops
+	 * reading at its `end`, so the half-close below reaching it (through
+	 * the engine, before the process even started) is not what it waits
+	 * for. */
+	if (docker_stream_send(c->s, h->bundle ? (const void *)h->bundle : EMPTY_BUNDLE,
+			       h->bundle ? h->len : sizeof(EMPTY_BUNDLE) - 1, 10000, err, sizeof(err))) {
 		snprintf(res->error, sizeof(res->error), "handing the secrets over failed: %.200s", err);
 		return -1;
 	}
