@@ -13,7 +13,7 @@ no check waits out (60 s), so only a change can end a kept answer:
     board's 304 is kept and ends with its tag;
   - ANYON_READ_CACHE_MS=0 keeps nothing.
 t1710 covers what only PostgreSQL has (other hosts, restarts)."""
-import os, re, sys, tempfile
+import os, re, shutil, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, wait_until
 from gitrepo import Git
@@ -108,4 +108,5 @@ with Stack(env=ENV) as s:
     s.stop()
     t.eq(cache_counts(s), None, "ANYON_READ_CACHE_MS=0: no child keeps anything (nor says so)")
 
+shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -270,6 +270,7 @@ int main(void)
 		is_str(b, "", "an invalid branch from a server is not taken");
 	}
 
+	unlink(pidfile);
 	rmdir(dir);
 	return done_testing();
 }

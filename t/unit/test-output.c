@@ -698,7 +698,7 @@ int main(void)
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/t.db-shm", dir);
 		unlink(path);
-		rmdir(dir);
 	}
+	rmdir(dir);
 	return done_testing();
 }
