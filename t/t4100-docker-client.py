@@ -8,7 +8,7 @@ stand-in engine on a unix socket: a newer API version is used in every path
 (never pinned), DOCKER_HOST is honoured and other schemes refused, engine
 errors come through as the engine's message, oversize and broken answers
 are refused. Docker missing is a failure, never a skip."""
-import http.server, json, os, re, socketserver, subprocess, sys, tempfile, threading, time, uuid
+import http.server, json, os, re, shutil, socketserver, subprocess, sys, tempfile, threading, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR, SRCDIR, wait_until
 import dockertest
@@ -344,4 +344,5 @@ finally:
 src = open(os.path.join(SRCDIR, "services", "docker.c")).read()
 t.eq(re.findall(r"/v1\.\d+", src), [], "services/docker.c has no pinned /v1.NN path")
 t.ok(not reports, "no sanitizer reports from the helper", reports[:1])
+shutil.rmtree(SCRATCH, ignore_errors=True)
 t.done()

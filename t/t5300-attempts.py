@@ -13,7 +13,7 @@ at once; hooks, fsmonitor and sshCommand planted by the agent in its
 workspace never run on the host; the credential is masked in the output
 and found in no file of the workspace or the mirror; another user sees
 none of it. Docker missing is a failure, never a skip."""
-import json, os, subprocess, sys, tempfile, time, uuid
+import json, os, shutil, subprocess, sys, tempfile, time, uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from containerjobs import engine_and_image, output, text
 from anyontest import TAP, Stack, wait_until
@@ -273,4 +273,5 @@ with Stack(env=ENV) as s:
     t.ok(wait_until(lambda: not os.path.exists(mirror) and not os.path.exists(ws(aid)), timeout=20),
          "its mirror and every attempt workspace go with it")
 
+shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -6,7 +6,7 @@ and PostgreSQL's first CREATE TABLE must not kill the loser of the race).
 On the backend of the run (ANYON_TEST_BACKEND: a fresh SQLite file or a
 fresh PostgreSQL database per round). On SQLite every other round starts
 while the new file is held by a writer for 300 ms."""
-import os, signal, sqlite3, subprocess, sys, tempfile, time
+import os, shutil, signal, sqlite3, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR, BACKEND, new_db
 
@@ -104,4 +104,5 @@ for i in range(ROUNDS):
         failures.append("round %d:\n%s" % (i, w))
 t.ok(not failures, "%d rounds of pool + worker + migrate on a fresh %s database: all came up"
      % (ROUNDS, BACKEND), "\n".join(failures)[:4000])
+shutil.rmtree(scratch, ignore_errors=True)
 t.done()

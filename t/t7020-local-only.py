@@ -7,7 +7,7 @@ Starting the pool in local mode on a TCP listener that is not loopback
 (every address, or another host's) is refused with a message naming the
 setting; a loopback TCP listener starts. A unix socket whose folder is
 missing (/run/anyon after a reboot) is named in the error."""
-import os, signal, subprocess, sys, tempfile, time
+import os, shutil, signal, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR, new_db, free_port
 import fcgiclient
@@ -113,4 +113,5 @@ gone = os.path.join(scratch, "run-anyon-gone", "fcgi.sock")
 rc, out = refused(gone)
 t.ok(rc not in (None, 0) and os.path.dirname(gone) in out and "does not exist" in out,
      "a missing socket folder is named in the error", out)
+shutil.rmtree(scratch, ignore_errors=True)
 t.done()

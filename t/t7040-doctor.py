@@ -228,4 +228,5 @@ finally:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+shutil.rmtree(T, ignore_errors=True)
 t.done()
