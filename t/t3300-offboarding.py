@@ -7,7 +7,7 @@ sessions and grants admin, each audited; a session made in local mode is
 refused in cloud mode and the reverse; list entries bind to the GitHub
 account (numeric id) that first signs in with them, so a renamed account
 keeps its access and a newcomer with the old login does not get it."""
-import os, subprocess, sys
+import os, shutil, subprocess, sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR
 from fakegithub import FakeGitHub
@@ -160,4 +160,6 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
              "the renamed account signs in by its id, under its new login", (r, u))
         s.restart()
         t.eq((session_user(c3) or {}).get("login"), "carol-renamed", "and keeps its session across a restart")
+if not t.failed:   # kept (keep=True) for the restart above; and when a check failed
+    shutil.rmtree(s.data, ignore_errors=True)
 t.done()

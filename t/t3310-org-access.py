@@ -10,7 +10,7 @@ a refused token signs the user out, an admin by org who left the org
 loses admin; a user let in by a plain entry is never re-checked; at start
 an org-admitted user keeps their sessions while the org entry is listed
 and loses them when it is not."""
-import os, subprocess, sys, time
+import os, shutil, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, Stack, BUILDDIR, wait_until
 from fakegithub import FakeGitHub
@@ -166,4 +166,6 @@ with FakeGitHub(client_id=CLIENT_ID, interval=1) as gh:
         t.ok(r.status == 200 and r.json["status"] == "denied", "adam cannot sign in without the org entry", r)
         t.ok("read:org" not in gh.devices_list()[-1]["scope"], "without org: entries read:org is not asked for",
              gh.devices_list()[-1])
+if not t.failed:   # kept (keep=True) until now; and when a check failed
+    shutil.rmtree(s.data, ignore_errors=True)
 t.done()

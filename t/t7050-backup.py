@@ -6,7 +6,7 @@ SHA-256, all mode 0600 in a 0700 folder; restore refuses while the pool
 answers and refuses a backup whose files differ from the manifest; after
 the database and keyring are wiped, restore puts them back and every
 secret decrypts again."""
-import json, os, signal, subprocess, sys, tempfile, time
+import json, os, shutil, signal, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from anyontest import TAP, BUILDDIR, BACKEND, new_db
 
@@ -107,4 +107,5 @@ if BACKEND == "sqlite":
     t.eq(oct(os.stat(env["ANYON_DB"]).st_mode & 0o777), "0o600", "the restored database is 0600")
 r = ctl("migrate")
 t.ok(r.returncode == 0 and "0 applied now" in r.stdout, "the restored schema is current", r.stdout)
+shutil.rmtree(T, ignore_errors=True)
 t.done()

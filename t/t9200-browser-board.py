@@ -25,7 +25,7 @@ drop, into an empty column, is driven by synthetic DragEvents (with a real
 DataTransfer) dispatched with execute_script, to also see the drop marker
 the page draws mid-drag; the page's own handlers compute the anchor.
 """
-import os, re, sys, tempfile, time
+import os, re, shutil, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from browser import ActionChains, By, Keys, Page as BasePage, Select, WebDriverException, driven, require_chromium, set_value
@@ -533,4 +533,5 @@ with Stack() as s, driven(t, s, Page, "t9200") as p:
             or ("/api/projects/%s/tasks " % pid2 in m and "status of 404" in m))
     severe = [e for e in p.logs() if e["level"] == "SEVERE" and not expected(e)]
     t.ok(not severe, "no unexpected errors in the browser console", "\n".join(e["message"] for e in severe))
+shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -33,7 +33,7 @@ show its output, the diff shows the file it wrote (added, +1), a
 follow-up runs as run 2 in the same workspace, a long follow-up is
 stopped, and "Create pull request" shows the PR's link and state.
 """
-import json, os, sys, tempfile, time
+import json, os, shutil, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from browser import By, Page as BasePage, Select, WebDriverException, driven, require_chromium, set_value
@@ -215,6 +215,7 @@ def part_a():
 
         errors = [e for e in p.logs() if e.get("level") == "SEVERE" and "/api/" not in e.get("message", "")]
         t.eq(errors, [], "no errors in the browser console (but failed API calls)")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- part B
